@@ -1,0 +1,69 @@
+"""Architecture registry: builders stored by name, created with ``create()``.
+
+Each family module registers its public builders with ``@register``. Importing
+this package is cheap: builders reach Keras only when they are called.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Callable
+
+from mobilekit.errors import MobilekitError
+
+_REGISTRY: dict[str, Callable] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register(fn: Callable = None, *, aliases: tuple[str, ...] = ()):
+    """Decorator storing a builder under its function name (and aliases)."""
+
+    def wrap(f):
+        _REGISTRY[f.__name__] = f
+        for alias in aliases:
+            _ALIASES[alias] = f.__name__
+        return f
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def list_archs(pattern: str | None = None) -> list[str]:
+    """Sorted registered arch names, optionally filtered by a glob pattern.
+
+    Example: ``list_archs("squeezenet*")``.
+    """
+    names = sorted(_REGISTRY)
+    return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
+
+
+def resolve(name: str) -> str:
+    """The canonical registry name for ``name`` (aliases resolved).
+
+    Raises:
+        MobilekitError: ``name`` is not registered; the message lists valid names.
+    """
+    name = _ALIASES.get(name, name)
+    if name not in _REGISTRY:
+        valid = ", ".join(list_archs() + sorted(_ALIASES))
+        raise MobilekitError(f"unknown arch {name!r}; valid archs: {valid}")
+    return name
+
+
+def create(name: str, **kwargs):
+    """Build the Keras model registered as ``name``.
+
+    Example: ``create("squeezenet1_1", input_shape=(64, 64, 3), classes=10)``.
+
+    Raises:
+        MobilekitError: unknown ``name`` or an invalid metaparameter.
+    """
+    return _REGISTRY[resolve(name)](**kwargs)
+
+
+def builder(name: str) -> Callable:
+    """The builder function registered as ``name`` (aliases resolved)."""
+    return _REGISTRY[resolve(name)]
+
+
+# Family modules register their builders on import.
+from mobilekit.archs import squeezenet  # noqa: E402,F401

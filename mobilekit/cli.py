@@ -1,0 +1,197 @@
+"""The `mobilekit` command.
+
+TensorFlow is imported only by the subcommands that need it, so ``--help`` and
+argument errors answer at once. Bad input gets one line on stderr naming the
+bad value and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+from mobilekit.errors import MobilekitError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit code 2."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _number(kind, low=None, low_open=False, high=None, high_open=False, what="value"):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {what}: {text!r}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"invalid {what}: {text!r}")
+        if low is not None and (value < low or (low_open and value == low)):
+            raise argparse.ArgumentTypeError(f"{what} must be {'>' if low_open else '>='} {low}; received {text!r}")
+        if high is not None and (value > high or (high_open and value == high)):
+            raise argparse.ArgumentTypeError(f"{what} must be {'<' if high_open else '<='} {high}; received {text!r}")
+        return value
+    return parse
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from dataclasses import fields
+
+    from mobilekit.pipeline import BuildConfig
+
+    d = {f.name: f.default for f in fields(BuildConfig)}
+    parser = _Parser(prog="mobilekit", description="Architecture name + images -> small, fast, "
+                     "verified int8 .tflite for Android, with measured size, accuracy and latency.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    b = sub.add_parser("build", help="train, prune, QAT, convert to int8 .tflite, evaluate, time",
+                       description="Train an architecture on real images, prune it, quantize it "
+                                   "(QAT), convert to a full-integer int8 .tflite at batch 1, check "
+                                   "the file, measure its accuracy and latency, write a report.")
+    g = b.add_argument_group("model and data")
+    g.add_argument("--arch", default="squeezenet", help="registered architecture (default: squeezenet "
+                   "= squeezenet1_1); see `mobilekit archs`")
+    g.add_argument("--data", default=None, metavar="DIR",
+                   help="image folder with one sub-folder per class (default: Fashion-MNIST)")
+    g.add_argument("--input-size", type=_number(int, 1, what="input size"), default=d["input_size"],
+                   help="model input height and width (default: %(default)s)")
+    g.add_argument("--no-batch-norm", dest="batch_norm", action="store_false",
+                   help="no BatchNormalization after convs (BN folds into the convs at conversion)")
+    g.add_argument("--limit-train", type=_number(int, 1, what="--limit-train"), default=None, metavar="N",
+                   help="use only the first N Fashion-MNIST training images (quick runs)")
+    g.add_argument("--limit-test", type=_number(int, 1, what="--limit-test"), default=None, metavar="N",
+                   help="use only the first N Fashion-MNIST test images (quick runs)")
+    t = b.add_argument_group("training and compression")
+    t.add_argument("--epochs", type=_number(float, 0, what="epochs"), default=d["epochs"],
+                   help="float training epochs, fractions allowed (default: %(default)s)")
+    t.add_argument("--prune-epochs", type=_number(float, 0, what="prune epochs"), default=d["prune_epochs"],
+                   help="pruning fine-tune epochs (default: %(default)s)")
+    t.add_argument("--qat-epochs", type=_number(float, 0, what="QAT epochs"), default=d["qat_epochs"],
+                   help="quantization-aware training epochs (default: %(default)s)")
+    t.add_argument("--sparsity", type=_number(float, 0, high=1, high_open=True, what="sparsity"),
+                   default=d["sparsity"], help="final weight sparsity in [0, 1); 0 skips pruning "
+                   "(default: %(default)s)")
+    t.add_argument("--no-qat", dest="qat", action="store_false",
+                   help="post-training quantization instead of quantization-aware training")
+    t.add_argument("--batch-size", type=_number(int, 1, what="batch size"), default=d["batch_size"])
+    t.add_argument("--lr", type=_number(float, 0, low_open=True, what="learning rate"), default=d["lr"],
+                   help="peak learning rate of the float stage (cosine decay; default: %(default)s)")
+    t.add_argument("--optimizer", choices=("adam", "sgd"), default=d["optimizer"])
+    t.add_argument("--augment", action="store_true",
+                   help="random horizontal flips while training (off: no overfitting at the default budget)")
+    t.add_argument("--seed", type=_number(int, 0, what="seed"), default=d["seed"])
+    o = b.add_argument_group("output")
+    o.add_argument("--out", default=None, metavar="DIR", help="output folder (default: build/<arch>/)")
+    o.add_argument("--latency-runs", type=_number(int, 1, what="latency runs"),
+                   default=d["latency_runs"], help="timed batch-1 runs after warm-up (default: %(default)s)")
+
+    sub.add_parser("env", help="print versions and data locations for bug reports")
+    a = sub.add_parser("archs", help="list the registered architectures")
+    a.add_argument("pattern", nargs="?", default=None, help="glob filter, e.g. 'squeezenet*'")
+    return parser
+
+
+def _cmd_build(args) -> int:
+    from mobilekit import archs
+    from mobilekit._io import ensure_writable_dir
+
+    arch = archs.resolve(args.arch)
+    if args.data is not None and args.data != "fashion-mnist":
+        from mobilekit.data import scan_image_folder
+        scan_image_folder(args.data)  # structure errors now, before TensorFlow loads
+    else:
+        from mobilekit.data import FASHION_MNIST_DIRS, find_fashion_mnist
+        if find_fashion_mnist() is None:
+            raise MobilekitError("Fashion-MNIST not found in " + " or ".join(FASHION_MNIST_DIRS)
+                                 + "; install it with `apt-get install dataset-fashion-mnist` "
+                                 "or pass --data DIR")
+    ensure_writable_dir(args.out or os.path.join("build", arch))
+
+    from mobilekit.pipeline import BuildConfig, build
+    from mobilekit.progress import console
+
+    cfg = BuildConfig(arch=arch, data=args.data, input_size=args.input_size, epochs=args.epochs,
+                      prune_epochs=args.prune_epochs, qat_epochs=args.qat_epochs,
+                      sparsity=args.sparsity, qat=args.qat, seed=args.seed, out=args.out,
+                      batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, augment=args.augment,
+                      arch_kwargs=None if args.batch_norm else {"batch_norm": False}, limit_train=args.limit_train,
+                      limit_test=args.limit_test, latency_runs=args.latency_runs)
+    report = build(cfg, console)
+    _print_summary(report, cfg.out_dir)
+    return 0
+
+
+def _print_summary(report: dict, out_dir) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mobilekit.report import summary_rows
+
+    table = Table(title=f"mobilekit build -> {out_dir}/", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in summary_rows(report):
+        table.add_row(key, value)
+    Console().print(table)
+
+
+def _cmd_env(args) -> int:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from mobilekit.data import find_fashion_mnist
+
+    print(f"{'python':<30} {platform.python_version()} ({sys.executable})")
+    print(f"{'platform':<30} {platform.platform()} ({platform.machine()}, {os.cpu_count()} CPUs)")
+    for pkg in ("mobilekit", "tensorflow", "tf-keras", "tensorflow-model-optimization",
+                "ai-edge-litert", "numpy", "rich"):
+        try:
+            v = version(pkg)
+        except PackageNotFoundError:
+            v = "not installed"
+        print(f"{pkg:<30} {v}")
+    print(f"{'fashion-mnist':<30} {find_fashion_mnist() or 'not found'}")
+    return 0
+
+
+def _cmd_archs(args) -> int:
+    from mobilekit import archs
+
+    for name in archs.list_archs(args.pattern):
+        print(name)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from importlib.metadata import version
+        print(f"mobilekit {version('mobilekit')}")
+        return 0
+    commands = {"build": _cmd_build, "env": _cmd_env, "archs": _cmd_archs}
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return commands[args.command](args)
+    except MobilekitError as e:
+        print(f"mobilekit {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # e.g. `mobilekit env | head -1`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print(f"mobilekit {args.command}: interrupted; no partial artifact was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""Datasets: Fashion-MNIST from its offline copies, or a folder of images.
+
+Images are bilinearly resized to the model input (``tf.image.resize``, half-pixel
+centres, no antialiasing), rounded to uint8 as a phone's bitmap scaler would,
+and expanded to the model's channel count. The model then sees
+``float_input = uint8_pixel * scale + offset`` (see ``PREPROCESSING``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mobilekit._tf import tf
+from mobilekit.errors import MobilekitError
+
+FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist", "~/.keras/datasets/fashion-mnist")
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+# float_input = uint8_pixel * SCALE + OFFSET: inputs in [0, 1], which an int8
+# input with scale 1/255 and zero point -128 represents exactly (q = pixel - 128).
+SCALE = 1.0 / 255.0
+OFFSET = 0.0
+
+
+@dataclass
+class Dataset:
+    """Train and test images as uint8 NHWC at the model's size, with labels."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+    source: str
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])
+
+    def preprocessing(self) -> dict:
+        """How an app turns a camera/bitmap pixel into the model's float input."""
+        h, w, c = self.input_shape
+        return {"size": [h, w], "channels": c, "scale": SCALE, "offset": OFFSET,
+                "resize": "bilinear", "layout": "NHWC",
+                "formula": "float_input = uint8_pixel * scale + offset after a bilinear resize"}
+
+
+def to_float(x_uint8) -> np.ndarray:
+    """The model's float input for uint8 pixels (``PREPROCESSING``)."""
+    return np.asarray(x_uint8, np.float32) * np.float32(SCALE) + np.float32(OFFSET)
+
+
+def resize_uint8(images: np.ndarray, size: int, channels: int = 3, batch: int = 4096) -> np.ndarray:
+    """Bilinear resize of uint8 NHWC images to ``size`` x ``size``, rounded back to uint8."""
+    out = np.empty((len(images), size, size, images.shape[-1]), np.uint8)
+    for start in range(0, len(images), batch):
+        chunk = tf.image.resize(images[start:start + batch], (size, size), method="bilinear")
+        out[start:start + batch] = np.clip(np.round(chunk.numpy()), 0, 255).astype(np.uint8)
+    if out.shape[-1] == 1 and channels == 3:
+        out = np.repeat(out, 3, axis=-1)
+    return out
+
+
+def _read_idx(path: Path, header: int) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        return np.frombuffer(f.read(), np.uint8, offset=header)
+
+
+def find_fashion_mnist() -> Path | None:
+    """The first folder holding all four Fashion-MNIST files, or None."""
+    names = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+    for d in FASHION_MNIST_DIRS:
+        p = Path(os.path.expanduser(d))
+        if all((p / n).is_file() for n in names):
+            return p
+    return None
+
+
+def load_fashion_mnist(size: int = 64, channels: int = 3, limit_train: int | None = None,
+                       limit_test: int | None = None) -> Dataset:
+    """Fashion-MNIST (60,000 train, 10,000 test) resized to ``size`` x ``size`` x ``channels``.
+
+    Example: ``ds = load_fashion_mnist(size=64)``.
+
+    Args:
+        size: output height and width.
+        channels: 1 or 3 (grey repeated).
+        limit_train, limit_test: keep only the first N images of each split.
+
+    Raises:
+        MobilekitError: the data is not installed anywhere it is looked for.
+    """
+    root = find_fashion_mnist()
+    if root is None:
+        raise MobilekitError("Fashion-MNIST not found in " + " or ".join(FASHION_MNIST_DIRS)
+                             + "; install it with `apt-get install dataset-fashion-mnist`")
+    parts = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        images = _read_idx(root / f"{prefix}-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28, 1)
+        labels = _read_idx(root / f"{prefix}-labels-idx1-ubyte.gz", 8).astype(np.int64)
+        limit = limit_train if split == "train" else limit_test
+        if limit is not None:
+            images, labels = images[:limit], labels[:limit]
+        parts[split] = (resize_uint8(images, size, channels), labels)
+    return Dataset("fashion-mnist", *parts["train"], *parts["test"],
+                   class_names=list(FASHION_MNIST_CLASSES), source=str(root))
+
+
+def _class_folders(root: Path) -> list[tuple[str, list[Path]]]:
+    classes = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        files = sorted(f for f in sub.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+        classes.append((sub.name, files))
+    return classes
+
+
+def _decode(path: Path, size: int, channels: int) -> np.ndarray:
+    try:
+        image = tf.io.decode_image(tf.io.read_file(str(path)), channels=channels,
+                                   expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise MobilekitError(f"unreadable image {path}: {reason}") from None
+    return resize_uint8(image.numpy()[None], size, channels)[0]
+
+
+def scan_image_folder(path: str | os.PathLike) -> list[tuple[str, list[Path]]]:
+    """[(class name, image files)] of ``path``, checked without decoding anything.
+
+    Raises:
+        MobilekitError: missing or empty folder, a single class, or a class with
+            fewer than two images (one must be held out for testing).
+    """
+    root = Path(path)
+    if not root.exists():
+        raise MobilekitError(f"data folder not found: {path}")
+    if not root.is_dir():
+        raise MobilekitError(f"data path is not a folder: {path}")
+    classes = [(name, files) for name, files in _class_folders(root) if files]
+    if not classes:
+        raise MobilekitError(f"no images found in {path}: expected one sub-folder per class "
+                             f"holding {'/'.join(IMAGE_EXTENSIONS)} files")
+    if len(classes) < 2:
+        raise MobilekitError(f"data folder {path} has only one class ({classes[0][0]!r}); "
+                             f"a classifier needs at least 2")
+    for name, files in classes:
+        if len(files) < 2:
+            raise MobilekitError(f"class folder {root / name} has {len(files)} image; "
+                                 f"at least 2 are needed to hold one out for testing")
+    return classes
+
+
+def load_image_folder(path: str | os.PathLike, size: int = 64, channels: int = 3,
+                      test_fraction: float = 0.2, seed: int = 0) -> Dataset:
+    """Images in ``path/<class>/*.{png,jpg,...}``, split per class into train and test.
+
+    Example: ``ds = load_image_folder("flowers/", size=96)``.
+
+    Args:
+        path: a folder with one sub-folder per class (at least two classes).
+        size: output height and width (bilinear resize, aspect ratio not kept).
+        channels: 3 (RGB; grey images are expanded) or 1.
+        test_fraction: share of each class held out for the test set.
+        seed: seed of the per-class shuffle before the split.
+
+    Raises:
+        MobilekitError: missing or empty folder, a single class, a class with
+            fewer than two images, or an unreadable image (named).
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise MobilekitError(f"test_fraction must be in (0, 1); received {test_fraction!r}")
+    classes = scan_image_folder(path)
+    rng = np.random.default_rng(seed)
+    splits = {"train": ([], []), "test": ([], [])}
+    for label, (name, files) in enumerate(classes):
+        order = rng.permutation(len(files))
+        n_test = min(len(files) - 1, max(1, int(round(len(files) * test_fraction))))
+        for rank, idx in enumerate(order):
+            split = "test" if rank < n_test else "train"
+            splits[split][0].append(_decode(files[idx], size, channels))
+            splits[split][1].append(label)
+    arrays = [np.stack(splits[s][0]) if i == 0 else np.array(splits[s][1], np.int64)
+              for s in ("train", "test") for i in (0, 1)]
+    root = Path(path)
+    return Dataset(root.name, *arrays, class_names=[name for name, _ in classes], source=str(root))
+
+
+def load(data: str | None, size: int = 64, channels: int = 3, seed: int = 0, **kw) -> Dataset:
+    """Fashion-MNIST when ``data`` is None or "fashion-mnist", else an image folder."""
+    if data is None or data == "fashion-mnist":
+        return load_fashion_mnist(size, channels, **kw)
+    return load_image_folder(data, size, channels, seed=seed, **kw)

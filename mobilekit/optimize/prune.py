@@ -1,0 +1,62 @@
+"""Magnitude pruning with tfmot's PolynomialDecay schedule."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mobilekit._checks import validate_sparsity
+from mobilekit._tf import keras, tfmot
+from mobilekit.errors import MobilekitError
+
+# Layers whose kernels tfmot prunes; DepthwiseConv2D is never pruned by tfmot.
+_KERNEL_LAYERS = ("Conv2D", "Dense")
+
+
+def _check_model(model, what: str):
+    if not isinstance(model, keras.Model):
+        raise MobilekitError(f"{what} expects a tf_keras.Model; received {type(model).__name__}")
+    if not model.built:
+        raise MobilekitError(f"{what} expects a built model; {model.name!r} is not built")
+
+
+def prune(model, sparsity: float, *, end_step: int, begin_step: int = 0, frequency: int = 50):
+    """Wrap ``model`` for magnitude pruning that reaches ``sparsity`` at ``end_step``.
+
+    Example: ``pruned = prune(model, 0.5, end_step=300)``; train it with
+    ``tfmot.sparsity.keras.UpdatePruningStep()`` among the callbacks.
+
+    Args:
+        model: a built ``tf_keras.Model``.
+        sparsity: final fraction of zero weights in every Conv2D/Dense kernel.
+        end_step: optimizer step at which the final sparsity is reached.
+        begin_step: first pruning step.
+        frequency: steps between mask updates.
+
+    Raises:
+        MobilekitError: not a built Keras model, or sparsity outside [0, 1).
+    """
+    _check_model(model, "prune")
+    sparsity = validate_sparsity(sparsity)
+    if end_step <= begin_step:
+        raise MobilekitError(f"end_step must exceed begin_step; received end_step={end_step}, "
+                             f"begin_step={begin_step}")
+    schedule = tfmot.sparsity.keras.PolynomialDecay(
+        initial_sparsity=0.0, final_sparsity=sparsity, begin_step=begin_step,
+        end_step=end_step, frequency=max(1, min(frequency, end_step - begin_step)))
+    return tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
+
+
+def strip_pruning(model):
+    """The plain Keras model under pruning wrappers (zeros kept in the kernels)."""
+    return tfmot.sparsity.keras.strip_pruning(model)
+
+
+def sparsity_masks(model) -> dict[str, np.ndarray]:
+    """{layer name: kernel != 0} for every Conv2D/Dense layer with pruned zeros."""
+    masks = {}
+    for layer in model.layers:
+        if type(layer).__name__ in _KERNEL_LAYERS:
+            mask = layer.kernel.numpy() != 0
+            if not mask.all():
+                masks[layer.name] = mask
+    return masks

@@ -1,0 +1,307 @@
+"""The `mobilekit build` pipeline.
+
+float training -> magnitude pruning (PolynomialDecay to ``sparsity``) -> strip
+-> prune-preserving QAT (or post-training quantization with ``qat=False``) ->
+full-integer int8 conversion at batch 1 -> flatbuffer checks -> accuracy of the
+Keras float model and of the int8 file on the held-out test set -> batch-1
+latency -> artifacts written atomically.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import inspect
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mobilekit import archs
+from mobilekit._io import ensure_writable_dir, write_bytes_atomic, write_json_atomic, write_text_atomic
+from mobilekit._checks import validate_sparsity
+from mobilekit._tf import keras, tf
+from mobilekit.errors import MobilekitError
+
+
+# What `build` adds to the paper architecture when it trains from scratch on a
+# CPU budget (docs/training-budget.md): BN after each conv (folds away at
+# conversion) and linear class scores instead of ReLU'd ones.
+TRAINING_ARCH_KWARGS = {"batch_norm": True, "classifier_relu": False}
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Settings of one build; every field is recorded in report.json.
+
+    Example: ``build(BuildConfig(arch="squeezenet", epochs=1, out="build/try"))``.
+    """
+
+    arch: str = "squeezenet"
+    data: str | None = None  # None: Fashion-MNIST; else a folder with one sub-folder per class
+    input_size: int = 48
+    epochs: float = 1.5
+    prune_epochs: float = 0.5
+    qat_epochs: float = 0.25
+    sparsity: float = 0.5
+    qat: bool = True
+    seed: int = 0
+    out: str | None = None  # default build/<arch>/
+    batch_size: int = 128
+    lr: float = 3e-3
+    optimizer: str = "adam"
+    arch_kwargs: dict | None = None  # None: TRAINING_ARCH_KWARGS the builder accepts
+    augment: bool = False
+    calibration_samples: int = 256
+    limit_train: int | None = None
+    limit_test: int | None = None
+    latency_runs: int = 100
+    latency_warmup: int = 10
+
+    def __post_init__(self):
+        object.__setattr__(self, "arch", archs.resolve(self.arch))
+        for name in ("epochs", "prune_epochs", "qat_epochs"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise MobilekitError(f"{name} must be a non-negative number; received {name}={v!r}")
+        validate_sparsity(self.sparsity)
+        positive = ("input_size", "batch_size", "calibration_samples", "latency_runs")
+        for name in positive:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise MobilekitError(f"{name} must be a positive int; received {name}={v!r}")
+        for name in ("limit_train", "limit_test"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise MobilekitError(f"{name} must be a positive int; received {name}={v!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise MobilekitError(f"lr must be a positive number; received lr={self.lr!r}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise MobilekitError(f"optimizer must be 'adam' or 'sgd'; received optimizer={self.optimizer!r}")
+        if self.sparsity > 0 and self.prune_epochs == 0:
+            raise MobilekitError(f"sparsity={self.sparsity} needs prune_epochs > 0; "
+                                 f"received prune_epochs={self.prune_epochs}")
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out) if self.out else Path("build") / self.arch
+
+
+class _Stages:
+    """Wall-clock seconds per pipeline stage, with a console line per stage."""
+
+    def __init__(self, console):
+        self.console = console
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, title: str, fn, *args, **kw):
+        self.console.print(f"[bold]{len(self.seconds) + 1}. {title}[/bold]")
+        t0 = time.perf_counter()
+        result = fn(*args, **kw)
+        self.seconds[name] = round(time.perf_counter() - t0, 2)
+        return result
+
+
+def _train_dataset(x, y, cfg: BuildConfig, seed_offset: int):
+    from mobilekit.data import OFFSET, SCALE
+
+    def prep(images, labels):
+        images = tf.cast(images, tf.float32) * SCALE + OFFSET
+        if cfg.augment:
+            images = tf.image.random_flip_left_right(images, seed=cfg.seed + seed_offset)
+        return images, labels
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    ds = ds.shuffle(len(x), seed=cfg.seed + seed_offset, reshuffle_each_iteration=True).repeat()
+    return ds.batch(cfg.batch_size, drop_remainder=True).map(prep).prefetch(2)
+
+
+def _fit(model, x, y, cfg: BuildConfig, epochs: float, lr: float, title: str,
+         callbacks=(), seed_offset: int = 0) -> int:
+    """Train ``epochs`` passes (fractions allowed) with a cosine-decayed ``lr``; returns steps."""
+    from mobilekit.progress import ProgressCallback
+
+    steps_per_epoch = max(1, len(x) // cfg.batch_size)
+    steps = max(1, int(round(epochs * steps_per_epoch)))
+    schedule = keras.optimizers.schedules.CosineDecay(lr, steps)
+    optimizer = (keras.optimizers.Adam(schedule) if cfg.optimizer == "adam"
+                 else keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True))
+    model.compile(optimizer, "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(_train_dataset(x, y, cfg, seed_offset), epochs=1, steps_per_epoch=steps, verbose=0,
+              callbacks=[ProgressCallback(title, steps), *callbacks])
+    return steps
+
+
+def _keras_accuracy(model, x_float, y) -> float:
+    probs = model.predict(x_float, batch_size=500, verbose=0)
+    return float(np.mean(np.argmax(probs, axis=-1) == y))
+
+
+def _versions() -> dict:
+    import ai_edge_litert
+    import tensorflow_model_optimization as tfmot_pkg
+    from importlib.metadata import version
+
+    return {"mobilekit": version("mobilekit"), "tensorflow": tf.__version__,
+            "tf_keras": keras.__version__, "tfmot": tfmot_pkg.__version__,
+            "ai_edge_litert": version("ai-edge-litert"), "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def _layer_of(tensor_name: str, layer_names: list[str]) -> str:
+    """The Keras layer a .tflite weight tensor came from (longest name found in it)."""
+    parts = tensor_name.replace(";", "/").split("/")
+    found = [n for n in layer_names if n in parts or f"quant_{n}" in parts]
+    return max(found, key=len) if found else tensor_name
+
+
+def build(cfg: BuildConfig, console=None) -> dict:
+    """Run the whole pipeline and write the artifacts; returns the report dict.
+
+    Raises:
+        MobilekitError: bad settings, data or output folder, or a conversion that
+            left float tensors in the int8 file.
+    """
+    from mobilekit import data as data_mod
+    from mobilekit.analysis import complexity
+    from mobilekit.bench import evaluate_tflite, measure_latency
+    from mobilekit.convert import convert_float, convert_int8
+    from mobilekit.optimize import KeepSparsity, prune, quantize_aware, sparsity_masks, strip_pruning
+    from mobilekit.progress import console as default_console
+    from mobilekit.tflite_file import TfliteFile
+
+    console = console or default_console
+    out_dir = ensure_writable_dir(cfg.out_dir)
+    stages = _Stages(console)
+    keras.utils.set_random_seed(cfg.seed)
+    tf.config.experimental.enable_op_determinism()
+
+    ds = stages.run("data", "Loading data", data_mod.load, cfg.data, cfg.input_size, 3, seed=cfg.seed,
+                    **({"limit_train": cfg.limit_train, "limit_test": cfg.limit_test}
+                       if cfg.data in (None, "fashion-mnist") else {}))
+    console.print(f"   {ds.name}: {len(ds.x_train)} train / {len(ds.x_test)} test images, "
+                  f"{len(ds.class_names)} classes, input {ds.input_shape}")
+    x_test = data_mod.to_float(ds.x_test)
+    arch_kwargs = _arch_kwargs(cfg)
+    model = archs.create(cfg.arch, input_shape=ds.input_shape, classes=len(ds.class_names), **arch_kwargs)
+    info = complexity(model)
+    accuracy: dict = {"test_images": int(len(ds.y_test)), "dataset": ds.name}
+
+    def train_float():
+        if cfg.epochs > 0:
+            _fit(model, ds.x_train, ds.y_train, cfg, cfg.epochs, cfg.lr, "float training")
+        return _keras_accuracy(model, x_test, ds.y_test)
+
+    accuracy["keras_float"] = stages.run("train_float", f"Training {cfg.arch} (float)", train_float)
+    final = model
+    masks: dict = {}
+    if cfg.sparsity > 0:
+        def prune_stage():
+            steps = max(1, int(round(cfg.prune_epochs * max(1, len(ds.x_train) // cfg.batch_size))))
+            pruned = prune(model, cfg.sparsity, end_step=max(1, int(steps * 0.75)))
+            from mobilekit._tf import tfmot
+            _fit(pruned, ds.x_train, ds.y_train, cfg, cfg.prune_epochs, cfg.lr * 0.2,
+                 f"pruning to {cfg.sparsity:.0%}", [tfmot.sparsity.keras.UpdatePruningStep()], seed_offset=1)
+            stripped = strip_pruning(pruned)
+            return stripped, sparsity_masks(stripped), _keras_accuracy(stripped, x_test, ds.y_test)
+
+        final, masks, accuracy["keras_pruned"] = stages.run("prune", "Pruning (tfmot PolynomialDecay)",
+                                                            prune_stage)
+    float_model = final
+    if cfg.qat:
+        def qat_stage():
+            qat_model = quantize_aware(float_model, preserve_sparsity=bool(masks))
+            keep = KeepSparsity(masks)
+            if cfg.qat_epochs > 0:
+                _fit(qat_model, ds.x_train, ds.y_train, cfg, cfg.qat_epochs, cfg.lr * 0.05,
+                     "quantization-aware training", [keep] if masks else [], seed_offset=2)
+            return qat_model, _keras_accuracy(qat_model, x_test, ds.y_test)
+
+        final, accuracy["keras_qat"] = stages.run("qat", "Quantization-aware training", qat_stage)
+
+    rng = np.random.default_rng(cfg.seed)
+    calib_idx = np.sort(rng.choice(len(ds.x_train), min(cfg.calibration_samples, len(ds.x_train)),
+                                   replace=False))
+    calibration = data_mod.to_float(ds.x_train[calib_idx])
+
+    def convert_stage():
+        return convert_float(float_model), convert_int8(final, calibration)
+
+    float_bytes, int8_bytes = stages.run("convert", "Converting to int8 .tflite (batch 1)", convert_stage)
+    tfl = TfliteFile(int8_bytes)
+    layer_names = [layer.name for layer in model.layers]
+    per_layer = {}
+    for tensor_name, s in tfl.weight_sparsity().items():
+        per_layer[_layer_of(tensor_name, layer_names)] = s
+    pruned_layers = {k: v for k, v in per_layer.items() if v["op"] != "DEPTHWISE_CONV_2D"}
+    total = sum(v["params"] for v in pruned_layers.values())
+    zeros = sum(v["zeros"] for v in pruned_layers.values())
+
+    def eval_stage():
+        return evaluate_tflite(int8_bytes, x_test, ds.y_test)
+
+    result = stages.run("evaluate_int8", f"Evaluating the int8 file on {len(ds.y_test)} test images",
+                        eval_stage)
+    accuracy["tflite_int8"] = result["top1"]
+    latency = stages.run("latency", "Measuring batch-1 latency (LiteRT, 1 thread)", measure_latency,
+                         int8_bytes, num_runs=cfg.latency_runs, warmup_runs=cfg.latency_warmup,
+                         num_threads=1)
+
+    inp, outp = tfl.inputs[0], tfl.outputs[0]
+    name = cfg.arch
+    report = {
+        "arch": cfg.arch,
+        "metaparameters": {**_arch_defaults(cfg.arch), **arch_kwargs},
+        "input_shape": list(ds.input_shape),
+        "classes": list(ds.class_names),
+        "num_classes": len(ds.class_names),
+        "params": info["params"],
+        "macs": info["macs"],
+        "preprocessing": ds.preprocessing(),
+        "quantization": {
+            "input": {"dtype": inp.dtype.lower(), "shape": list(inp.shape),
+                      "scale": float(inp.scale[0]), "zero_point": int(inp.zero_point[0])},
+            "output": {"dtype": outp.dtype.lower(), "shape": list(outp.shape),
+                       "scale": float(outp.scale[0]), "zero_point": int(outp.zero_point[0])},
+        },
+        "sizes": {"float_tflite_bytes": len(float_bytes), "int8_tflite_bytes": len(int8_bytes),
+                  "int8_gzip_bytes": len(gzip.compress(int8_bytes, 9, mtime=0))},
+        "sparsity": {"target": cfg.sparsity, "int8_weights": zeros / total if total else 0.0,
+                     "scope": "CONV_2D and FULLY_CONNECTED weights (tfmot never prunes depthwise)",
+                     "per_layer": per_layer},
+        "accuracy": accuracy,
+        "latency": latency,
+        "ops": tfl.op_counts(),
+        "sha256": hashlib.sha256(int8_bytes).hexdigest(),
+        "seed": cfg.seed,
+        "config": {k: v for k, v in asdict(cfg).items()},
+        "versions": _versions(),
+        "stage_seconds": stages.seconds,
+        "files": {"tflite": f"{name}.tflite", "labels": "labels.txt",
+                  "report_json": "report.json", "report_md": "report.md"},
+    }
+    t0 = time.perf_counter()
+    write_bytes_atomic(out_dir / f"{name}.tflite", int8_bytes)
+    write_text_atomic(out_dir / "labels.txt", "".join(f"{c}\n" for c in ds.class_names))
+    report["stage_seconds"]["write"] = round(time.perf_counter() - t0, 2)
+    report["stage_seconds"]["total"] = round(sum(report["stage_seconds"].values()), 2)
+    from mobilekit.report import to_markdown
+    write_text_atomic(out_dir / "report.md", to_markdown(report))
+    write_json_atomic(out_dir / "report.json", report)
+    return report
+
+
+def _arch_defaults(arch: str) -> dict:
+    params = inspect.signature(archs.builder(arch)).parameters
+    skip = {"input_shape", "classes", "batch_size"}
+    return {k: p.default for k, p in params.items() if k not in skip}
+
+
+def _arch_kwargs(cfg: BuildConfig) -> dict:
+    """The builder keywords of this build: the training defaults it accepts, then the user's."""
+    accepted = inspect.signature(archs.builder(cfg.arch)).parameters
+    kwargs = {k: v for k, v in TRAINING_ARCH_KWARGS.items() if k in accepted}
+    return {**kwargs, **(cfg.arch_kwargs or {})}

@@ -1,0 +1,64 @@
+"""report.md and the console summary, both rendered from report.json's dict."""
+
+from __future__ import annotations
+
+
+def _kb(n: int) -> str:
+    return f"{n / 1024:,.1f} KiB"
+
+
+def summary_rows(report: dict) -> list[tuple[str, str]]:
+    """(field, value) rows shared by report.md and the console summary table."""
+    acc = report["accuracy"]
+    sizes = report["sizes"]
+    lat = report["latency"]
+    q = report["quantization"]["input"]
+    rows = [
+        ("arch", report["arch"]),
+        ("input", f"{report['input_shape']} int8 (scale {q['scale']:.6g}, zero point {q['zero_point']})"),
+        ("classes", str(report["num_classes"])),
+        ("params / MACs", f"{report['params']:,} / {report['macs']:,}"),
+        ("float .tflite", _kb(sizes["float_tflite_bytes"])),
+        ("int8 .tflite", _kb(sizes["int8_tflite_bytes"])),
+        ("int8 .tflite gzip", _kb(sizes["int8_gzip_bytes"])),
+        ("weight sparsity", f"{report['sparsity']['int8_weights']:.1%} (target {report['sparsity']['target']:.0%})"),
+        ("accuracy Keras float", f"{acc['keras_float']:.2%}"),
+    ]
+    for key, label in (("keras_pruned", "accuracy Keras pruned"), ("keras_qat", "accuracy Keras QAT")):
+        if key in acc:
+            rows.append((label, f"{acc[key]:.2%}"))
+    rows += [
+        ("accuracy int8 .tflite", f"{acc['tflite_int8']:.2%} on {acc['test_images']:,} test images"),
+        ("latency (batch 1)", f"median {lat['median_ms']:.3f} ms, p90 {lat['p90_ms']:.3f} ms, "
+                              f"{lat['num_threads']} thread, {lat['num_runs']} runs"),
+        ("sha256", report["sha256"]),
+        ("build time", f"{report['stage_seconds']['total']:.0f} s"),
+    ]
+    return rows
+
+
+def to_markdown(report: dict) -> str:
+    lines = [f"# mobilekit build: {report['arch']}", "",
+             f"`{report['files']['tflite']}`: full-integer int8 TFLite, batch 1, "
+             f"int8 input and output; labels in `{report['files']['labels']}`.", "",
+             "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in summary_rows(report)]
+    pre = report["preprocessing"]
+    q = report["quantization"]
+    lines += ["", "## Preprocessing (what the app must do)", "",
+              f"1. Resize the image to {pre['size'][0]}x{pre['size'][1]} ({pre['resize']}), "
+              f"{pre['channels']} channels, {pre['layout']}.",
+              f"2. `float_input = uint8_pixel * {pre['scale']:.10g} + {pre['offset']:.10g}`.",
+              f"3. `int8_input = clamp(round(float_input / {q['input']['scale']:.10g} + "
+              f"{q['input']['zero_point']}), -128, 127)`.",
+              f"4. `probability = (int8_output - {q['output']['zero_point']}) * {q['output']['scale']:.10g}`; "
+              "class names in labels.txt order.", "",
+              "## Weight sparsity per layer (read from the .tflite)", "",
+              "| layer | op | params | zeros | sparsity |", "|---|---|---:|---:|---:|"]
+    for name, s in report["sparsity"]["per_layer"].items():
+        lines.append(f"| {name} | {s['op']} | {s['params']:,} | {s['zeros']:,} | {s['sparsity']:.1%} |")
+    lines += ["", "## Ops", "", ", ".join(f"{k} x{v}" for k, v in report["ops"].items()), "",
+              "## Stage wall time (s)", "",
+              ", ".join(f"{k} {v}" for k, v in report["stage_seconds"].items()), "",
+              "## Versions", "", ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]
+    return "\n".join(lines)

@@ -1,0 +1,148 @@
+"""Read a .tflite flatbuffer without TensorFlow: tensors, ops, weights, checks.
+
+Everything mobilekit claims about a produced file (all-int8, sparsity per
+layer, sizes) is read back from the bytes with LiteRT's generated schema,
+not taken from the converter's word.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+from mobilekit.errors import MobilekitError
+
+_TYPE_NAMES = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+_OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+_NUMPY_TYPES = {"FLOAT32": np.float32, "FLOAT16": np.float16, "INT32": np.int32, "UINT8": np.uint8,
+                "INT64": np.int64, "INT16": np.int16, "INT8": np.int8, "FLOAT64": np.float64,
+                "BOOL": np.bool_}
+FLOAT_TYPES = ("FLOAT16", "FLOAT32", "FLOAT64", "BFLOAT16")
+# Ops whose input 1 is a weight tensor, and their layout's output-channel axis.
+WEIGHT_OPS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0, "TRANSPOSE_CONV": 0}
+
+
+@dataclass
+class Tensor:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    data: np.ndarray | None
+    scale: np.ndarray | None
+    zero_point: np.ndarray | None
+
+
+@dataclass
+class Op:
+    index: int
+    name: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+
+class TfliteFile:
+    """A parsed .tflite model (first subgraph).
+
+    Example: ``TfliteFile.read("build/squeezenet/squeezenet.tflite").op_counts()``.
+    """
+
+    def __init__(self, content: bytes):
+        if len(content) < 8 or content[4:8] != b"TFL3":
+            raise MobilekitError("not a TFLite flatbuffer (missing the 'TFL3' identifier)")
+        try:
+            self._model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+        except Exception as e:  # the generated reader raises anything on bad offsets
+            raise MobilekitError(f"corrupt TFLite flatbuffer: {type(e).__name__}: {e}") from None
+        if not self._model.subgraphs:
+            raise MobilekitError("TFLite flatbuffer has no subgraph")
+        self.content = bytes(content)
+
+    @classmethod
+    def read(cls, path) -> "TfliteFile":
+        with open(path, "rb") as f:
+            return cls(f.read())
+
+    @cached_property
+    def tensors(self) -> list[Tensor]:
+        out = []
+        buffers = self._model.buffers or []
+        for i, t in enumerate(self._model.subgraphs[0].tensors or []):
+            dtype = _TYPE_NAMES.get(t.type, str(t.type))
+            data = None
+            buf = buffers[t.buffer] if 0 < t.buffer < len(buffers) else None
+            if buf is not None and buf.data is not None and len(buf.data) and dtype in _NUMPY_TYPES:
+                data = np.frombuffer(bytes(bytearray(buf.data)), _NUMPY_TYPES[dtype])
+                shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
+                if int(np.prod(shape)) == data.size:
+                    data = data.reshape(shape)
+            q = t.quantization
+            scale = np.asarray(q.scale, np.float32) if q is not None and q.scale is not None else None
+            zp = np.asarray(q.zeroPoint, np.int64) if q is not None and q.zeroPoint is not None else None
+            name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
+            shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
+            out.append(Tensor(i, name, shape, dtype, data, scale, zp))
+        return out
+
+    @cached_property
+    def ops(self) -> list[Op]:
+        codes = self._model.operatorCodes or []
+        out = []
+        for i, op in enumerate(self._model.subgraphs[0].operators or []):
+            code = codes[op.opcodeIndex]
+            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+            name = _OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
+            if name == "CUSTOM":
+                custom = code.customCode
+                name = "CUSTOM:" + (custom.decode() if isinstance(custom, bytes) else str(custom))
+            out.append(Op(i, name, tuple(int(x) for x in op.inputs), tuple(int(x) for x in op.outputs)))
+        return out
+
+    @property
+    def inputs(self) -> list[Tensor]:
+        return [self.tensors[i] for i in self._model.subgraphs[0].inputs]
+
+    @property
+    def outputs(self) -> list[Tensor]:
+        return [self.tensors[i] for i in self._model.subgraphs[0].outputs]
+
+    def op_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for op in self.ops:
+            counts[op.name] = counts.get(op.name, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def weights(self) -> list[tuple[Op, Tensor]]:
+        """(op, weight tensor) for every conv / fully-connected op with constant weights."""
+        out = []
+        for op in self.ops:
+            if op.name in WEIGHT_OPS and len(op.inputs) > 1 and op.inputs[1] >= 0:
+                t = self.tensors[op.inputs[1]]
+                if t.data is not None:
+                    out.append((op, t))
+        return out
+
+    def float_problems(self) -> list[str]:
+        """Why this file is not fully int8: float tensors, float or (de)quantize ops."""
+        problems = [f"tensor {t.name!r} is {t.dtype}" for t in self.tensors if t.dtype in FLOAT_TYPES]
+        problems += [f"op #{op.index} {op.name} converts to or from float" for op in self.ops
+                     if op.name == "DEQUANTIZE"
+                     or (op.name == "QUANTIZE" and self.tensors[op.inputs[0]].dtype in FLOAT_TYPES)]
+        for t in self.inputs + self.outputs:
+            if t.dtype != "INT8":
+                problems.append(f"model {'input' if t in self.inputs else 'output'} {t.name!r} is {t.dtype}")
+        return problems
+
+    def weight_sparsity(self) -> dict[str, dict]:
+        """{weight tensor name: {op, params, zeros, sparsity, distinct}} from the stored weights."""
+        out = {}
+        for op, t in self.weights():
+            zeros = int(np.count_nonzero(t.data == 0))
+            out[t.name] = {"op": op.name, "shape": list(t.shape), "dtype": t.dtype,
+                           "params": int(t.data.size), "zeros": zeros,
+                           "sparsity": zeros / t.data.size,
+                           "distinct_values": int(np.unique(t.data).size)}
+        return out

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Idempotent set-up: .venv/ with mobilekit and its pinned stack, and the
+# Fashion-MNIST data (Debian's dataset-fashion-mnist) when it is missing.
+# Usage: bash scripts/setup.sh [--test]   (--test adds the test extras)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[ "${1:-}" = "--test" ] && extras="[test]"
+
+python_bin=""
+for candidate in python3.11 python3; do
+  if command -v "$candidate" >/dev/null 2>&1 &&
+     "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+    python_bin=$candidate; break
+  fi
+done
+if [ -z "$python_bin" ]; then
+  echo "setup: mobilekit needs Python 3.11 (python3.11 or python3 on PATH)" >&2
+  exit 2
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $python_bin"
+  "$python_bin" -m venv .venv
+fi
+
+# Re-install only when pyproject.toml or the extras changed since the last set-up.
+stamp=".venv/.mobilekit-setup"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1) $extras"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x .venv/bin/mobilekit ]; then
+  echo "setup: installing mobilekit$extras and its pinned dependencies into .venv"
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".$extras"
+  echo "$want" > "$stamp"
+else
+  echo "setup: .venv is up to date"
+fi
+
+if .venv/bin/python -c 'import sys; from mobilekit.data import find_fashion_mnist; sys.exit(find_fashion_mnist() is None)'; then
+  echo "setup: Fashion-MNIST found"
+else
+  echo "setup: installing Fashion-MNIST (Debian package dataset-fashion-mnist)"
+  sudo_cmd=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo_cmd="sudo"; else
+      echo "setup: Fashion-MNIST is missing and installing it needs root: run" \
+           "'apt-get install dataset-fashion-mnist' as root" >&2
+      exit 2
+    fi
+  fi
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq dataset-fashion-mnist >/dev/null
+fi

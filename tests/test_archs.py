@@ -1,0 +1,106 @@
+"""Registry and SqueezeNet builder: names, paper parameter counts, validation."""
+
+import numpy as np
+import pytest
+
+import mobilekit
+from mobilekit import archs
+from mobilekit.analysis import complexity
+from mobilekit.archs.squeezenet import fire_widths
+from mobilekit.errors import MobilekitError
+
+
+def test_registry_lists_and_resolves():
+    assert {"squeezenet1_0", "squeezenet1_1"} <= set(mobilekit.list_archs())
+    assert mobilekit.list_archs("squeezenet1_*") == ["squeezenet1_0", "squeezenet1_1"]
+    assert archs.resolve("squeezenet") == "squeezenet1_1"
+
+
+def test_unknown_arch_lists_valid_names():
+    with pytest.raises(MobilekitError, match=r"unknown arch 'resnet'.*squeezenet1_0.*squeezenet1_1"):
+        mobilekit.create("resnet")
+
+
+@pytest.mark.parametrize("name, params", [("squeezenet1_0", 1_248_424), ("squeezenet1_1", 1_235_496)])
+def test_squeezenet_params_match_paper(name, params):
+    assert mobilekit.create(name).count_params() == params
+
+
+@pytest.mark.parametrize("name, low, high", [("squeezenet1_0", 0.80e9, 0.86e9),
+                                             ("squeezenet1_1", 0.33e9, 0.37e9)])
+def test_squeezenet_macs_near_paper(name, low, high):
+    macs = complexity(mobilekit.create(name))["macs"]
+    assert low <= macs <= high, macs
+
+
+def test_squeezenet_1_1_computes_about_2_4x_less_than_1_0():
+    ratio = (complexity(mobilekit.create("squeezenet1_0"))["macs"]
+             / complexity(mobilekit.create("squeezenet1_1"))["macs"])
+    assert 2.2 < ratio < 2.6, ratio
+
+
+def test_fire_widths_follow_metaparameters():
+    widths = fire_widths(128, 128, 2, 0.5, 0.125)
+    assert widths[0] == (16, 64, 64)
+    assert widths[2] == (32, 128, 128)
+    assert widths[7] == (64, 256, 256)
+    # SR 0.75 (the paper's 19 MB design point) widens only the squeeze layers.
+    assert [s for s, _, _ in fire_widths(128, 128, 2, 0.5, 0.75)] == [96, 96, 192, 192, 288, 288, 384, 384]
+
+
+def test_small_model_shapes_names_and_classes():
+    model = mobilekit.create("squeezenet", input_shape=(48, 48, 3), classes=7, batch_norm=True)
+    names = {layer.name for layer in model.layers}
+    assert {"conv1", "conv1_bn", "fire2_squeeze1x1", "fire9_expand3x3", "conv10", "predictions"} <= names
+    assert not any(type(layer).__name__ == "Lambda" for layer in model.layers)
+    out = model(np.random.default_rng(0).random((2, 48, 48, 3), np.float32)).numpy()
+    assert out.shape == (2, 7)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_batch_norm_folds_to_paper_weight_count():
+    plain = mobilekit.create("squeezenet1_1", input_shape=(64, 64, 3), classes=10)
+    bn = mobilekit.create("squeezenet1_1", input_shape=(64, 64, 3), classes=10, batch_norm=True)
+    conv_params = lambda m: sum(int(np.prod(w.shape)) for l in m.layers  # noqa: E731
+                                if type(l).__name__ == "Conv2D" for w in l.weights)
+    # With BN the convs drop their bias; folding BN gives it back: same count as the paper model.
+    n_convs = sum(type(l).__name__ == "Conv2D" for l in plain.layers)
+    bn_biases = sum(l.filters for l in bn.layers if type(l).__name__ == "Conv2D" and not l.use_bias)
+    assert conv_params(bn) + bn_biases == conv_params(plain)
+    assert n_convs == 26
+
+
+def test_include_top_false_and_pooling():
+    model = mobilekit.create("squeezenet1_0", input_shape=(96, 96, 3), include_top=False, pooling="avg")
+    assert model.output_shape == (None, 512)
+    model = mobilekit.create("squeezenet1_0", input_shape=(96, 96, 3), include_top=False)
+    assert len(model.output_shape) == 4
+
+
+def test_bypass_variants_add_residuals():
+    simple = mobilekit.create("squeezenet1_0", input_shape=(64, 64, 3), classes=10, bypass="simple")
+    complex_ = mobilekit.create("squeezenet1_0", input_shape=(64, 64, 3), classes=10, bypass="complex")
+    adds = lambda m: sorted(l.name for l in m.layers if type(l).__name__ == "Add")  # noqa: E731
+    assert adds(simple) == ["fire3_bypass", "fire5_bypass", "fire7_bypass", "fire9_bypass"]
+    assert len(adds(complex_)) == 8
+    # Complex bypass adds 1x1 convs on fire2, 4, 6, 8 (paper: more parameters, same MAC order).
+    assert complex_.count_params() > simple.count_params()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"classes": 0}, r"classes=0"),
+    ({"input_shape": (16, 16, 3)}, r"input_shape=\(16, 16, 3\) is too small"),
+    ({"input_shape": (64, 64)}, r"input_shape=\(64, 64\)"),
+    ({"squeeze_ratio": 0.0}, r"squeeze_ratio=0.0"),
+    ({"pct3x3": 1.5}, r"pct3x3=1.5"),
+    ({"pct3x3": 1.0}, r"pct3x3=1.0"),
+    ({"bypass": "residual"}, r"bypass='residual'"),
+    ({"pooling": "sum", "include_top": False}, r"pooling='sum'"),
+    ({"dropout": 1.0}, r"dropout=1.0"),
+    ({"freq": 0}, r"freq=0"),
+    ({"base_e": 128, "incr_e": 64, "freq": 1, "bypass": "simple"}, r"bypass='simple' needs"),
+])
+def test_invalid_metaparameters_name_the_value(kwargs, message):
+    with pytest.raises(MobilekitError, match=message):
+        mobilekit.create("squeezenet1_0", **kwargs)

@@ -1,0 +1,112 @@
+"""End to end at small scale: `mobilekit build` on real Fashion-MNIST images.
+
+The int8 file is then checked on its own: flatbuffer dtypes, per-layer sparsity,
+and its accuracy recomputed from the raw test images with report.json's
+preprocessing, against report.json and against the Keras model.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mobilekit._tf import tf
+from mobilekit.bench import evaluate_tflite
+from mobilekit.data import load_fashion_mnist
+from mobilekit.tflite_file import TfliteFile
+
+MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
+SMALL = ["--input-size", "32", "--limit-train", "2000", "--limit-test", "500", "--epochs", "4",
+         "--prune-epochs", "2", "--qat-epochs", "1", "--latency-runs", "50", "--batch-size", "64"]
+
+
+@pytest.fixture(scope="module")
+def small_build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("build")
+    result = subprocess.run([MOBILEKIT, "build", "--arch", "squeezenet", *SMALL, "--out", str(out)],
+                            capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, json.loads((out / "report.json").read_text()), result
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_artifacts_and_report_fields(small_build):
+    out, report, result = small_build
+    assert sorted(p.name for p in out.iterdir()) == ["labels.txt", "report.json", "report.md",
+                                                     "squeezenet1_1.tflite"]
+    assert (out / "labels.txt").read_text().splitlines()[9] == "Ankle boot"
+    for key in ("arch", "metaparameters", "input_shape", "classes", "params", "macs", "preprocessing",
+                "sizes", "sparsity", "accuracy", "latency", "sha256", "seed", "versions", "stage_seconds"):
+        assert key in report, key
+    assert report["arch"] == "squeezenet1_1" and report["input_shape"] == [32, 32, 3]
+    assert report["metaparameters"]["squeeze_ratio"] == 0.125
+    assert report["preprocessing"]["size"] == [32, 32] and report["preprocessing"]["channels"] == 3
+    data = (out / "squeezenet1_1.tflite").read_bytes()
+    import hashlib
+    assert report["sha256"] == hashlib.sha256(data).hexdigest()
+    assert report["sizes"]["int8_tflite_bytes"] == len(data)
+    assert report["sizes"]["int8_gzip_bytes"] < len(data) < report["sizes"]["float_tflite_bytes"] / 3
+    assert report["latency"]["num_threads"] == 1 and report["latency"]["num_runs"] >= 50
+    assert 0 < report["latency"]["median_ms"] <= report["latency"]["p90_ms"]
+    assert report["accuracy"]["test_images"] == 500
+    assert set(report["versions"]) >= {"tensorflow", "tfmot", "ai_edge_litert"}
+    assert "accuracy int8 .tflite" in result.stdout  # the summary table
+
+
+def test_flatbuffer_is_full_int8(small_build):
+    out, report, _ = small_build
+    f = TfliteFile.read(out / "squeezenet1_1.tflite")
+    assert f.float_problems() == []
+    assert [t.dtype for t in f.inputs] == ["INT8"] and [t.dtype for t in f.outputs] == ["INT8"]
+    assert f.inputs[0].shape == (1, 32, 32, 3)  # fixed batch of 1
+    assert f.op_counts()["CONV_2D"] == 26
+    assert "DEQUANTIZE" not in f.op_counts()
+    q = report["quantization"]["input"]
+    assert abs(q["scale"] - float(f.inputs[0].scale[0])) < 1e-9
+
+
+def test_sparsity_survives_into_int8_per_layer(small_build):
+    out, report, _ = small_build
+    layers = TfliteFile.read(out / "squeezenet1_1.tflite").weight_sparsity()
+    assert len(layers) == 26
+    for name, s in layers.items():
+        assert abs(s["sparsity"] - 0.5) <= 0.05, (name, s)
+    assert abs(report["sparsity"]["int8_weights"] - 0.5) <= 0.05
+
+
+def test_int8_accuracy_recomputed_independently(small_build):
+    out, report, _ = small_build
+    raw = load_fashion_mnist(size=28, channels=1, limit_train=1, limit_test=500)
+    pre = report["preprocessing"]
+    resized = tf.image.resize(raw.x_test, pre["size"], method="bilinear").numpy()
+    pixels = np.clip(np.round(resized), 0, 255)
+    x = np.repeat(pixels, pre["channels"], axis=-1) * pre["scale"] + pre["offset"]
+    acc = evaluate_tflite((out / "squeezenet1_1.tflite").read_bytes(), x.astype(np.float32),
+                          raw.y_test)["top1"]
+    assert abs(acc - report["accuracy"]["tflite_int8"]) <= 0.01
+    # Real learning on real data: far above chance (10%) even at this tiny budget.
+    assert acc >= 0.6, acc
+    # The int8 file keeps the accuracy of the Keras models it came from.
+    assert abs(acc - report["accuracy"]["keras_qat"]) <= 0.03, report["accuracy"]
+    assert report["accuracy"]["keras_float"] - acc <= 0.05, report["accuracy"]
+
+
+def test_same_seed_gives_byte_identical_tflite(tmp_path):
+    tiny = ["--input-size", "32", "--limit-train", "600", "--limit-test", "100", "--epochs", "1",
+            "--prune-epochs", "1", "--qat-epochs", "1", "--latency-runs", "5", "--seed", "7"]
+    digests = []
+    for run in ("a", "b"):
+        result = subprocess.run([MOBILEKIT, "build", *tiny, "--out", str(tmp_path / run)],
+                                capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr[-3000:]
+        report = json.loads((tmp_path / run / "report.json").read_text())
+        assert report["seed"] == 7
+        digests.append(report["sha256"])
+    assert digests[0] == digests[1]
+    assert (tmp_path / "a" / "squeezenet1_1.tflite").read_bytes() == \
+        (tmp_path / "b" / "squeezenet1_1.tflite").read_bytes()

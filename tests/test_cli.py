@@ -1,0 +1,112 @@
+"""The `mobilekit` command: fast help, and one-line exit-2 errors for bad input."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+MOBILEKIT = [str(Path(sys.executable).with_name("mobilekit"))]
+
+
+def run(*args, cwd=None):
+    return subprocess.run(MOBILEKIT + list(args), capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def assert_usage_error(result, *needles):
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_help_is_fast_and_lists_commands():
+    t0 = time.perf_counter()
+    result = run("--help")
+    elapsed = time.perf_counter() - t0
+    assert result.returncode == 0
+    assert "build" in result.stdout and "env" in result.stdout
+    assert elapsed < 2.0, f"--help took {elapsed:.2f}s (TensorFlow imported eagerly?)"
+    assert "tensorflow" not in subprocess.run(
+        [sys.executable, "-c", "import sys, mobilekit.cli; mobilekit.cli._build_parser(); print(sorted(sys.modules))"],
+        capture_output=True, text=True).stdout
+
+
+def test_build_help_documents_stage_flags():
+    out = run("build", "--help").stdout
+    for flag in ("--epochs", "--qat-epochs", "--sparsity", "--no-qat", "--seed", "--out", "--data",
+                 "--input-size"):
+        assert flag in out
+
+
+def test_env_prints_versions():
+    result = run("env")
+    assert result.returncode == 0
+    assert "tensorflow" in result.stdout and "2.21.0" in result.stdout
+    assert "ai-edge-litert" in result.stdout and "2.3.0" in result.stdout
+
+
+def test_unknown_arch_lists_valid_ones(tmp_path):
+    assert_usage_error(run("build", "--arch", "resnet50", "--out", str(tmp_path)),
+                       "'resnet50'", "squeezenet1_1")
+
+
+@pytest.mark.parametrize("flag, value, needle", [
+    ("--epochs", "-1", "'-1'"), ("--qat-epochs", "-0.5", "'-0.5'"), ("--prune-epochs", "nan", "'nan'"),
+    ("--sparsity", "1", "'1'"), ("--sparsity", "-0.1", "'-0.1'"), ("--sparsity", "half", "'half'"),
+    ("--input-size", "0", "'0'"), ("--batch-size", "-4", "'-4'"), ("--lr", "0", "'0'"),
+])
+def test_bad_numbers(tmp_path, flag, value, needle):
+    assert_usage_error(run("build", flag, value, "--out", str(tmp_path)), flag, needle)
+
+
+def test_missing_data_dir(tmp_path):
+    assert_usage_error(run("build", "--data", str(tmp_path / "nope"), "--out", str(tmp_path)),
+                       "data folder not found", "nope")
+
+
+def test_unwritable_out_dir(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert_usage_error(run("build", "--out", str(blocker / "out")), "not writable", "a-file")
+    assert_usage_error(run("build", "--out", "/proc/mobilekit-out"), "not writable", "/proc/mobilekit-out")
+
+
+def test_one_class_data_dir_fails_cleanly(tmp_path):
+    from mobilekit._tf import tf
+
+    (tmp_path / "data" / "cats").mkdir(parents=True)
+    for i in range(3):
+        (tmp_path / "data" / "cats" / f"{i}.png").write_bytes(
+            tf.io.encode_png(np.zeros((8, 8, 1), np.uint8)).numpy())
+    out = tmp_path / "out"
+    assert_usage_error(run("build", "--data", str(tmp_path / "data"), "--out", str(out)),
+                       "only one class", "cats")
+    assert not any(out.glob("*.tflite"))
+
+
+def test_no_command_prints_help():
+    result = run()
+    assert result.returncode == 2 and "usage" in result.stdout
+
+
+def test_unreadable_image_fails_cleanly(tmp_path):
+    from mobilekit._tf import tf
+
+    png = tf.io.encode_png(np.zeros((8, 8, 1), np.uint8)).numpy()
+    for cls in ("cats", "dogs"):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for i in range(3):
+            (tmp_path / "data" / cls / f"{i}.png").write_bytes(png)
+    (tmp_path / "data" / "dogs" / "9.jpg").write_bytes(b"\xff\xd8\xff truncated jpeg")
+    out = tmp_path / "out"
+    result = run("build", "--data", str(tmp_path / "data"), "--out", str(out))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("mobilekit build: error: unreadable image") and "9.jpg" in last
+    assert list(out.iterdir()) == []
