@@ -55,8 +55,8 @@ def test_truncated_file_raises(tiny):
         f.tensors, f.ops
 
 
-def test_pqat_keeps_pruned_zeros_on_expand_convs(tiny):
-    """tfmot's PQAT alone loses sparsity on convs feeding Concatenate; KeepSparsity restores it."""
+def test_qat_keeps_pruned_zeros_in_every_layer(tiny):
+    """tfmot's PQAT alone let zeros fill back in (conv10: 1% left); KeepSparsity keeps them all."""
     from mobilekit._tf import keras, tfmot
 
     model, calib = tiny
@@ -72,7 +72,6 @@ def test_pqat_keeps_pruned_zeros_on_expand_convs(tiny):
     qat = quantize_aware(stripped)
     qat.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
     qat.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[KeepSparsity(masks)])
-    sparsity = TfliteFile(convert_int8(qat, calib)).weight_sparsity()
-    expand = {k: v["sparsity"] for k, v in sparsity.items() if "expand" in k}
-    assert len(expand) == 16
-    assert all(s >= 0.45 for s in expand.values()), expand
+    sparsity = {k: v["sparsity"] for k, v in TfliteFile(convert_int8(qat, calib)).weight_sparsity().items()}
+    assert len(sparsity) == 26
+    assert all(s >= 0.45 for s in sparsity.values()), sparsity
