@@ -15,7 +15,7 @@ import inspect
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ import numpy as np
 from mobilekit import archs
 from mobilekit._io import ensure_writable_dir, write_bytes_atomic, write_json_atomic, write_text_atomic
 from mobilekit._checks import validate_sparsity
-from mobilekit._tf import keras, tf
+from mobilekit._tf import keras, tf, tfmot
 from mobilekit.errors import MobilekitError
 
 
@@ -119,20 +119,23 @@ def _train_dataset(x, y, cfg: BuildConfig, seed_offset: int):
     return ds.batch(cfg.batch_size, drop_remainder=True).map(prep).prefetch(2)
 
 
+def _steps(cfg: BuildConfig, num_images: int, epochs: float) -> int:
+    """Optimizer steps for ``epochs`` passes (fractions allowed) over ``num_images``."""
+    return max(1, int(round(epochs * max(1, num_images // cfg.batch_size))))
+
+
 def _fit(model, x, y, cfg: BuildConfig, epochs: float, lr: float, title: str,
-         callbacks=(), seed_offset: int = 0) -> int:
-    """Train ``epochs`` passes (fractions allowed) with a cosine-decayed ``lr``; returns steps."""
+         callbacks=(), seed_offset: int = 0) -> None:
+    """Train ``epochs`` passes with a cosine-decayed ``lr`` and a progress bar."""
     from mobilekit.progress import ProgressCallback
 
-    steps_per_epoch = max(1, len(x) // cfg.batch_size)
-    steps = max(1, int(round(epochs * steps_per_epoch)))
+    steps = _steps(cfg, len(x), epochs)
     schedule = keras.optimizers.schedules.CosineDecay(lr, steps)
     optimizer = (keras.optimizers.Adam(schedule) if cfg.optimizer == "adam"
                  else keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True))
     model.compile(optimizer, "sparse_categorical_crossentropy", ["accuracy"])
     model.fit(_train_dataset(x, y, cfg, seed_offset), epochs=1, steps_per_epoch=steps, verbose=0,
               callbacks=[ProgressCallback(title, steps), *callbacks])
-    return steps
 
 
 def _keras_accuracy(model, x_float, y) -> float:
@@ -200,9 +203,9 @@ def build(cfg: BuildConfig, console=None) -> dict:
     masks: dict = {}
     if cfg.sparsity > 0:
         def prune_stage():
-            steps = max(1, int(round(cfg.prune_epochs * max(1, len(ds.x_train) // cfg.batch_size))))
+            # Reach the target sparsity at 75% of the steps; the rest recovers accuracy.
+            steps = _steps(cfg, len(ds.x_train), cfg.prune_epochs)
             pruned = prune(model, cfg.sparsity, end_step=max(1, int(steps * 0.75)))
-            from mobilekit._tf import tfmot
             _fit(pruned, ds.x_train, ds.y_train, cfg, cfg.prune_epochs, cfg.lr * 0.2,
                  f"pruning to {cfg.sparsity:.0%}", [tfmot.sparsity.keras.UpdatePruningStep()], seed_offset=1)
             stripped = strip_pruning(pruned)
@@ -240,11 +243,8 @@ def build(cfg: BuildConfig, console=None) -> dict:
     total = sum(v["params"] for v in pruned_layers.values())
     zeros = sum(v["zeros"] for v in pruned_layers.values())
 
-    def eval_stage():
-        return evaluate_tflite(int8_bytes, x_test, ds.y_test)
-
     result = stages.run("evaluate_int8", f"Evaluating the int8 file on {len(ds.y_test)} test images",
-                        eval_stage)
+                        evaluate_tflite, int8_bytes, x_test, ds.y_test)
     accuracy["tflite_int8"] = result["top1"]
     latency = stages.run("latency", "Measuring batch-1 latency (LiteRT, 1 thread)", measure_latency,
                          int8_bytes, num_runs=cfg.latency_runs, warmup_runs=cfg.latency_warmup,
@@ -303,5 +303,9 @@ def _arch_defaults(arch: str) -> dict:
 def _arch_kwargs(cfg: BuildConfig) -> dict:
     """The builder keywords of this build: the training defaults it accepts, then the user's."""
     accepted = inspect.signature(archs.builder(cfg.arch)).parameters
+    unknown = sorted(set(cfg.arch_kwargs or {}) - set(accepted))
+    if unknown:
+        raise MobilekitError(f"{cfg.arch} has no metaparameter {unknown[0]!r}; it takes: "
+                             + ", ".join(k for k in accepted if k not in ("input_shape", "classes")))
     kwargs = {k: v for k, v in TRAINING_ARCH_KWARGS.items() if k in accepted}
     return {**kwargs, **(cfg.arch_kwargs or {})}

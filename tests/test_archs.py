@@ -104,3 +104,40 @@ def test_bypass_variants_add_residuals():
 def test_invalid_metaparameters_name_the_value(kwargs, message):
     with pytest.raises(MobilekitError, match=message):
         mobilekit.create("squeezenet1_0", **kwargs)
+
+
+# MobileNet v1, Tables 6-7 of the paper (MACs and trainable params in millions, params at 1%).
+@pytest.mark.parametrize("alpha, size, macs_m, params_m", [
+    (1.0, 224, 569, 4.24), (0.75, 224, 325, 2.59), (0.5, 224, 149, 1.34), (0.25, 224, 41, 0.47),
+    (1.0, 192, 418, None), (1.0, 160, 290, None), (1.0, 128, 186, None),
+])
+def test_mobilenet_v1_matches_paper(alpha, size, macs_m, params_m):
+    info = complexity(mobilekit.create("mobilenet_v1", alpha=alpha, input_shape=(size, size, 3)))
+    assert abs(info["macs"] / 1e6 - macs_m) / macs_m <= 0.015, info["macs"]
+    if params_m is not None:
+        assert abs(info["trainable_params"] / 1e6 - params_m) / params_m <= 0.01, info["trainable_params"]
+
+
+def test_mobilenet_v2_matches_keras_count_and_paper_macs():
+    info = complexity(mobilekit.create("mobilenet_v2"))
+    assert info["params"] == 3_538_984 and info["trainable_params"] == 3_504_872
+    assert abs(info["macs"] / 1e6 - 300) / 300 <= 0.015, info["macs"]
+
+
+def test_mobilenet_v2_residuals_and_widths():
+    model = mobilekit.create("mobilenet_v2", alpha=0.35, input_shape=(96, 96, 3), classes=5)
+    adds = [l.name for l in model.layers if type(l).__name__ == "Add"]
+    assert len(adds) == 10  # 17 blocks, 7 of which change shape
+    assert model.get_layer("conv1").filters == 16 and model.get_layer("conv_last").filters == 1280
+    assert model.output_shape == (None, 5)
+
+
+@pytest.mark.parametrize("name, kwargs, message", [
+    ("mobilenet_v1", {"alpha": 0}, "alpha=0"),
+    ("mobilenet_v1", {"depth_multiplier": 0}, "depth_multiplier=0"),
+    ("mobilenet_v2", {"alpha": -1.0}, "alpha=-1.0"),
+    ("mobilenet_v2", {"input_shape": (16, 16, 3)}, r"input_shape=\(16, 16, 3\) is too small"),
+])
+def test_mobilenet_invalid_arguments(name, kwargs, message):
+    with pytest.raises(MobilekitError, match=message):
+        mobilekit.create(name, **kwargs)

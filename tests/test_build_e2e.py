@@ -77,6 +77,10 @@ def test_sparsity_survives_into_int8_per_layer(small_build):
     for name, s in layers.items():
         assert abs(s["sparsity"] - 0.5) <= 0.05, (name, s)
     assert abs(report["sparsity"]["int8_weights"] - 0.5) <= 0.05
+    # report.json names each int8 weight tensor by the Keras layer it came from.
+    per_layer = report["sparsity"]["per_layer"]
+    assert len(per_layer) == 26 and {"conv1", "fire2_expand1x1", "fire9_expand3x3", "conv10"} <= set(per_layer)
+    assert all(abs(s["sparsity"] - 0.5) <= 0.05 for s in per_layer.values())
 
 
 def test_int8_accuracy_recomputed_independently(small_build):

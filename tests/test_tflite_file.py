@@ -36,6 +36,12 @@ def test_ptq_file_is_full_int8_with_batch_one(tiny):
     assert not {"MUL", "ADD", "QUANTIZE", "DEQUANTIZE"} & set(counts)
     weights = f.weight_sparsity()
     assert len(weights) == 26 and all(w["dtype"] == "INT8" for w in weights.values())
+    # XNNPACK takes the whole graph but the int8 softmax; without it every op runs on its own.
+    from mobilekit.bench import delegate_partitions, make_interpreter
+    content = f.content
+    assert delegate_partitions(make_interpreter(content)) == (1, ["SOFTMAX"])
+    partitions, outside = delegate_partitions(make_interpreter(content, use_xnnpack=False))
+    assert partitions == 0 and len(outside) == len(f.ops)
 
 
 @pytest.mark.parametrize("content, message", [

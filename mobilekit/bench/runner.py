@@ -84,3 +84,28 @@ def measure_latency(content: bytes, num_runs: int = 100, warmup_runs: int = 10,
     return {"median_ms": float(np.median(times)), "p90_ms": float(np.percentile(times, 90)),
             "mean_ms": float(times.mean()), "min_ms": float(times.min()),
             "num_runs": num_runs, "warmup_runs": warmup_runs, "num_threads": num_threads}
+
+
+def delegate_partitions(interpreter) -> tuple[int, list[str]]:
+    """(number of delegate partitions, op names left outside any partition).
+
+    LiteRT lists the original nodes followed by one DELEGATE node per partition;
+    the ops a partition replaced are those on paths from its input tensors to its
+    output tensors, found here by walking producers back from its outputs.
+    """
+    details = interpreter._get_ops_details()
+    delegates = [d for d in details if d["op_name"] == "DELEGATE"]
+    originals = [d for d in details if d["op_name"] != "DELEGATE"]
+    producer = {int(t): d["index"] for d in originals for t in d["outputs"]}
+    covered: set[int] = set()
+    for d in delegates:
+        boundary = {int(t) for t in d["inputs"]}
+        stack = [int(t) for t in d["outputs"]]
+        while stack:
+            t = stack.pop()
+            op = producer.get(t)
+            if t in boundary or op is None or op in covered:
+                continue
+            covered.add(op)
+            stack.extend(int(i) for i in details[op]["inputs"] if i >= 0)
+    return len(delegates), [d["op_name"] for d in originals if d["index"] not in covered]

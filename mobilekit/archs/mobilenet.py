@@ -1,0 +1,161 @@
+"""MobileNet v1 and v2.
+
+Howard et al., "MobileNets: Efficient Convolutional Neural Networks for Mobile
+Vision Applications", 2017 (arXiv:1704.04861): depthwise-separable convs, width
+multiplier ``alpha`` and ``depth_multiplier``. Sandler et al., "MobileNetV2:
+Inverted Residuals and Linear Bottlenecks", 2018 (arXiv:1801.04381).
+
+Layers follow Keras Applications (same weight shapes and parameter counts);
+ReLU6 is a ``ReLU(6.)`` layer right after each BatchNormalization so QAT folds
+and fuses them, and the classifier is GlobalAveragePooling + Dense, which
+converts to one FULLY_CONNECTED op with no Reshape.
+"""
+
+from __future__ import annotations
+
+from mobilekit._tf import keras
+from mobilekit.archs import register
+from mobilekit.archs._common import BN_MOMENTUM, check_common, model_input, pool_features
+from mobilekit.errors import MobilekitError
+
+# MobileNet v1 body: (pointwise filters at alpha 1, depthwise stride).
+_V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
+              (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
+# MobileNet v2 body: (expansion t, output channels c, repeats n, first stride s), Table 2.
+_V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+              (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round channels to a multiple of ``divisor``, never below 90% of ``value``."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def _bn_relu6(x, name: str, relu: bool = True):
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=1e-3, fused=False,
+                                        name=f"{name}_bn")(x)
+    return keras.layers.ReLU(6.0, name=f"{name}_relu")(x) if relu else x
+
+
+def _conv_bn(x, filters: int, kernel: int, name: str, strides: int = 1, relu: bool = True):
+    x = keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
+                            name=name)(x)
+    return _bn_relu6(x, name, relu)
+
+
+def _depthwise_bn(x, strides: int, name: str, depth_multiplier: int = 1):
+    x = keras.layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False,
+                                     depth_multiplier=depth_multiplier, name=name)(x)
+    return _bn_relu6(x, name)
+
+
+def _top(x, classes, include_top, pooling, classifier_activation, dropout):
+    if not include_top:
+        return pool_features(x, pooling)
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    x = keras.layers.Dense(classes, name="logits")(x)
+    if classifier_activation is not None:
+        x = keras.layers.Activation(classifier_activation, name="predictions")(x)
+    return x
+
+
+def _check_alpha(arch: str, alpha) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 4:
+        raise MobilekitError(f"{arch}: alpha must be in (0, 4]; received alpha={alpha!r}")
+    return float(alpha)
+
+
+def _check_min_size(arch: str, input_shape, minimum: int = 32):
+    if min(input_shape[:2]) < minimum:
+        raise MobilekitError(f"{arch}: input_shape={tuple(input_shape)!r} is too small; height and "
+                             f"width must be at least {minimum} (five stride-2 stages)")
+
+
+@register
+def mobilenet_v1(*, input_shape=(224, 224, 3), classes=1000, include_top=True, pooling=None,
+                 classifier_activation="softmax", dropout=1e-3, alpha=1.0, depth_multiplier=1,
+                 batch_size=None):
+    """MobileNet v1: a 3x3/2 conv, then 13 depthwise-separable blocks.
+
+    Example: ``mobilenet_v1(alpha=0.5, input_shape=(160, 160, 3))``.
+
+    Args:
+        input_shape, classes, include_top, pooling, classifier_activation, dropout:
+            as in Keras Applications.
+        alpha: width multiplier (the paper's 1.0, 0.75, 0.5, 0.25).
+        depth_multiplier: depthwise channel multiplier (the paper's resolution knob is
+            ``input_shape``).
+        batch_size: fixed batch size of the input (None for any).
+
+    Raises:
+        MobilekitError: an invalid argument, named with its value.
+    """
+    arch = "mobilenet_v1"
+    input_shape = check_common(arch, input_shape, classes, include_top, pooling,
+                               classifier_activation, dropout)
+    alpha = _check_alpha(arch, alpha)
+    if isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, int) or depth_multiplier < 1:
+        raise MobilekitError(f"{arch}: depth_multiplier must be a positive int; "
+                             f"received depth_multiplier={depth_multiplier!r}")
+    _check_min_size(arch, input_shape)
+    inputs = model_input(input_shape, batch_size)
+    x = _conv_bn(inputs, int(32 * alpha), 3, "conv1", strides=2)
+    for i, (filters, stride) in enumerate(_V1_BLOCKS, start=1):
+        x = _depthwise_bn(x, stride, f"conv_dw_{i}", depth_multiplier)
+        x = _conv_bn(x, int(filters * alpha), 1, f"conv_pw_{i}")
+    x = _top(x, classes, include_top, pooling, classifier_activation, dropout)
+    return keras.Model(inputs, x, name=f"mobilenet_v1_{alpha:g}_{input_shape[0]}")
+
+
+def _inverted_residual(x, expansion: int, filters: int, stride: int, block: int):
+    name = f"block_{block}"
+    in_channels = x.shape[-1]
+    y = x
+    if expansion != 1:
+        y = _conv_bn(y, in_channels * expansion, 1, f"{name}_expand")
+    y = _depthwise_bn(y, stride, f"{name}_depthwise")
+    y = _conv_bn(y, filters, 1, f"{name}_project", relu=False)
+    if stride == 1 and in_channels == filters:
+        y = keras.layers.Add(name=f"{name}_add")([x, y])
+    return y
+
+
+@register
+def mobilenet_v2(*, input_shape=(224, 224, 3), classes=1000, include_top=True, pooling=None,
+                 classifier_activation="softmax", dropout=0.0, alpha=1.0, batch_size=None):
+    """MobileNet v2: inverted residuals with linear bottlenecks (Table 2 of the paper).
+
+    Example: ``mobilenet_v2(alpha=0.35, input_shape=(96, 96, 3), classes=10)``.
+
+    Args:
+        input_shape, classes, include_top, pooling, classifier_activation, dropout:
+            as in Keras Applications.
+        alpha: width multiplier; channels rounded to multiples of 8, the last conv
+            stays 1280 wide for alpha <= 1.
+        batch_size: fixed batch size of the input (None for any).
+
+    Raises:
+        MobilekitError: an invalid argument, named with its value.
+    """
+    arch = "mobilenet_v2"
+    input_shape = check_common(arch, input_shape, classes, include_top, pooling,
+                               classifier_activation, dropout)
+    alpha = _check_alpha(arch, alpha)
+    _check_min_size(arch, input_shape)
+    inputs = model_input(input_shape, batch_size)
+    x = _conv_bn(inputs, make_divisible(32 * alpha), 3, "conv1", strides=2)
+    block = 0
+    for expansion, channels, repeats, stride in _V2_STAGES:
+        for r in range(repeats):
+            x = _inverted_residual(x, expansion, make_divisible(channels * alpha),
+                                   stride if r == 0 else 1, block)
+            block += 1
+    last = make_divisible(1280 * alpha) if alpha > 1.0 else 1280
+    x = _conv_bn(x, last, 1, "conv_last")
+    x = _top(x, classes, include_top, pooling, classifier_activation, dropout)
+    return keras.Model(inputs, x, name=f"mobilenet_v2_{alpha:g}_{input_shape[0]}")

@@ -1,0 +1,57 @@
+"""Registry-driven: every arch survives prune -> QAT -> full-int8 conversion and runs in LiteRT.
+
+Each registered architecture, at 32x32 with 10 classes, is pruned (50%), stripped, wrapped for
+prune-preserving QAT, trained one step, converted with a fixed batch of 1 and checked from the bytes:
+no float tensor or op, int8 input/output, and one XNNPACK partition with at most the int8 softmax
+left outside.
+"""
+
+import numpy as np
+import pytest
+
+import mobilekit
+from mobilekit._tf import keras, tfmot
+from mobilekit.bench import delegate_partitions, make_interpreter
+from mobilekit.convert import convert_int8
+from mobilekit.optimize import KeepSparsity, prune, quantize_aware, sparsity_masks, strip_pruning
+from mobilekit.tflite_file import TfliteFile
+
+pytestmark = pytest.mark.slow
+SIZE = 32
+
+
+@pytest.mark.parametrize("arch", mobilekit.list_archs())
+def test_arch_survives_prune_qat_int8(arch):
+    rng = np.random.default_rng(0)
+    x = rng.random((32, SIZE, SIZE, 3), np.float32)
+    y = rng.integers(0, 10, len(x))
+    model = mobilekit.create(arch, input_shape=(SIZE, SIZE, 3), classes=10)
+    assert model(x[:2]).shape == (2, 10)
+
+    pruned = prune(model, 0.5, end_step=2, frequency=1)
+    pruned.compile("adam", "sparse_categorical_crossentropy")
+    pruned.fit(x, y, batch_size=16, epochs=1, verbose=0,
+               callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    stripped = strip_pruning(pruned)
+    masks = sparsity_masks(stripped)
+    qat = quantize_aware(stripped)
+    qat.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    qat.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[KeepSparsity(masks)])
+
+    content = convert_int8(qat, x[:8])
+    f = TfliteFile(content)
+    assert f.float_problems() == []
+    assert f.inputs[0].shape == (1, SIZE, SIZE, 3)
+    assert not {"SHAPE", "STRIDED_SLICE", "PACK"} & set(f.op_counts())
+    for name, s in f.weight_sparsity().items():
+        if s["op"] != "DEPTHWISE_CONV_2D":
+            assert s["sparsity"] >= 0.45, (name, s)
+
+    interpreter = make_interpreter(content)
+    partitions, outside = delegate_partitions(interpreter)
+    assert partitions == 1 and set(outside) <= {"SOFTMAX"}, (partitions, outside)
+    inp = interpreter.get_input_details()[0]
+    interpreter.set_tensor(inp["index"], rng.integers(-128, 128, inp["shape"], dtype=np.int8))
+    interpreter.invoke()
+    out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    assert out.shape == (1, 10) and out.dtype == np.int8
