@@ -22,9 +22,11 @@ def _converter(model, batch_size: int = 1):
     spec = tf.TensorSpec([batch_size, *model.input_shape[1:]], tf.float32, name="input")
     fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
     # No trackable object: with one the converter takes the SavedModel export
-    # path, 10x slower (16 s vs 1.3 s float SqueezeNet, measured). The caller
-    # keeps ``model`` alive, so the captured variables are frozen as they are.
-    return tf.lite.TFLiteConverter.from_concrete_functions([fn])
+    # path, 10x slower (16 s vs 1.3 s float SqueezeNet, measured) for the same
+    # outputs; TF calls the frozen-graph path deprecated and warns, hidden here.
+    # The caller keeps ``model`` alive, so the captured variables stay valid.
+    with quiet_native_stderr():
+        return tf.lite.TFLiteConverter.from_concrete_functions([fn])
 
 
 def convert_float(model, batch_size: int = 1) -> bytes:

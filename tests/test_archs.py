@@ -141,3 +141,34 @@ def test_mobilenet_v2_residuals_and_widths():
 def test_mobilenet_invalid_arguments(name, kwargs, message):
     with pytest.raises(MobilekitError, match=message):
         mobilekit.create(name, **kwargs)
+
+
+# ShuffleNet v1, Tables 1-2 of the paper (MFLOPs = M MACs at 224).
+@pytest.mark.parametrize("groups, scale, macs_m", [
+    (1, 1.0, 143), (2, 1.0, 140), (3, 1.0, 137), (4, 1.0, 133), (8, 1.0, 137),
+    (3, 0.5, 38), (3, 1.5, 292), (3, 2.0, 524),
+])
+def test_shufflenet_v1_complexity_matches_paper(groups, scale, macs_m):
+    macs = complexity(mobilekit.create("shufflenet_v1", groups=groups, scale=scale))["macs"]
+    assert abs(macs / 1e6 - macs_m) / macs_m <= 0.015, macs
+
+
+def test_shufflenet_v1_structure():
+    model = mobilekit.create("shufflenet_v1", groups=8, input_shape=(64, 64, 3), classes=10)
+    kinds = [type(l).__name__ for l in model.layers]
+    assert "Lambda" not in kinds
+    units = {l.name.split("_")[0] + "_" + l.name.split("_")[1] for l in model.layers if "_unit" in l.name}
+    assert len(units) == 16  # 4 + 8 + 4 units
+    assert model.get_layer("stage2_unit1_gconv1").groups == 1  # no group conv on the first pointwise
+    assert model.get_layer("stage3_unit2_gconv1").groups == 8
+    assert model.get_layer("stage4_unit4_add").output_shape[-1] == 1536
+    assert kinds.count("Permute") == 15  # a shuffle in every unit but the first
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"groups": 5}, "groups=5"), ({"scale": 0.75}, "scale=0.75"),
+    ({"input_shape": (24, 24, 3)}, "too small"),
+])
+def test_shufflenet_v1_invalid_arguments(kwargs, message):
+    with pytest.raises(MobilekitError, match=message):
+        mobilekit.create("shufflenet_v1", **kwargs)

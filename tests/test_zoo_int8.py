@@ -18,6 +18,10 @@ from mobilekit.tflite_file import TfliteFile
 
 pytestmark = pytest.mark.slow
 SIZE = 32
+# Ops this LiteRT build's XNNPACK leaves outside its partition, by arch, with the reason.
+# The int8 softmax is never delegated. int8 AVERAGE_POOL_2D (ShuffleNet v1's stride-2
+# shortcut) is not delegated with SAME or VALID padding (measured); open in issue 3.
+OUTSIDE = {"shufflenet_v1": {"SOFTMAX", "AVERAGE_POOL_2D"}}
 
 
 @pytest.mark.parametrize("arch", mobilekit.list_archs())
@@ -49,7 +53,10 @@ def test_arch_survives_prune_qat_int8(arch):
 
     interpreter = make_interpreter(content)
     partitions, outside = delegate_partitions(interpreter)
-    assert partitions == 1 and set(outside) <= {"SOFTMAX"}, (partitions, outside)
+    allowed = OUTSIDE.get(arch, {"SOFTMAX"})
+    assert set(outside) <= allowed, outside
+    # Each op left outside splits the graph: one partition more per non-final outside op.
+    assert partitions == 1 + sum(op != "SOFTMAX" for op in outside), (partitions, outside)
     inp = interpreter.get_input_details()[0]
     interpreter.set_tensor(inp["index"], rng.integers(-128, 128, inp["shape"], dtype=np.int8))
     interpreter.invoke()

@@ -66,4 +66,4 @@ def builder(name: str) -> Callable:
 
 
 # Family modules register their builders on import.
-from mobilekit.archs import mobilenet, squeezenet  # noqa: E402,F401
+from mobilekit.archs import mobilenet, shufflenet, squeezenet  # noqa: E402,F401
