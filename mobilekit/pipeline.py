@@ -81,6 +81,7 @@ class BuildConfig:
             raise MobilekitError(f"lr must be a positive number; received lr={self.lr!r}")
         if self.optimizer not in ("adam", "sgd"):
             raise MobilekitError(f"optimizer must be 'adam' or 'sgd'; received optimizer={self.optimizer!r}")
+        _arch_kwargs(self)  # unknown metaparameters fail here, before any data is loaded
         if self.sparsity > 0 and self.prune_epochs == 0:
             raise MobilekitError(f"sparsity={self.sparsity} needs prune_epochs > 0; "
                                  f"received prune_epochs={self.prune_epochs}")
