@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from mobilekit._tf import keras
 from mobilekit.archs import register
-from mobilekit.archs._common import BN_MOMENTUM, check_common, model_input, pool_features
+from mobilekit.archs._common import add_batch_norm, check_common, check_min_size, classifier_top, model_input
 from mobilekit.errors import MobilekitError
 
 # MobileNet v1 body: (pointwise filters at alpha 1, depthwise stride).
@@ -35,8 +35,7 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 
 
 def _bn_relu6(x, name: str, relu: bool = True):
-    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=1e-3, fused=False,
-                                        name=f"{name}_bn")(x)
+    x = add_batch_norm(x, name)
     return keras.layers.ReLU(6.0, name=f"{name}_relu")(x) if relu else x
 
 
@@ -52,28 +51,10 @@ def _depthwise_bn(x, strides: int, name: str, depth_multiplier: int = 1):
     return _bn_relu6(x, name)
 
 
-def _top(x, classes, include_top, pooling, classifier_activation, dropout):
-    if not include_top:
-        return pool_features(x, pooling)
-    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
-    x = keras.layers.Dense(classes, name="logits")(x)
-    if classifier_activation is not None:
-        x = keras.layers.Activation(classifier_activation, name="predictions")(x)
-    return x
-
-
 def _check_alpha(arch: str, alpha) -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 4:
         raise MobilekitError(f"{arch}: alpha must be in (0, 4]; received alpha={alpha!r}")
     return float(alpha)
-
-
-def _check_min_size(arch: str, input_shape, minimum: int = 32):
-    if min(input_shape[:2]) < minimum:
-        raise MobilekitError(f"{arch}: input_shape={tuple(input_shape)!r} is too small; height and "
-                             f"width must be at least {minimum} (five stride-2 stages)")
 
 
 @register
@@ -102,13 +83,13 @@ def mobilenet_v1(*, input_shape=(224, 224, 3), classes=1000, include_top=True, p
     if isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, int) or depth_multiplier < 1:
         raise MobilekitError(f"{arch}: depth_multiplier must be a positive int; "
                              f"received depth_multiplier={depth_multiplier!r}")
-    _check_min_size(arch, input_shape)
+    check_min_size(arch, input_shape)
     inputs = model_input(input_shape, batch_size)
     x = _conv_bn(inputs, int(32 * alpha), 3, "conv1", strides=2)
     for i, (filters, stride) in enumerate(_V1_BLOCKS, start=1):
         x = _depthwise_bn(x, stride, f"conv_dw_{i}", depth_multiplier)
         x = _conv_bn(x, int(filters * alpha), 1, f"conv_pw_{i}")
-    x = _top(x, classes, include_top, pooling, classifier_activation, dropout)
+    x = classifier_top(x, classes, include_top, pooling, classifier_activation, dropout)
     return keras.Model(inputs, x, name=f"mobilenet_v1_{alpha:g}_{input_shape[0]}")
 
 
@@ -146,7 +127,7 @@ def mobilenet_v2(*, input_shape=(224, 224, 3), classes=1000, include_top=True, p
     input_shape = check_common(arch, input_shape, classes, include_top, pooling,
                                classifier_activation, dropout)
     alpha = _check_alpha(arch, alpha)
-    _check_min_size(arch, input_shape)
+    check_min_size(arch, input_shape)
     inputs = model_input(input_shape, batch_size)
     x = _conv_bn(inputs, make_divisible(32 * alpha), 3, "conv1", strides=2)
     block = 0
@@ -157,5 +138,5 @@ def mobilenet_v2(*, input_shape=(224, 224, 3), classes=1000, include_top=True, p
             block += 1
     last = make_divisible(1280 * alpha) if alpha > 1.0 else 1280
     x = _conv_bn(x, last, 1, "conv_last")
-    x = _top(x, classes, include_top, pooling, classifier_activation, dropout)
+    x = classifier_top(x, classes, include_top, pooling, classifier_activation, dropout)
     return keras.Model(inputs, x, name=f"mobilenet_v2_{alpha:g}_{input_shape[0]}")

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from mobilekit._tf import keras
 from mobilekit.archs import register
-from mobilekit.archs._common import BN_MOMENTUM, check_common, model_input, pool_features
-from mobilekit.archs.mobilenet import _top
+from mobilekit.archs._common import add_batch_norm, check_common, check_min_size, classifier_top, model_input
 from mobilekit.errors import MobilekitError
 
 # groups -> output channels of stages 2, 3, 4 at scale 1x (Table 1).
@@ -36,11 +35,6 @@ def _round_to(value: float, multiple: int) -> int:
     return max(multiple, int(round(value / multiple)) * multiple)
 
 
-def _bn(x, name: str):
-    return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=1e-3, fused=False,
-                                           name=f"{name}_bn")(x)
-
-
 def channel_shuffle(x, groups: int, name: str):
     """Channel shuffle from Reshape and Permute (QAT-compatible, no Lambda)."""
     h, w, c = x.shape[1:]
@@ -53,14 +47,14 @@ def _v1_unit(x, out_channels: int, mid: int, groups: int, stride: int, first_gro
     in_channels = x.shape[-1]
     branch_out = out_channels - in_channels if stride == 2 else out_channels
     y = keras.layers.Conv2D(mid, 1, groups=first_groups, use_bias=False, name=f"{name}_gconv1")(x)
-    y = keras.layers.ReLU(name=f"{name}_gconv1_relu")(_bn(y, f"{name}_gconv1"))
+    y = keras.layers.ReLU(name=f"{name}_gconv1_relu")(add_batch_norm(y, f"{name}_gconv1"))
     if first_groups > 1:
         y = channel_shuffle(y, first_groups, name)
     y = keras.layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False,
                                      name=f"{name}_dwconv")(y)
-    y = _bn(y, f"{name}_dwconv")
+    y = add_batch_norm(y, f"{name}_dwconv")
     y = keras.layers.Conv2D(branch_out, 1, groups=groups, use_bias=False, name=f"{name}_gconv2")(y)
-    y = _bn(y, f"{name}_gconv2")
+    y = add_batch_norm(y, f"{name}_gconv2")
     if stride == 2:
         y = keras.layers.ReLU(name=f"{name}_relu")(y)
         # PyTorch's AvgPool2d(3, 2, padding=1) of the authors' code: zero padding counted in
@@ -98,13 +92,11 @@ def shufflenet_v1(*, input_shape=(224, 224, 3), classes=1000, include_top=True, 
         raise MobilekitError(f"{arch}: groups must be one of {sorted(_V1_CHANNELS)}; received groups={groups!r}")
     if scale not in V1_SCALES or isinstance(scale, bool):
         raise MobilekitError(f"{arch}: scale must be one of {V1_SCALES}; received scale={scale!r}")
-    if min(input_shape[:2]) < 32:
-        raise MobilekitError(f"{arch}: input_shape={tuple(input_shape)!r} is too small; height and "
-                             f"width must be at least 32 (five stride-2 stages)")
+    check_min_size(arch, input_shape)
     inputs = model_input(input_shape, batch_size)
     x = keras.layers.Conv2D(_V1_CONV1[scale], 3, strides=2, padding="same", use_bias=False,
                             name="conv1")(inputs)
-    x = keras.layers.ReLU(name="conv1_relu")(_bn(x, "conv1"))
+    x = keras.layers.ReLU(name="conv1_relu")(add_batch_norm(x, "conv1"))
     x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
     for stage, (channels, units) in enumerate(zip(_V1_CHANNELS[groups], _V1_UNITS), start=2):
         out_channels = _round_to(channels * scale, groups)
@@ -113,5 +105,5 @@ def shufflenet_v1(*, input_shape=(224, 224, 3), classes=1000, include_top=True, 
             first_groups = 1 if stage == 2 and unit == 0 else groups
             x = _v1_unit(x, out_channels, mid, groups, 2 if unit == 0 else 1, first_groups,
                          f"stage{stage}_unit{unit + 1}")
-    x = _top(x, classes, include_top, pooling, classifier_activation, dropout)
+    x = classifier_top(x, classes, include_top, pooling, classifier_activation, dropout)
     return keras.Model(inputs, x, name=f"shufflenet_v1_g{groups}_{scale:g}x")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from mobilekit._tf import keras
 from mobilekit.archs import register
-from mobilekit.archs._common import BN_MOMENTUM, check_common, conv_relu, model_input, pool_features
+from mobilekit.archs._common import add_batch_norm, check_common, conv_relu, model_input, pool_features
 from mobilekit.errors import MobilekitError
 
 NUM_FIRES = 8
@@ -132,7 +132,7 @@ def _build(version: str, *, input_shape, classes, include_top, pooling,
                 shortcut = keras.layers.Conv2D(e1 + e3, 1, use_bias=not batch_norm,
                                                name=f"fire{index}_bypass_conv")(x)
                 if batch_norm:
-                    shortcut = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, fused=False, name=f"fire{index}_bypass_conv_bn")(shortcut)
+                    shortcut = add_batch_norm(shortcut, f"fire{index}_bypass_conv")
                 y = keras.layers.Add(name=f"fire{index}_bypass")([shortcut, y])
         x = y
         if index in pooled_after:
