@@ -50,3 +50,63 @@ def complexity(model) -> dict:
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     return {"params": int(model.count_params()), "trainable_params": trainable,
             "macs": int(sum(l["macs"] for l in layers)), "layers": layers}
+
+
+def _kernel_and_channels(layer) -> tuple[int, int] | None:
+    kind = type(layer).__name__
+    if kind == "DepthwiseConv2D":
+        k = layer.depthwise_kernel.shape
+        return int(np.prod(k)), int(k[2] * k[3])
+    if kind in ("Conv2D", "Dense"):
+        k = layer.kernel.shape
+        return int(np.prod(k)), int(k[-1])
+    return None
+
+
+def weight_bytes(model) -> dict:
+    """Weight bytes after BatchNormalization folds into its conv: float32 and int8.
+
+    Every conv/dense keeps its kernel and gains one bias per output channel
+    (float32, or int32 next to int8 kernels, as TFLite stores them).
+    """
+    float_bytes = int8_bytes = 0
+    for layer in model.layers:
+        kc = _kernel_and_channels(layer)
+        if kc:
+            kernel, channels = kc
+            float_bytes += 4 * (kernel + channels)
+            int8_bytes += kernel + 4 * channels
+    return {"float32": float_bytes, "int8": int8_bytes}
+
+
+def _inbound(layer) -> list:
+    node = layer._inbound_nodes[0]
+    inbound = node.inbound_layers
+    return list(inbound) if isinstance(inbound, (list, tuple)) else [inbound]
+
+
+def peak_activation_elements(model) -> int:
+    """Largest sum of live activation tensors at batch 1, executing layers in order.
+
+    A layer's output lives from the step that produces it to the last step that
+    reads it (model outputs to the end); the model input counts as an activation.
+    This is the Keras-graph view: TFLite may fuse activations into convs and
+    reuse buffers in place, so its arena can be smaller.
+    """
+    layers = model.layers
+    index = {id(layer): i for i, layer in enumerate(layers)}
+    size = [int(np.prod([d for d in (l.output_shape[0] if isinstance(l.output_shape, list)
+                                     else l.output_shape)[1:]])) for l in layers]
+    last_use = list(range(len(layers)))
+    for i, layer in enumerate(layers):
+        if type(layer).__name__ == "InputLayer":
+            continue
+        for src in _inbound(layer):
+            last_use[index[id(src)]] = max(last_use[index[id(src)]], i)
+    for out in model.outputs:
+        last_use[index[id(out._keras_history.layer)]] = len(layers)
+    peak = 0
+    for i in range(len(layers)):
+        live = sum(size[j] for j in range(i + 1) if last_use[j] >= i)
+        peak = max(peak, live)
+    return peak

@@ -40,6 +40,24 @@ def _number(kind, low=None, low_open=False, high=None, high_open=False, what="va
     return parse
 
 
+# Architecture knobs shared by `build` and `info`: flag name -> type. Only the
+# flags given reach the builder, which rejects the ones it does not take.
+ARCH_KNOBS = {"alpha": float, "depth_multiplier": int, "groups": int, "scale": float,
+              "squeeze_ratio": float, "pct3x3": float, "bypass": str}
+
+
+def _add_arch_knobs(group) -> None:
+    for name, kind in ARCH_KNOBS.items():
+        group.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None,
+                           help=argparse.SUPPRESS if name in ("pct3x3", "bypass") else None)
+    group.description = ("architecture knobs (--alpha, --depth-multiplier, --groups, --scale, "
+                          "--squeeze-ratio, --pct3x3, --bypass): passed to the builder when given")
+
+
+def _knobs(args) -> dict:
+    return {k: getattr(args, k) for k in ARCH_KNOBS if getattr(args, k) is not None}
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from dataclasses import fields
 
@@ -92,6 +110,18 @@ def _build_parser() -> argparse.ArgumentParser:
     o.add_argument("--latency-runs", type=_number(int, 1, what="latency runs"),
                    default=d["latency_runs"], help="timed batch-1 runs after warm-up (default: %(default)s)")
 
+    _add_arch_knobs(b.add_argument_group("architecture knobs"))
+
+    i = sub.add_parser("info", help="params, MACs, weight bytes, peak activations, per-layer table",
+                       description="Complexity of an architecture without training: parameters, "
+                                   "MACs, weight bytes after BN folding (float32 and int8), peak live "
+                                   "activation memory at batch 1, and a per-layer table.")
+    i.add_argument("--arch", default="squeezenet", help="registered architecture")
+    i.add_argument("--input-size", type=_number(int, 1, what="input size"), default=224)
+    i.add_argument("--classes", type=_number(int, 1, what="classes"), default=1000)
+    i.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    _add_arch_knobs(i.add_argument_group("architecture knobs"))
+
     sub.add_parser("env", help="print versions and data locations for bug reports")
     a = sub.add_parser("archs", help="list the registered architectures")
     a.add_argument("pattern", nargs="?", default=None, help="glob filter, e.g. 'squeezenet*'")
@@ -121,7 +151,8 @@ def _cmd_build(args) -> int:
                       prune_epochs=args.prune_epochs, qat_epochs=args.qat_epochs,
                       sparsity=args.sparsity, qat=args.qat, seed=args.seed, out=args.out,
                       batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, augment=args.augment,
-                      arch_kwargs=None if args.batch_norm else {"batch_norm": False}, limit_train=args.limit_train,
+                      arch_kwargs={**_knobs(args), **({} if args.batch_norm else {"batch_norm": False})} or None,
+                      limit_train=args.limit_train,
                       limit_test=args.limit_test, latency_runs=args.latency_runs)
     report = build(cfg, console)
     _print_summary(report, cfg.out_dir)
@@ -140,6 +171,54 @@ def _print_summary(report: dict, out_dir) -> None:
     for key, value in summary_rows(report):
         table.add_row(key, value)
     Console().print(table)
+
+
+def _cmd_info(args) -> int:
+    import inspect
+    import json
+
+    from mobilekit import archs
+
+    arch = archs.resolve(args.arch)
+    knobs = _knobs(args)
+    accepted = inspect.signature(archs.builder(arch)).parameters
+    for key in knobs:
+        if key not in accepted:
+            raise MobilekitError(f"{arch} has no metaparameter {key!r} (--{key.replace('_', '-')})")
+
+    from mobilekit.analysis import complexity, peak_activation_elements, weight_bytes
+
+    model = archs.create(arch, input_shape=(args.input_size, args.input_size, 3),
+                        classes=args.classes, **knobs)
+    info = complexity(model)
+    peak = peak_activation_elements(model)
+    result = {"arch": arch, "metaparameters": knobs, "input_shape": [args.input_size, args.input_size, 3],
+              "classes": args.classes, "params": info["params"],
+              "trainable_params": info["trainable_params"], "macs": info["macs"],
+              "weight_bytes": weight_bytes(model),
+              "peak_activation_bytes": {"int8": peak, "float32": 4 * peak},
+              "layers": info["layers"]}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    summary = Table(title=f"{model.name}", show_header=False)
+    for key, value in (("params (trainable)", f"{result['params']:,} ({result['trainable_params']:,})"),
+                       ("MACs", f"{result['macs']:,}"),
+                       ("weights float32 / int8", f"{result['weight_bytes']['float32']:,} / "
+                                                  f"{result['weight_bytes']['int8']:,} bytes"),
+                       ("peak activations int8 / float32", f"{peak:,} / {4 * peak:,} bytes")):
+        summary.add_row(key, value)
+    console.print(summary)
+    table = Table("layer", "type", "output shape", "params", "MACs")
+    for layer in result["layers"]:
+        table.add_row(layer["name"], layer["type"], str(tuple(layer["output_shape"])),
+                      f"{layer['params']:,}", f"{layer['macs']:,}")
+    console.print(table)
+    return 0
 
 
 def _cmd_env(args) -> int:
@@ -176,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         from importlib.metadata import version
         print(f"mobilekit {version('mobilekit')}")
         return 0
-    commands = {"build": _cmd_build, "env": _cmd_env, "archs": _cmd_archs}
+    commands = {"build": _cmd_build, "info": _cmd_info, "env": _cmd_env, "archs": _cmd_archs}
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

@@ -172,3 +172,11 @@ def test_shufflenet_v1_structure():
 def test_shufflenet_v1_invalid_arguments(kwargs, message):
     with pytest.raises(MobilekitError, match=message):
         mobilekit.create("shufflenet_v1", **kwargs)
+
+
+def test_shufflenet_v1_every_groups_and_scale_builds():
+    for groups in (1, 2, 3, 4, 8):
+        for scale in (0.25, 0.5, 1.0, 1.5, 2.0):
+            model = mobilekit.create("shufflenet_v1", groups=groups, scale=scale,
+                                     input_shape=(32, 32, 3), classes=3)
+            assert model.output_shape == (None, 3), (groups, scale)

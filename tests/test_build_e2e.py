@@ -114,3 +114,15 @@ def test_same_seed_gives_byte_identical_tflite(tmp_path):
     assert digests[0] == digests[1]
     assert (tmp_path / "a" / "squeezenet1_1.tflite").read_bytes() == \
         (tmp_path / "b" / "squeezenet1_1.tflite").read_bytes()
+
+
+def test_build_with_architecture_knobs(tmp_path):
+    tiny = ["--input-size", "32", "--limit-train", "300", "--limit-test", "100", "--epochs", "0.5",
+            "--prune-epochs", "0.5", "--qat-epochs", "0.5", "--latency-runs", "5"]
+    result = subprocess.run([MOBILEKIT, "build", "--arch", "shufflenet_v1", "--groups", "2",
+                             "--scale", "0.5", *tiny, "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["metaparameters"]["groups"] == 2 and report["metaparameters"]["scale"] == 0.5
+    assert TfliteFile.read(tmp_path / "shufflenet_v1.tflite").float_problems() == []

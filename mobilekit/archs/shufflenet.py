@@ -94,8 +94,10 @@ def shufflenet_v1(*, input_shape=(224, 224, 3), classes=1000, include_top=True, 
         raise MobilekitError(f"{arch}: scale must be one of {V1_SCALES}; received scale={scale!r}")
     check_min_size(arch, input_shape)
     inputs = model_input(input_shape, batch_size)
-    x = keras.layers.Conv2D(_V1_CONV1[scale], 3, strides=2, padding="same", use_bias=False,
-                            name="conv1")(inputs)
+    # A multiple of ``groups``, so stride-2 units' conv branches (out - in) split evenly
+    # (the released g=8 0.5x model widens conv1 to 16 likewise).
+    x = keras.layers.Conv2D(_round_to(_V1_CONV1[scale], groups), 3, strides=2, padding="same",
+                            use_bias=False, name="conv1")(inputs)
     x = keras.layers.ReLU(name="conv1_relu")(add_batch_norm(x, "conv1"))
     x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
     for stage, (channels, units) in enumerate(zip(_V1_CHANNELS[groups], _V1_UNITS), start=2):
