@@ -10,10 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def _out_hw(layer) -> int:
+def _output_shape(layer) -> tuple:
+    """The layer's output shape without the batch dimension (first output if several)."""
     shape = layer.output_shape
-    shape = shape[0] if isinstance(shape, list) else shape
-    return int(np.prod(shape[1:-1])) if len(shape) > 2 else 1
+    return tuple((shape[0] if isinstance(shape, list) else shape)[1:])
+
+
+def _out_hw(layer) -> int:
+    shape = _output_shape(layer)
+    return int(np.prod(shape[:-1])) if len(shape) > 1 else 1
 
 
 def layer_macs(layer) -> int:
@@ -42,10 +47,8 @@ def complexity(model) -> dict:
     """
     layers = []
     for layer in model.layers:
-        shape = layer.output_shape
-        shape = shape[0] if isinstance(shape, list) else shape
         layers.append({"name": layer.name, "type": type(layer).__name__,
-                       "output_shape": [d for d in shape[1:]],
+                       "output_shape": list(_output_shape(layer)),
                        "params": int(layer.count_params()), "macs": int(layer_macs(layer))})
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     return {"params": int(model.count_params()), "trainable_params": trainable,
@@ -95,8 +98,7 @@ def peak_activation_elements(model) -> int:
     """
     layers = model.layers
     index = {id(layer): i for i, layer in enumerate(layers)}
-    size = [int(np.prod([d for d in (l.output_shape[0] if isinstance(l.output_shape, list)
-                                     else l.output_shape)[1:]])) for l in layers]
+    size = [int(np.prod(_output_shape(layer))) for layer in layers]
     last_use = list(range(len(layers)))
     for i, layer in enumerate(layers):
         if type(layer).__name__ == "InputLayer":

@@ -51,9 +51,9 @@ def add_batch_norm(x, name: str):
 
 
 def conv_relu(x, filters: int, kernel: int, name: str, *, strides: int = 1,
-              padding: str = "same", batch_norm: bool = False):
+              padding: str = "same", batch_norm: bool = False, groups: int = 1):
     """Conv2D [+ BatchNormalization] + ReLU, named ``name``, ``name_bn``, ``name_relu``."""
-    x = keras.layers.Conv2D(filters, kernel, strides=strides, padding=padding,
+    x = keras.layers.Conv2D(filters, kernel, strides=strides, padding=padding, groups=groups,
                             use_bias=not batch_norm, name=name)(x)
     if batch_norm:
         x = add_batch_norm(x, name)

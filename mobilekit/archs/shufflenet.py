@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from mobilekit._tf import keras
 from mobilekit.archs import register
-from mobilekit.archs._common import add_batch_norm, check_common, check_min_size, classifier_top, model_input
+from mobilekit.archs._common import (add_batch_norm, check_common, check_min_size, classifier_top,
+                                     conv_relu, model_input)
 from mobilekit.errors import MobilekitError
 
 # groups -> output channels of stages 2, 3, 4 at scale 1x (Table 1).
@@ -46,8 +47,7 @@ def channel_shuffle(x, groups: int, name: str):
 def _v1_unit(x, out_channels: int, mid: int, groups: int, stride: int, first_groups: int, name: str):
     in_channels = x.shape[-1]
     branch_out = out_channels - in_channels if stride == 2 else out_channels
-    y = keras.layers.Conv2D(mid, 1, groups=first_groups, use_bias=False, name=f"{name}_gconv1")(x)
-    y = keras.layers.ReLU(name=f"{name}_gconv1_relu")(add_batch_norm(y, f"{name}_gconv1"))
+    y = conv_relu(x, mid, 1, f"{name}_gconv1", padding="valid", groups=first_groups, batch_norm=True)
     if first_groups > 1:
         y = channel_shuffle(y, first_groups, name)
     y = keras.layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False,
@@ -96,9 +96,7 @@ def shufflenet_v1(*, input_shape=(224, 224, 3), classes=1000, include_top=True, 
     inputs = model_input(input_shape, batch_size)
     # A multiple of ``groups``, so stride-2 units' conv branches (out - in) split evenly
     # (the released g=8 0.5x model widens conv1 to 16 likewise).
-    x = keras.layers.Conv2D(_round_to(_V1_CONV1[scale], groups), 3, strides=2, padding="same",
-                            use_bias=False, name="conv1")(inputs)
-    x = keras.layers.ReLU(name="conv1_relu")(add_batch_norm(x, "conv1"))
+    x = conv_relu(inputs, _round_to(_V1_CONV1[scale], groups), 3, "conv1", strides=2, batch_norm=True)
     x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
     for stage, (channels, units) in enumerate(zip(_V1_CHANNELS[groups], _V1_UNITS), start=2):
         out_channels = _round_to(channels * scale, groups)
