@@ -1,8 +1,8 @@
 """Model complexity from a Keras model: parameters and multiply-accumulates.
 
 A MAC is one multiply plus one add of a conv or dense layer; a grouped conv
-counts per group, a depthwise conv per channel. Other layers count 0 MACs, as
-in the papers' tables.
+counts per group, a depthwise conv per channel. Other layers (and frozen
+depthwise convs standing in for poolings) count 0 MACs, as in the papers' tables.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ def _out_hw(layer) -> int:
 def layer_macs(layer) -> int:
     """MACs of one Keras layer at its built output shape (batch 1)."""
     kind = type(layer).__name__
+    if kind == "DepthwiseConv2D" and not layer.trainable:
+        return 0  # a frozen depthwise conv stands in for a pooling (ShuffleNet v1's avgpool)
     if kind == "DepthwiseConv2D":
         kh, kw, cin, mult = layer.depthwise_kernel.shape
         return _out_hw(layer) * kh * kw * cin * mult

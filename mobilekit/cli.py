@@ -174,17 +174,13 @@ def _print_summary(report: dict, out_dir) -> None:
 
 
 def _cmd_info(args) -> int:
-    import inspect
     import json
 
     from mobilekit import archs
 
     arch = archs.resolve(args.arch)
     knobs = _knobs(args)
-    accepted = inspect.signature(archs.builder(arch)).parameters
-    for key in knobs:
-        if key not in accepted:
-            raise MobilekitError(f"{arch} has no metaparameter {key!r} (--{key.replace('_', '-')})")
+    archs.check_kwargs(arch, knobs)  # before TensorFlow loads
 
     from mobilekit.analysis import complexity, peak_activation_elements, weight_bytes
 

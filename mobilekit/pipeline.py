@@ -303,10 +303,7 @@ def _arch_defaults(arch: str) -> dict:
 
 def _arch_kwargs(cfg: BuildConfig) -> dict:
     """The builder keywords of this build: the training defaults it accepts, then the user's."""
+    archs.check_kwargs(cfg.arch, cfg.arch_kwargs or {})
     accepted = inspect.signature(archs.builder(cfg.arch)).parameters
-    unknown = sorted(set(cfg.arch_kwargs or {}) - set(accepted))
-    if unknown:
-        raise MobilekitError(f"{cfg.arch} has no metaparameter {unknown[0]!r}; it takes: "
-                             + ", ".join(k for k in accepted if k not in ("input_shape", "classes")))
     kwargs = {k: v for k, v in TRAINING_ARCH_KWARGS.items() if k in accepted}
     return {**kwargs, **(cfg.arch_kwargs or {})}

@@ -16,6 +16,11 @@ def test_registry_lists_and_resolves():
     assert archs.resolve("squeezenet") == "squeezenet1_1"
 
 
+def test_unknown_keyword_is_named_not_a_type_error():
+    with pytest.raises(MobilekitError, match=r"mobilenet_v2 has no metaparameter 'groups'; it takes: .*alpha"):
+        mobilekit.create("mobilenet_v2", groups=3)
+
+
 def test_unknown_arch_lists_valid_names():
     with pytest.raises(MobilekitError, match=r"unknown arch 'resnet'.*squeezenet1_0.*squeezenet1_1"):
         mobilekit.create("resnet")
@@ -146,11 +151,12 @@ def test_mobilenet_invalid_arguments(name, kwargs, message):
 # ShuffleNet v1, Tables 1-2 of the paper (MFLOPs = M MACs at 224).
 @pytest.mark.parametrize("groups, scale, macs_m", [
     (1, 1.0, 143), (2, 1.0, 140), (3, 1.0, 137), (4, 1.0, 133), (8, 1.0, 137),
-    (3, 0.5, 38), (3, 1.5, 292), (3, 2.0, 524),
+    (3, 0.25, 13), (3, 0.5, 38), (3, 1.5, 292), (3, 2.0, 524),
 ])
 def test_shufflenet_v1_complexity_matches_paper(groups, scale, macs_m):
     macs = complexity(mobilekit.create("shufflenet_v1", groups=groups, scale=scale))["macs"]
-    assert abs(macs / 1e6 - macs_m) / macs_m <= 0.015, macs
+    # Within 1.5%, or within the paper's rounding to whole MFLOPs (0.25x: 13).
+    assert abs(macs / 1e6 - macs_m) <= max(0.015 * macs_m, 0.5), macs
 
 
 def test_shufflenet_v1_structure():
@@ -174,9 +180,50 @@ def test_shufflenet_v1_invalid_arguments(kwargs, message):
         mobilekit.create("shufflenet_v1", **kwargs)
 
 
+def test_shufflenet_v1_shortcut_pool_is_an_exact_count_include_pad_average():
+    from mobilekit._tf import keras, tf
+    from mobilekit.archs.shufflenet import average_pool_3x3_s2
+
+    inputs = keras.Input((9, 9, 4))
+    pool = keras.Model(inputs, average_pool_3x3_s2(inputs, "pool"))
+    x = np.random.default_rng(0).random((2, 9, 9, 4), np.float32)
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    expected = tf.nn.avg_pool2d(padded, 3, 2, "VALID").numpy()  # zeros counted, as PyTorch's default
+    np.testing.assert_allclose(pool(x).numpy(), expected, rtol=1e-6, atol=1e-6)
+    assert pool.trainable_weights == [] and complexity(pool)["macs"] == 0
+
+
 def test_shufflenet_v1_every_groups_and_scale_builds():
     for groups in (1, 2, 3, 4, 8):
         for scale in (0.25, 0.5, 1.0, 1.5, 2.0):
             model = mobilekit.create("shufflenet_v1", groups=groups, scale=scale,
                                      input_shape=(32, 32, 3), classes=3)
             assert model.output_shape == (None, 3), (groups, scale)
+
+
+# ShuffleNet v2, Table 5: (scale, MFLOPs); trainable parameters are torchvision's
+# shufflenet_v2_x{0_5,1_0,1_5,2_0} counts (conv + BN affine + FC), the same graph as Fig. 3.
+@pytest.mark.parametrize("scale, macs_m, trainable", [
+    (0.5, 41, 1_366_792), (1.0, 146, 2_278_604), (1.5, 299, 3_503_624), (2.0, 591, 7_393_996),
+])
+def test_shufflenet_v2_complexity_matches_paper(scale, macs_m, trainable):
+    c = complexity(mobilekit.create("shufflenet_v2", scale=scale))
+    assert abs(c["macs"] / 1e6 - macs_m) / macs_m <= 0.015, c["macs"]
+    assert c["trainable_params"] == trainable
+
+
+def test_shufflenet_v2_structure():
+    model = mobilekit.create("shufflenet_v2", scale=0.5, input_shape=(64, 64, 3), classes=10)
+    kinds = [type(l).__name__ for l in model.layers]
+    assert "Lambda" not in kinds
+    assert kinds.count("ChannelSplit") == 13  # every stride-1 unit: 3 + 7 + 3
+    assert kinds.count("Permute") == 16  # a shuffle after every unit
+    split = model.get_layer("stage3_unit2_split")
+    assert [tuple(s) for s in split.output_shape] == [(None, 4, 4, 48)] * 2
+    assert model.get_layer("stage2_unit1_concat").output_shape == (None, 8, 8, 48)
+    assert model.get_layer("conv5").output_shape == (None, 2, 2, 1024)
+
+
+def test_shufflenet_v2_invalid_scale():
+    with pytest.raises(MobilekitError, match=r"scale=0.25"):
+        mobilekit.create("shufflenet_v2", scale=0.25)

@@ -7,6 +7,7 @@ this package is cheap: builders reach Keras only when they are called.
 from __future__ import annotations
 
 import fnmatch
+import inspect
 from typing import Callable
 
 from mobilekit.errors import MobilekitError
@@ -49,14 +50,29 @@ def resolve(name: str) -> str:
     return name
 
 
+def check_kwargs(name: str, kwargs) -> None:
+    """Reject keywords the builder of ``name`` does not take, naming the first one.
+
+    Raises:
+        MobilekitError: e.g. "shufflenet_v1 has no metaparameter 'alpha'; it takes: ...".
+    """
+    name = resolve(name)
+    accepted = inspect.signature(_REGISTRY[name]).parameters
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise MobilekitError(f"{name} has no metaparameter {unknown[0]!r}; it takes: "
+                             + ", ".join(accepted))
+
+
 def create(name: str, **kwargs):
     """Build the Keras model registered as ``name``.
 
     Example: ``create("squeezenet1_1", input_shape=(64, 64, 3), classes=10)``.
 
     Raises:
-        MobilekitError: unknown ``name`` or an invalid metaparameter.
+        MobilekitError: unknown ``name``, an unknown keyword or an invalid metaparameter.
     """
+    check_kwargs(name, kwargs)
     return _REGISTRY[resolve(name)](**kwargs)
 
 

@@ -5,6 +5,40 @@ from __future__ import annotations
 import numpy as np
 
 from mobilekit._tf import keras, tfmot
+from mobilekit.layers import PASS_THROUGH_LAYERS
+
+
+class PassThroughQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
+    """For weightless layers that only move values (ChannelSplit): nothing to fake-quantize.
+
+    Their inputs are already quantized, and the int8 converter gives such ops
+    (SPLIT) the input's scale, as it does for RESHAPE and TRANSPOSE.
+    """
+
+    def get_weights_and_quantizers(self, layer):
+        return []
+
+    def get_activations_and_quantizers(self, layer):
+        return []
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        pass
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        pass
+
+    def get_output_quantizers(self, layer):
+        return []
+
+    def get_config(self):
+        return {}
+
+
+def _annotate(layer):
+    if isinstance(layer, PASS_THROUGH_LAYERS):
+        return tfmot.quantization.keras.quantize_annotate_layer(
+            layer, quantize_config=PassThroughQuantizeConfig())
+    return layer
 
 
 def quantize_aware(model, *, preserve_sparsity: bool = True):
@@ -12,11 +46,15 @@ def quantize_aware(model, *, preserve_sparsity: bool = True):
 
     Example: ``qat = quantize_aware(strip_pruning(pruned))``.
     """
-    annotated = tfmot.quantization.keras.quantize_annotate_model(model)
-    if preserve_sparsity:
-        scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
-        return tfmot.quantization.keras.quantize_apply(annotated, scheme)
-    return tfmot.quantization.keras.quantize_apply(annotated)
+    qkeras = tfmot.quantization.keras
+    if any(isinstance(layer, PASS_THROUGH_LAYERS) for layer in model.layers):
+        model = keras.models.clone_model(model, clone_function=_annotate)  # shares the layers
+    annotated = qkeras.quantize_annotate_model(model)
+    scheme = (tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
+              if preserve_sparsity else None)
+    custom = {cls.__name__: cls for cls in PASS_THROUGH_LAYERS}
+    with qkeras.quantize_scope({**custom, "PassThroughQuantizeConfig": PassThroughQuantizeConfig}):
+        return qkeras.quantize_apply(annotated, scheme) if scheme else qkeras.quantize_apply(annotated)
 
 
 def _inner(layer):
