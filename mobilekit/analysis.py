@@ -16,6 +16,12 @@ def _output_shape(layer) -> tuple:
     return tuple((shape[0] if isinstance(shape, list) else shape)[1:])
 
 
+def _output_elements(layer) -> int:
+    """Elements of all the layer's outputs at batch 1 (ChannelSplit has several)."""
+    shapes = layer.output_shape if isinstance(layer.output_shape, list) else [layer.output_shape]
+    return sum(int(np.prod(shape[1:])) for shape in shapes)
+
+
 def _out_hw(layer) -> int:
     shape = _output_shape(layer)
     return int(np.prod(shape[:-1])) if len(shape) > 1 else 1
@@ -100,7 +106,7 @@ def peak_activation_elements(model) -> int:
     """
     layers = model.layers
     index = {id(layer): i for i, layer in enumerate(layers)}
-    size = [int(np.prod(_output_shape(layer))) for layer in layers]
+    size = [_output_elements(layer) for layer in layers]
     last_use = list(range(len(layers)))
     for i, layer in enumerate(layers):
         if type(layer).__name__ == "InputLayer":

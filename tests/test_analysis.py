@@ -44,3 +44,14 @@ def test_info_rejects_a_knob_the_arch_does_not_take():
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("mobilekit info: error: shufflenet_v1 has no metaparameter 'alpha'; it takes: ")
     assert "groups" in last and "scale" in last
+
+
+def test_peak_activations_count_every_output_of_a_split():
+    from mobilekit.layers import ChannelSplit
+
+    inputs = keras.Input((4, 4, 8))
+    left, right = ChannelSplit(2, name="split")(inputs)
+    model = keras.Model(inputs, keras.layers.Concatenate()([right, left]))
+    # Peak: the input and both halves while the split runs (the halves as one 128-element
+    # output, not one 64-element half).
+    assert peak_activation_elements(model) == 2 * 4 * 4 * 8
