@@ -110,3 +110,16 @@ def test_unreadable_image_fails_cleanly(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("mobilekit build: error: unreadable image") and "9.jpg" in last
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--arch", "squeezenet", "--weights", "imagenet"], ["no offline 'imagenet' weights for squeezenet1_1",
+                                                          "--arch mobilenet_v2"]),
+    (["--arch", "mobilenet_v2", "--weights", "imagenet", "--epochs", "3"], ["epochs=3.0", "does not apply"]),
+    (["--arch", "mobilenet_v2", "--weights", "imagenet", "--alpha", "0.5"], ["'alpha': 0.5"]),
+    (["--arch", "mobilenet_v2", "--weights", "resnet"], ["--weights", "'resnet'"]),
+])
+def test_pretrained_build_rejects_what_it_cannot_honour(tmp_path, args, needles):
+    out = tmp_path / "out"
+    assert_usage_error(run("build", *args, "--out", str(out)), *needles)
+    assert not out.exists()

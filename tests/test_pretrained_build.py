@@ -1,0 +1,60 @@
+"""`mobilekit build --arch mobilenet_v2 --weights imagenet`, end to end through the CLI."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mobilekit.bench import delegate_partitions, make_interpreter
+from mobilekit.tflite_file import TfliteFile
+
+pytestmark = pytest.mark.slow
+MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("imagenet")
+    result = subprocess.run([MOBILEKIT, "build", "--arch", "mobilenet_v2", "--weights", "imagenet",
+                             "--out", str(out), "--latency-runs", "5"],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out, json.loads((out / "report.json").read_text())
+
+
+def test_int8_file_is_full_integer_224_and_one_partition(built):
+    out, report = built
+    content = (out / "mobilenet_v2.tflite").read_bytes()
+    f = TfliteFile(content)
+    assert f.float_problems() == []
+    assert f.inputs[0].shape == (1, 224, 224, 3) and f.inputs[0].dtype == "INT8"
+    assert f.outputs[0].shape == (1, 1000) and f.outputs[0].dtype == "INT8"
+    # pixel / 255 in, so the int8 input is exactly pixel - 128
+    assert abs(f.inputs[0].scale[0] - 1 / 255) < 1e-7 and f.inputs[0].zero_point[0] == -128
+    partitions, outside = delegate_partitions(make_interpreter(content))
+    assert partitions == 1 and set(outside) <= {"SOFTMAX"}, (partitions, outside)
+    assert report["params"] == 3_538_984 and report["num_classes"] == 1000
+
+
+def test_labels_are_imagenet_names(built):
+    out, _ = built
+    labels = (out / "labels.txt").read_text().splitlines()
+    assert len(labels) == 1000
+    assert labels[967] == "espresso" and "cat" in labels[281].lower() and labels[0] == "tench"
+
+
+def test_photos_land_in_their_classes_and_int8_tracks_float(built):
+    _, report = built
+    photos = report["accuracy"]["photos"]["per_photo"]
+    assert photos["chelsea"]["int8_ok"] and photos["chelsea"]["float_ok"]
+    assert photos["coffee"]["int8_ok"] and photos["coffee"]["float_ok"]
+    for name, e in photos.items():
+        # int8 keeps float's answer whenever float is sure, and stays in float's top 5 otherwise
+        # (post-training quantization without ImageNet data; see docs/pretrained-imagenet.md).
+        if e["float_top1_prob"] >= 0.5:
+            assert e["agree"], (name, e)
+        assert e["int8_top5"][0] in e["float_top5"], (name, e)
+    assert report["accuracy"]["photos"]["top1_agreement"] >= 0.6
