@@ -1,0 +1,47 @@
+"""The stand-alone scripts: benchmarks/zoo.py and converters/torchvision_mobilenet_v2.py."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_zoo_benchmark_writes_its_table(tmp_path):
+    out = tmp_path / "zoo.json"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "zoo.py"), "--archs", "squeezenet1_1",
+                             "--size", "64", "--runs", "3", "--rounds", "2", "--out", str(out)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    row, = json.loads(out.read_text())["rows"]
+    assert row["arch"] == "squeezenet1_1" and row["input"] == 64
+    assert row["int8_bytes"] < row["float_bytes"] / 3  # int8 weights: about a quarter
+    assert row["float_ms"] > 0 and row["int8_ms"] > 0 and row["stem"]["layer"] == "conv1"
+    assert row["int8_xnnpack_partitions"] == 1 and set(row["int8_ops_outside_xnnpack"]) <= {"SOFTMAX"}
+    assert "| squeezenet1_1 | 1,235,496 |" in out.with_suffix(".md").read_text()
+
+
+def test_zoo_benchmark_rejects_an_unknown_arch(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "zoo.py"), "--archs", "resnet50",
+                             "--out", str(tmp_path / "z.json")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "unknown arch 'resnet50'" in result.stderr
+    assert not (tmp_path / "z.json").exists()
+
+
+def test_porter_script_writes_loadable_keras_weights(tmp_path):
+    out = tmp_path / "mnv2.h5"
+    result = subprocess.run([sys.executable, str(ROOT / "converters" / "torchvision_mobilenet_v2.py"), str(out)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    from mobilekit.converters import imagenet_mobilenet_v2
+
+    ported = imagenet_mobilenet_v2()
+    reloaded = imagenet_mobilenet_v2()
+    for layer in reloaded.layers:  # scramble, then load the file
+        layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
+    reloaded.load_weights(str(out))
+    for a, b in zip(ported.get_weights(), reloaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
