@@ -17,7 +17,6 @@ Writes the JSON and a Markdown table next to it (zoo.md, the README's table).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 from pathlib import Path
@@ -107,7 +106,6 @@ def main(argv=None) -> int:
         rows.append(row)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    import ai_edge_litert
     from importlib.metadata import version
     result = {"benchmark": "zoo", "batch": 1, "threads": 1, "delegate": "XNNPACK",
               "host": {"machine": platform.machine(), "processor": platform.processor(),

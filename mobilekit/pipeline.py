@@ -151,7 +151,6 @@ def _keras_accuracy(model, x_float, y) -> float:
 
 
 def _versions() -> dict:
-    import ai_edge_litert
     import tensorflow_model_optimization as tfmot_pkg
     from importlib.metadata import version
 

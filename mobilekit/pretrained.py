@@ -9,7 +9,6 @@ photos with a known subject (a cat, an espresso) land in its classes.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, fields
 
 import numpy as np

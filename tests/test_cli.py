@@ -1,6 +1,5 @@
 """The `mobilekit` command: fast help, and one-line exit-2 errors for bad input."""
 
-import os
 import subprocess
 import sys
 import time

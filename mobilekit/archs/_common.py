@@ -28,15 +28,19 @@ def check_common(arch: str, input_shape, classes, include_top, pooling,
         raise MobilekitError(f"{arch}: classes must be a positive int; received classes={classes!r}")
     if not isinstance(include_top, bool):
         raise MobilekitError(f"{arch}: include_top must be a bool; received include_top={include_top!r}")
-    if pooling not in POOLINGS:
-        raise MobilekitError(f"{arch}: pooling must be one of {POOLINGS}; received pooling={pooling!r}")
-    if classifier_activation not in CLASSIFIER_ACTIVATIONS:
-        raise MobilekitError(f"{arch}: classifier_activation must be one of "
-                             f"{CLASSIFIER_ACTIVATIONS}; received "
-                             f"classifier_activation={classifier_activation!r}")
+    check_choice(arch, "pooling", pooling, POOLINGS)
+    check_choice(arch, "classifier_activation", classifier_activation, CLASSIFIER_ACTIVATIONS)
     if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise MobilekitError(f"{arch}: dropout must be in [0, 1); received dropout={dropout!r}")
     return tuple(input_shape)
+
+
+def check_choice(arch: str, name: str, value, choices):
+    """``value`` if it is one of ``choices`` (True/False never pass for 1/0); else an error naming it."""
+    choices = tuple(choices)
+    if isinstance(value, bool) or value not in choices:
+        raise MobilekitError(f"{arch}: {name} must be one of {choices}; received {name}={value!r}")
+    return value
 
 
 def model_input(input_shape, batch_size=None):

@@ -17,7 +17,8 @@ import numpy as np
 
 from mobilekit._tf import keras
 from mobilekit.archs import register
-from mobilekit.archs._common import add_batch_norm, check_common, check_min_size, classifier_top, model_input
+from mobilekit.archs._common import (add_batch_norm, check_choice, check_common, check_min_size,
+                                     classifier_top, model_input)
 from mobilekit.errors import MobilekitError
 
 # MobileNet v1 body: (pointwise filters at alpha 1, depthwise stride).
@@ -169,8 +170,7 @@ def mobilenet_v2(*, input_shape=(224, 224, 3), classes=1000, include_top=True, p
     input_shape = check_common(arch, input_shape, classes, include_top, pooling,
                                classifier_activation, dropout)
     alpha = _check_alpha(arch, alpha)
-    if padding not in PADDINGS:
-        raise MobilekitError(f"{arch}: padding must be one of {PADDINGS}; received padding={padding!r}")
+    check_choice(arch, "padding", padding, PADDINGS)
     if isinstance(bn_epsilon, bool) or not isinstance(bn_epsilon, (int, float)) or not 0 < bn_epsilon < 1:
         raise MobilekitError(f"{arch}: bn_epsilon must be in (0, 1); received bn_epsilon={bn_epsilon!r}")
     check_min_size(arch, input_shape)

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 from mobilekit._tf import keras
 from mobilekit.archs import register
-from mobilekit.archs._common import (add_batch_norm, check_common, check_min_size, classifier_top,
-                                     conv_relu, model_input)
-from mobilekit.errors import MobilekitError
+from mobilekit.archs._common import (add_batch_norm, check_choice, check_common, check_min_size,
+                                     classifier_top, conv_relu, model_input)
 
 # groups -> output channels of stages 2, 3, 4 at scale 1x (Table 1).
 _V1_CHANNELS = {1: (144, 288, 576), 2: (200, 400, 800), 3: (240, 480, 960),
@@ -106,10 +105,8 @@ def shufflenet_v1(*, input_shape=(224, 224, 3), classes=1000, include_top=True, 
     arch = "shufflenet_v1"
     input_shape = check_common(arch, input_shape, classes, include_top, pooling,
                                classifier_activation, dropout)
-    if groups not in _V1_CHANNELS or isinstance(groups, bool):
-        raise MobilekitError(f"{arch}: groups must be one of {sorted(_V1_CHANNELS)}; received groups={groups!r}")
-    if scale not in V1_SCALES or isinstance(scale, bool):
-        raise MobilekitError(f"{arch}: scale must be one of {V1_SCALES}; received scale={scale!r}")
+    check_choice(arch, "groups", groups, _V1_CHANNELS)
+    check_choice(arch, "scale", scale, V1_SCALES)
     check_min_size(arch, input_shape)
     inputs = model_input(input_shape, batch_size)
     # A multiple of ``groups``, so stride-2 units' conv branches (out - in) split evenly
@@ -180,8 +177,7 @@ def shufflenet_v2(*, input_shape=(224, 224, 3), classes=1000, include_top=True, 
     arch = "shufflenet_v2"
     input_shape = check_common(arch, input_shape, classes, include_top, pooling,
                                classifier_activation, dropout)
-    if scale not in V2_SCALES or isinstance(scale, bool):
-        raise MobilekitError(f"{arch}: scale must be one of {V2_SCALES}; received scale={scale!r}")
+    check_choice(arch, "scale", scale, V2_SCALES)
     check_min_size(arch, input_shape)
     *stages, conv5 = _V2_CHANNELS[scale]
     inputs = model_input(input_shape, batch_size)

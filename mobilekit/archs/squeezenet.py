@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from mobilekit._tf import keras
 from mobilekit.archs import register
-from mobilekit.archs._common import add_batch_norm, check_common, conv_relu, model_input, pool_features
+from mobilekit.archs._common import (add_batch_norm, check_choice, check_common, conv_relu, model_input,
+                                     pool_features)
 from mobilekit.errors import MobilekitError
 
 NUM_FIRES = 8
@@ -97,8 +98,7 @@ def _build(version: str, *, input_shape, classes, include_top, pooling,
     if not isinstance(squeeze_ratio, (int, float)) or not 0.0 < squeeze_ratio <= 1.0:
         raise MobilekitError(f"{arch}: squeeze_ratio must be in (0, 1]; "
                              f"received squeeze_ratio={squeeze_ratio!r}")
-    if bypass not in BYPASSES:
-        raise MobilekitError(f"{arch}: bypass must be one of {BYPASSES}; received bypass={bypass!r}")
+    check_choice(arch, "bypass", bypass, BYPASSES)
     widths = fire_widths(base_e, incr_e, freq, pct3x3, squeeze_ratio)
     if any(e1 == 0 or e3 == 0 for _, e1, e3 in widths):
         raise MobilekitError(f"{arch}: pct3x3={pct3x3!r} leaves a fire module with no 1x1 or no 3x3 "
