@@ -40,6 +40,21 @@ def _number(kind, low=None, low_open=False, high=None, high_open=False, what="va
     return parse
 
 
+def _thread_list(text):
+    parts = text.split(",")
+    if not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+        raise argparse.ArgumentTypeError(f"--num_threads must be positive ints such as 1 or 1,2; received {text!r}")
+    return list(dict.fromkeys(int(p) for p in parts))
+
+
+def _bool(text):
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false; received {text!r}")
+
+
 # Architecture knobs shared by `build` and `info`: flag name -> type. Only the
 # flags given reach the builder, which rejects the ones it does not take.
 ARCH_KNOBS = {"alpha": float, "depth_multiplier": int, "groups": int, "scale": float,
@@ -125,6 +140,29 @@ def _build_parser() -> argparse.ArgumentParser:
     i.add_argument("--classes", type=_number(int, 1, what="classes"), default=1000)
     i.add_argument("--json", action="store_true", help="print JSON instead of tables")
     _add_arch_knobs(i.add_argument_group("architecture knobs"))
+
+    bn = sub.add_parser("bench", help="time .tflite files at batch 1 in LiteRT (benchmark_model-style)",
+                        description="Time one or more .tflite files at batch 1 in LiteRT, interleaved run by "
+                                    "run, with benchmark_model's statistics, memory, ops, XNNPACK partitions "
+                                    "and a flatbuffer analysis (MACs, weights, peak activations). Files are "
+                                    "validated first and run in a child process, so a corrupt file is an "
+                                    "error, never a crash.")
+    bn.add_argument("models", nargs="+", metavar="MODEL.tflite")
+    bn.add_argument("--num_runs", type=_number(int, 1, what="--num_runs"), default=50,
+                    help="timed runs per model at least (default: %(default)s)")
+    bn.add_argument("--warmup_runs", type=_number(int, 0, what="--warmup_runs"), default=1,
+                    help="runs before timing, reported as the warm-up mean (default: %(default)s)")
+    bn.add_argument("--min_secs", type=_number(float, 0, what="--min_secs"), default=1.0,
+                    help="keep timing until this many seconds have passed (default: %(default)s)")
+    bn.add_argument("--num_threads", type=_thread_list, default=[1], metavar="N[,N...]",
+                    help="interpreter threads, one value or a list such as 1,2 (default: 1)")
+    bn.add_argument("--use_xnnpack", type=_bool, default=True, metavar="true|false",
+                    help="apply the XNNPACK delegate, as LiteRT does by default (default: true)")
+    bn.add_argument("--input", default=None, metavar="FILE.npy",
+                    help="input array (exact shape and dtype of the model input) instead of random values")
+    bn.add_argument("--seed", type=_number(int, 0, what="--seed"), default=0, help=argparse.SUPPRESS)
+    bn.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON")
+    bn.add_argument("--csv", default=None, metavar="PATH", help="write one row per model and thread count")
 
     sub.add_parser("env", help="print versions and data locations for bug reports")
     a = sub.add_parser("archs", help="list the registered architectures")
@@ -237,6 +275,12 @@ def _cmd_info(args) -> int:
     return 0
 
 
+def _cmd_bench(args) -> int:
+    from mobilekit.bench.command import run
+
+    return run(args)
+
+
 def _cmd_env(args) -> int:
     import platform
     from importlib.metadata import PackageNotFoundError, version
@@ -271,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         from importlib.metadata import version
         print(f"mobilekit {version('mobilekit')}")
         return 0
-    commands = {"build": _cmd_build, "info": _cmd_info, "env": _cmd_env, "archs": _cmd_archs}
+    commands = {"build": _cmd_build, "info": _cmd_info, "bench": _cmd_bench, "env": _cmd_env,
+                "archs": _cmd_archs}
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

@@ -125,6 +125,37 @@ class TfliteFile:
                     out.append((op, t))
         return out
 
+    def structure_problems(self) -> list[str]:
+        """Inconsistencies that could make a native reader crash: indices out of range,
+        constant data whose size disagrees with its tensor's shape and type, negative dims."""
+        graph = self._model.subgraphs[0]
+        raw = graph.tensors or []
+        n_tensors, n_buffers = len(raw), len(self._model.buffers or [])
+        n_codes = len(self._model.operatorCodes or [])
+        problems = []
+        for i, op in enumerate(graph.operators or []):
+            if not 0 <= op.opcodeIndex < n_codes:
+                problems.append(f"op #{i} has opcode index {op.opcodeIndex} of {n_codes}")
+            for t in list(op.inputs if op.inputs is not None else []) + list(op.outputs if op.outputs is not None else []):
+                if not -1 <= int(t) < n_tensors:
+                    problems.append(f"op #{i} refers to tensor {int(t)} of {n_tensors}")
+        for t in list(graph.inputs if graph.inputs is not None else []) + list(
+                graph.outputs if graph.outputs is not None else []):
+            if not 0 <= int(t) < n_tensors:
+                problems.append(f"graph input/output tensor {int(t)} of {n_tensors}")
+        for i, t in enumerate(raw):
+            if not 0 <= t.buffer < max(n_buffers, 1):
+                problems.append(f"tensor #{i} refers to buffer {t.buffer} of {n_buffers}")
+            shape = list(t.shape) if t.shape is not None else []
+            if any(int(d) < 0 for d in shape):
+                problems.append(f"tensor #{i} has shape {shape}")
+        if problems:
+            return problems
+        for t in self.tensors:
+            if t.data is not None and t.data.size != int(np.prod(t.shape, dtype=np.int64)):
+                problems.append(f"tensor {t.name!r}: {t.data.size} stored values for shape {list(t.shape)}")
+        return problems
+
     def float_problems(self) -> list[str]:
         """Why this file is not fully int8: float tensors, float or (de)quantize ops."""
         problems = [f"tensor {t.name!r} is {t.dtype}" for t in self.tensors if t.dtype in FLOAT_TYPES]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from mobilekit.errors import MobilekitError
@@ -60,30 +58,16 @@ def measure_latency(content: bytes, num_runs: int = 100, warmup_runs: int = 10,
                     num_threads: int = 1, seed: int = 0) -> dict:
     """Batch-1 ``invoke()`` latency in ms on random inputs in the input's dtype range.
 
-    Returns median, p90, mean, min and the settings, measured after warm-up.
+    The harness's numbers for one model (``mobilekit.bench.harness.benchmark``):
+    median, p90, p99, mean, min, std and the settings, measured after warm-up.
     """
-    if num_runs < 1:
-        raise MobilekitError(f"num_runs must be >= 1; received num_runs={num_runs}")
-    interpreter = make_interpreter(content, num_threads)
-    rng = np.random.default_rng(seed)
-    for d in interpreter.get_input_details():
-        if np.issubdtype(d["dtype"], np.integer):
-            info = np.iinfo(d["dtype"])
-            value = rng.integers(info.min, info.max, size=d["shape"], endpoint=True, dtype=d["dtype"])
-        else:
-            value = rng.random(size=d["shape"], dtype=np.float32)
-        interpreter.set_tensor(d["index"], value)
-    for _ in range(warmup_runs):
-        interpreter.invoke()
-    times = np.empty(num_runs)
-    for i in range(num_runs):
-        t0 = time.perf_counter()
-        interpreter.invoke()
-        times[i] = time.perf_counter() - t0
-    times *= 1e3
-    return {"median_ms": float(np.median(times)), "p90_ms": float(np.percentile(times, 90)),
-            "mean_ms": float(times.mean()), "min_ms": float(times.min()),
-            "num_runs": num_runs, "warmup_runs": warmup_runs, "num_threads": num_threads}
+    from mobilekit.bench.harness import benchmark
+
+    r = benchmark({"model": content}, num_runs=num_runs, warmup_runs=warmup_runs, num_threads=num_threads,
+                  seed=seed)["model"]
+    keep = ("median_ms", "p90_ms", "p99_ms", "mean_ms", "min_ms", "std_ms", "init_ms", "first_inference_ms",
+            "num_runs", "warmup_runs", "num_threads")
+    return {k: r[k] for k in keep}
 
 
 def delegate_partitions(interpreter) -> tuple[int, list[str]]:

@@ -1,0 +1,149 @@
+"""`mobilekit bench MODEL.tflite [MODEL2 ...]`: validate, run isolated, print, write JSON/CSV."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+import platform
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+from mobilekit.errors import MobilekitError
+
+# Per-run statistics, in the table's and the CSV's column order.
+STAT_FIELDS = ("init_ms", "first_inference_ms", "warmup_mean_ms", "min_ms", "median_ms", "mean_ms", "p90_ms",
+               "p99_ms", "std_ms", "runs", "runs_per_s", "rss_increase_kb", "xnnpack_partitions")
+
+
+def _tensor_info(t) -> dict:
+    return {"name": t.name, "dtype": t.dtype.lower(), "shape": list(t.shape),
+            "scale": [float(s) for s in t.scale] if t.scale is not None and len(t.scale) else None,
+            "zero_point": [int(z) for z in t.zero_point] if t.zero_point is not None and len(t.zero_point)
+            else None}
+
+
+def read_model(path: str) -> tuple[bytes, dict]:
+    """The file's bytes and what is known without running it; a bad file is a MobilekitError."""
+    from mobilekit.tflite_analysis import analyze
+    from mobilekit.tflite_file import TfliteFile
+
+    p = Path(path)
+    if not p.is_file():
+        raise MobilekitError(f"no such model file: {path!r}")
+    content = p.read_bytes()
+    try:
+        f = TfliteFile(content)
+        problems = f.structure_problems()
+        if problems:
+            raise MobilekitError(f"corrupt TFLite flatbuffer: {problems[0]}")
+        info = {"path": path, "size_bytes": len(content),
+                "gzip_bytes": len(gzip.compress(content, 9, mtime=0)),
+                "inputs": [_tensor_info(t) for t in f.inputs], "outputs": [_tensor_info(t) for t in f.outputs],
+                "ops": f.op_counts()}
+        a = analyze(f)
+    except MobilekitError as e:
+        raise MobilekitError(f"{path}: {e}") from None
+    except Exception as e:  # a consistent-looking file can still hold nonsense the reader trips on
+        raise MobilekitError(f"{path}: corrupt TFLite flatbuffer ({type(e).__name__})") from None
+    info["analysis"] = {"macs": a["macs"], "weight_bytes": a["weight_bytes"],
+                        "peak_activation_bytes": a["peak_activation"]["bytes"], "by_op_type": a["by_op_type"]}
+    return content, info
+
+
+def check_input_array(path: str, models: list[dict]) -> None:
+    """``--input`` must load without pickle and match every model's single input."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise MobilekitError(f"--input {path!r} is not a readable .npy array ({str(e).splitlines()[0]})") from None
+    for m in models:
+        if len(m["inputs"]) != 1:
+            raise MobilekitError(f"--input needs single-input models; {m['path']} has {len(m['inputs'])}")
+        want = m["inputs"][0]
+        if list(array.shape) != want["shape"] or array.dtype != np.dtype(want["dtype"]):
+            raise MobilekitError(f"--input {path!r} is {array.dtype}{list(array.shape)}; {m['path']} takes "
+                                 f"{want['dtype']}{want['shape']}")
+
+
+def to_csv(result: dict) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["model", "num_threads", "size_bytes", "gzip_bytes", *STAT_FIELDS])
+    for m in result["models"]:
+        for threads, stats in m["runs"].items():
+            writer.writerow([m["path"], threads, m["size_bytes"], m["gzip_bytes"],
+                             *(stats[k] for k in STAT_FIELDS)])
+    return buf.getvalue()
+
+
+def print_tables(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    s = result["settings"]
+    for threads in s["num_threads"]:
+        table = Table(title=f"batch 1, {threads} thread(s), XNNPACK {'on' if s['use_xnnpack'] else 'off'}, "
+                            f"{s['num_runs']}+ runs interleaved", title_justify="left")
+        table.add_column("")
+        for m in result["models"]:
+            table.add_column(Path(m["path"]).name, justify="right")
+        rows = [("size / gzip KiB", lambda m, r: f"{m['size_bytes'] / 1024:,.1f} / {m['gzip_bytes'] / 1024:,.1f}")]
+        rows += [(k.replace("_ms", " ms").replace("_", " "), (lambda key: lambda m, r: _fmt(r[key]))(k))
+                 for k in STAT_FIELDS if k != "xnnpack_partitions"]
+        rows += [("XNNPACK partitions / outside", lambda m, r: f"{r['xnnpack_partitions']} / "
+                                                             f"{', '.join(r['ops_outside_xnnpack']) or '-'}"),
+                 ("MACs", lambda m, r: f"{m['analysis']['macs']:,}"),
+                 ("weights / peak activations KiB", lambda m, r: f"{m['analysis']['weight_bytes'] / 1024:,.1f} / "
+                                                                 f"{m['analysis']['peak_activation_bytes'] / 1024:,.1f}"),
+                 ("input", lambda m, r: ", ".join(f"{t['dtype']}{t['shape']}" for t in m["inputs"])),
+                 ("output", lambda m, r: ", ".join(f"{t['dtype']}{t['shape']}" for t in m["outputs"]))]
+        for label, cell in rows:
+            table.add_row(label, *(cell(m, m["runs"][str(threads)]) for m in result["models"]))
+        console.print(table)
+    for m in result["models"]:
+        console.print(f"{m['path']}: " + ", ".join(f"{k} x{v}" for k, v in m["ops"].items()))
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:,.3f}" if isinstance(v, float) else f"{v:,}"
+
+
+def run(args) -> int:
+    from mobilekit._io import ensure_writable_dir, write_json_atomic, write_text_atomic
+    from mobilekit.bench.isolated import run_isolated
+
+    models, infos = [], []
+    for path in args.models:
+        _, info = read_model(path)
+        models.append(path)
+        infos.append(info)
+    if args.input:
+        check_input_array(args.input, infos)
+    for out in (args.json, args.csv):
+        if out:
+            ensure_writable_dir(Path(out).parent if str(Path(out).parent) else Path("."))
+    runs = run_isolated(models, num_runs=args.num_runs, warmup_runs=args.warmup_runs, min_secs=args.min_secs,
+                        num_threads=args.num_threads, use_xnnpack=args.use_xnnpack, input_path=args.input,
+                        seed=args.seed)
+    for info in infos:
+        info["runs"] = {threads: per_model[info["path"]] for threads, per_model in runs.items()}
+    result = {"settings": {"num_runs": args.num_runs, "warmup_runs": args.warmup_runs, "min_secs": args.min_secs,
+                           "num_threads": args.num_threads, "use_xnnpack": args.use_xnnpack,
+                           "input": args.input or "random in each input's dtype range", "seed": args.seed,
+                           "batch": 1, "interleaved": True},
+              "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()},
+              "versions": {"mobilekit": version("mobilekit"), "ai_edge_litert": version("ai-edge-litert")},
+              "models": infos}
+    print_tables(result)
+    if args.json:
+        write_json_atomic(Path(args.json), result)
+    if args.csv:
+        write_text_atomic(Path(args.csv), to_csv(result))
+    return 0

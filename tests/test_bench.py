@@ -1,0 +1,128 @@
+"""`mobilekit bench`: benchmark_model-style statistics, interleaving, and bad input as exit 2."""
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mobilekit
+from mobilekit import cli
+from mobilekit.bench.command import STAT_FIELDS
+from mobilekit.convert import convert_float, convert_int8
+
+MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
+QUICK = ["--num_runs", "5", "--warmup_runs", "2", "--min_secs", "0"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    model = mobilekit.create("squeezenet1_1", input_shape=(32, 32, 3), classes=10)
+    x = np.random.default_rng(0).random((4, 32, 32, 3), np.float32)
+    (d / "int8.tflite").write_bytes(convert_int8(model, x))
+    (d / "float.tflite").write_bytes(convert_float(model))
+    return d
+
+
+def bench(*args):
+    return subprocess.run([MOBILEKIT, "bench", *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def assert_one_line_error(result, *needles):
+    assert result.returncode == 2, (result.returncode, result.stderr[-1000:])
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mobilekit bench: error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_two_models_two_thread_counts_json_and_csv(models, tmp_path):
+    j, c = tmp_path / "out" / "bench.json", tmp_path / "bench.csv"
+    result = bench(models / "int8.tflite", models / "float.tflite", *QUICK, "--num_threads", "1,2",
+                   "--json", j, "--csv", c)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "median ms" in result.stdout and "XNNPACK partitions" in result.stdout
+    data = json.loads(j.read_text())
+    assert data["settings"]["num_threads"] == [1, 2] and data["settings"]["interleaved"]
+    int8, flt = data["models"]
+    assert int8["inputs"][0]["dtype"] == "int8" and flt["inputs"][0]["dtype"] == "float32"
+    assert int8["inputs"][0]["shape"] == [1, 32, 32, 3] and int8["inputs"][0]["scale"][0] > 0
+    assert int8["size_bytes"] < flt["size_bytes"] and int8["gzip_bytes"] < int8["size_bytes"]
+    assert int8["ops"]["CONV_2D"] == 26 and int8["analysis"]["macs"] == flt["analysis"]["macs"] > 0
+    for m in (int8, flt):
+        for threads in ("1", "2"):
+            r = m["runs"][threads]
+            assert set(STAT_FIELDS) <= set(r)
+            assert 0 < r["min_ms"] <= r["median_ms"] <= r["p90_ms"] <= r["p99_ms"]
+            assert r["runs"] >= 5 and r["xnnpack_partitions"] == 1 and r["num_threads"] == int(threads)
+    # interleaved: every round runs each model once
+    assert int8["runs"]["1"]["runs"] == flt["runs"]["1"]["runs"]
+    assert int8["runs"]["1"]["ops_outside_xnnpack"] == ["SOFTMAX"] and flt["runs"]["1"]["ops_outside_xnnpack"] == []
+    rows = c.read_text().splitlines()
+    assert len(rows) == 1 + 4 and rows[0].startswith("model,num_threads,size_bytes")
+
+
+def test_without_xnnpack_and_with_an_input_file(models, tmp_path):
+    x = np.random.default_rng(1).integers(-128, 128, (1, 32, 32, 3), dtype=np.int8)
+    np.save(tmp_path / "x.npy", x)
+    j = tmp_path / "b.json"
+    result = bench(models / "int8.tflite", *QUICK, "--use_xnnpack", "false", "--input", tmp_path / "x.npy",
+                   "--json", j)
+    assert result.returncode == 0, result.stderr[-2000:]
+    r = json.loads(j.read_text())["models"][0]["runs"]["1"]
+    assert r["xnnpack_partitions"] == 0 and r["use_xnnpack"] is False
+
+
+def test_bad_inputs_are_one_line_errors(models, tmp_path):
+    content = (models / "int8.tflite").read_bytes()
+    (tmp_path / "text.tflite").write_text("not a model")
+    (tmp_path / "half.tflite").write_bytes(content[: len(content) // 2])
+    assert_one_line_error(bench(tmp_path / "missing.tflite"), "no such model file")
+    assert_one_line_error(bench(tmp_path / "text.tflite"), "not a TFLite flatbuffer")
+    assert_one_line_error(bench(tmp_path / "half.tflite"), "half.tflite", "corrupt")
+    assert_one_line_error(bench(models / "int8.tflite", "--num_runs", "0"), "--num_runs must be >= 1")
+    assert_one_line_error(bench(models / "int8.tflite", "--num_threads", "0,2"), "--num_threads")
+    np.save(tmp_path / "shape.npy", np.zeros((1, 16, 16, 3), np.int8))
+    np.save(tmp_path / "dtype.npy", np.zeros((1, 32, 32, 3), np.float32))
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object))
+    assert_one_line_error(bench(models / "int8.tflite", "--input", tmp_path / "shape.npy"), "int8[1, 16, 16, 3]",
+                          "takes int8[1, 32, 32, 3]")
+    assert_one_line_error(bench(models / "int8.tflite", "--input", tmp_path / "dtype.npy"), "float32")
+    assert_one_line_error(bench(models / "int8.tflite", "--input", tmp_path / "obj.npy"), "not a readable .npy")
+    assert_one_line_error(bench(models / "int8.tflite", "--input", tmp_path / "text.tflite"), "not a readable .npy")
+
+
+@pytest.mark.slow
+def test_mutated_files_never_crash_the_command(models, tmp_path):
+    """200 randomly mutated copies: each is benchmarked or refused in one line, exit 2."""
+    content = (models / "int8.tflite").read_bytes()
+    rng = np.random.default_rng(0)
+    codes = []
+    for i in range(200):
+        b = bytearray(content)
+        if i % 10 == 9:
+            b = b[: int(rng.integers(8, len(b)))]  # truncated
+        for _ in range(int(rng.integers(1, 9))):
+            # half the copies anywhere (mostly weights), half in the first/last 4 KiB (tables)
+            if i % 2:
+                pos = int(rng.integers(0, len(b)))
+            else:
+                edge = int(rng.integers(0, min(4096, len(b))))
+                pos = edge if rng.random() < 0.5 else len(b) - 1 - edge
+            b[pos] = int(rng.integers(0, 256))
+        path = tmp_path / f"m{i}.tflite"
+        path.write_bytes(bytes(b))
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            rc = cli.main(["bench", str(path), "--num_runs", "1", "--warmup_runs", "0", "--min_secs", "0"])
+        codes.append(rc)
+        assert rc in (0, 2), (i, rc, err.getvalue())
+        if rc == 2:
+            lines = err.getvalue().strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("mobilekit bench: error: "), (i, err.getvalue())
+    assert codes.count(2) >= 40 and codes.count(0) >= 40, (codes.count(0), codes.count(2))
