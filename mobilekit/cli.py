@@ -161,6 +161,13 @@ def _build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--input", default=None, metavar="FILE.npy",
                     help="input array (exact shape and dtype of the model input) instead of random values")
     bn.add_argument("--seed", type=_number(int, 0, what="--seed"), default=0, help=argparse.SUPPRESS)
+    tg = bn.add_argument_group("targets (the seed's design goals; docs/energy-model.md)")
+    tg.add_argument("--sram-kb", type=_number(float, 0, low_open=True, what="--sram-kb"), default=None,
+                    help="on-chip SRAM budget: do weights + peak activations fit? (e.g. 8192)")
+    tg.add_argument("--fps", type=_number(float, 0, low_open=True, what="--fps"), default=None,
+                    help="frame-rate target checked against the measured median (e.g. 15)")
+    tg.add_argument("--energy-mj", type=_number(float, 0, low_open=True, what="--energy-mj"), default=None,
+                    help="energy budget per frame, against a 45 nm per-operation estimate (e.g. 2000)")
     bn.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON")
     bn.add_argument("--csv", default=None, metavar="PATH", help="write one row per model and thread count")
 

@@ -126,3 +126,15 @@ def test_mutated_files_never_crash_the_command(models, tmp_path):
             lines = err.getvalue().strip().splitlines()
             assert len(lines) == 1 and lines[0].startswith("mobilekit bench: error: "), (i, err.getvalue())
     assert codes.count(2) >= 40 and codes.count(0) >= 40, (codes.count(0), codes.count(2))
+
+
+def test_targets_are_checked_and_recorded(models, tmp_path):
+    j = tmp_path / "t.json"
+    result = bench(models / "int8.tflite", *QUICK, "--sram-kb", "1", "--fps", "1000000", "--energy-mj", "2000",
+                   "--json", j)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "SRAM 1 KB" in result.stdout and "MISSES" in result.stdout
+    t = json.loads(j.read_text())["models"][0]["targets"]
+    assert not t["sram"]["ok"] and not t["fps"]["ok"] and t["energy"]["ok"]
+    assert t["energy"]["memory"] == "DRAM" and t["energy"]["macs"]["int8"] > 0 and t["energy"]["macs"]["float32"] == 0
+    assert_one_line_error(bench(models / "int8.tflite", "--sram-kb", "-5"), "--sram-kb")

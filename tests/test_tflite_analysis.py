@@ -50,3 +50,21 @@ def test_full_size_models_at_224(arch, peak_int8):
     # int8 kernels + int32 biases (+ a few small constants) vs the float file's float32 weights
     kernels = sum(row["weight_bytes"] for row in a["ops"])
     assert 0.24 < kernels / analyze(TfliteFile(convert_float(model)))["weight_bytes"] < 0.27
+
+
+def test_energy_and_targets_by_hand():
+    from mobilekit.bench.energy import check_targets, energy_per_frame
+
+    f = TfliteFile(convert_float(_branchy()))
+    a = analyze(f)
+    e = energy_per_frame(f, a, sram_kb=8)
+    # 7,296 fp32 MACs x 4.6 pJ; weights 480 B + activations moved 6,144 B (in 768 read twice, a 1,024
+    # written and read, b 512 written and read, cat 1,536 written) = 828 words x 10 pJ (fits 8 KB).
+    assert e["memory"] == "SRAM" and e["traffic_bytes"] == {"weights": 480, "activations": 6144}
+    assert e["total_mj"][0] == pytest.approx((7296 * 4.6 + 828 * 10) * 1e-9)
+    dram = energy_per_frame(f, a, sram_kb=1)  # 3,552 bytes do not fit 1 KB
+    assert dram["memory"] == "DRAM" and dram["memory_mj"] == pytest.approx([828 * 1300e-9, 828 * 2600e-9])
+    t = check_targets(f, a, median_ms=50.0, sram_kb=1, fps=15, energy_mj=1e-3)
+    assert not t["sram"]["ok"] and t["sram"]["footprint_bytes"] == 480 + 3072
+    assert t["fps"]["achieved"] == pytest.approx(20.0) and t["fps"]["ok"]
+    assert t["energy"]["ok"] == (dram["total_mj"][1] <= 1e-3)

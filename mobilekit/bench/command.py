@@ -26,8 +26,8 @@ def _tensor_info(t) -> dict:
             else None}
 
 
-def read_model(path: str) -> tuple[bytes, dict]:
-    """The file's bytes and what is known without running it; a bad file is a MobilekitError."""
+def read_model(path: str) -> tuple[dict, object, dict]:
+    """(report fields, TfliteFile, analysis) known without running it; a bad file is a MobilekitError."""
     from mobilekit.tflite_analysis import analyze
     from mobilekit.tflite_file import TfliteFile
 
@@ -51,7 +51,7 @@ def read_model(path: str) -> tuple[bytes, dict]:
         raise MobilekitError(f"{path}: corrupt TFLite flatbuffer ({type(e).__name__})") from None
     info["analysis"] = {"macs": a["macs"], "weight_bytes": a["weight_bytes"],
                         "peak_activation_bytes": a["peak_activation"]["bytes"], "by_op_type": a["by_op_type"]}
-    return content, info
+    return info, f, a
 
 
 def check_input_array(path: str, models: list[dict]) -> None:
@@ -107,6 +107,30 @@ def print_tables(result: dict) -> None:
         console.print(table)
     for m in result["models"]:
         console.print(f"{m['path']}: " + ", ".join(f"{k} x{v}" for k, v in m["ops"].items()))
+        for line in _target_lines(m["targets"]):
+            console.print("  " + line)
+
+
+def _target_lines(t: dict) -> list[str]:
+    def mark(ok):
+        return "meets" if ok else "MISSES"
+
+    lines = []
+    if "sram" in t:
+        s = t["sram"]
+        lines.append(f"SRAM {s['budget_kb']:,g} KB: weights {s['weights_bytes'] / 1024:,.1f} KiB + peak activations "
+                     f"{s['peak_activation_bytes'] / 1024:,.1f} KiB -> {mark(s['ok'])}")
+    if "fps" in t:
+        s = t["fps"]
+        lines.append(f"{s['target']:g} FPS: median {s['median_ms']:.3f} ms = {s['achieved']:,.1f} FPS on this host "
+                     f"-> {mark(s['ok'])}")
+    if "energy" in t:
+        s = t["energy"]
+        low, high = s["total_mj"]
+        estimate = f"{low:.4g}" if low == high else f"{low:.4g}-{high:.4g}"
+        lines.append(f"energy {s['budget_mj']:g} mJ/frame: estimated {estimate} mJ "
+                     f"(compute {s['compute_mj']:.3g} mJ, memory in {s['memory']}) -> {mark(s['ok'])}")
+    return lines
 
 
 def _fmt(v) -> str:
@@ -119,11 +143,14 @@ def run(args) -> int:
     from mobilekit._io import ensure_writable_dir, write_json_atomic, write_text_atomic
     from mobilekit.bench.isolated import run_isolated
 
-    models, infos = [], []
+    from mobilekit.bench.energy import check_targets
+
+    models, infos, parsed = [], [], []
     for path in args.models:
-        _, info = read_model(path)
+        info, f, a = read_model(path)
         models.append(path)
         infos.append(info)
+        parsed.append((f, a))
     if args.input:
         check_input_array(args.input, infos)
     for out in (args.json, args.csv):
@@ -132,12 +159,15 @@ def run(args) -> int:
     runs = run_isolated(models, num_runs=args.num_runs, warmup_runs=args.warmup_runs, min_secs=args.min_secs,
                         num_threads=args.num_threads, use_xnnpack=args.use_xnnpack, input_path=args.input,
                         seed=args.seed)
-    for info in infos:
+    targets = {"sram_kb": args.sram_kb, "fps": args.fps, "energy_mj": args.energy_mj}
+    for info, (f, a) in zip(infos, parsed):
         info["runs"] = {threads: per_model[info["path"]] for threads, per_model in runs.items()}
+        median = info["runs"][str(args.num_threads[0])]["median_ms"]
+        info["targets"] = check_targets(f, a, median, **targets)
     result = {"settings": {"num_runs": args.num_runs, "warmup_runs": args.warmup_runs, "min_secs": args.min_secs,
                            "num_threads": args.num_threads, "use_xnnpack": args.use_xnnpack,
                            "input": args.input or "random in each input's dtype range", "seed": args.seed,
-                           "batch": 1, "interleaved": True},
+                           "batch": 1, "interleaved": True, "targets": targets},
               "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()},
               "versions": {"mobilekit": version("mobilekit"), "ai_edge_litert": version("ai-edge-litert")},
               "models": infos}
