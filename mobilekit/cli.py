@@ -161,6 +161,8 @@ def _build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--input", default=None, metavar="FILE.npy",
                     help="input array (exact shape and dtype of the model input) instead of random values")
     bn.add_argument("--seed", type=_number(int, 0, what="--seed"), default=0, help=argparse.SUPPRESS)
+    bn.add_argument("--profile", action="store_true",
+                    help="per-op time by op-prefix sub-models (see docs/bench.md), at the first thread count")
     tg = bn.add_argument_group("targets (the seed's design goals; docs/energy-model.md)")
     tg.add_argument("--sram-kb", type=_number(float, 0, low_open=True, what="--sram-kb"), default=None,
                     help="on-chip SRAM budget: do weights + peak activations fit? (e.g. 8192)")

@@ -138,3 +138,30 @@ def test_targets_are_checked_and_recorded(models, tmp_path):
     assert not t["sram"]["ok"] and not t["fps"]["ok"] and t["energy"]["ok"]
     assert t["energy"]["memory"] == "DRAM" and t["energy"]["macs"]["int8"] > 0 and t["energy"]["macs"]["float32"] == 0
     assert_one_line_error(bench(models / "int8.tflite", "--sram-kb", "-5"), "--sram-kb")
+
+
+def test_op_prefix_models_and_profile(models, tmp_path):
+    from mobilekit.bench.profile import prefix_model
+    from mobilekit.bench.runner import make_interpreter
+    from mobilekit.tflite_file import TfliteFile
+
+    content = (models / "int8.tflite").read_bytes()
+    full = TfliteFile(content)
+    # ops 0..3 of SqueezeNet 1.1: conv1, pool1, fire2 squeeze, fire2 expand1x1; the expand's output
+    # is the only unconsumed tensor, so it becomes the one output
+    cut = TfliteFile(prefix_model(content, 3))
+    assert [op.name for op in cut.ops] == [op.name for op in full.ops[:4]]
+    assert [t.index for t in cut.outputs] == list(full.ops[3].outputs)
+    interpreter = make_interpreter(cut.content)
+    interpreter.invoke()
+    assert tuple(interpreter.get_output_details()[0]["shape"]) == full.tensors[full.ops[3].outputs[0]].shape
+
+    j = tmp_path / "p.json"
+    result = bench(models / "int8.tflite", *QUICK, "--profile", "--json", j)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "time by op type" in result.stdout
+    p = json.loads(j.read_text())["models"][0]["profile"]
+    assert [row["op"] for row in p["ops"]] == [op.name for op in full.ops]
+    assert sum(row["ms"] for row in p["ops"]) == pytest.approx(p["total_ms"])  # differences telescope
+    assert {k: v["count"] for k, v in p["by_op_type"].items()} == full.op_counts()
+    assert p["by_op_type"]["CONV_2D"]["share"] > 0.5  # 26 convs are most of SqueezeNet's time

@@ -109,6 +109,14 @@ def print_tables(result: dict) -> None:
         console.print(f"{m['path']}: " + ", ".join(f"{k} x{v}" for k, v in m["ops"].items()))
         for line in _target_lines(m["targets"]):
             console.print("  " + line)
+        if "profile" in m:
+            p = m["profile"]
+            table = Table("op type", "count", "ms", "share", title=f"{Path(m['path']).name}: time by op type (op-prefix "
+                          f"sub-models; total {p['total_ms']:.3f} ms, noise {p['noise_ms'] or 0:.3f} ms)",
+                          title_justify="left")
+            for op, agg in p["by_op_type"].items():
+                table.add_row(op, str(agg["count"]), f"{agg['ms']:.3f}", f"{agg['share']:.1%}")
+            console.print(table)
 
 
 def _target_lines(t: dict) -> list[str]:
@@ -158,16 +166,19 @@ def run(args) -> int:
             ensure_writable_dir(Path(out).parent if str(Path(out).parent) else Path("."))
     runs = run_isolated(models, num_runs=args.num_runs, warmup_runs=args.warmup_runs, min_secs=args.min_secs,
                         num_threads=args.num_threads, use_xnnpack=args.use_xnnpack, input_path=args.input,
-                        seed=args.seed)
+                        seed=args.seed, profile=args.profile)
+    profiles = runs.pop("profile", {})
     targets = {"sram_kb": args.sram_kb, "fps": args.fps, "energy_mj": args.energy_mj}
     for info, (f, a) in zip(infos, parsed):
         info["runs"] = {threads: per_model[info["path"]] for threads, per_model in runs.items()}
         median = info["runs"][str(args.num_threads[0])]["median_ms"]
         info["targets"] = check_targets(f, a, median, **targets)
+        if info["path"] in profiles:
+            info["profile"] = profiles[info["path"]]
     result = {"settings": {"num_runs": args.num_runs, "warmup_runs": args.warmup_runs, "min_secs": args.min_secs,
                            "num_threads": args.num_threads, "use_xnnpack": args.use_xnnpack,
                            "input": args.input or "random in each input's dtype range", "seed": args.seed,
-                           "batch": 1, "interleaved": True, "targets": targets},
+                           "batch": 1, "interleaved": True, "targets": targets, "profile": args.profile},
               "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()},
               "versions": {"mobilekit": version("mobilekit"), "ai_edge_litert": version("ai-edge-litert")},
               "models": infos}

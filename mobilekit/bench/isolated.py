@@ -56,19 +56,27 @@ def _child(spec: dict) -> None:
         results[str(threads)] = benchmark(contents, num_runs=spec["num_runs"], warmup_runs=spec["warmup_runs"],
                                           min_secs=spec["min_secs"], num_threads=threads,
                                           use_xnnpack=spec["use_xnnpack"], inputs=inputs, seed=spec["seed"])
+    if spec.get("profile"):
+        from mobilekit.bench.profile import op_profile
+
+        results["profile"] = {path: op_profile(content, num_threads=spec["num_threads"][0],
+                                               use_xnnpack=spec["use_xnnpack"])
+                              for path, content in contents.items()}
     say(results=results)
 
 
 def run_isolated(paths: list[str], *, num_runs: int, warmup_runs: int, min_secs: float,
                  num_threads: list[int], use_xnnpack: bool, input_path: str | None = None,
-                 seed: int = 0, timeout: float | None = None) -> dict:
-    """``{threads: {path: stats}}`` from a child process; a crash becomes a MobilekitError.
+                 seed: int = 0, profile: bool = False, timeout: float | None = None) -> dict:
+    """``{threads: {path: stats}}`` (and ``"profile": {path: op profile}``) from a child process;
+    a crash becomes a MobilekitError.
 
     Raises:
         MobilekitError: LiteRT refused or crashed on a file (named), or the child failed.
     """
     spec = {"paths": list(paths), "num_runs": num_runs, "warmup_runs": warmup_runs, "min_secs": min_secs,
-            "num_threads": list(num_threads), "use_xnnpack": use_xnnpack, "input": input_path, "seed": seed}
+            "num_threads": list(num_threads), "use_xnnpack": use_xnnpack, "input": input_path, "seed": seed,
+            "profile": profile}
     try:
         proc = subprocess.run([sys.executable, "-m", "mobilekit.bench.isolated"], input=json.dumps(spec),
                               capture_output=True, text=True, timeout=timeout)
