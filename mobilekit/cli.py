@@ -147,7 +147,8 @@ def _build_parser() -> argparse.ArgumentParser:
                                     "and a flatbuffer analysis (MACs, weights, peak activations). Files are "
                                     "validated first and run in a child process, so a corrupt file is an "
                                     "error, never a crash.")
-    bn.add_argument("models", nargs="+", metavar="MODEL.tflite")
+    bn.add_argument("models", nargs="*", metavar="MODEL.tflite",
+                    help=".tflite files (and .onnx files, run in onnxruntime, with the peers extra)")
     bn.add_argument("--num_runs", type=_number(int, 1, what="--num_runs"), default=50,
                     help="timed runs per model at least (default: %(default)s)")
     bn.add_argument("--warmup_runs", type=_number(int, 0, what="--warmup_runs"), default=1,
@@ -161,6 +162,13 @@ def _build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--input", default=None, metavar="FILE.npy",
                     help="input array (exact shape and dtype of the model input) instead of random values")
     bn.add_argument("--seed", type=_number(int, 0, what="--seed"), default=0, help=argparse.SUPPRESS)
+    pe = bn.add_argument_group("peers (pip install 'mobilekit[peers]')")
+    pe.add_argument("--compare", choices=("onnxruntime",), default=None,
+                    help="also convert --arch to ONNX (tf2onnx) and time onnxruntime float and QDQ int8 "
+                         "next to LiteRT float and int8, interleaved")
+    pe.add_argument("--arch", default=None, help="registered architecture for --compare")
+    pe.add_argument("--input-size", type=_number(int, 32, what="--input-size"), default=224)
+    pe.add_argument("--classes", type=_number(int, 1, what="--classes"), default=1000)
     bn.add_argument("--profile", action="store_true",
                     help="per-op time by op-prefix sub-models (see docs/bench.md), at the first thread count")
     tg = bn.add_argument_group("targets (the seed's design goals; docs/energy-model.md)")

@@ -165,3 +165,31 @@ def test_op_prefix_models_and_profile(models, tmp_path):
     assert sum(row["ms"] for row in p["ops"]) == pytest.approx(p["total_ms"])  # differences telescope
     assert {k: v["count"] for k, v in p["by_op_type"].items()} == full.op_counts()
     assert p["by_op_type"]["CONV_2D"]["share"] > 0.5  # 26 convs are most of SqueezeNet's time
+
+
+def test_peers_side_by_side(tmp_path):
+    j = tmp_path / "peers.json"
+    result = bench("--compare", "onnxruntime", "--arch", "squeezenet1_1", "--input-size", "64", "--classes", "10",
+                   *QUICK, "--json", j)
+    assert result.returncode == 0, result.stderr[-2000:]
+    models = json.loads(j.read_text())["models"]
+    assert [m["runtime"] for m in models] == ["litert", "litert", "onnxruntime", "onnxruntime"]
+    assert [Path(m["path"]).name for m in models] == ["squeezenet1_1_float.tflite", "squeezenet1_1_int8.tflite",
+                                                      "squeezenet1_1_float.onnx", "squeezenet1_1_int8_qdq.onnx"]
+    float_onnx, qdq = models[2], models[3]
+    assert float_onnx["ops"]["Conv"] == 26 and "QuantizeLinear" not in float_onnx["ops"]
+    assert qdq["ops"]["QuantizeLinear"] > 0 and qdq["size_bytes"] < float_onnx["size_bytes"] / 2
+    for m in models:
+        assert m["runs"]["1"]["runs"] == models[0]["runs"]["1"]["runs"] and m["runs"]["1"]["median_ms"] > 0
+    assert not any(Path(m["path"]).exists() for m in models)  # the temporary exports are removed
+
+
+def test_peer_errors(tmp_path, monkeypatch, capsys):
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07garbage")
+    assert_one_line_error(bench(tmp_path / "bad.onnx"), "bad.onnx", "not a valid ONNX model")
+    assert_one_line_error(bench("--compare", "onnxruntime"), "needs --arch")
+    assert_one_line_error(bench(), "give MODEL.tflite files")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if the extra were not installed
+    assert cli.main(["bench", "--compare", "onnxruntime", "--arch", "squeezenet1_1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs onnxruntime: pip install 'mobilekit[peers]'" in err[0]

@@ -35,12 +35,19 @@ def read_model(path: str) -> tuple[dict, object, dict]:
     if not p.is_file():
         raise MobilekitError(f"no such model file: {path!r}")
     content = p.read_bytes()
+    if p.suffix.lower() == ".onnx":
+        from mobilekit.bench.peers import check_onnx
+
+        info = {"path": path, "runtime": "onnxruntime", "size_bytes": len(content),
+                "gzip_bytes": len(gzip.compress(content, 9, mtime=0)), **check_onnx(path, content),
+                "analysis": None}
+        return info, None, None
     try:
         f = TfliteFile(content)
         problems = f.structure_problems()
         if problems:
             raise MobilekitError(f"corrupt TFLite flatbuffer: {problems[0]}")
-        info = {"path": path, "size_bytes": len(content),
+        info = {"path": path, "runtime": "litert", "size_bytes": len(content),
                 "gzip_bytes": len(gzip.compress(content, 9, mtime=0)),
                 "inputs": [_tensor_info(t) for t in f.inputs], "outputs": [_tensor_info(t) for t in f.outputs],
                 "ops": f.op_counts()}
@@ -72,10 +79,10 @@ def check_input_array(path: str, models: list[dict]) -> None:
 def to_csv(result: dict) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["model", "num_threads", "size_bytes", "gzip_bytes", *STAT_FIELDS])
+    writer.writerow(["model", "runtime", "num_threads", "size_bytes", "gzip_bytes", *STAT_FIELDS])
     for m in result["models"]:
         for threads, stats in m["runs"].items():
-            writer.writerow([m["path"], threads, m["size_bytes"], m["gzip_bytes"],
+            writer.writerow([m["path"], m["runtime"], threads, m["size_bytes"], m["gzip_bytes"],
                              *(stats[k] for k in STAT_FIELDS)])
     return buf.getvalue()
 
@@ -91,15 +98,17 @@ def print_tables(result: dict) -> None:
                             f"{s['num_runs']}+ runs interleaved", title_justify="left")
         table.add_column("")
         for m in result["models"]:
-            table.add_column(Path(m["path"]).name, justify="right")
+            table.add_column(Path(m["path"]).name, justify="right", overflow="fold")
         rows = [("size / gzip KiB", lambda m, r: f"{m['size_bytes'] / 1024:,.1f} / {m['gzip_bytes'] / 1024:,.1f}")]
         rows += [(k.replace("_ms", " ms").replace("_", " "), (lambda key: lambda m, r: _fmt(r[key]))(k))
                  for k in STAT_FIELDS if k != "xnnpack_partitions"]
-        rows += [("XNNPACK partitions / outside", lambda m, r: f"{r['xnnpack_partitions']} / "
-                                                             f"{', '.join(r['ops_outside_xnnpack']) or '-'}"),
-                 ("MACs", lambda m, r: f"{m['analysis']['macs']:,}"),
-                 ("weights / peak activations KiB", lambda m, r: f"{m['analysis']['weight_bytes'] / 1024:,.1f} / "
-                                                                 f"{m['analysis']['peak_activation_bytes'] / 1024:,.1f}"),
+        rows += [("runtime", lambda m, r: m["runtime"]),
+                 ("XNNPACK partitions / outside", lambda m, r: "-" if r["xnnpack_partitions"] is None else
+                  f"{r['xnnpack_partitions']} / {', '.join(r['ops_outside_xnnpack']) or '-'}"),
+                 ("MACs", lambda m, r: f"{m['analysis']['macs']:,}" if m["analysis"] else "-"),
+                 ("weights / peak activations KiB", lambda m, r: "-" if not m["analysis"] else
+                  f"{m['analysis']['weight_bytes'] / 1024:,.1f} / "
+                  f"{m['analysis']['peak_activation_bytes'] / 1024:,.1f}"),
                  ("input", lambda m, r: ", ".join(f"{t['dtype']}{t['shape']}" for t in m["inputs"])),
                  ("output", lambda m, r: ", ".join(f"{t['dtype']}{t['shape']}" for t in m["outputs"]))]
         for label, cell in rows:
@@ -148,13 +157,38 @@ def _fmt(v) -> str:
 
 
 def run(args) -> int:
+    import shutil
+    import tempfile
+
+    paths = list(args.models)
+    if args.compare is None and args.arch is not None:
+        raise MobilekitError("--arch is used with --compare onnxruntime")
+    if args.compare is not None:
+        from mobilekit import archs
+        from mobilekit.bench.peers import export_peers, require_peers
+
+        if args.arch is None:
+            raise MobilekitError("--compare onnxruntime needs --arch NAME (the Keras model to convert)")
+        arch = archs.resolve(args.arch)
+        require_peers()
+        peer_dir = tempfile.mkdtemp(prefix="mobilekit-peers-")
+        try:
+            paths += export_peers(arch, args.input_size, args.classes, Path(peer_dir))
+            return _run(args, paths)
+        finally:
+            shutil.rmtree(peer_dir, ignore_errors=True)
+    if not paths:
+        raise MobilekitError("give MODEL.tflite files, or --compare onnxruntime --arch NAME")
+    return _run(args, paths)
+
+
+def _run(args, paths: list[str]) -> int:
     from mobilekit._io import ensure_writable_dir, write_json_atomic, write_text_atomic
+    from mobilekit.bench.energy import check_targets
     from mobilekit.bench.isolated import run_isolated
 
-    from mobilekit.bench.energy import check_targets
-
     models, infos, parsed = [], [], []
-    for path in args.models:
+    for path in paths:
         info, f, a = read_model(path)
         models.append(path)
         infos.append(info)
@@ -172,7 +206,7 @@ def run(args) -> int:
     for info, (f, a) in zip(infos, parsed):
         info["runs"] = {threads: per_model[info["path"]] for threads, per_model in runs.items()}
         median = info["runs"][str(args.num_threads[0])]["median_ms"]
-        info["targets"] = check_targets(f, a, median, **targets)
+        info["targets"] = check_targets(f, a, median, **targets) if f is not None else {}
         if info["path"] in profiles:
             info["profile"] = profiles[info["path"]]
     result = {"settings": {"num_runs": args.num_runs, "warmup_runs": args.warmup_runs, "min_secs": args.min_secs,

@@ -52,6 +52,49 @@ def steady_stats(times_ms: np.ndarray) -> dict:
             "runs": int(times_ms.size), "runs_per_s": float(1e3 / times_ms.mean())}
 
 
+def is_tflite(content: bytes) -> bool:
+    return len(content) >= 8 and content[4:8] == b"TFL3"
+
+
+class _OnnxLoaded:
+    """An onnxruntime session timed like a LiteRT interpreter (peers; CPU provider)."""
+
+    def __init__(self, key: str, content: bytes, num_threads: int, inputs, seed: int):
+        import onnxruntime as ort
+
+        rss0 = rss_kb()
+        t0 = time.perf_counter()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = num_threads
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(content, options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types
+            raise MobilekitError(f"onnxruntime cannot load the model: {str(e).strip().splitlines()[0]}") from None
+        self.init_ms = (time.perf_counter() - t0) * 1e3
+        self.key = key
+        rng = np.random.default_rng(seed)
+        feeds = {}
+        for i, d in enumerate(self.session.get_inputs()):
+            if inputs is not None:
+                feeds[d.name] = inputs[i]
+            elif "int8" in d.type:
+                feeds[d.name] = rng.integers(-128, 128, d.shape, dtype=np.int8)
+            else:
+                feeds[d.name] = rng.random(d.shape).astype(np.float32)
+        self.feeds = feeds
+        t0 = time.perf_counter()
+        self.session.run(None, feeds)
+        self.first_ms = (time.perf_counter() - t0) * 1e3
+        self.rss_increase_kb = max(0, rss_kb() - rss0)
+        self.partitions, self.outside = None, []
+
+    def invoke_ms(self) -> float:
+        t0 = time.perf_counter()
+        self.session.run(None, self.feeds)
+        return (time.perf_counter() - t0) * 1e3
+
+
 class _Loaded:
     def __init__(self, key: str, content: bytes, num_threads: int, use_xnnpack: bool, inputs, seed: int):
         from mobilekit.bench.runner import delegate_partitions, make_interpreter
@@ -80,7 +123,9 @@ class _Loaded:
 def benchmark(contents: dict[str, bytes], *, num_runs: int = 50, warmup_runs: int = 1, min_secs: float = 0.0,
               num_threads: int = 1, use_xnnpack: bool = True, inputs: dict | None = None,
               seed: int = 0) -> dict[str, dict]:
-    """Time every model of ``contents`` ({key: .tflite bytes}) at batch 1, interleaved.
+    """Time every model of ``contents`` ({key: .tflite or .onnx bytes}) at batch 1, interleaved.
+
+    ONNX models (peers) run in onnxruntime's CPU provider with the same thread count.
 
     Each model gets ``warmup_runs`` untimed-for-statistics runs (their mean is reported),
     then rounds of one timed ``invoke()`` per model until every model has ``num_runs``
@@ -101,6 +146,7 @@ def benchmark(contents: dict[str, bytes], *, num_runs: int = 50, warmup_runs: in
     if not (isinstance(min_secs, (int, float)) and np.isfinite(min_secs) and min_secs >= 0):
         raise MobilekitError(f"min_secs must be a non-negative number; received min_secs={min_secs!r}")
     loaded = [_Loaded(key, content, num_threads, use_xnnpack, (inputs or {}).get(key), seed)
+              if is_tflite(content) else _OnnxLoaded(key, content, num_threads, (inputs or {}).get(key), seed)
               for key, content in contents.items()]
     warmup = {m.key: [m.invoke_ms() for _ in range(warmup_runs)] for m in loaded}
     times: dict[str, list[float]] = {m.key: [] for m in loaded}

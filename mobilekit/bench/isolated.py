@@ -20,7 +20,7 @@ from mobilekit.errors import MobilekitError
 
 
 def _child(spec: dict) -> None:
-    from mobilekit.bench.harness import benchmark
+    from mobilekit.bench.harness import _OnnxLoaded, benchmark, is_tflite
     from mobilekit.bench.runner import make_interpreter
 
     def say(**msg):
@@ -38,10 +38,13 @@ def _child(spec: dict) -> None:
     for path, content in contents.items():  # probe: load and run each once on its own
         say(loading=path)
         try:
-            interpreter = make_interpreter(content, 1, spec["use_xnnpack"])
-            for d, value in zip(interpreter.get_input_details(), (inputs or {}).get(path, [])):
-                interpreter.set_tensor(d["index"], value)
-            interpreter.invoke()
+            if is_tflite(content):
+                interpreter = make_interpreter(content, 1, spec["use_xnnpack"])
+                for d, value in zip(interpreter.get_input_details(), (inputs or {}).get(path, [])):
+                    interpreter.set_tensor(d["index"], value)
+                interpreter.invoke()
+            else:
+                interpreter = _OnnxLoaded(path, content, 1, (inputs or {}).get(path), 0)
         except MobilekitError as e:
             say(error=f"{path}: {e}")
             return
@@ -61,7 +64,7 @@ def _child(spec: dict) -> None:
 
         results["profile"] = {path: op_profile(content, num_threads=spec["num_threads"][0],
                                                use_xnnpack=spec["use_xnnpack"])
-                              for path, content in contents.items()}
+                              for path, content in contents.items() if is_tflite(content)}
     say(results=results)
 
 
