@@ -117,8 +117,10 @@ def test_same_seed_gives_byte_identical_tflite(tmp_path):
 
 
 def test_build_with_architecture_knobs(tmp_path):
+    # --sparsity 0: tracing a pruning-wrapped ShuffleNet costs ~80 s; pruning of every arch is
+    # covered by tests/test_zoo_int8.py, the graph-mode pruning stage by the SqueezeNet builds.
     tiny = ["--input-size", "32", "--limit-train", "300", "--limit-test", "100", "--epochs", "0.5",
-            "--prune-epochs", "0.5", "--qat-epochs", "0.5", "--latency-runs", "5"]
+            "--sparsity", "0", "--qat-epochs", "0.5", "--latency-runs", "5"]
     result = subprocess.run([MOBILEKIT, "build", "--arch", "shufflenet_v1", "--groups", "2",
                              "--scale", "0.5", *tiny, "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=900)
@@ -126,3 +128,20 @@ def test_build_with_architecture_knobs(tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["metaparameters"]["groups"] == 2 and report["metaparameters"]["scale"] == 0.5
     assert TfliteFile.read(tmp_path / "shufflenet_v1.tflite").float_problems() == []
+
+
+def test_bench_on_the_built_tflite(small_build, tmp_path):
+    out, report, _ = small_build
+    j = tmp_path / "bench.json"
+    result = subprocess.run([MOBILEKIT, "bench", str(out / report["files"]["tflite"]), "--num_runs", "30",
+                             "--min_secs", "0", "--json", str(j)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "median ms" in result.stdout
+    m = json.loads(j.read_text())["models"][0]
+    r = m["runs"]["1"]
+    assert m["size_bytes"] == report["sizes"]["int8_tflite_bytes"] and m["ops"] == report["ops"]
+    assert r["xnnpack_partitions"] == 1 and r["ops_outside_xnnpack"] == ["SOFTMAX"]
+    assert m["inputs"][0]["scale"][0] == pytest.approx(report["quantization"]["input"]["scale"])
+    assert m["analysis"]["macs"] == report["macs"]
+    # build's latency comes from the same harness: same fields
+    assert {"median_ms", "p90_ms", "p99_ms", "std_ms", "init_ms"} <= set(report["latency"])
