@@ -64,7 +64,7 @@ def test_two_models_two_thread_counts_json_and_csv(models, tmp_path):
     assert int8["runs"]["1"]["runs"] == flt["runs"]["1"]["runs"]
     assert int8["runs"]["1"]["ops_outside_xnnpack"] == ["SOFTMAX"] and flt["runs"]["1"]["ops_outside_xnnpack"] == []
     rows = c.read_text().splitlines()
-    assert len(rows) == 1 + 4 and rows[0].startswith("model,num_threads,size_bytes")
+    assert len(rows) == 1 + 4 and rows[0].startswith("model,runtime,num_threads,size_bytes")
 
 
 def test_without_xnnpack_and_with_an_input_file(models, tmp_path):

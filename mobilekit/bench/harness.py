@@ -78,7 +78,10 @@ class _OnnxLoaded:
         for i, d in enumerate(self.session.get_inputs()):
             if inputs is not None:
                 feeds[d.name] = inputs[i]
-            elif "int8" in d.type:
+                continue
+            if not all(isinstance(n, int) for n in d.shape):
+                raise MobilekitError(f"input {d.name!r} has a dynamic shape {d.shape}; pass --input FILE.npy")
+            if "int8" in d.type:
                 feeds[d.name] = rng.integers(-128, 128, d.shape, dtype=np.int8)
             else:
                 feeds[d.name] = rng.random(d.shape).astype(np.float32)

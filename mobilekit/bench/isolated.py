@@ -50,7 +50,7 @@ def _child(spec: dict) -> None:
             return
         except (ValueError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            say(error=f"{path}: LiteRT cannot run it: {first}")
+            say(error=f"{path}: cannot run it: {first}")
             return
         del interpreter
     say(loading=None)
@@ -62,9 +62,12 @@ def _child(spec: dict) -> None:
     if spec.get("profile"):
         from mobilekit.bench.profile import op_profile
 
-        results["profile"] = {path: op_profile(content, num_threads=spec["num_threads"][0],
-                                               use_xnnpack=spec["use_xnnpack"])
-                              for path, content in contents.items() if is_tflite(content)}
+        results["profile"] = {}
+        for path, content in contents.items():
+            if is_tflite(content):
+                say(loading=path)  # its prefix sub-models are new files to LiteRT
+                results["profile"][path] = op_profile(content, num_threads=spec["num_threads"][0],
+                                                      use_xnnpack=spec["use_xnnpack"])
     say(results=results)
 
 
