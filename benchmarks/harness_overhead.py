@@ -5,7 +5,9 @@ the harness (``mobilekit.bench.harness.benchmark``) and of a bare loop that time
 ``interpreter.invoke()`` with ``time.perf_counter`` and nothing else, and compare the
 medians of the round medians. Target: the harness within 2% of the bare loop.
 
-Usage: python benchmarks/harness_overhead.py [--runs 200] [--rounds 6] [--out PATH]
+Usage: python benchmarks/harness_overhead.py [--runs 200] [--rounds 6] [--sizes 48,224]
+                                            [--tflite FILE ...] [--out PATH]
+(--tflite adds existing files, e.g. build/squeezenet1_1/squeezenet1_1.tflite)
 """
 
 from __future__ import annotations
@@ -44,14 +46,18 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=200)
     p.add_argument("--rounds", type=int, default=6)
-    p.add_argument("--sizes", default="48,224")
+    p.add_argument("--sizes", default="48,224", help="generated int8 SqueezeNet 1.1 sizes ('' for none)")
+    p.add_argument("--tflite", nargs="*", default=[], help="existing .tflite files to include")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "harness_overhead.json"))
     args = p.parse_args(argv)
-    rows = []
-    for size in (int(s) for s in args.sizes.split(",")):
+    cases = []
+    for size in (int(s) for s in args.sizes.split(",") if s):
         model = mobilekit.create("squeezenet1_1", input_shape=(size, size, 3), classes=1000)
         x = np.random.default_rng(0).random((4, size, size, 3), np.float32)
-        content = convert_int8(model, x)
+        cases.append((f"squeezenet1_1 int8 {size}x{size}", convert_int8(model, x)))
+    cases += [(path, Path(path).read_bytes()) for path in args.tflite]
+    rows = []
+    for label, content in cases:
         harness, bare = [], []
         for r in range(args.rounds):
             pair = [("harness", lambda: benchmark({"m": content}, num_runs=args.runs, warmup_runs=5)["m"]["median_ms"]),
@@ -59,7 +65,7 @@ def main(argv=None) -> int:
             for name, fn in (pair if r % 2 == 0 else pair[::-1]):
                 (harness if name == "harness" else bare).append(fn())
         h, b = float(np.median(harness)), float(np.median(bare))
-        row = {"model": f"squeezenet1_1 int8 {size}x{size}", "harness_median_ms": h, "bare_median_ms": b,
+        row = {"model": label, "harness_median_ms": h, "bare_median_ms": b,
                "harness_over_bare": h / b, "within_2_percent": abs(h / b - 1) <= 0.02,
                "round_medians_ms": {"harness": harness, "bare": bare}}
         print(f"{row['model']}: harness {h:.4f} ms, bare {b:.4f} ms, ratio {h / b:.4f}", flush=True)

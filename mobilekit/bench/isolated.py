@@ -66,7 +66,8 @@ def _child(spec: dict) -> None:
         for path, content in contents.items():
             if is_tflite(content):
                 say(loading=path)  # its prefix sub-models are new files to LiteRT
-                results["profile"][path] = op_profile(content, num_threads=spec["num_threads"][0],
+                results["profile"][path] = op_profile(content, num_runs=max(30, spec["num_runs"]), rounds=5,
+                                                      num_threads=spec["num_threads"][0],
                                                       use_xnnpack=spec["use_xnnpack"])
     say(results=results)
 
