@@ -54,6 +54,9 @@ def test_two_models_two_thread_counts_json_and_csv(models, tmp_path):
     assert int8["inputs"][0]["shape"] == [1, 32, 32, 3] and int8["inputs"][0]["scale"][0] > 0
     assert int8["size_bytes"] < flt["size_bytes"] and int8["gzip_bytes"] < int8["size_bytes"]
     assert int8["ops"]["CONV_2D"] == 26 and int8["analysis"]["macs"] == flt["analysis"]["macs"] > 0
+    assert sum(op["macs"] for op in int8["analysis"]["ops"]) == int8["analysis"]["macs"]
+    spans = int8["analysis"]["activation_lifetimes"]
+    assert spans[0]["first"] == -1 and max(s["last"] for s in spans) == len(int8["analysis"]["ops"])
     for m in (int8, flt):
         for threads in ("1", "2"):
             r = m["runs"][threads]

@@ -56,8 +56,14 @@ def read_model(path: str) -> tuple[dict, object, dict]:
         raise MobilekitError(f"{path}: {e}") from None
     except Exception as e:  # a consistent-looking file can still hold nonsense the reader trips on
         raise MobilekitError(f"{path}: corrupt TFLite flatbuffer ({type(e).__name__})") from None
+    from dataclasses import asdict
+
+    from mobilekit.tflite_analysis import lifetimes
+
     info["analysis"] = {"macs": a["macs"], "weight_bytes": a["weight_bytes"],
-                        "peak_activation_bytes": a["peak_activation"]["bytes"], "by_op_type": a["by_op_type"]}
+                        "peak_activation_bytes": a["peak_activation"]["bytes"],
+                        "peak_activation_at_op": a["peak_activation"]["op"], "by_op_type": a["by_op_type"],
+                        "ops": a["ops"], "activation_lifetimes": [asdict(lt) for lt in lifetimes(f)]}
     return info, f, a
 
 
