@@ -284,14 +284,25 @@ def build(cfg: BuildConfig, console=None) -> dict:
 
 
 def file_fields(tfl, float_bytes: bytes, int8_bytes: bytes) -> dict:
-    """report.json fields read from the converted files: I/O quantization, sizes, ops, sha256."""
+    """report.json fields read from the converted files: I/O quantization, sizes, ops, sha256.
+
+    ``sizes.bits_per_param`` is the transmitted cost: 8 x gzip'd .tflite bytes (the whole file)
+    per conv / fully-connected weight and bias stored in it.
+    """
+    from mobilekit.tflite_file import WEIGHT_OPS
+
     def io(t):
         return {"dtype": t.dtype.lower(), "shape": list(t.shape), "scale": float(t.scale[0]),
                 "zero_point": int(t.zero_point[0])}
 
+    gzip_bytes = len(gzip.compress(int8_bytes, 9, mtime=0))
+    # Parameters as the papers count them: conv / fully-connected weights and biases in the file.
+    params = sum(int(tfl.tensors[i].data.size) for op in tfl.ops if op.name in WEIGHT_OPS
+                 for i in op.inputs[1:3] if i >= 0 and tfl.tensors[i].data is not None)
     return {"quantization": {"input": io(tfl.inputs[0]), "output": io(tfl.outputs[0])},
             "sizes": {"float_tflite_bytes": len(float_bytes), "int8_tflite_bytes": len(int8_bytes),
-                      "int8_gzip_bytes": len(gzip.compress(int8_bytes, 9, mtime=0))},
+                      "int8_gzip_bytes": gzip_bytes, "weight_params": params,
+                      "bits_per_param": 8 * gzip_bytes / params if params else None},
             "ops": tfl.op_counts(), "sha256": hashlib.sha256(int8_bytes).hexdigest()}
 
 

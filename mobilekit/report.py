@@ -20,7 +20,8 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
         ("params / MACs", f"{report['params']:,} / {report['macs']:,}"),
         ("float .tflite", _kb(sizes["float_tflite_bytes"])),
         ("int8 .tflite", _kb(sizes["int8_tflite_bytes"])),
-        ("int8 .tflite gzip", _kb(sizes["int8_gzip_bytes"])),
+        ("int8 .tflite gzip", _kb(sizes["int8_gzip_bytes"])
+         + (f" ({sizes['bits_per_param']:.2f} bits per parameter)" if sizes.get("bits_per_param") else "")),
         ("weight sparsity", f"{report['sparsity']['int8_weights']:.1%} (target {report['sparsity']['target']:.0%})"),
     ]
     if "photos" in acc:

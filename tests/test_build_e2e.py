@@ -51,6 +51,15 @@ def test_artifacts_and_report_fields(small_build):
     assert report["sha256"] == hashlib.sha256(data).hexdigest()
     assert report["sizes"]["int8_tflite_bytes"] == len(data)
     assert report["sizes"]["int8_gzip_bytes"] < len(data) < report["sizes"]["float_tflite_bytes"] / 3
+    # Transmitted bits per parameter: conv kernels plus one bias per output channel (BN folded).
+    import mobilekit
+    model = mobilekit.create("squeezenet1_1", input_shape=(32, 32, 3), classes=10,
+                             **{k: report["metaparameters"][k] for k in ("batch_norm", "classifier_relu")})
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    assert report["sizes"]["weight_params"] == sum(l.kernel.shape.num_elements() + l.filters for l in convs)
+    assert report["sizes"]["bits_per_param"] == pytest.approx(
+        8 * report["sizes"]["int8_gzip_bytes"] / report["sizes"]["weight_params"])
+    assert report["sizes"]["bits_per_param"] < 8  # int8 with 50% zeros compresses
     assert report["latency"]["num_threads"] == 1 and report["latency"]["num_runs"] >= 50
     assert 0 < report["latency"]["median_ms"] <= report["latency"]["p90_ms"]
     assert report["accuracy"]["test_images"] == 500
