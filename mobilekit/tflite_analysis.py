@@ -78,9 +78,9 @@ def lifetimes(f: TfliteFile) -> list[Lifetime]:
             for t in sorted(first)]
 
 
-def peak_activation_bytes(f: TfliteFile) -> dict:
+def peak_activation_bytes(f: TfliteFile, lives: list[Lifetime] | None = None) -> dict:
     """{"bytes", "op": the op index at the peak, "live": tensor names live then}."""
-    lives = lifetimes(f)
+    lives = lifetimes(f) if lives is None else lives
     peak, at = 0, -1
     for step in range(len(f.ops)):
         live = sum(lt.bytes for lt in lives if lt.first <= step <= lt.last)
@@ -91,7 +91,7 @@ def peak_activation_bytes(f: TfliteFile) -> dict:
 
 
 def analyze(f: TfliteFile) -> dict:
-    """Per-op table and totals: MACs, weight bytes, peak activation bytes."""
+    """Per-op table and totals: MACs, weight bytes, activation lifetimes, peak activation bytes."""
     constants = {t.index for t in f.tensors if t.data is not None}
     per_op = []
     for op in f.ops:
@@ -105,7 +105,8 @@ def analyze(f: TfliteFile) -> dict:
         agg["count"] += 1
         agg["macs"] += row["macs"]
         agg["weight_bytes"] += row["weight_bytes"]
+    lives = lifetimes(f)
     return {"macs": int(sum(r["macs"] for r in per_op)),
             "weight_bytes": int(sum(tensor_bytes(f, t) for t in constants)),
-            "peak_activation": peak_activation_bytes(f),
+            "peak_activation": peak_activation_bytes(f, lives), "activation_lifetimes": lives,
             "by_op_type": dict(sorted(by_type.items())), "ops": per_op}

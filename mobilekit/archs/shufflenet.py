@@ -65,15 +65,20 @@ def average_pool_3x3_s2(x, name: str):
     return pool(x)
 
 
+def _depthwise_bn(x, stride: int, name: str):
+    """3x3 depthwise conv + BN, no ReLU (both versions), named ``name_dwconv``."""
+    x = keras.layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False,
+                                     name=f"{name}_dwconv")(x)
+    return add_batch_norm(x, f"{name}_dwconv")
+
+
 def _v1_unit(x, out_channels: int, mid: int, groups: int, stride: int, first_groups: int, name: str):
     in_channels = x.shape[-1]
     branch_out = out_channels - in_channels if stride == 2 else out_channels
     y = conv_relu(x, mid, 1, f"{name}_gconv1", padding="valid", groups=first_groups, batch_norm=True)
     if first_groups > 1:
         y = channel_shuffle(y, first_groups, name)
-    y = keras.layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False,
-                                     name=f"{name}_dwconv")(y)
-    y = add_batch_norm(y, f"{name}_dwconv")
+    y = _depthwise_bn(y, stride, name)
     y = keras.layers.Conv2D(branch_out, 1, groups=groups, use_bias=False, name=f"{name}_gconv2")(y)
     y = add_batch_norm(y, f"{name}_gconv2")
     if stride == 2:
@@ -133,14 +138,8 @@ V2_SCALES = tuple(_V2_CHANNELS)
 def _v2_branch(x, channels: int, stride: int, name: str):
     """1x1 conv + BN + ReLU, 3x3 depthwise + BN, 1x1 conv + BN + ReLU (Fig. 3, right branch)."""
     x = conv_relu(x, channels, 1, f"{name}_conv1", batch_norm=True)
-    x = _v2_depthwise(x, stride, name)
+    x = _depthwise_bn(x, stride, name)
     return conv_relu(x, channels, 1, f"{name}_conv2", batch_norm=True)
-
-
-def _v2_depthwise(x, stride: int, name: str):
-    x = keras.layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False,
-                                     name=f"{name}_dwconv")(x)
-    return add_batch_norm(x, f"{name}_dwconv")
 
 
 def _v2_unit(x, out_channels: int, stride: int, name: str):
@@ -150,7 +149,7 @@ def _v2_unit(x, out_channels: int, stride: int, name: str):
     if stride == 1:
         left, right = ChannelSplit(2, name=f"{name}_split")(x)
     else:
-        left = _v2_depthwise(x, stride, f"{name}_proj")
+        left = _depthwise_bn(x, stride, f"{name}_proj")
         left = conv_relu(left, half, 1, f"{name}_proj_conv", batch_norm=True)
         right = x
     right = _v2_branch(right, half, stride, f"{name}_main")

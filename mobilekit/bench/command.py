@@ -58,12 +58,10 @@ def read_model(path: str) -> tuple[dict, object, dict]:
         raise MobilekitError(f"{path}: corrupt TFLite flatbuffer ({type(e).__name__})") from None
     from dataclasses import asdict
 
-    from mobilekit.tflite_analysis import lifetimes
-
     info["analysis"] = {"macs": a["macs"], "weight_bytes": a["weight_bytes"],
                         "peak_activation_bytes": a["peak_activation"]["bytes"],
                         "peak_activation_at_op": a["peak_activation"]["op"], "by_op_type": a["by_op_type"],
-                        "ops": a["ops"], "activation_lifetimes": [asdict(lt) for lt in lifetimes(f)]}
+                        "ops": a["ops"], "activation_lifetimes": [asdict(lt) for lt in a["activation_lifetimes"]]}
     return info, f, a
 
 

@@ -30,17 +30,12 @@ def sram_pj_per_64bit(sram_bytes: int) -> float:
     return SRAM_PJ_PER_64BIT[-1][1]
 
 
-def traffic_bytes(f) -> dict:
-    """Bytes moved per frame: weights once, and each op's activation inputs and outputs."""
+def activation_traffic_bytes(f) -> int:
+    """Activation bytes moved per frame: each op's non-constant inputs and outputs once."""
     from mobilekit.tflite_analysis import tensor_bytes
 
-    constants = {t.index for t in f.tensors if t.data is not None}
-    activations = 0
-    for op in f.ops:
-        for t in (*op.inputs, *op.outputs):
-            if t >= 0 and t not in constants:
-                activations += tensor_bytes(f, t)
-    return {"weights": sum(tensor_bytes(f, t) for t in constants), "activations": activations}
+    return sum(tensor_bytes(f, t) for op in f.ops for t in (*op.inputs, *op.outputs)
+               if t >= 0 and f.tensors[t].data is None)
 
 
 def energy_per_frame(f, analysis: dict, sram_kb: float) -> dict:
@@ -51,7 +46,7 @@ def energy_per_frame(f, analysis: dict, sram_kb: float) -> dict:
             weight = f.tensors[f.ops[row["index"]].inputs[1]]
             macs["int8" if weight.dtype in ("INT8", "INT4", "UINT8") else "float32"] += row["macs"]
     compute_pj = sum(MAC_PJ[k] * v for k, v in macs.items())
-    traffic = traffic_bytes(f)
+    traffic = {"weights": analysis["weight_bytes"], "activations": activation_traffic_bytes(f)}
     footprint = analysis["weight_bytes"] + analysis["peak_activation"]["bytes"]
     fits = footprint <= sram_kb * 1024
     words = {k: v / 8 for k, v in traffic.items()}

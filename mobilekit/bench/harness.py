@@ -98,6 +98,19 @@ class _OnnxLoaded:
         return (time.perf_counter() - t0) * 1e3
 
 
+def load_model(key: str, content: bytes, num_threads: int = 1, use_xnnpack: bool = True, inputs=None,
+               seed: int = 0):
+    """Load ``content`` (LiteRT for .tflite bytes, onnxruntime otherwise), set its inputs and run it
+    once, timing both; the result's ``invoke_ms()`` times one more run.
+
+    Raises:
+        MobilekitError: the runtime cannot load the model.
+    """
+    if is_tflite(content):
+        return _Loaded(key, content, num_threads, use_xnnpack, inputs, seed)
+    return _OnnxLoaded(key, content, num_threads, inputs, seed)
+
+
 class _Loaded:
     def __init__(self, key: str, content: bytes, num_threads: int, use_xnnpack: bool, inputs, seed: int):
         from mobilekit.bench.runner import delegate_partitions, make_interpreter
@@ -148,8 +161,7 @@ def benchmark(contents: dict[str, bytes], *, num_runs: int = 50, warmup_runs: in
         raise MobilekitError(f"warmup_runs must be a non-negative int; received warmup_runs={warmup_runs!r}")
     if not (isinstance(min_secs, (int, float)) and np.isfinite(min_secs) and min_secs >= 0):
         raise MobilekitError(f"min_secs must be a non-negative number; received min_secs={min_secs!r}")
-    loaded = [_Loaded(key, content, num_threads, use_xnnpack, (inputs or {}).get(key), seed)
-              if is_tflite(content) else _OnnxLoaded(key, content, num_threads, (inputs or {}).get(key), seed)
+    loaded = [load_model(key, content, num_threads, use_xnnpack, (inputs or {}).get(key), seed)
               for key, content in contents.items()]
     warmup = {m.key: [m.invoke_ms() for _ in range(warmup_runs)] for m in loaded}
     times: dict[str, list[float]] = {m.key: [] for m in loaded}

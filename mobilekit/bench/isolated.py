@@ -20,8 +20,7 @@ from mobilekit.errors import MobilekitError
 
 
 def _child(spec: dict) -> None:
-    from mobilekit.bench.harness import _OnnxLoaded, benchmark, is_tflite
-    from mobilekit.bench.runner import make_interpreter
+    from mobilekit.bench.harness import benchmark, is_tflite, load_model
 
     def say(**msg):
         sys.stdout.write(json.dumps(msg) + "\n")
@@ -38,13 +37,7 @@ def _child(spec: dict) -> None:
     for path, content in contents.items():  # probe: load and run each once on its own
         say(loading=path)
         try:
-            if is_tflite(content):
-                interpreter = make_interpreter(content, 1, spec["use_xnnpack"])
-                for d, value in zip(interpreter.get_input_details(), (inputs or {}).get(path, [])):
-                    interpreter.set_tensor(d["index"], value)
-                interpreter.invoke()
-            else:
-                interpreter = _OnnxLoaded(path, content, 1, (inputs or {}).get(path), 0)
+            probe = load_model(path, content, 1, spec["use_xnnpack"], (inputs or {}).get(path))
         except MobilekitError as e:
             say(error=f"{path}: {e}")
             return
@@ -52,7 +45,7 @@ def _child(spec: dict) -> None:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             say(error=f"{path}: cannot run it: {first}")
             return
-        del interpreter
+        del probe
     say(loading=None)
     results = {}
     for threads in spec["num_threads"]:
