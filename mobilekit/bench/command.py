@@ -97,13 +97,17 @@ def print_tables(result: dict) -> None:
 
     console = Console()
     s = result["settings"]
-    for threads in s["num_threads"]:
+    thread_counts = list(dict.fromkeys([*s["num_threads"], *(int(t) for m in result["models"] for t in m["runs"])]))
+    for threads in thread_counts:
+        models = [m for m in result["models"] if str(threads) in m["runs"]]
         table = Table(title=f"batch 1, {threads} thread(s), XNNPACK {'on' if s['use_xnnpack'] else 'off'}, "
-                            f"{s['num_runs']}+ runs interleaved", title_justify="left")
+                            f"{s['num_runs']}+ runs interleaved (benchmark_model logs: their own settings)",
+                      title_justify="left")
         table.add_column("")
-        for m in result["models"]:
+        for m in models:
             table.add_column(Path(m["path"]).name, justify="right", overflow="fold")
-        rows = [("size / gzip KiB", lambda m, r: f"{m['size_bytes'] / 1024:,.1f} / {m['gzip_bytes'] / 1024:,.1f}")]
+        rows = [("size / gzip KiB", lambda m, r: " / ".join("-" if m[k] is None else f"{m[k] / 1024:,.1f}"
+                                                            for k in ("size_bytes", "gzip_bytes")))]
         rows += [(k.replace("_ms", " ms").replace("_", " "), (lambda key: lambda m, r: _fmt(r[key]))(k))
                  for k in STAT_FIELDS if k != "xnnpack_partitions"]
         rows += [("runtime", lambda m, r: m["runtime"]),
@@ -116,12 +120,20 @@ def print_tables(result: dict) -> None:
                  ("input", lambda m, r: ", ".join(f"{t['dtype']}{t['shape']}" for t in m["inputs"])),
                  ("output", lambda m, r: ", ".join(f"{t['dtype']}{t['shape']}" for t in m["outputs"]))]
         for label, cell in rows:
-            table.add_row(label, *(cell(m, m["runs"][str(threads)]) for m in result["models"]))
+            table.add_row(label, *(cell(m, m["runs"][str(threads)]) for m in models))
         console.print(table)
     for m in result["models"]:
+        if m["runtime"] == "benchmark_model":
+            console.print(f"{m['path']}: from benchmark_model log {m['source_log']}")
+            continue
         console.print(f"{m['path']}: " + ", ".join(f"{k} x{v}" for k, v in m["ops"].items()))
         for line in _target_lines(m["targets"]):
             console.print("  " + line)
+        if "arm" in m:
+            from mobilekit.bench.devices import arm_lines
+
+            for line in arm_lines(m["arm"]):
+                console.print("  " + line)
         if "profile" in m:
             p = m["profile"]
             table = Table("op type", "count", "ms", "share", title=f"{Path(m['path']).name}: time by op type (op-prefix "
@@ -181,16 +193,21 @@ def run(args) -> int:
             return _run(args, paths)
         finally:
             shutil.rmtree(peer_dir, ignore_errors=True)
-    if not paths:
-        raise MobilekitError("give MODEL.tflite files, or --compare onnxruntime --arch NAME")
+    if not paths and not args.from_benchmark_model:
+        raise MobilekitError("give MODEL.tflite files, --from-benchmark-model LOG, or --compare onnxruntime --arch NAME")
     return _run(args, paths)
 
 
 def _run(args, paths: list[str]) -> int:
     from mobilekit._io import ensure_writable_dir, write_json_atomic, write_text_atomic
     from mobilekit.bench.energy import check_targets
+    from mobilekit.bench.benchmark_model import read as read_log
     from mobilekit.bench.isolated import run_isolated
 
+    logs = [read_log(p) for p in args.from_benchmark_model]
+    if args.emulate or args.device:
+        from mobilekit.emulate.root import require_ready
+        require_ready()
     models, infos, parsed = [], [], []
     for path in paths:
         info, f, a = read_model(path)
@@ -204,7 +221,7 @@ def _run(args, paths: list[str]) -> int:
             ensure_writable_dir(Path(out).parent if str(Path(out).parent) else Path("."))
     runs = run_isolated(models, num_runs=args.num_runs, warmup_runs=args.warmup_runs, min_secs=args.min_secs,
                         num_threads=args.num_threads, use_xnnpack=args.use_xnnpack, input_path=args.input,
-                        seed=args.seed, profile=args.profile)
+                        seed=args.seed, profile=args.profile) if models else {}
     profiles = runs.pop("profile", {})
     targets = {"sram_kb": args.sram_kb, "fps": args.fps, "energy_mj": args.energy_mj}
     for info, (f, a) in zip(infos, parsed):
@@ -213,13 +230,21 @@ def _run(args, paths: list[str]) -> int:
         info["targets"] = check_targets(f, a, median, **targets) if f is not None else {}
         if info["path"] in profiles:
             info["profile"] = profiles[info["path"]]
+        if (args.emulate or args.device) and info["runtime"] == "litert":
+            from mobilekit.bench.devices import arm_section
+
+            inputs = [np.load(args.input, allow_pickle=False)] if args.input else None
+            info["arm"] = arm_section(Path(info["path"]).read_bytes(), cpus=args.emulate, device_names=args.device,
+                                      threads=args.emulate_threads, repeats=args.emulate_repeats, inputs=inputs)
     result = {"settings": {"num_runs": args.num_runs, "warmup_runs": args.warmup_runs, "min_secs": args.min_secs,
                            "num_threads": args.num_threads, "use_xnnpack": args.use_xnnpack,
                            "input": args.input or "random in each input's dtype range", "seed": args.seed,
-                           "batch": 1, "interleaved": True, "targets": targets, "profile": args.profile},
+                           "batch": 1, "interleaved": True, "targets": targets, "profile": args.profile,
+                           "emulate": args.emulate, "emulate_threads": args.emulate_threads,
+                           "emulate_repeats": args.emulate_repeats, "devices": args.device},
               "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()},
               "versions": {"mobilekit": version("mobilekit"), "ai_edge_litert": version("ai-edge-litert")},
-              "models": infos}
+              "models": infos + logs}
     print_tables(result)
     if args.json:
         write_json_atomic(Path(args.json), result)

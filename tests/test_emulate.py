@@ -1,0 +1,231 @@
+"""ARM emulation: real aarch64 LiteRT kernels under qemu, instruction counts, device predictions,
+benchmark_model logs and the adb script. The emulated tests need `mobilekit emulate setup`,
+which `scripts/setup.sh --test` runs (CI is root): they fail, never skip, without it."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mobilekit
+from mobilekit.bench import devices
+from mobilekit.bench.benchmark_model import parse, read
+from mobilekit.bench.command import STAT_FIELDS
+from mobilekit.convert import convert_float, convert_int8
+from mobilekit.emulate import CPUS, count_instructions, status
+from mobilekit.emulate.root import _ensure_host_tools
+from mobilekit.errors import MobilekitError
+
+MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
+LOGS = Path(__file__).parent / "data" / "benchmark_model"
+SCRIPT = Path(__file__).parents[1] / "android_demo" / "benchmark" / "run_benchmark_model.sh"
+QUICK = ["--num_runs", "3", "--warmup_runs", "1", "--min_secs", "0"]
+
+
+def cli(*args, env=None):
+    return subprocess.run([MOBILEKIT, *map(str, args)], capture_output=True, text=True, timeout=1200,
+                          env={**os.environ, **(env or {})})
+
+
+def one_line_error(r, *needles):
+    assert r.returncode == 2, (r.returncode, r.stderr[-800:])
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def small_int8(tmp_path_factory):
+    d = tmp_path_factory.mktemp("emu")
+    model = mobilekit.create("squeezenet1_1", input_shape=(32, 32, 3), classes=10)
+    path = d / "squeezenet_int8.tflite"
+    path.write_bytes(convert_int8(model, np.random.default_rng(0).random((4, 32, 32, 3), np.float32)))
+    return path
+
+
+# ---- without the emulator -------------------------------------------------------------------
+
+def test_refused_and_unknown_cpus_and_devices_are_one_line_errors(small_int8):
+    one_line_error(cli("bench", small_int8, "--emulate", "max"), "'max' is refused", "SME", "cortex-a76")
+    one_line_error(cli("bench", small_int8, "--emulate", "cortex-a76,pentium"), "unknown CPU model 'pentium'")
+    one_line_error(cli("bench", small_int8, "--device", "pixel-3"), "unknown device 'pixel-3'", "snapdragon-845")
+    one_line_error(cli("info", "--arch", "squeezenet", "--device", "iphone"), "unknown device 'iphone'")
+    one_line_error(cli("bench", small_int8, "--emulate", "cortex-a76", "--emulate-threads", "9", *QUICK),
+                   "emulated thread counts must be 1..8")
+
+
+def test_missing_root_is_named_with_the_command_that_makes_it(small_int8, tmp_path):
+    env = {"MOBILEKIT_CACHE": str(tmp_path / "empty")}
+    r = cli("emulate", "status", env=env)
+    assert r.returncode == 1 and "not set up: run `mobilekit emulate setup`" in r.stdout
+    one_line_error(cli("bench", small_int8, "--emulate", "cortex-a76", env=env), "mobilekit emulate setup")
+    one_line_error(cli("build", "--device", "snapdragon-845", "--out", tmp_path / "b", env=env),
+                   "mobilekit emulate setup")
+    assert not (tmp_path / "b" / "report.json").exists()
+
+
+def test_setup_without_root_names_the_debian_packages(monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda tool: None if tool == "mmdebstrap" else f"/usr/bin/{tool}")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(MobilekitError, match=r"missing mmdebstrap: installing Debian package\(s\) mmdebstrap "
+                                             r"needs root; run `sudo apt-get install mmdebstrap`"):
+        _ensure_host_tools(print)
+
+
+def test_device_profiles_and_calibration():
+    known = devices.devices()
+    for name in ("snapdragon-820", "snapdragon-845", "snapdragon-865", "snapdragon-8-gen-2"):
+        assert name in known
+    assert any(d.qemu_cpu == "cortex-a53" for d in known.values())  # a low-end A53-class part
+    core_types = devices.data()["core_types"]
+    for d in known.values():
+        assert d.qemu_cpu in CPUS and len(d.cores(d.threads)) == d.threads
+        assert all(core in core_types for core, _, _ in d.clusters)
+        rel = [core_types[c]["relative_throughput"] * ghz for c, ghz in d.cores(d.threads)]
+        assert rel == sorted(rel, reverse=True)  # pinned to the fastest cores
+    cal = devices.data()["calibration"]
+    assert known[cal["device"]].qemu_cpu == cal["qemu_cpu"] and known[cal["device"]].threads == cal["threads"]
+    for kind in ("float", "int8"):  # the one fitted constant per kind reproduces its figures
+        assert devices.predict_ms(cal["device"], cal["instructions"][kind], kind) == pytest.approx(
+            cal["figures_ms"][kind], rel=1e-9)
+    for v in devices.data()["validation"]:  # validation figures are never the calibration ones
+        assert v["source"] != cal["source"] and v["device"] != cal["device"]
+    # More cores and higher clocks predict less time for the same work.
+    n = 100_000_000
+    assert devices.predict_ms("snapdragon-8-gen-2", n, "int8") < devices.predict_ms("snapdragon-865", n, "int8") \
+        < devices.predict_ms("snapdragon-845", n, "int8") < devices.predict_ms("snapdragon-450", n, "int8")
+
+
+def test_benchmark_model_logs_parse():
+    new = read(str(LOGS / "readme_example_4t.log"))
+    run = new["runs"]["4"]
+    assert new["path"] == "/data/local/tmp/mobilenet_quant_v1_224.tflite" and new["runtime"] == "benchmark_model"
+    assert (run["runs"], run["mean_ms"], run["min_ms"], run["std_ms"]) == (50, 20.0921, 19.914, 0.094)
+    assert (run["init_ms"], run["first_inference_ms"], run["warmup_mean_ms"]) == (2.062, 30.154, 21.1845)
+    assert run["rss_increase_kb"] == round(9.34375 * 1024) and run["use_xnnpack"] is True
+    assert run["median_ms"] is None and run["p90_ms"] is None  # not printed: not guessed
+    assert set(STAT_FIELDS) <= set(run)
+    old = read(str(LOGS / "older_release_1t.log"))["runs"]["1"]
+    assert (old["init_ms"], old["first_inference_ms"], old["warmup_mean_ms"], old["mean_ms"]) == \
+        (48.217, 152.633, 147.833, 145.684)
+    assert old["use_xnnpack"] is None and old["rss_increase_kb"] is None
+    prof = read(str(LOGS / "with_op_profile_2t.log"))["runs"]["2"]
+    assert (prof["runs"], prof["mean_ms"]) == (122, 8.1419)  # the profile tables are not stats
+    with pytest.raises(MobilekitError, match="no benchmark_model timing lines"):
+        parse("STARTING!\nGraph: [x.tflite]\nAborted\n", "crash.log")
+
+
+def test_logs_and_host_runs_share_one_table_and_schema(small_int8, tmp_path):
+    out = tmp_path / "all.json"
+    r = cli("bench", small_int8, "--from-benchmark-model", LOGS / "readme_example_4t.log",
+            LOGS / "older_release_1t.log", "--json", out, *QUICK)
+    assert r.returncode == 0, r.stderr[-2000:]
+    models = json.loads(out.read_text())["models"]
+    assert [m["runtime"] for m in models] == ["litert", "benchmark_model", "benchmark_model"]
+    assert all(set(STAT_FIELDS) <= set(run) for m in models for run in m["runs"].values())
+    assert "mobilenet_quant_v1_224.tflite" in r.stdout and "4 thread(s)" in r.stdout
+    one_line_error(cli("bench", "--from-benchmark-model", tmp_path / "nope.log"), "no such benchmark_model log")
+
+
+def test_adb_script_pushes_pins_runs_and_pulls(small_int8, tmp_path):
+    """A fake adb (phone with 4 little cores at 1.8 GHz and 4 big at 2.8 GHz) records what the script does."""
+    phone, calls = tmp_path / "phone", tmp_path / "calls.txt"
+    phone.mkdir()
+    fake = tmp_path / "bin" / "adb"
+    fake.parent.mkdir()
+    fake.write_text(f"""#!/usr/bin/env bash
+echo "$*" >> {calls}
+case "$1" in
+  push) cp "$2" {phone}/$(basename "$3") ;;
+  pull) cp {phone}/$(basename "$2") "$3" ;;
+  shell)
+    case "$2" in
+      *cpuinfo_max_freq*) for i in 0 1 2 3; do echo "1800000 $i"; done; for i in 4 5 6 7; do echo "2800000 $i"; done ;;
+      getprop*) echo "Pixel 3" ;;
+      *benchmark_model\\ --graph*) log=$(echo "$2" | sed 's/.*> \\([^ ]*\\) 2>&1/\\1/');
+                                  cp {LOGS / "readme_example_4t.log"} {phone}/$(basename "$log") ;;
+    esac ;;
+esac
+""")
+    fake.chmod(0o755)
+    (tmp_path / "benchmark_model").write_bytes(b"\x7fELF fake")
+    env = {"PATH": f"{fake.parent}:{os.environ['PATH']}"}
+    log = tmp_path / "out.log"
+    r = subprocess.run(["bash", SCRIPT, str(small_int8), str(tmp_path / "benchmark_model"), "--threads", "4",
+                        "--runs", "30", "--out", str(log)], capture_output=True, text=True,
+                       env={**os.environ, **env}, timeout=60)
+    assert r.returncode == 0, r.stderr
+    recorded = calls.read_text()
+    assert f"push {small_int8} /data/local/tmp/mobilekit/squeezenet_int8.tflite" in recorded
+    assert "pull /data/local/tmp/mobilekit/squeezenet_int8-4t.log" in recorded
+    run_line = next(line for line in recorded.splitlines() if "--graph=" in line)
+    assert run_line.startswith("shell taskset f0 ")  # cores 4-7, the big ones
+    for flag in ("--num_threads=4", "--num_runs=30", "--warmup_runs=1", "--min_secs=1", "--use_xnnpack=true"):
+        assert flag in run_line
+    assert read(str(log))["runs"]["4"]["runs"] == 50 and not list(tmp_path.glob("*.partial"))
+    bad = subprocess.run(["bash", SCRIPT, "missing.tflite", "x"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "no such model file: 'missing.tflite'" in bad.stderr
+
+
+# ---- on the emulator ------------------------------------------------------------------------
+
+def test_root_is_ready():
+    s = status()
+    assert s["ready"], s.get("problem")
+    r = cli("emulate", "setup")
+    assert r.returncode == 0 and "nothing to do" in r.stdout
+
+
+def test_emulated_int8_is_bit_exact_and_counts_repeat_across_processes(small_int8, tmp_path):
+    out = tmp_path / "emu.json"
+    r = cli("bench", small_int8, "--emulate", "cortex-a76", "--device", "snapdragon-845", "--json", out, *QUICK)
+    assert r.returncode == 0, r.stderr[-2000:]
+    arm = json.loads(out.read_text())["models"][0]["arm"]
+    e = arm["emulated"]["cortex-a76"]
+    assert e["bit_exact"] and e["dotprod"] and set(e["threads"]) == {"1", "4"}
+    one = e["threads"]["1"]
+    assert one["identical"] and one["instructions"] > 100_000 and one["xnnpack_partitions"] == 1
+    assert e["threads"]["4"]["threads_active"] > 1
+    assert arm["kind"] == "int8" and arm["devices"]["snapdragon-845"]["predicted_ms"] > 0
+    again = count_instructions(small_int8.read_bytes(), "cortex-a76", threads=(1,), repeats=1)
+    assert again["threads"]["1"]["instructions"] == one["instructions"]  # a second process, same count
+    assert "bit-exact with the host" in r.stdout and "predicted" in r.stdout
+
+
+def test_info_predicts_untrained_float_and_int8():
+    r = cli("info", "--arch", "squeezenet1_1", "--input-size", "32", "--classes", "10", "--device",
+            "snapdragon-450", "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    arm = json.loads(r.stdout)["arm"]
+    assert arm["float"]["kind"] == "float" and arm["int8"]["kind"] == "int8"
+    f, q = (arm[k]["devices"]["snapdragon-450"] for k in ("float", "int8"))
+    assert f["qemu_cpu"] == q["qemu_cpu"] == "cortex-a53" and f["threads"] == 4
+    assert arm["float"]["emulated"]["cortex-a53"]["bit_exact"] and arm["int8"]["emulated"]["cortex-a53"]["bit_exact"]
+
+
+@pytest.mark.slow
+def test_mobilenet_v1_int8_halves_instructions_with_dotprod_only():
+    """The acceptance: MobileNet v1 1.0 224 int8 <= 0.5x float instructions on cortex-a76 (dotprod), not on
+    cortex-a53; and the stored calibration counts still describe this LiteRT (4 threads, within 3%)."""
+    model = mobilekit.create("mobilenet_v1", input_shape=(224, 224, 3), classes=1000)
+    files = {"float": convert_float(model),
+             "int8": convert_int8(model, np.random.default_rng(0).random((4, 224, 224, 3), np.float32))}
+    cal = devices.data()["calibration"]
+    counts = {}
+    for cpu, threads in (("cortex-a76", (1, cal["threads"])), ("cortex-a53", (1,))):
+        for kind, content in files.items():
+            e = count_instructions(content, cpu, threads=threads, repeats=1)
+            assert e["bit_exact"], (cpu, kind, e["matches_host"])
+            counts[cpu, kind] = e["threads"]
+    ratio = {cpu: counts[cpu, "int8"]["1"]["instructions"] / counts[cpu, "float"]["1"]["instructions"]
+             for cpu in ("cortex-a76", "cortex-a53")}
+    assert ratio["cortex-a76"] <= 0.5, ratio
+    assert ratio["cortex-a53"] > ratio["cortex-a76"] + 0.2, ratio  # no dotprod: int8 gains far less
+    for kind in ("float", "int8"):
+        measured = counts["cortex-a76", kind][str(cal["threads"])]["instructions"]
+        assert measured == pytest.approx(cal["instructions"][kind], rel=0.03), (kind, measured)
