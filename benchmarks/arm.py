@@ -26,11 +26,11 @@ CPUS = ("cortex-a76", "cortex-a53")
 DEVICES = ("snapdragon-845", "snapdragon-450")
 
 
-def files_for(arch: str, size: int, calibration) -> dict[str, bytes]:
+def files_for(arch: str, size: int, calibration, **kwargs) -> dict[str, bytes]:
     import mobilekit
     from mobilekit.convert import convert_float, convert_int8
 
-    model = mobilekit.create(arch, input_shape=(size, size, 3), classes=1000)
+    model = mobilekit.create(arch, input_shape=(size, size, 3), classes=1000, **kwargs)
     return {"float": convert_float(model), "int8": convert_int8(model, calibration)}
 
 
@@ -61,14 +61,14 @@ def validation(size: int, calibration) -> list[dict]:
     out = []
     for v in data()["validation"]:
         cpu = device(v["device"]).qemu_cpu
-        for arch, published in v["figures_ms"].items():
-            content = files_for(arch, size, calibration)[v["kind"]]
+        for fig in v["figures"]:
+            content = files_for(fig["arch"], size, calibration, **fig["kwargs"])[v["kind"]]
             n = count_instructions(content, cpu, threads=(v["threads"],), repeats=1)["threads"][str(v["threads"])]
             predicted = predict_ms(v["device"], n["instructions"], v["kind"], v["threads"])
+            label = fig["arch"] + "".join(f" {k}={val}" for k, val in fig["kwargs"].items())
             out.append({"source": v["source"], "device": v["device"], "threads": v["threads"], "kind": v["kind"],
-                        "arch": arch, "qemu_cpu": cpu, "instructions": n["instructions"],
-                        "published_ms": published, "predicted_ms": predicted,
-                        "error": predicted / published - 1})
+                        "arch": label, "qemu_cpu": cpu, "instructions": n["instructions"],
+                        "published_ms": fig["ms"], "predicted_ms": predicted, "error": predicted / fig["ms"] - 1})
     return out
 
 

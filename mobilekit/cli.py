@@ -349,7 +349,7 @@ def _cmd_info(args) -> int:
         from mobilekit.bench.devices import arm_lines
 
         for kind, section in result["arm"].items():
-            console.print(f"[bold]{kind} .tflite (untrained weights; counts do not depend on the values)[/bold]")
+            console.print(f"[bold]{kind} .tflite (untrained weights, random calibration)[/bold]")
             for line in arm_lines(section):
                 console.print("  " + line)
     return 0

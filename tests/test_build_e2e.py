@@ -131,11 +131,16 @@ def test_build_with_architecture_knobs(tmp_path):
     tiny = ["--input-size", "32", "--limit-train", "300", "--limit-test", "100", "--epochs", "0.5",
             "--sparsity", "0", "--qat-epochs", "0.5", "--latency-runs", "5"]
     result = subprocess.run([MOBILEKIT, "build", "--arch", "shufflenet_v1", "--groups", "2",
-                             "--scale", "0.5", *tiny, "--out", str(tmp_path)],
+                             "--scale", "0.5", *tiny, "--device", "snapdragon-865", "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["metaparameters"]["groups"] == 2 and report["metaparameters"]["scale"] == 0.5
+    # --device: the built file's emulated counts (bit-exact with the host) and a latency prediction.
+    predicted = report["arm"]["devices"]["snapdragon-865"]
+    assert report["arm"]["emulated"]["cortex-a76"]["bit_exact"] and predicted["kind"] == "int8"
+    assert predicted["threads"] == 4 and predicted["predicted_ms"] > 0
+    assert f"predicted on snapdragon-865 | {predicted['predicted_ms']:.2f} ms" in (tmp_path / "report.md").read_text()
     assert TfliteFile.read(tmp_path / "shufflenet_v1.tflite").float_problems() == []
 
 
