@@ -97,6 +97,9 @@ def test_device_profiles_and_calibration():
         assert v["source"] != cal["source"] and v["device"] != cal["device"]
     # More cores and higher clocks predict less time for the same work.
     n = 100_000_000
+    # Without dotprod, int8 instructions cost what float ones do; with it, the fitted int8 constant.
+    assert devices.predict_ms("snapdragon-450", n, "int8") == devices.predict_ms("snapdragon-450", n, "float")
+    assert devices.predict_ms("snapdragon-845", n, "int8") != devices.predict_ms("snapdragon-845", n, "float")
     assert devices.predict_ms("snapdragon-8-gen-2", n, "int8") < devices.predict_ms("snapdragon-865", n, "int8") \
         < devices.predict_ms("snapdragon-845", n, "int8") < devices.predict_ms("snapdragon-450", n, "int8")
 

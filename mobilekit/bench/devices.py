@@ -6,7 +6,8 @@
 (summed over threads); ``kind`` is float or int8 (what the convolutions compute in);
 ``rel`` is the core type's throughput per clock relative to the calibration core;
 ``s`` the serial fraction of the parallel model. ``ipc`` is the only fitted constant per
-kind: it makes the calibration device reproduce its published figures exactly. The
+kind: it makes the calibration device reproduce its published figures exactly (int8 on a core
+without dotprod takes the float constant: devices.json ``int8_without_dotprod``). The
 constants, their sources and the validation figures (never fitted) live in devices.json;
 docs/arm-emulation.md states the expected error.
 """
@@ -78,8 +79,12 @@ def ipc() -> dict[str, float]:
 
 
 def predict_ms(name: str, instructions: int, kind: str, threads: int | None = None) -> float:
+    from mobilekit.emulate.root import CPUS
+
     d = device(name)
     threads = threads or d.threads
+    if kind == "int8" and not CPUS[d.qemu_cpu].dotprod:
+        kind = data()["int8_without_dotprod"]["ipc_of"]
     return instructions * _parallel_factor(threads) / (ipc()[kind] * _cycles_per_ns(d, threads) * 1e6)
 
 
@@ -99,7 +104,7 @@ def compute_kind(f) -> str:
 def basis() -> str:
     cal = data()["calibration"]
     return (f"calibrated on {cal['model']}: {cal['figures_ms']['float']:g} ms float, {cal['figures_ms']['int8']:g} ms "
-            f"int8, {cal['source']}; expected error about +-50% (docs/arm-emulation.md)")
+            f"int8, {cal['source']}; expected error: {data()['expected_error']} (docs/arm-emulation.md)")
 
 
 def prediction(name: str, emulated: dict, kind: str) -> dict:

@@ -30,11 +30,15 @@ def _host_outputs(content: bytes, threads: int, inputs: list[np.ndarray]) -> lis
 
 
 def _compare(host: list[np.ndarray], guest: list[np.ndarray]) -> dict:
-    diff = max((float(np.max(np.abs(h.astype(np.float64) - g.astype(np.float64)))) if h.size else 0.0)
-               for h, g in zip(host, guest))
+    """Bit-exact or not, the max absolute difference, and for float32 outputs the max difference in
+    units in the last place (ULP: adjacent float32 values differ by 1)."""
     exact = all(h.dtype == g.dtype and h.shape == g.shape and h.tobytes() == g.tobytes()
                 for h, g in zip(host, guest))
-    return {"bit_exact": exact, "max_abs_diff": diff}
+    diff = max((float(np.max(np.abs(h.astype(np.float64) - g.astype(np.float64)))) if h.size else 0.0)
+               for h, g in zip(host, guest))
+    ulps = [int(np.max(np.abs(h.view(np.int32).astype(np.int64) - g.view(np.int32).astype(np.int64))))
+            for h, g in zip(host, guest) if h.dtype == np.float32 and h.size and (h >= 0).all() and (g >= 0).all()]
+    return {"bit_exact": exact, "max_abs_diff": diff, **({"max_ulp_diff": max(ulps)} if ulps else {})}
 
 
 def count_instructions(content: bytes, cpu: str, threads=(1, 4), repeats: int = 2, inputs=None,
