@@ -101,6 +101,7 @@ def _build_parser() -> argparse.ArgumentParser:
     from dataclasses import fields
 
     from mobilekit.pipeline import BuildConfig
+    from mobilekit.recipes import PRESETS
 
     d = {f.name: f.default for f in fields(BuildConfig)}
     parser = _Parser(prog="mobilekit", description="Architecture name + images -> small, fast, "
@@ -136,11 +137,27 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="pruning fine-tune epochs (default: %(default)s)")
     t.add_argument("--qat-epochs", type=_number(float, 0, what="QAT epochs"), default=d["qat_epochs"],
                    help="quantization-aware training epochs (default: %(default)s)")
+    t.add_argument("--recipe", choices=list(PRESETS), default=d["recipe"],
+                   help="compression recipe (mobilekit/recipes/presets/*.json): "
+                        + "; ".join(f"{r.name}: {r.summary}" for r in PRESETS.values()).replace("%", "%%")
+                        + " (default: %(default)s)")
     t.add_argument("--sparsity", type=_number(float, 0, high=1, high_open=True, what="sparsity"),
-                   default=d["sparsity"], help="final weight sparsity in [0, 1); 0 skips pruning "
-                   "(default: %(default)s)")
-    t.add_argument("--no-qat", dest="qat", action="store_false",
-                   help="post-training quantization instead of quantization-aware training")
+                   default=None, help="override the recipe's magnitude-pruning target in [0, 1); 0 skips pruning")
+    t.add_argument("--clusters", type=_number(int, 2, high=256, what="clusters"), default=None,
+                   help="override the recipe's weight clusters per kernel (tfmot clustering)")
+    t.add_argument("--cluster-epochs", type=_number(float, 0, what="cluster epochs"), default=d["cluster_epochs"],
+                   help="clustering fine-tune epochs (default: %(default)s)")
+    t.add_argument("--qat", dest="qat", action=argparse.BooleanOptionalAction, default=None,
+                   help="override the recipe: quantization-aware training, or post-training quantization")
+    t.add_argument("--teacher", default=None, metavar="PATH_or_ARCH",
+                   help="distill the float training from a teacher: a Keras model file, or a registered arch "
+                        "trained first on the same data and epochs; the report also gives the student's "
+                        "accuracy without the teacher (same data, epochs and initial weights)")
+    t.add_argument("--distill-alpha", type=_number(float, 0, high=1, what="--distill-alpha"),
+                   default=d["distill_alpha"], help="weight of the hard labels; 1 - alpha on the teacher's "
+                   "softened outputs (default: %(default)s)")
+    t.add_argument("--temperature", type=_number(float, 0, low_open=True, what="--temperature"),
+                   default=d["temperature"], help="softmax temperature of the soft targets (default: %(default)s)")
     t.add_argument("--batch-size", type=_number(int, 1, what="batch size"), default=d["batch_size"])
     t.add_argument("--lr", type=_number(float, 0, low_open=True, what="learning rate"), default=d["lr"],
                    help="peak learning rate of the float stage (cosine decay; default: %(default)s)")
@@ -153,6 +170,12 @@ def _build_parser() -> argparse.ArgumentParser:
     o.add_argument("--latency-runs", type=_number(int, 1, what="latency runs"),
                    default=d["latency_runs"], help="timed batch-1 runs after warm-up (default: %(default)s)")
     _add_device_flag(o, "the built file's")
+    o.add_argument("--size-only", action="store_true",
+                   help="no data, no training: the recipe's transmitted size for the arch with untrained weights "
+                        "(one-shot pruning and k-means), e.g. --arch squeezenet1_0 --recipe deep-compression; "
+                        "writes size-report.json")
+    o.add_argument("--classes", type=_number(int, 1, what="classes"), default=1000,
+                   help="classes for --size-only (default: %(default)s, the ImageNet configuration)")
 
     _add_arch_knobs(b.add_argument_group("architecture knobs"))
 
@@ -244,6 +267,8 @@ def _cmd_build(args) -> int:
     arch = archs.resolve(args.arch)
     from mobilekit.pipeline import BuildConfig
 
+    if args.size_only:
+        return _size_only(args, arch)
     if args.weights is not None:
         cfg = BuildConfig(arch=arch, weights=args.weights, input_size=args.input_size, seed=args.seed,
                           out=args.out, latency_runs=args.latency_runs, devices=tuple(args.device),
@@ -267,10 +292,38 @@ def _cmd_build(args) -> int:
     return _run_build(cfg)
 
 
+def _size_only(args, arch: str) -> int:
+    from pathlib import Path
+
+    from mobilekit import archs
+    from mobilekit._io import ensure_writable_dir, write_json_atomic
+    from mobilekit.recipes import Recipe
+    from mobilekit.sizing import size_only
+
+    if args.weights is not None:
+        raise MobilekitError("--size-only uses untrained weights; it does not take --weights")
+    overrides = {k: getattr(args, k) for k in ("sparsity", "qat", "clusters") if getattr(args, k) is not None}
+    spec = Recipe.preset(args.recipe).replace(**overrides)
+    archs.check_kwargs(arch, _knobs(args))
+    out = ensure_writable_dir(args.out or os.path.join("build", arch))
+    r = size_only(arch, spec, args.input_size or 224, args.classes, _knobs(args), args.seed)
+    write_json_atomic(Path(out) / "size-report.json", r)
+    z = r["sizes"]
+    print(f"{arch} ({r['classes']} classes, {r['input_shape'][0]}px), recipe {spec.name}, untrained weights:")
+    print(f"  int8 .tflite {z['int8_tflite_bytes']:,} B, gzip {z['int8_gzip_bytes']:,} B "
+          f"({z['bits_per_param']:.2f} bits/param), xz {z['int8_xz_bytes']:,} B ({z['bits_per_param_xz']:.2f})")
+    print(f"  {r['weight_params']:,} weight params, {r['sparsity']:.1%} zeros, at most {r['max_distinct_per_tensor']} "
+          f"distinct int8 values per tensor, {r['max_distinct_per_channel']} per output channel")
+    print(f"  -> {Path(out) / 'size-report.json'}")
+    return 0
+
+
 def _training_options(args) -> dict:
     """BuildConfig's training fields from the flags (pretrained builds reject non-defaults)."""
     return dict(data=args.data, epochs=args.epochs, prune_epochs=args.prune_epochs,
-                qat_epochs=args.qat_epochs, sparsity=args.sparsity, qat=args.qat,
+                qat_epochs=args.qat_epochs, sparsity=args.sparsity, qat=args.qat, recipe=args.recipe,
+                clusters=args.clusters, cluster_epochs=args.cluster_epochs, teacher=args.teacher,
+                distill_alpha=args.distill_alpha, temperature=args.temperature,
                 batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, augment=args.augment,
                 arch_kwargs={**_knobs(args), **({} if args.batch_norm else {"batch_norm": False})} or None,
                 limit_train=args.limit_train, limit_test=args.limit_test)

@@ -36,7 +36,7 @@ def convert_float(model, batch_size: int = 1) -> bytes:
 
 
 def convert_int8(model, representative: Iterable[np.ndarray] | np.ndarray, batch_size: int = 1,
-                 verify: bool = True) -> bytes:
+                 verify: bool = True, per_tensor_weights: bool = False) -> bytes:
     """A full-integer int8 .tflite of ``model`` with int8 input and output.
 
     Example: ``data = convert_int8(qat_model, x_calib[:200])``.
@@ -47,6 +47,8 @@ def convert_int8(model, representative: Iterable[np.ndarray] | np.ndarray, batch
             ranges (QAT models carry their own ranges; the converter still asks).
         batch_size: the fixed batch of the exported graph.
         verify: read the result back and raise if any float tensor or op remains.
+        per_tensor_weights: one scale per weight tensor instead of per output channel, so
+            that clustered weights keep at most one int8 value per cluster in the file.
 
     Raises:
         MobilekitError: ``verify`` found float tensors or ops (listed).
@@ -63,6 +65,8 @@ def convert_int8(model, representative: Iterable[np.ndarray] | np.ndarray, batch
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
+    if per_tensor_weights:
+        converter._experimental_disable_per_channel = True  # the converter's only switch for it
     with quiet_native_stderr():
         content = converter.convert()
     if verify:

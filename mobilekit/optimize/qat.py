@@ -41,8 +41,10 @@ def _annotate(layer):
     return layer
 
 
-def quantize_aware(model, *, preserve_sparsity: bool = True):
-    """Wrap ``model`` for 8-bit QAT; ``preserve_sparsity`` uses tfmot's PQAT scheme.
+def quantize_aware(model, *, preserve_sparsity: bool = True, preserve_clusters: bool = False):
+    """Wrap ``model`` for 8-bit QAT with tfmot's collaborative schemes.
+
+    ``preserve_sparsity`` alone: PQAT; ``preserve_clusters``: CQAT, or PCQAT with both.
 
     Example: ``qat = quantize_aware(strip_pruning(pruned))``.
     """
@@ -50,7 +52,9 @@ def quantize_aware(model, *, preserve_sparsity: bool = True):
     if any(isinstance(layer, PASS_THROUGH_LAYERS) for layer in model.layers):
         model = keras.models.clone_model(model, clone_function=_annotate)  # shares the layers
     annotated = qkeras.quantize_annotate_model(model)
-    scheme = (tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
+    combine = tfmot.experimental.combine
+    scheme = (combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=preserve_sparsity)
+              if preserve_clusters else combine.Default8BitPrunePreserveQuantizeScheme()
               if preserve_sparsity else None)
     custom = {cls.__name__: cls for cls in PASS_THROUGH_LAYERS}
     with qkeras.quantize_scope({**custom, "PassThroughQuantizeConfig": PassThroughQuantizeConfig}):
@@ -88,7 +92,7 @@ class KeepSparsity(keras.callbacks.Callback):
                            if w.name.split("/")[-1].startswith("kernel") and tuple(w.shape) == mask.shape]
                 if len(kernels) != 1:
                     raise RuntimeError(f"KeepSparsity: no unique kernel variable in {inner.name!r}")
-                pairs.append((kernels[0], mask.astype(np.float32)))
+                pairs.append((kernels[0], mask.astype(np.float32), inner.name))
         if len(pairs) != len(self.masks):
             found = {_inner(layer).name for layer in self.model.layers}
             missing = sorted(set(self.masks) - found)
@@ -98,7 +102,7 @@ class KeepSparsity(keras.callbacks.Callback):
     def apply(self):
         if self._pairs is None:
             self._pairs = self._collect()
-        for kernel, mask in self._pairs:
+        for kernel, mask, _ in self._pairs:
             kernel.assign(kernel * mask)
 
     def on_train_batch_end(self, batch, logs=None):

@@ -1,0 +1,106 @@
+"""Compression recipes: one named, frozen set of choices each (``mobilekit build --recipe NAME``).
+
+A recipe says *what* is done to the trained float model (pruning, clustering, QAT or not,
+how the int8 file stores weights); the build flags say *how long* (epochs) and may override
+a recipe's numbers (``--sparsity``, ``--clusters``). Each preset also lives as JSON in
+``presets/`` (a test keeps the two equal), so a recipe can be read without Python.
+
+Example: ``Recipe.preset("deep-compression").replace(clusters=8)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from mobilekit.errors import MobilekitError
+
+PRESETS_DIR = Path(__file__).with_name("presets")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a build does between the float model and the int8 file.
+
+    Attributes:
+        name: the preset's name.
+        summary: one line for `--help` and the report.
+        sparsity: magnitude-pruning target per Conv2D/Dense kernel (tfmot PolynomialDecay); 0: none.
+        m_by_n: structured pruning instead, e.g. (2, 4) zeros per 4 consecutive input-channel weights.
+        clusters: weight clustering (tfmot, k-means++): at most this many values per kernel; None: none.
+        qat: quantization-aware training (PQAT/CQAT/PCQAT as the above call for); False: post-training.
+        fold_batch_norm: fold BatchNormalization into the convs before clustering (per-channel BN
+            scales would otherwise split each cluster into one value per output channel).
+        per_tensor_weights: one int8 scale per weight tensor (keeps clusters as int8 values).
+    """
+
+    name: str
+    summary: str
+    sparsity: float = 0.0
+    m_by_n: tuple[int, int] | None = None
+    clusters: int | None = None
+    qat: bool = True
+    fold_batch_norm: bool = False
+    per_tensor_weights: bool = False
+
+    def __post_init__(self):
+        from mobilekit._checks import validate_sparsity
+
+        validate_sparsity(self.sparsity)
+        if self.m_by_n is not None:
+            m_by_n = tuple(self.m_by_n)
+            if len(m_by_n) != 2 or not all(isinstance(v, int) for v in m_by_n) or not 0 < m_by_n[0] < m_by_n[1]:
+                raise MobilekitError(f"m_by_n must be two ints 0 < m < n such as (2, 4); received {self.m_by_n!r}")
+            object.__setattr__(self, "m_by_n", m_by_n)
+            if self.sparsity:
+                raise MobilekitError("a recipe prunes by magnitude (sparsity) or m-by-n, not both")
+        if self.qat and self.per_tensor_weights:
+            raise MobilekitError(f"recipe {self.name!r}: per-tensor weight scales apply to post-training "
+                                 "quantization only (a QAT'd model keeps tfmot's per-channel scales); use qat=False")
+        if self.clusters is not None and (isinstance(self.clusters, bool) or not isinstance(self.clusters, int)
+                                          or not 2 <= self.clusters <= 256):
+            raise MobilekitError(f"clusters must be an int in [2, 256]; received clusters={self.clusters!r}")
+
+    @property
+    def prunes(self) -> bool:
+        return self.sparsity > 0 or self.m_by_n is not None
+
+    def replace(self, **changes) -> "Recipe":
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["m_by_n"] = list(self.m_by_n) if self.m_by_n else None
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Recipe":
+        unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise MobilekitError(f"recipe {d.get('name', '?')!r} has an unknown field {unknown[0]!r}")
+        return cls(**{**d, "m_by_n": tuple(d["m_by_n"]) if d.get("m_by_n") else None})
+
+    @staticmethod
+    def preset(name: str) -> "Recipe":
+        if name not in PRESETS:
+            raise MobilekitError(f"unknown recipe {name!r}; choose from {', '.join(PRESETS)}")
+        return PRESETS[name]
+
+
+PRESETS = {r.name: r for r in (
+    Recipe("int8-ptq", "post-training full-int8 quantization of the float model (no pruning, no QAT)",
+           qat=False),
+    Recipe("int8-qat", "quantization-aware training, then full-int8"),
+    Recipe("prune-int8", "magnitude pruning to 50% (PolynomialDecay), prune-preserving QAT (PQAT), full-int8",
+           sparsity=0.5),
+    Recipe("prune-2of4-int8", "2:4 structured pruning (tfmot m-by-n), PQAT, full-int8", m_by_n=(2, 4)),
+    Recipe("cluster-int8", "16-cluster weight sharing (BN folded first), post-training int8 with per-tensor "
+           "weight scales: at most 16 int8 values per kernel", clusters=16, qat=False, fold_batch_norm=True,
+           per_tensor_weights=True),
+    Recipe("deep-compression", "Deep Compression: 75% magnitude pruning + 16-cluster weight sharing (BN folded "
+           "first) + PCQAT (zeros exact, clusters kept per output channel), shipped gzip'd", sparsity=0.75,
+           clusters=16, fold_batch_norm=True),
+)}
+DEFAULT = "prune-int8"

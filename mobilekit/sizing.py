@@ -1,0 +1,50 @@
+"""`mobilekit build --size-only`: what a recipe's structure costs in bytes, without data or training.
+
+The arch is built untrained (e.g. SqueezeNet 1.0 in its 1,000-class ImageNet configuration),
+each Conv2D/Dense kernel is pruned by magnitude to the recipe's sparsity and clustered by
+k-means to its clusters in one shot (mobilekit.optimize.one_shot), then converted to full-int8
+with random calibration, exactly as the recipe's files are stored. Values are untrained, so
+only the sizes mean anything: the entropy of the stored weights is set by how many are zero
+and how many distinct values the rest take, not by which values they are.
+"""
+
+from __future__ import annotations
+
+import gzip
+import lzma
+
+import numpy as np
+
+from mobilekit.errors import MobilekitError
+
+
+def size_only(arch: str, spec, input_size: int = 224, classes: int = 1000, arch_kwargs: dict | None = None,
+              seed: int = 0) -> dict:
+    """Sizes of ``arch`` compressed by the recipe ``spec`` (a mobilekit.recipes.Recipe)."""
+    from mobilekit import archs
+    from mobilekit._tf import keras
+    from mobilekit.convert import convert_int8
+    from mobilekit.optimize import one_shot
+    from mobilekit.tflite_file import WEIGHT_OPS, TfliteFile
+
+    if spec.m_by_n:
+        raise MobilekitError(f"--size-only does not apply m-by-n pruning ({spec.name}); it needs training")
+    keras.utils.set_random_seed(seed)
+    model = archs.create(arch, input_shape=(input_size, input_size, 3), classes=classes, **(arch_kwargs or {}))
+    one_shot(model, spec.sparsity, spec.clusters, seed=seed)
+    calibration = np.random.default_rng(seed).random((8, input_size, input_size, 3), np.float32)
+    content = convert_int8(model, calibration, per_tensor_weights=spec.per_tensor_weights)
+    f = TfliteFile(content)
+    params = sum(int(f.tensors[i].data.size) for op in f.ops if op.name in WEIGHT_OPS
+                 for i in op.inputs[1:3] if i >= 0 and f.tensors[i].data is not None)
+    gz = len(gzip.compress(content, 9, mtime=0))
+    xz = len(lzma.compress(content, preset=9 | lzma.PRESET_EXTREME))
+    layers = f.weight_sparsity()
+    return {"arch": arch, "recipe": spec.to_json(), "input_shape": [input_size, input_size, 3], "classes": classes,
+            "weights": "untrained (sizes only)", "weight_params": params,
+            "sizes": {"int8_tflite_bytes": len(content), "int8_gzip_bytes": gz, "int8_xz_bytes": xz,
+                      "bits_per_param": 8 * gz / params, "bits_per_param_xz": 8 * xz / params},
+            "sparsity": sum(v["zeros"] for v in layers.values()) / sum(v["params"] for v in layers.values()),
+            "max_distinct_per_tensor": max(v["distinct_values"] for v in layers.values()),
+            "max_distinct_per_channel": max(v["max_distinct_per_channel"] for v in layers.values()),
+            "per_layer": layers}

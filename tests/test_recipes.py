@@ -1,0 +1,138 @@
+"""Compression recipes: presets = JSON, each recipe's promise read back from the flatbuffer, sizes, distillation.
+
+deep-compression and prune-int8 run through the whole build in tests/test_build_e2e.py; here the
+other recipes' stages run on a small SqueezeNet with a few eager steps (cheap, same functions)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mobilekit
+from mobilekit._tf import keras, tfmot
+from mobilekit.convert import convert_int8
+from mobilekit.optimize import (cluster, fold_batch_norm, prune, quantize_aware, sparsity_masks, strip_clustering,
+                                strip_pruning)
+from mobilekit.optimize.distill import Distiller
+from mobilekit.recipes import PRESETS, PRESETS_DIR, Recipe
+from mobilekit.tflite_file import TfliteFile
+
+MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
+KW = {"batch_norm": True, "classifier_relu": False}
+
+
+def cli(*args):
+    return subprocess.run([MOBILEKIT, *map(str, args)], capture_output=True, text=True, timeout=900)
+
+
+def eager_fit(model, x, y, steps=2, callbacks=()):
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", run_eagerly=True)
+    model.fit(x[:16 * steps], y[:16 * steps], batch_size=16, epochs=1, verbose=0, callbacks=list(callbacks))
+
+
+@pytest.fixture(scope="module")
+def data(fashion_small):
+    from mobilekit.data import to_float
+
+    return to_float(fashion_small.x_train[:64]), fashion_small.y_train[:64]
+
+
+def test_presets_equal_their_json_files():
+    files = {p.stem: Recipe.from_json(json.loads(p.read_text())) for p in PRESETS_DIR.glob("*.json")}
+    assert files == PRESETS
+    assert {"int8-ptq", "int8-qat", "prune-int8", "prune-2of4-int8", "cluster-int8", "deep-compression"} <= set(PRESETS)
+
+
+def test_bad_recipes_are_one_line_errors():
+    for args, needle in ((["--recipe", "zip"], "invalid choice: 'zip'"),
+                         (["--recipe", "prune-2of4-int8", "--sparsity", "0.5"], "magnitude (sparsity) or m-by-n"),
+                         (["--recipe", "cluster-int8", "--qat"], "per-tensor weight scales apply to post-training"),
+                         (["--clusters", "1"], "clusters must be >= 2"),
+                         (["--teacher", "resnet50"], "unknown arch 'resnet50'"),
+                         (["--distill-alpha", "1.5"], "--distill-alpha must be <= 1")):
+        r = cli("build", *args, "--limit-train", "10", "--out", "/nonexistent-never-written")
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+        assert needle in r.stderr, (needle, r.stderr)
+    with pytest.raises(mobilekit.MobilekitError, match="m_by_n must be two ints"):
+        Recipe("x", "y", m_by_n=(4, 2))
+
+
+@pytest.mark.parametrize("recipe", ["int8-ptq", "int8-qat"])
+def test_plain_int8_recipes_give_dense_full_int8_files(recipe, data):
+    x, y = data
+    model = mobilekit.create("squeezenet1_1", input_shape=x.shape[1:], classes=10, **KW)
+    if PRESETS[recipe].qat:
+        model = quantize_aware(model, preserve_sparsity=False)
+        eager_fit(model, x, y)
+    f = TfliteFile(convert_int8(model, x[:8]))
+    assert f.float_problems() == []
+    assert all(v["sparsity"] < 0.05 for v in f.weight_sparsity().values())
+
+
+def test_2of4_recipe_leaves_two_zeros_in_every_four_input_channel_weights(data):
+    x, y = data
+    model = mobilekit.create("squeezenet1_1", input_shape=x.shape[1:], classes=10, **KW)
+    pruned = prune(model, 0.5, end_step=2, m_by_n=PRESETS["prune-2of4-int8"].m_by_n)
+    eager_fit(pruned, x, y, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    stripped = strip_pruning(pruned)
+    qat = quantize_aware(stripped, preserve_sparsity=True)
+    f = TfliteFile(convert_int8(qat, x[:8]))
+    layers = f.weight_sparsity()
+    patterned = [v for v in layers.values() if v["two_of_four"] is not None]
+    assert len(patterned) == len(layers) - 1  # all but the RGB stem (3 input channels)
+    assert all(v["two_of_four"] == 1.0 for v in patterned), [v["two_of_four"] for v in patterned]
+    assert set(sparsity_masks(stripped)) >= {"fire2_squeeze1x1", "conv10"}
+
+
+def test_cluster_recipe_keeps_at_most_16_values_per_tensor_only_with_per_tensor_scales(data):
+    x, y = data
+    model = mobilekit.create("squeezenet1_1", input_shape=x.shape[1:], classes=10, **KW)
+    eager_fit(model, x, y)  # BN statistics away from their initial values
+    plain = fold_batch_norm(model, "squeezenet1_1", KW)
+    assert not any(type(layer).__name__ == "BatchNormalization" for layer in plain.layers)
+    np.testing.assert_allclose(plain(x[:8]).numpy(), model(x[:8], training=False).numpy(), atol=2e-5)
+    spec = PRESETS["cluster-int8"]
+    clustered = strip_clustering(cluster(plain, spec.clusters, preserve_sparsity=False))
+    per_tensor = TfliteFile(convert_int8(clustered, x[:8], per_tensor_weights=spec.per_tensor_weights))
+    assert max(v["distinct_values"] for v in per_tensor.weight_sparsity().values()) <= spec.clusters
+    per_channel = TfliteFile(convert_int8(clustered, x[:8]))  # why the recipe stores per-tensor scales
+    assert max(v["distinct_values"] for v in per_channel.weight_sparsity().values()) > 2 * spec.clusters
+
+
+def test_deep_compression_of_imagenet_squeezenet1_0_fits_480_kb(tmp_path):
+    r = cli("build", "--arch", "squeezenet1_0", "--recipe", "deep-compression", "--size-only", "--out", tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads((tmp_path / "size-report.json").read_text())
+    assert report["classes"] == 1000 and report["input_shape"] == [224, 224, 3]
+    assert report["weight_params"] == 1_248_424  # the paper's SqueezeNet 1.0
+    assert report["sizes"]["int8_gzip_bytes"] <= 480_000, report["sizes"]
+    assert report["sparsity"] >= 0.74 and report["max_distinct_per_channel"] <= 17
+
+
+def test_distiller_loss_is_the_hinton_mix_and_the_teacher_stays_frozen(data):
+    x, y = data
+    student = mobilekit.create("squeezenet1_1", input_shape=x.shape[1:], classes=10, dropout=0, **KW)
+    teacher = mobilekit.create("squeezenet1_1", input_shape=x.shape[1:], classes=10, **KW)
+    frozen = [w.copy() for w in teacher.get_weights()]
+    before = student.get_weights()
+    for alpha in (1.0, 0.3):
+        d = Distiller(student, teacher, alpha=alpha, temperature=3.0)
+        d.compile(keras.optimizers.SGD(0.0), metrics=["accuracy"], run_eagerly=True)  # lr 0: loss of these weights
+        loss = float(d.train_on_batch(x[:16], y[:16], return_dict=True)["loss"])
+        s, t = student(x[:16], training=True).numpy(), teacher(x[:16], training=False).numpy()
+        ce = float(keras.losses.SparseCategoricalCrossentropy()(y[:16], s))
+
+        def soft(p):
+            z = np.log(np.maximum(p, 1e-12)) / 3.0
+            e = np.exp(z - z.max(1, keepdims=True))
+            return e / e.sum(1, keepdims=True)
+
+        kl = float(np.mean(np.sum(soft(t) * np.log(soft(t) / soft(s)), axis=1))) * 9.0
+        assert loss == pytest.approx(alpha * ce + (1 - alpha) * kl, rel=2e-3), (alpha, loss, ce, kl)
+    d.compile(keras.optimizers.Adam(1e-2), metrics=["accuracy"], run_eagerly=True)
+    d.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(frozen, teacher.get_weights()))
+    assert any(not np.array_equal(a, b) for a, b in zip(before, student.get_weights()))
