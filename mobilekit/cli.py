@@ -133,10 +133,10 @@ def _build_parser() -> argparse.ArgumentParser:
     t = b.add_argument_group("training and compression")
     t.add_argument("--epochs", type=_number(float, 0, what="epochs"), default=d["epochs"],
                    help="float training epochs, fractions allowed (default: %(default)s)")
-    t.add_argument("--prune-epochs", type=_number(float, 0, what="prune epochs"), default=d["prune_epochs"],
-                   help="pruning fine-tune epochs (default: %(default)s)")
-    t.add_argument("--qat-epochs", type=_number(float, 0, what="QAT epochs"), default=d["qat_epochs"],
-                   help="quantization-aware training epochs (default: %(default)s)")
+    t.add_argument("--prune-epochs", type=_number(float, 0, what="prune epochs"), default=None,
+                   help="pruning fine-tune epochs (default: the recipe's, else 0.5)")
+    t.add_argument("--qat-epochs", type=_number(float, 0, what="QAT epochs"), default=None,
+                   help="quantization-aware training epochs (default: the recipe's, else 0.25)")
     t.add_argument("--recipe", choices=list(PRESETS), default=d["recipe"],
                    help="compression recipe (mobilekit/recipes/presets/*.json): "
                         + "; ".join(f"{r.name}: {r.summary}" for r in PRESETS.values()).replace("%", "%%")
@@ -145,8 +145,8 @@ def _build_parser() -> argparse.ArgumentParser:
                    default=None, help="override the recipe's magnitude-pruning target in [0, 1); 0 skips pruning")
     t.add_argument("--clusters", type=_number(int, 2, high=256, what="clusters"), default=None,
                    help="override the recipe's weight clusters per kernel (tfmot clustering)")
-    t.add_argument("--cluster-epochs", type=_number(float, 0, what="cluster epochs"), default=d["cluster_epochs"],
-                   help="clustering fine-tune epochs (default: %(default)s)")
+    t.add_argument("--cluster-epochs", type=_number(float, 0, what="cluster epochs"), default=None,
+                   help="clustering fine-tune epochs (default: the recipe's, else 0.5)")
     t.add_argument("--qat", dest="qat", action=argparse.BooleanOptionalAction, default=None,
                    help="override the recipe: quantization-aware training, or post-training quantization")
     t.add_argument("--teacher", default=None, metavar="PATH_or_ARCH",

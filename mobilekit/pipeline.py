@@ -31,6 +31,8 @@ from mobilekit.errors import MobilekitError
 # CPU budget (docs/training-budget.md): BN after each conv (folds away at
 # conversion) and linear class scores instead of ReLU'd ones.
 TRAINING_ARCH_KWARGS = {"batch_norm": True, "classifier_relu": False}
+# Fine-tuning budgets when neither the recipe nor the flags set them.
+STAGE_EPOCHS = {"prune_epochs": 0.5, "cluster_epochs": 0.5, "qat_epochs": 0.25}
 
 
 @dataclass(frozen=True)
@@ -44,13 +46,13 @@ class BuildConfig:
     data: str | None = None  # None: Fashion-MNIST; else a folder with one sub-folder per class
     input_size: int | None = None  # None: 48 when training, 224 with ``weights``
     epochs: float = 1.5
-    prune_epochs: float = 0.5
-    qat_epochs: float = 0.25
+    prune_epochs: float | None = None  # None: the recipe's, else 0.5
+    qat_epochs: float | None = None  # None: the recipe's, else 0.25
     recipe: str = "prune-int8"  # mobilekit.recipes.PRESETS; the three fields below override it
     sparsity: float | None = None  # None: the recipe's
     qat: bool | None = None  # None: the recipe's
     clusters: int | None = None  # None: the recipe's
-    cluster_epochs: float = 0.5
+    cluster_epochs: float | None = None  # None: the recipe's, else 0.5
     teacher: str | None = None  # distillation: a Keras model file or a registered arch (trained first)
     distill_alpha: float = 0.5  # weight of the hard-label loss; 1 - alpha on the teacher's soft outputs
     temperature: float = 4.0
@@ -76,8 +78,18 @@ class BuildConfig:
         if self.weights is not None:
             from mobilekit.pretrained import check_pretrained_config
             check_pretrained_config(self)
-        for name in ("epochs", "prune_epochs", "qat_epochs", "cluster_epochs"):
+        if self.weights is None:
+            from mobilekit.recipes import Recipe
+
+            preset = Recipe.preset(self.recipe)
+            for name, default in STAGE_EPOCHS.items():
+                if getattr(self, name) is None:
+                    value = getattr(preset, name)
+                    object.__setattr__(self, name, default if value is None else value)
+        for name in ("epochs", *STAGE_EPOCHS):
             v = getattr(self, name)
+            if v is None and self.weights is not None:
+                continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise MobilekitError(f"{name} must be a non-negative number; received {name}={v!r}")
         if self.weights is None:

@@ -34,6 +34,8 @@ class Recipe:
         fold_batch_norm: fold BatchNormalization into the convs before clustering (per-channel BN
             scales would otherwise split each cluster into one value per output channel).
         per_tensor_weights: one int8 scale per weight tensor (keeps clusters as int8 values).
+        prune_epochs, cluster_epochs, qat_epochs: the recipe's fine-tuning budgets (None: the build's
+            defaults, 0.5 / 0.5 / 0.25); the float training budget is the build's (``--epochs``).
     """
 
     name: str
@@ -44,6 +46,9 @@ class Recipe:
     qat: bool = True
     fold_batch_norm: bool = False
     per_tensor_weights: bool = False
+    prune_epochs: float | None = None
+    cluster_epochs: float | None = None
+    qat_epochs: float | None = None
 
     def __post_init__(self):
         from mobilekit._checks import validate_sparsity
@@ -101,6 +106,6 @@ PRESETS = {r.name: r for r in (
            per_tensor_weights=True),
     Recipe("deep-compression", "Deep Compression: 75% magnitude pruning + 16-cluster weight sharing (BN folded "
            "first) + PCQAT (zeros exact, clusters kept per output channel), shipped gzip'd", sparsity=0.75,
-           clusters=16, fold_batch_norm=True),
+           clusters=16, fold_batch_norm=True, prune_epochs=1.5, cluster_epochs=1.0, qat_epochs=0.5),
 )}
 DEFAULT = "prune-int8"
