@@ -403,7 +403,7 @@ def survived(per_layer: dict, masks: dict, labels: dict) -> dict:
             if entry["zeros"] < entry["keras_zeros"]:
                 lost_sparsity.append(name)
         if name in labels:
-            entry["keras_values"] = int(labels[name].max()) + 1
+            entry["keras_values"] = int(labels[name].max()) + 1 + int((labels[name] < 0).any())
             if entry["distinct_values"] > entry["keras_values"]:
                 lost_tensor.append(name)
             if entry["max_distinct_per_channel"] > entry["keras_values"]:

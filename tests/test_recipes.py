@@ -14,8 +14,8 @@ import pytest
 import mobilekit
 from mobilekit._tf import keras, tfmot
 from mobilekit.convert import convert_int8
-from mobilekit.optimize import (cluster, fold_batch_norm, prune, quantize_aware, sparsity_masks, strip_clustering,
-                                strip_pruning)
+from mobilekit.optimize import (KeepClusters, cluster, cluster_labels, fold_batch_norm, prune, quantize_aware,
+                                sparsity_masks, strip_clustering, strip_pruning)
 from mobilekit.optimize.distill import Distiller
 from mobilekit.recipes import PRESETS, PRESETS_DIR, Recipe
 from mobilekit.tflite_file import TfliteFile
@@ -100,6 +100,23 @@ def test_cluster_recipe_keeps_at_most_16_values_per_tensor_only_with_per_tensor_
     assert max(v["distinct_values"] for v in per_tensor.weight_sparsity().values()) <= spec.clusters
     per_channel = TfliteFile(convert_int8(clustered, x[:8]))  # why the recipe stores per-tensor scales
     assert max(v["distinct_values"] for v in per_channel.weight_sparsity().values()) > 2 * spec.clusters
+
+
+def test_keep_clusters_reties_shared_weights_to_their_mean_and_pins_zeros():
+    model = keras.Sequential([keras.layers.Dense(3, input_shape=(4,), name="fc")])
+    kernel = np.array([[0, 1, 1], [2, 0, 2], [1, 2, 0], [0, 0, 1]], np.float32)
+    model.layers[0].set_weights([kernel, np.zeros(3, np.float32)])
+    labels = cluster_labels(model)["fc"]
+    assert labels.min() == -1 and labels.max() == 1 and (labels == -1).sum() == 5
+    moved = kernel + np.arange(12, dtype=np.float32).reshape(4, 3) * 0.01  # training pulled them apart
+    model.layers[0].set_weights([moved, np.zeros(3, np.float32)])
+    keep = KeepClusters({"fc": labels})
+    keep.set_model(model)
+    keep.apply()
+    tied = model.layers[0].kernel.numpy()
+    assert (tied[kernel == 0] == 0).all()
+    for value in (1, 2):
+        np.testing.assert_allclose(tied[kernel == value], moved[kernel == value].mean(), rtol=1e-6)
 
 
 def test_deep_compression_of_imagenet_squeezenet1_0_fits_480_kb(tmp_path):

@@ -1,16 +1,16 @@
 """Weight clustering (tfmot), BatchNormalization folding, and keeping clusters through QAT.
 
 Deep Compression's "trained quantization": every Conv2D/Dense kernel takes at most
-``clusters`` distinct values (shared weights), pruned zeros staying zero. For the values
-to survive into the int8 file as at most ``clusters`` (+ zero) distinct int8 values per
-tensor, three things must hold, and the pipeline makes them hold:
+``clusters`` distinct values (shared weights), pruned zeros staying zero. What the int8 file
+keeps of them (docs/compression-recipes.md):
 
-1. no per-output-channel rescaling after clustering: BatchNormalization folds into the
-   convs *before* clustering (:func:`fold_batch_norm`), not at conversion;
-2. per-tensor weight scales at conversion (``convert_int8(per_tensor_weights=True)``),
-   because per-channel scales map one centroid to a different int8 value per channel;
-3. QAT that moves shared values together: :class:`KeepClusters` re-ties every cluster to
-   its mean after each batch, whatever tfmot's cluster-preserving scheme covered.
+1. BatchNormalization must fold into the convs *before* clustering (:func:`fold_batch_norm`):
+   folded at conversion, its per-channel scale gives each cluster one value per channel;
+2. QAT must move shared values together: :class:`KeepClusters` re-ties every cluster to its
+   mean after each batch, whatever tfmot's cluster-preserving scheme covered;
+3. int8 weight scales: per tensor (post-training, ``convert_int8(per_tensor_weights=True)``)
+   keeps at most ``clusters`` (+ zero) values per tensor; tfmot's QAT always uses per-channel
+   scales, which keep them per output channel only.
 """
 
 from __future__ import annotations
@@ -77,8 +77,7 @@ def cluster(model, clusters: int, preserve_sparsity: bool = True):
                                      cluster_centroids_init=c.CentroidInitialization.KMEANS_PLUS_PLUS)
         return layer
 
-    clone = keras.models.clone_model(model, clone_function=wrap)
-    return clone
+    return keras.models.clone_model(model, clone_function=wrap)
 
 
 def strip_clustering(model):
@@ -86,17 +85,20 @@ def strip_clustering(model):
 
 
 def cluster_labels(model) -> dict[str, np.ndarray]:
-    """{layer name: label per kernel weight} for every Conv2D/Dense (label 0 = the zero value if any)."""
+    """{layer name: cluster label per kernel weight} for every Conv2D/Dense; -1 marks the zeros.
+
+    The number of values a kernel holds is ``labels.max() + 1`` plus one if any label is -1.
+    """
     labels = {}
     for layer in model.layers:
         if type(layer).__name__ in _CLUSTERED:
             kernel = layer.kernel.numpy()
             values, inverse = np.unique(kernel, return_inverse=True)
-            if 0.0 in values:  # put zero first so it can be pinned
-                zero = int(np.searchsorted(values, 0.0))
-                inverse = np.where(inverse == zero, 0, inverse + (inverse < zero))
-            labels[layer.name] = inverse.reshape(kernel.shape).astype(np.int32)
-            labels[layer.name + ":has_zero"] = np.array(0.0 in values)
+            inverse = inverse.reshape(kernel.shape)
+            if (values == 0).any():
+                zero = int(np.flatnonzero(values == 0)[0])
+                inverse = np.where(inverse == zero, -1, inverse - (inverse > zero))
+            labels[layer.name] = inverse.astype(np.int32)
     return labels
 
 
@@ -136,19 +138,19 @@ class KeepClusters(KeepSparsity):
     """
 
     def __init__(self, labels: dict[str, np.ndarray]):
-        super().__init__({k: v for k, v in labels.items() if not k.endswith(":has_zero")})
-        self.has_zero = {k.removesuffix(":has_zero"): bool(v) for k, v in labels.items() if k.endswith(":has_zero")}
+        super().__init__(labels)  # the labels stand in for masks: same shapes, same kernel lookup
         self._ties = None
 
     def apply(self):
         if self._ties is None:
             self._ties = []
-            for kernel, labels, name in self._collect():
+            for kernel, labels, _ in self._collect():
                 flat = labels.astype(np.int64).ravel()
-                self._ties.append((kernel, flat, np.bincount(flat), self.has_zero[name]))
-        for kernel, flat, counts, has_zero in self._ties:
+                shared = flat >= 0
+                self._ties.append((kernel, flat[shared], shared, np.bincount(flat[shared])))
+        for kernel, flat, shared, counts in self._ties:
             w = kernel.numpy().ravel()
-            means = np.bincount(flat, weights=w, minlength=len(counts)) / np.maximum(counts, 1)
-            if has_zero:
-                means[0] = 0.0
-            kernel.assign(means[flat].reshape(kernel.shape).astype(w.dtype))
+            means = np.bincount(flat, weights=w[shared], minlength=len(counts)) / np.maximum(counts, 1)
+            tied = np.zeros_like(w)
+            tied[shared] = means[flat]
+            kernel.assign(tied.reshape(kernel.shape))
