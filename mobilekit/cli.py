@@ -71,6 +71,11 @@ def _add_device_flag(parser, what: str) -> None:
                              "emulated ARM core (needs `mobilekit emulate setup`); see `mobilekit emulate devices`")
 
 
+def _add_positive(group, flag: str, help: str) -> None:
+    """An optional positive number (a target or budget), None when not given."""
+    group.add_argument(flag, type=_number(float, 0, low_open=True, what=flag), default=None, help=help)
+
+
 def _bool(text):
     if text.lower() in ("true", "1", "yes"):
         return True
@@ -97,22 +102,10 @@ def _knobs(args) -> dict:
     return {k: getattr(args, k) for k in ARCH_KNOBS if getattr(args, k) is not None}
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    from dataclasses import fields
-
-    from mobilekit.pipeline import BuildConfig
+def _add_build_flags(b, d: dict) -> None:
+    """The flags of one build (model, data, training, compression), shared by `build` and `explore`."""
     from mobilekit.recipes import PRESETS
 
-    d = {f.name: f.default for f in fields(BuildConfig)}
-    parser = _Parser(prog="mobilekit", description="Architecture name + images -> small, fast, "
-                     "verified int8 .tflite for Android, with measured size, accuracy and latency.")
-    parser.add_argument("--version", action="store_true", help="print the version and exit")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-
-    b = sub.add_parser("build", help="train, prune, QAT, convert to int8 .tflite, evaluate, time",
-                       description="Train an architecture on real images, prune it, quantize it "
-                                   "(QAT), convert to a full-integer int8 .tflite at batch 1, check "
-                                   "the file, measure its accuracy and latency, write a report.")
     g = b.add_argument_group("model and data")
     g.add_argument("--arch", default="squeezenet", help="registered architecture (default: squeezenet "
                    "= squeezenet1_1); see `mobilekit archs`")
@@ -165,6 +158,75 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--augment", action="store_true",
                    help="random horizontal flips while training (off: no overfitting at the default budget)")
     t.add_argument("--seed", type=_number(int, 0, what="seed"), default=d["seed"])
+
+
+def _add_explore_parser(sub, d: dict) -> None:
+    x = sub.add_parser("explore", help="design-space exploration on Ray Tune: sweep knobs, targets, Pareto front",
+                       description="Build many design points with `mobilekit build`'s own pipeline on Ray Tune "
+                                   "(a local Ray by default, a cluster with --address), screen them against hard "
+                                   "targets before training, and write results.csv/json, plots and explore.md: "
+                                   "the Pareto front, saturation points and the recommended design. The build "
+                                   "flags set the base point; --arch takes a comma list to span families. "
+                                   "Resumable: the same command again runs only unfinished points.")
+    _add_build_flags(x, d)
+    _add_arch_knobs(x.add_argument_group("architecture knobs (the base point)"))
+    s = x.add_argument_group("the space and the search")
+    s.add_argument("--space", action="append", default=[], metavar="KNOB=V1,V2,...",
+                   help="values of one knob (repeatable): an arch metaparameter (squeeze_ratio, pct3x3, base_e, "
+                        "incr_e, freq, bypass, alpha, depth_multiplier, groups, scale, ...), input_size, a recipe "
+                        "field (sparsity, clusters, qat, recipe) or a budget (epochs, prune_epochs, qat_epochs, lr)")
+    s.add_argument("--spec", default=None, metavar="FILE.yaml|json",
+                   help="a sweep spec file (schema in docs/explore.md); flags given on the command line win")
+    s.add_argument("--search", choices=("grid", "oneatatime", "optuna"), default=None,
+                   help="grid: full factorial (default); oneatatime: each knob swept around the base point "
+                        "(saturation curves); optuna: multi-objective NSGA-II on Ray Tune's OptunaSearch")
+    s.add_argument("--trials", type=_number(int, 1, high=100000, what="--trials"), default=None,
+                   help="designs Optuna samples (--search optuna)")
+    s.add_argument("--seeds", type=_number(int, 1, high=1000, what="--seeds"), default=None,
+                   help="train each design with this many seeds (noise, saturation error bars; default: 1)")
+    s.add_argument("--objectives", default=None, metavar="COL:max|min,...",
+                   help="Pareto objectives (default: accuracy_int8:max,size_gzip_bytes:min)")
+    tg = x.add_argument_group("targets (hard: violated before training -> screened out, never trained)")
+    tg.add_argument("--min-accuracy", type=_number(float, 0, low_open=True, high=1, what="--min-accuracy"),
+                    default=None, help="int8 accuracy on the held-out set, a fraction (e.g. 0.85)")
+    _add_positive(tg, "--max-size-kb", "gzip'd int8 .tflite in KiB (1,024 bytes)")
+    _add_positive(tg, "--sram-kb", "int8 weights + peak activations must fit this SRAM in KiB (e.g. 8192)")
+    _add_positive(tg, "--fps", "frames per second on --device (predicted from emulated ARM counts)")
+    _add_positive(tg, "--energy-mj", "energy per frame in millijoules (45 nm model, docs/energy-model.md)")
+    tg.add_argument("--device", type=_device_list, default=None, metavar="NAME",
+                    help="phone for latency and --fps (see `mobilekit emulate devices`; needs `mobilekit emulate "
+                         "setup`)")
+    r = x.add_argument_group("engine and output")
+    r.add_argument("--out", default=None, metavar="DIR", help="sweep folder (default: build/explore)")
+    r.add_argument("--address", default=None, metavar="HOST:PORT|auto",
+                   help="run on an existing Ray cluster (`ray start --head`); default: a local Ray for this sweep")
+    r.add_argument("--cpus-per-trial", type=_number(float, 0, low_open=True, high=1024, what="--cpus-per-trial"),
+                   default=None, help="Ray CPUs per design point (default: 1; concurrency = CPUs / this)")
+    r.add_argument("--max-concurrent", type=_number(int, 1, high=1000, what="--max-concurrent"), default=None,
+                   help="at most this many points at once (default: what the CPUs allow)")
+    r.add_argument("--latency-runs", type=_number(int, 1, high=100000, what="latency runs"),
+                   default=d["latency_runs"], help="timed batch-1 runs per point (default: %(default)s)")
+    r.add_argument("--retry-failed", action="store_true", help="run failed points again on resume")
+    r.add_argument("--report", default=None, metavar="DIR",
+                   help="only re-render plots and explore.md from DIR/results.json (no training)")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from dataclasses import fields
+
+    from mobilekit.pipeline import BuildConfig
+
+    d = {f.name: f.default for f in fields(BuildConfig)}
+    parser = _Parser(prog="mobilekit", description="Architecture name + images -> small, fast, "
+                     "verified int8 .tflite for Android, with measured size, accuracy and latency.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    b = sub.add_parser("build", help="train, prune, QAT, convert to int8 .tflite, evaluate, time",
+                       description="Train an architecture on real images, prune it, quantize it "
+                                   "(QAT), convert to a full-integer int8 .tflite at batch 1, check "
+                                   "the file, measure its accuracy and latency, write a report.")
+    _add_build_flags(b, d)
     o = b.add_argument_group("output")
     o.add_argument("--out", default=None, metavar="DIR", help="output folder (default: build/<arch>/)")
     o.add_argument("--latency-runs", type=_number(int, 1, what="latency runs"),
@@ -178,6 +240,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="classes for --size-only (default: %(default)s, the ImageNet configuration)")
 
     _add_arch_knobs(b.add_argument_group("architecture knobs"))
+    _add_explore_parser(sub, d)
 
     i = sub.add_parser("info", help="params, MACs, weight bytes, peak activations, per-layer table",
                        description="Complexity of an architecture without training: parameters, "
@@ -221,12 +284,9 @@ def _build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--profile", action="store_true",
                     help="per-op time by op-prefix sub-models (see docs/bench.md), at the first thread count")
     tg = bn.add_argument_group("targets (the seed's design goals; docs/energy-model.md)")
-    tg.add_argument("--sram-kb", type=_number(float, 0, low_open=True, what="--sram-kb"), default=None,
-                    help="on-chip SRAM budget: do weights + peak activations fit? (e.g. 8192)")
-    tg.add_argument("--fps", type=_number(float, 0, low_open=True, what="--fps"), default=None,
-                    help="frame-rate target checked against the measured median (e.g. 15)")
-    tg.add_argument("--energy-mj", type=_number(float, 0, low_open=True, what="--energy-mj"), default=None,
-                    help="energy budget per frame, against a 45 nm per-operation estimate (e.g. 2000)")
+    _add_positive(tg, "--sram-kb", "on-chip SRAM budget: do weights + peak activations fit? (e.g. 8192)")
+    _add_positive(tg, "--fps", "frame-rate target checked against the measured median (e.g. 15)")
+    _add_positive(tg, "--energy-mj", "energy budget per frame, against a 45 nm per-operation estimate (e.g. 2000)")
     arm = bn.add_argument_group("ARM (real aarch64 LiteRT kernels under qemu; `mobilekit emulate setup` first)")
     arm.add_argument("--emulate", type=_cpu_list, default=[], metavar="CPU[,CPU...]",
                      help="count instructions per invoke on these qemu CPU models (e.g. cortex-a76,cortex-a53) "
@@ -302,8 +362,7 @@ def _size_only(args, arch: str) -> int:
 
     if args.weights is not None:
         raise MobilekitError("--size-only uses untrained weights; it does not take --weights")
-    overrides = {k: getattr(args, k) for k in ("sparsity", "qat", "clusters") if getattr(args, k) is not None}
-    spec = Recipe.preset(args.recipe).replace(**overrides)
+    spec = Recipe.resolve(args.recipe, args.sparsity, args.qat, args.clusters)
     archs.check_kwargs(arch, _knobs(args))
     out = ensure_writable_dir(args.out or os.path.join("build", arch))
     r = size_only(arch, spec, args.input_size or 224, args.classes, _knobs(args), args.seed)
@@ -453,6 +512,12 @@ def _cmd_emulate(args) -> int:
     return 0
 
 
+def _cmd_explore(args) -> int:
+    from mobilekit.explore.command import run
+
+    return run(args, _training_options(args), _knobs(args), args.given_flags)
+
+
 def _cmd_bench(args) -> int:
     from mobilekit.bench.command import run
 
@@ -488,12 +553,16 @@ def _cmd_archs(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    # The flags written on the command line (explore: they win over a --spec file's values).
+    args.given_flags = {t[2:].split("=")[0].replace("-", "_") for t in argv if t.startswith("--")}
     if args.version:
         from importlib.metadata import version
         print(f"mobilekit {version('mobilekit')}")
         return 0
     commands = {"build": _cmd_build, "info": _cmd_info, "bench": _cmd_bench, "emulate": _cmd_emulate, "env": _cmd_env,
+                "explore": _cmd_explore,
                 "archs": _cmd_archs}
     if args.command is None:
         parser.print_help()

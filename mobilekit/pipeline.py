@@ -132,8 +132,7 @@ class BuildConfig:
         """The recipe with this config's overrides (``sparsity``, ``qat``, ``clusters``) applied."""
         from mobilekit.recipes import Recipe
 
-        overrides = {k: getattr(self, k) for k in ("sparsity", "qat", "clusters") if getattr(self, k) is not None}
-        return Recipe.preset(self.recipe).replace(**overrides)
+        return Recipe.resolve(self.recipe, self.sparsity, self.qat, self.clusters)
 
     @property
     def out_dir(self) -> Path:
@@ -248,10 +247,10 @@ def build(cfg: BuildConfig, console=None) -> dict:
     from mobilekit.optimize import (KeepClusters, KeepSparsity, cluster, cluster_labels, fold_batch_norm, prune,
                                     quantize_aware, sparsity_masks, strip_clustering, strip_pruning)
     from mobilekit.optimize.distill import Distiller
-    from mobilekit.progress import console as default_console
+    from mobilekit import progress  # its console may be redirected (progress.use_console)
     from mobilekit.tflite_file import TfliteFile
 
-    console = console or default_console
+    console = console or progress.console
     out_dir = ensure_writable_dir(cfg.out_dir)
     if cfg.weights is not None:
         from mobilekit.pretrained import build_pretrained
@@ -430,16 +429,12 @@ def file_fields(tfl, float_bytes: bytes, int8_bytes: bytes) -> dict:
     ``sizes.bits_per_param`` is the transmitted cost: 8 x gzip'd .tflite bytes (the whole file)
     per conv / fully-connected weight and bias stored in it.
     """
-    from mobilekit.tflite_file import WEIGHT_OPS
-
     def io(t):
         return {"dtype": t.dtype.lower(), "shape": list(t.shape), "scale": float(t.scale[0]),
                 "zero_point": int(t.zero_point[0])}
 
     gzip_bytes = len(gzip.compress(int8_bytes, 9, mtime=0))
-    # Parameters as the papers count them: conv / fully-connected weights and biases in the file.
-    params = sum(int(tfl.tensors[i].data.size) for op in tfl.ops if op.name in WEIGHT_OPS
-                 for i in op.inputs[1:3] if i >= 0 and tfl.tensors[i].data is not None)
+    params = tfl.weight_params()
     return {"quantization": {"input": io(tfl.inputs[0]), "output": io(tfl.outputs[0])},
             "sizes": {"float_tflite_bytes": len(float_bytes), "int8_tflite_bytes": len(int8_bytes),
                       "int8_gzip_bytes": gzip_bytes, "weight_params": params,
@@ -470,8 +465,12 @@ def _arch_defaults(arch: str) -> dict:
 
 
 def _arch_kwargs(cfg: BuildConfig) -> dict:
-    """The builder keywords of this build: the training defaults it accepts, then the user's."""
-    archs.check_kwargs(cfg.arch, cfg.arch_kwargs or {})
-    accepted = inspect.signature(archs.builder(cfg.arch)).parameters
+    return arch_kwargs(cfg.arch, cfg.arch_kwargs)
+
+
+def arch_kwargs(arch: str, user_kwargs: dict | None) -> dict:
+    """The builder keywords of a build: the training defaults the arch accepts, then the user's."""
+    archs.check_kwargs(arch, user_kwargs or {})
+    accepted = inspect.signature(archs.builder(arch)).parameters
     kwargs = {k: v for k, v in TRAINING_ARCH_KWARGS.items() if k in accepted}
-    return {**kwargs, **(cfg.arch_kwargs or {})}
+    return {**kwargs, **(user_kwargs or {})}

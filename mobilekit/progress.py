@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from mobilekit._tf import keras
 
 console = Console(stderr=True, highlight=False)
+
+
+@contextlib.contextmanager
+def use_console(other: Console):
+    """Send stage lines and progress bars to ``other`` inside the block (e.g. a sweep point's log file)."""
+    global console
+    saved, console = console, other
+    try:
+        yield other
+    finally:
+        console = saved
 
 
 def progress() -> Progress:

@@ -25,7 +25,7 @@ def size_only(arch: str, spec, input_size: int = 224, classes: int = 1000, arch_
     from mobilekit._tf import keras
     from mobilekit.convert import convert_int8
     from mobilekit.optimize import one_shot
-    from mobilekit.tflite_file import WEIGHT_OPS, TfliteFile
+    from mobilekit.tflite_file import TfliteFile
 
     if spec.m_by_n:
         raise MobilekitError(f"--size-only does not apply m-by-n pruning ({spec.name}); it needs training")
@@ -35,8 +35,7 @@ def size_only(arch: str, spec, input_size: int = 224, classes: int = 1000, arch_
     calibration = np.random.default_rng(seed).random((8, input_size, input_size, 3), np.float32)
     content = convert_int8(model, calibration, per_tensor_weights=spec.per_tensor_weights)
     f = TfliteFile(content)
-    params = sum(int(f.tensors[i].data.size) for op in f.ops if op.name in WEIGHT_OPS
-                 for i in op.inputs[1:3] if i >= 0 and f.tensors[i].data is not None)
+    params = f.weight_params()
     gz = len(gzip.compress(content, 9, mtime=0))
     xz = len(lzma.compress(content, preset=9 | lzma.PRESET_EXTREME))
     layers = f.weight_sparsity()

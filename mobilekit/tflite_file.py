@@ -125,6 +125,11 @@ class TfliteFile:
                     out.append((op, t))
         return out
 
+    def weight_params(self) -> int:
+        """Parameters as the papers count them: conv / fully-connected weights and biases stored in the file."""
+        return sum(int(self.tensors[i].data.size) for op in self.ops if op.name in WEIGHT_OPS
+                   for i in op.inputs[1:3] if i >= 0 and self.tensors[i].data is not None)
+
     def structure_problems(self) -> list[str]:
         """Inconsistencies that could make a native reader crash: indices out of range,
         constant data whose size disagrees with its tensor's shape and type, negative dims."""

@@ -93,6 +93,13 @@ class Recipe:
             raise MobilekitError(f"unknown recipe {name!r}; choose from {', '.join(PRESETS)}")
         return PRESETS[name]
 
+    @staticmethod
+    def resolve(name: str, sparsity: float | None = None, qat: bool | None = None,
+                clusters: int | None = None) -> "Recipe":
+        """The preset ``name`` with the overrides that are not None (the build flags) applied."""
+        overrides = {"sparsity": sparsity, "qat": qat, "clusters": clusters}
+        return Recipe.preset(name).replace(**{k: v for k, v in overrides.items() if v is not None})
+
 
 PRESETS = {r.name: r for r in (
     Recipe("int8-ptq", "post-training full-int8 quantization of the float model (no pruning, no QAT)",

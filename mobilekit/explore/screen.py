@@ -1,0 +1,132 @@
+"""Screening: the metrics a design point has before any training, and the hard targets they decide.
+
+From the untrained arch, compressed by its recipe's structure in one shot and converted to
+full-int8 like a build's file (mobilekit.sizing's method): params, MACs, int8 .tflite bytes,
+gzip bytes (an estimate: trained weights compress a little differently), weight bytes, peak
+activation bytes, SRAM fit, energy per frame (docs/energy-model.md) and, with a device, the
+predicted latency from instruction counts on the emulated ARM core.
+
+ARM counts depend on the architecture, not on the weight values, for dense int8 kernels
+(tests/integration check a trained and an untrained file of one config count the same), so
+they are computed once per architecture config and kept in ``DIR/screen/``; the trained point
+reuses them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mobilekit._io import write_json_atomic
+
+# A size target drops a point before training only when the untrained estimate is this far over
+# it: trained weights gzip differently (docs/explore.md gives the measured error).
+SIZE_SCREEN_TOLERANCE = 0.10
+
+
+def _arch_kwargs(config: dict) -> dict:
+    from mobilekit.pipeline import arch_kwargs
+
+    return arch_kwargs(config["arch"], config.get("arch_kwargs"))
+
+
+def create_model(config: dict, classes: int):
+    """The untrained Keras model a point trains (the build's training arch keywords included)."""
+    from mobilekit import archs
+
+    s = config["input_size"]
+    return archs.create(config["arch"], input_shape=(s, s, 3), classes=classes, **_arch_kwargs(config))
+
+
+def screen_key(config: dict, classes: int, device: str | None, sram_kb: float | None) -> str:
+    """What decides the screening metrics: the architecture, the input, the recipe's structure."""
+    from mobilekit.recipes import Recipe
+
+    spec = Recipe.resolve(config["recipe"], config["sparsity"], config["qat"], config["clusters"])
+    key = {"arch": config["arch"], "arch_kwargs": _arch_kwargs(config), "input_size": config["input_size"],
+           "classes": classes, "sparsity": spec.sparsity, "m_by_n": spec.m_by_n, "clusters": spec.clusters,
+           "per_tensor_weights": spec.per_tensor_weights, "device": device, "sram_kb": sram_kb}
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=list).encode()).hexdigest()[:12]
+
+
+def untrained_int8(config: dict, classes: int) -> tuple[dict, bytes]:
+    """(params/MACs, int8 .tflite bytes) of the point's arch, one-shot compressed by its recipe."""
+    from mobilekit._tf import keras
+    from mobilekit.analysis import complexity
+    from mobilekit.convert import convert_int8
+    from mobilekit.optimize import one_shot
+    from mobilekit.recipes import Recipe
+
+    keras.utils.set_random_seed(0)
+    model = create_model(config, classes)
+    info = complexity(model)
+    spec = Recipe.resolve(config["recipe"], config["sparsity"], config["qat"], config["clusters"])
+    # m-by-n pruning zeroes half of each group: its size is close to 50% magnitude pruning's.
+    one_shot(model, spec.sparsity or (spec.m_by_n[0] / spec.m_by_n[1] if spec.m_by_n else 0.0), spec.clusters)
+    s = config["input_size"]
+    calibration = np.random.default_rng(0).random((8, s, s, 3), np.float32)
+    return info, convert_int8(model, calibration, per_tensor_weights=spec.per_tensor_weights)
+
+
+def device_latency(content: bytes, device: str) -> dict:
+    """Instructions on the device's emulated core and the predicted batch-1 latency of an int8 file."""
+    from mobilekit.bench.devices import arm_section
+
+    p = arm_section(content, device_names=(device,), threads=(), repeats=1)["devices"][device]
+    return {"instructions": p["instructions"], "latency_device_ms": p["predicted_ms"], "threads": p["threads"],
+            "qemu_cpu": p["qemu_cpu"]}
+
+
+def screen(config: dict, classes: int, device: str | None, sram_kb: float | None,
+           cache: Path | None = None) -> dict:
+    """Screening metrics of one point (cached in ``cache``/<key>.json when given)."""
+    from mobilekit.bench.energy import energy_per_frame
+    from mobilekit.tflite_analysis import analyze
+    from mobilekit.tflite_file import TfliteFile
+
+    key = screen_key(config, classes, device, sram_kb)
+    path = cache / f"{key}.json" if cache else None
+    if path is not None and path.is_file():
+        return json.loads(path.read_text())
+    info, content = untrained_int8(config, classes)
+    f = TfliteFile(content)
+    a = analyze(f)
+    energy = energy_per_frame(f, a, sram_kb or 0)
+    out = {"key": key, "params": int(info["params"]), "macs": int(info["macs"]),
+           "size_tflite_bytes": len(content), "size_gzip_bytes": len(gzip.compress(content, 9, mtime=0)),
+           "weight_bytes": int(a["weight_bytes"]), "peak_activation_bytes": int(a["peak_activation"]["bytes"]),
+           "footprint_bytes": int(energy["footprint_bytes"]), "energy_mj": float(energy["total_mj"][1]),
+           "memory": energy["memory"]}
+    if device is not None:
+        out.update(device_latency(content, device))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, out)
+    return out
+
+
+def violations(metrics: dict, targets) -> list[str]:
+    """The hard targets ``metrics`` (screened or measured) miss, one short reason each."""
+    reasons = []
+    t = targets
+    if t.max_size_kb is not None and metrics.get("size_gzip_bytes") is not None:
+        limit = t.max_size_kb * 1024 * (1 + SIZE_SCREEN_TOLERANCE if metrics.get("screened") else 1)
+        if metrics["size_gzip_bytes"] > limit:
+            reasons.append(f"gzip {metrics['size_gzip_bytes'] / 1024:,.1f} KiB > {t.max_size_kb:g} KiB")
+    if t.sram_kb is not None and metrics.get("footprint_bytes") is not None \
+            and metrics["footprint_bytes"] > t.sram_kb * 1024:
+        reasons.append(f"weights + peak activations {metrics['footprint_bytes'] / 1024:,.0f} KiB > SRAM "
+                       f"{t.sram_kb:g} KiB")
+    if t.fps is not None and metrics.get("latency_device_ms") is not None \
+            and 1e3 / metrics["latency_device_ms"] < t.fps:
+        reasons.append(f"{1e3 / metrics['latency_device_ms']:.1f} FPS < {t.fps:g} FPS")
+    if t.energy_mj is not None and metrics.get("energy_mj") is not None and metrics["energy_mj"] > t.energy_mj:
+        reasons.append(f"{metrics['energy_mj']:.3g} mJ/frame > {t.energy_mj:g} mJ")
+    if t.min_accuracy is not None and metrics.get("accuracy_int8") is not None \
+            and metrics["accuracy_int8"] < t.min_accuracy:
+        reasons.append(f"int8 accuracy {metrics['accuracy_int8']:.2%} < {t.min_accuracy:.2%}")
+    return reasons

@@ -1,0 +1,352 @@
+"""`mobilekit explore`: the space, the Pareto front, saturation, bad specs, and real sweeps on Ray.
+
+The slow tests run real sweeps (Fashion-MNIST, tiny budgets) on an embedded Ray and on a Ray head
+started on the loopback address, kill a sweep with SIGKILL and resume it, and compare each point's
+.tflite with `mobilekit build` of the same config byte for byte.
+"""
+
+import hashlib
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mobilekit import cli
+from mobilekit.errors import MobilekitError
+from mobilekit.explore import results
+from mobilekit.explore.space import ExploreConfig, parse_objectives, parse_space_arg, plan
+
+BIN = Path(sys.executable).parent
+MOBILEKIT = str(BIN / "mobilekit")
+TINY = ["--limit-train", "2000", "--limit-test", "500", "--input-size", "32", "--epochs", "0.3",
+        "--prune-epochs", "0.1", "--qat-epochs", "0.1"]
+ACCEPTANCE = ["--arch", "squeezenet1_1", "--space", "squeeze_ratio=0.25,0.5", "--space", "pct3x3=0.25,0.5", *TINY]
+
+
+def cli_error(capsys, *argv) -> str:
+    """Run the CLI in-process; assert exit 2 with exactly one stderr line and no traceback; return it."""
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    err = capsys.readouterr().err.strip().splitlines()
+    err = [line for line in err if "cuInit" not in line]  # TensorFlow's CUDA probe on CPU machines
+    assert code == 2, err
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+# ---- the space, parsing and the table (no Ray, no training) ----
+
+def test_space_and_objective_parsing():
+    assert parse_space_arg("squeeze-ratio=0.25, 0.5") == ("squeeze_ratio", ["0.25", "0.5"])
+    for bad in ("squeeze_ratio", "=1,2", "pct3x3=", "pct3x3=0.5,,1"):
+        with pytest.raises(MobilekitError):
+            parse_space_arg(bad)
+    assert parse_objectives("accuracy_int8:max,latency_device_ms:min") == (("accuracy_int8", "max"),
+                                                                          ("latency_device_ms", "min"))
+    for bad in ("accuracy:max", "size_gzip_bytes", "size_gzip_bytes:up", "params:min,params:max"):
+        with pytest.raises(MobilekitError):
+            parse_objectives(bad)
+
+
+def _brute_front(rows, objectives):
+    """Non-dominated by definition: no other row is >= on every objective and > on one."""
+    def as_good(a, b):
+        return all((a[c] >= b[c]) if m == "max" else (a[c] <= b[c]) for c, m in objectives)
+
+    def strictly(a, b):
+        return any((a[c] > b[c]) if m == "max" else (a[c] < b[c]) for c, m in objectives)
+
+    ok = [r for r in rows if r["status"] == "ok"]
+    return {r["point"] for r in ok if not any(as_good(o, r) and strictly(o, r) for o in ok if o is not r)}
+
+
+def test_pareto_front_equals_brute_force_on_random_tables():
+    rng = random.Random(0)
+    objectives = (("accuracy_int8", "max"), ("size_gzip_bytes", "min"), ("latency_host_ms", "min"))
+    for trial in range(200):
+        rows = [{"point": f"p{i}", "status": rng.choice(["ok", "ok", "ok", "failed"]),
+                 "accuracy_int8": rng.choice([0.5, 0.6, 0.7, 0.8]), "size_gzip_bytes": rng.choice([10, 20, 30]),
+                 "latency_host_ms": rng.choice([1.0, 2.0])} for i in range(rng.randint(1, 12))]
+        assert results.pareto_ids(rows, objectives) == _brute_front(rows, objectives), rows
+    # Duplicates of one design are both on the front (neither dominates the other).
+    same = [{"point": p, "status": "ok", "accuracy_int8": 0.9, "size_gzip_bytes": 5} for p in ("a", "b")]
+    assert results.pareto_ids(same, objectives[:2]) == {"a", "b"}
+
+
+def _row(value, seed, acc, other=0.5):
+    return {"point": f"{value}-{other}-{seed}", "status": "ok", "seed": seed, "accuracy_int8": acc,
+            "knobs": {"arch": "squeezenet1_1", "squeeze_ratio": value, "pct3x3": other}}
+
+
+def test_saturation_is_the_smallest_value_within_the_seeds_noise_of_the_best():
+    base = {"squeezenet1_1": {"squeeze_ratio": 0.5, "pct3x3": 0.5}}
+    rows = [_row(0.125, 0, 0.70), _row(0.125, 1, 0.72), _row(0.25, 0, 0.80), _row(0.25, 1, 0.82),
+            _row(0.5, 0, 0.83), _row(0.5, 1, 0.81), _row(1.0, 0, 0.84), _row(1.0, 1, 0.82),
+            _row(0.25, 0, 0.10, other=0.99)]  # off the base axis: ignored
+    s = results.saturation(rows, "squeeze_ratio", base)
+    assert s["on_axis"] and s["seeds"] == 2 and [c["value"] for c in s["curve"]] == [0.125, 0.25, 0.5, 1.0]
+    assert s["noise_std"] == pytest.approx(2 ** 0.5 / 100)  # every pair differs by 0.02
+    assert s["margin"] == pytest.approx(2 * s["noise_std"])
+    assert s["saturation_value"] == 0.25  # 0.81 is within 0.028 of the best mean 0.83; 0.71 is not
+    one_seed = [r for r in rows if r["seed"] == 0]
+    assert results.saturation(one_seed, "squeeze_ratio", base)["saturation_value"] == 1.0  # no noise: the best
+
+
+def test_plan_counts_ids_and_families(tmp_path):
+    base = {"arch": "squeezenet1_1", "input_size": 32, "epochs": 0.3}
+    grid, _ = plan(ExploreConfig(base=base, space={"squeeze_ratio": ["0.25", "0.5"], "pct3x3": ["0.25", "0.5"]},
+                                 seeds=2), "fp")
+    assert len(grid) == 8 and len({p.id for p in grid}) == 8
+    more, _ = plan(ExploreConfig(base=base, space={"squeeze_ratio": ["0.25", "0.5", "0.75"],
+                                                   "pct3x3": ["0.25", "0.5"]}, seeds=2), "fp")
+    assert {p.id for p in grid} < {p.id for p in more} and len(more) == 12  # a new value adds only new points
+    assert {p.id for p in plan(ExploreConfig(base=base, space={"squeeze_ratio": ["0.25"]}), "other data")[0]} \
+        .isdisjoint(p.id for p in grid)
+    one, _ = plan(ExploreConfig(base={**base, "squeeze_ratio": 0.5}, search="oneatatime",
+                                space={"squeeze_ratio": ["0.125", "0.25", "0.5"], "pct3x3": ["0.25", "0.5"]}), "fp")
+    assert len(one) == 4  # 3 + 2 - the shared base point
+    assert all(p.knobs["pct3x3"] == 0.5 or p.knobs["squeeze_ratio"] == 0.5 for p in one)
+    fam, _ = plan(ExploreConfig(base=base, space={"arch": ["squeezenet1_1", "mobilenet_v1"],
+                                                  "alpha": ["0.25", "0.5"]}), "fp")
+    assert sorted((p.knobs["arch"], p.knobs["alpha"]) for p in fam) == [
+        ("mobilenet_v1", 0.25), ("mobilenet_v1", 0.5), ("squeezenet1_1", None)]
+    bad, _ = plan(ExploreConfig(base={**base, "recipe": "int8-ptq"},
+                                space={"sparsity": ["0", "0.5"], "prune_epochs": ["0", "0.1"]}), "fp")
+    invalid = [p for p in bad if p.error]
+    assert len(invalid) == 1 and invalid[0].knobs["sparsity"] == 0.5 and "prune_epochs" in invalid[0].error
+
+
+def test_bad_specs_are_one_line_errors_before_anything_is_written(capsys, tmp_path):
+    out = tmp_path / "sweep"
+    base = ["explore", "--arch", "squeezenet1_1", *TINY, "--out", str(out)]
+    assert "unknown knob 'foo'" in cli_error(capsys, *base, "--space", "foo=1,2")
+    assert "squeeze_ratio=-1.0" in cli_error(capsys, *base, "--space", "squeeze_ratio=-1,0.5")
+    assert "empty value list" in cli_error(capsys, *base, "--space", "squeeze_ratio=")
+    assert "--device" in cli_error(capsys, *base, "--space", "pct3x3=0.5", "--fps", "30")
+    assert "127.0.0.1:1" in cli_error(capsys, *base, "--space", "pct3x3=0.5", "--address", "127.0.0.1:1")
+    assert "--trials" in cli_error(capsys, *base, "--space", "pct3x3=0.5", "--search", "optuna")
+    assert "bypass='bogus'" in cli_error(capsys, *base, "--space", "bypass=simple,bogus")
+    assert "input_size takes int" in cli_error(capsys, *base, "--space", "input_size=32,abc")
+    assert "alpha" in cli_error(capsys, *base, "--space", "alpha=0.5")  # squeezenet has no alpha
+    assert "unknown objective" in cli_error(capsys, *base, "--space", "pct3x3=0.5", "--objectives", "acc:max")
+    spec = tmp_path / "s.yaml"
+    spec.write_text("space: {pct3x3: [0.5]}\nbudget: 3\n")
+    assert "unknown key 'budget'" in cli_error(capsys, *base, "--spec", str(spec))
+    spec.write_text("space: [unclosed\n")
+    assert "not valid yaml" in cli_error(capsys, *base, "--spec", str(spec))
+    assert "no sweep results" in cli_error(capsys, "explore", "--report", str(tmp_path / "none"))
+    assert not out.exists()
+
+
+def test_spec_file_equals_flags_and_flags_win(tmp_path):
+    from mobilekit.explore.command import config_from_args
+
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text("base: {input_size: 40, epochs: 0.2}\nspace: {squeeze_ratio: [0.25, 0.5]}\n"
+                    "search: oneatatime\nseeds: 2\ntargets: {max_size_kb: 900}\n")
+    parser = cli._build_parser()
+
+    def config(*argv):
+        args = parser.parse_args(["explore", *argv])
+        given = {t[2:].replace("-", "_") for t in argv if t.startswith("--")}
+        return config_from_args(args, cli._training_options(args), cli._knobs(args), given)
+
+    from_file = config("--spec", str(spec))
+    assert from_file.base["input_size"] == 40 and from_file.base["epochs"] == 0.2
+    assert from_file.search == "oneatatime" and from_file.seeds == 2 and from_file.targets.max_size_kb == 900
+    flags = config("--input-size", "40", "--epochs", "0.2", "--space", "squeeze_ratio=0.25,0.5",
+                   "--search", "oneatatime", "--seeds", "2", "--max-size-kb", "900")
+    assert plan(from_file, "fp")[0] == plan(flags, "fp")[0]
+    won = config("--spec", str(spec), "--input-size", "32", "--seeds", "1")
+    assert won.base["input_size"] == 32 and won.seeds == 1 and won.search == "oneatatime"
+
+
+# ---- real sweeps on Ray (slow) ----
+
+def _explore(*argv, timeout=900, env=None):
+    return subprocess.run([MOBILEKIT, "explore", *argv], capture_output=True, text=True, timeout=timeout,
+                          env=env)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def acceptance(tmp_path_factory):
+    """The acceptance sweep, killed with SIGKILL once its first point finished, then run again."""
+    out = tmp_path_factory.mktemp("explore") / "sweep"
+    driver = subprocess.Popen([MOBILEKIT, "explore", *ACCEPTANCE, "--out", str(out)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 600
+    while not list(out.glob("points/*/point.json")):
+        assert driver.poll() is None, driver.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "no point finished in 10 minutes"
+        time.sleep(0.5)
+    driver.kill()  # SIGKILL to the sweep's driver
+    driver.wait()
+    try:
+        os.killpg(driver.pid, signal.SIGKILL)  # Ray's helper processes the dead driver leaves behind
+    except ProcessLookupError:
+        pass
+    first = {p.parent.name: {f.name: (f.stat().st_mtime_ns, _sha(f)) for f in p.parent.iterdir()}
+             for p in out.glob("points/*/point.json")}
+    result = _explore(*ACCEPTANCE, "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, first, result
+
+
+slow = pytest.mark.slow
+
+
+@slow
+def test_sweep_resumes_after_sigkill_with_every_row_and_untouched_points(acceptance):
+    out, first, result = acceptance
+    doc = json.loads((out / "results.json").read_text())
+    rows = doc["rows"]
+    assert doc["schema_version"] == 1 and len(rows) == 4 and {r["status"] for r in rows} == {"ok"}
+    assert sorted((r["squeeze_ratio"], r["pct3x3"]) for r in rows) == [(0.25, 0.25), (0.25, 0.5), (0.5, 0.25),
+                                                                       (0.5, 0.5)]
+    assert 1 <= len(first) < 4
+    for pid, files in first.items():  # finished before the kill: not re-run, not rewritten
+        now = {f.name: (f.stat().st_mtime_ns, _sha(f)) for f in (out / "points" / pid).iterdir()}
+        assert now == files, pid
+    assert not list((out / "points").glob(".*")), "a temporary point folder was left behind"
+    assert "4 ok, 0 failed, 0 screened out" in result.stdout
+    for r in rows:
+        assert 0 <= r["accuracy_int8"] <= 1 and r["size_gzip_bytes"] < r["size_tflite_bytes"]
+        assert (out / r["tflite"]).is_file() and r["params"] > 0 and r["macs"] > 0 and r["train_seconds"] > 0
+        assert r["latency_host_ms"] > 0 and r["peak_activation_bytes"] > 0 and r["energy_mj"] > 0
+    # More squeeze and more 3x3 filters cost parameters: the space is what it says.
+    by = {(r["squeeze_ratio"], r["pct3x3"]): r for r in rows}
+    assert by[(0.25, 0.25)]["params"] < by[(0.25, 0.5)]["params"] < by[(0.5, 0.5)]["params"]
+
+
+@slow
+def test_results_table_plots_and_pareto_column(acceptance):
+    out, _, _ = acceptance
+    doc = json.loads((out / "results.json").read_text())
+    objectives = [tuple(o) for o in doc["sweep"]["objectives"]]
+    assert objectives == [("accuracy_int8", "max"), ("size_gzip_bytes", "min")]
+    assert {r["point"] for r in doc["rows"] if r["pareto"]} == _brute_front(doc["rows"], objectives)
+    header = (out / "results.csv").read_text().splitlines()[0].split(",")
+    for column in ("point", "squeeze_ratio", "pct3x3", "status", "accuracy_int8", "size_tflite_bytes",
+                   "size_gzip_bytes", "latency_host_ms", "latency_device_ms", "energy_mj", "params", "macs",
+                   "peak_activation_bytes", "train_seconds", "pareto", "meets_targets", "tflite"):
+        assert column in header, column
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert {"accuracy_vs_size.png", "accuracy_vs_latency.png"} <= set(pngs) and len(pngs) >= 2
+    for p in out.glob("*.png"):
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (out / "explore.md").read_text()
+    assert f"`{doc['recommended']}`" in md and "![accuracy_vs_size.png](accuracy_vs_size.png)" in md
+    best = max((r for r in doc["rows"] if r["status"] == "ok"), key=lambda r: (r["accuracy_int8"],
+                                                                               -r["size_gzip_bytes"]))
+    assert doc["recommended"] == best["point"]  # no targets: the most accurate point
+    # --report re-renders from the stored results without training.
+    (out / "explore.md").unlink()
+    for p in out.glob("*.png"):
+        p.unlink()
+    t0 = time.perf_counter()
+    again = _explore("--report", str(out), timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (out / "explore.md").read_text() == md and len(list(out.glob("*.png"))) == len(pngs)
+    assert time.perf_counter() - t0 < 120
+
+
+@slow
+def test_each_point_is_byte_identical_to_mobilekit_build(acceptance, tmp_path):
+    out, _, _ = acceptance
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    row = next(r for r in rows if (r["squeeze_ratio"], r["pct3x3"]) == (0.25, 0.5))
+    result = subprocess.run([MOBILEKIT, "build", "--arch", "squeezenet1_1", "--squeeze-ratio", "0.25",
+                             "--pct3x3", "0.5", *TINY, "--out", str(tmp_path)], capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "squeezenet1_1.tflite").read_bytes() == (out / row["tflite"]).read_bytes()
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["accuracy"]["tflite_int8"] == row["accuracy_int8"]
+    assert report["sizes"]["int8_gzip_bytes"] == row["size_gzip_bytes"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@slow
+def test_the_same_sweep_on_a_ray_cluster_at_an_address(acceptance, tmp_path):
+    out, _, _ = acceptance
+    port = _free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}  # Ray >= 2.59's `ray start` enables token auth
+    ray = str(BIN / "ray")
+    started = subprocess.run([ray, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+                              "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"],
+                             capture_output=True, text=True, timeout=180, env=env)
+    assert started.returncode == 0, started.stderr[-2000:]
+    try:
+        two = ["--arch", "squeezenet1_1", "--space", "squeeze_ratio=0.25,0.5", "--pct3x3", "0.25", *TINY]
+        result = _explore(*two, "--out", str(tmp_path / "cluster"), "--address", f"127.0.0.1:{port}", env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120, env=env)
+    remote = json.loads((tmp_path / "cluster" / "results.json").read_text())["rows"]
+    local = {r["point"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    assert len(remote) == 2 and {r["status"] for r in remote} == {"ok"}
+    for r in remote:  # same point ids (same config, seed, data, version) and the same bytes
+        assert r["point"] in local
+        assert _sha(tmp_path / "cluster" / r["tflite"]) == _sha(out / local[r["point"]]["tflite"])
+        assert r["accuracy_int8"] == local[r["point"]]["accuracy_int8"]
+
+
+@slow
+def test_targets_screen_points_out_before_training_and_bad_combinations_fail_alone(tmp_path):
+    """--device snapdragon-450 with an impossible frame rate: every valid point is screened out on its
+    emulated ARM count, none is trained (Ray is not even started); the invalid combination is a failed row."""
+    out = tmp_path / "screened"
+    result = _explore("--arch", "squeezenet1_1", *TINY, "--recipe", "int8-ptq", "--space", "sparsity=0,0.5",
+                      "--space", "prune_epochs=0,0.1", "--device", "snapdragon-450", "--fps", "100000",
+                      "--sram-kb", "8192", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["counts"] == {"ok": 0, "failed": 1, "screened_out": 3}
+    failed = next(r for r in doc["rows"] if r["status"] == "failed")
+    assert failed["sparsity"] == 0.5 and failed["prune_epochs"] == 0 and "prune_epochs" in failed["error"]
+    for r in doc["rows"]:
+        if r["status"] == "screened_out":
+            assert "FPS < 100000 FPS" in r["error"] and r["latency_device_ms"] > 0 and not r["tflite"]
+            assert doc["screened_out"][r["point"]] == r["error"]
+    assert not list(out.glob("points/*/*.tflite")) and not (out / "ray").exists()
+    assert "No point meets every target" in (out / "explore.md").read_text()
+    # Counted once per architecture config: sparsity does not change the dense int8 kernels' count,
+    # but it is part of the key (the file's size differs), so two entries for three points.
+    assert len(list((out / "screen").glob("*.json"))) == 2
+
+
+@slow
+def test_arm_counts_of_trained_and_untrained_files_of_one_config_are_equal(acceptance):
+    """Why screening may count instructions once per architecture config: dense int8 kernels run the
+    same instructions whatever the weight values."""
+    from mobilekit.emulate import count_instructions
+    from mobilekit.explore.screen import untrained_int8
+
+    out, _, _ = acceptance
+    row = json.loads((out / "results.json").read_text())["rows"][0]
+    point = json.loads((out / "points" / row["point"] / "point.json").read_text())
+    _, untrained = untrained_int8(point["config"], 10)
+    trained = (out / row["tflite"]).read_bytes()
+    assert untrained != trained
+    for cpu in ("cortex-a53", "cortex-a76"):
+        counts = [count_instructions(c, cpu, threads=(1,), repeats=1)["threads"]["1"]["instructions"]
+                  for c in (untrained, trained)]
+        assert counts[0] == counts[1], (cpu, counts)
