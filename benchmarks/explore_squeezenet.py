@@ -7,7 +7,7 @@ summary in ``benchmarks/results/explore.json``:
 - ``paper``: the SqueezeNet paper's two sweeps (its Figure 2) one knob at a time around squeeze
   ratio 0.5 / pct3x3 0.5 on squeezenet1_0 (base_e 128, incr_e 128, freq 2): squeeze_ratio in
   {0.125, 0.25, 0.5, 0.75, 1.0}, pct3x3 in {0.01, 0.125, 0.25, 0.5, 0.75, 0.99}, 2 seeds a point,
-  a fixed budget (int8-ptq, 12,000 training images at 32x32, 2 epochs, the full 10,000 test set).
+  a fixed budget (int8-ptq, 8,000 training images at 32x32, 2 epochs, the full 10,000 test set).
 - ``constrained``: three families (squeezenet1_1 with slim fire modules, mobilenet_v1, shufflenet_v2)
   x pruning levels, targets 100 KiB gzip'd and 30 FPS on snapdragon-450: the most accurate design
   that meets both (screening drops the rest before training).
@@ -72,7 +72,7 @@ def paper() -> dict:
                           "--squeeze-ratio", "0.5", "--pct3x3", "0.5",
                           "--space", "squeeze_ratio=0.125,0.25,0.5,0.75,1.0",
                           "--space", "pct3x3=0.01,0.125,0.25,0.5,0.75,0.99",
-                          "--recipe", "int8-ptq", "--input-size", "32", "--limit-train", "12000",
+                          "--recipe", "int8-ptq", "--input-size", "32", "--limit-train", "8000",
                           "--epochs", "2", "--latency-runs", "20"])
     return {"counts": doc["counts"], "saturation": doc["saturation"],
             "paper": {"squeeze_ratio": "accuracy saturates around SR 0.75 (86.0% top-5 at SR 0.75 and 1.0 on "
@@ -143,16 +143,61 @@ def overhead(points: int = 3) -> dict:
                     "a process start and TensorFlow import, as a user running them one by one would"}
 
 
+def readme_section(summary: dict) -> str:
+    """The README's explore section, written from explore.json (so its numbers are the committed ones)."""
+    host = next(iter(summary.values()))["host"]
+    out = [f"Measured with `python benchmarks/explore_squeezenet.py` on {host['model']} "
+           f"({host['cores']} cores, AVX-512 VNNI {'yes' if host['avx512_vnni'] else 'no'}):", ""]
+    if "paper" in summary:
+        p = summary["paper"]
+        for knob, s in p["saturation"].items():
+            curve = ", ".join(f"{c['value']:g}: {c['mean']:.2%}" for c in s["curve"])
+            out.append(f"- SqueezeNet paper sweep, `{knob}` (2 seeds, int8 accuracy): {curve}; noise sd "
+                       f"{s['noise_std']:.2%}; **saturates at {s['saturation_value']:g}** (paper: {p['paper'][knob]}).")
+    if "constrained" in summary:
+        c = summary["constrained"]
+        r = c["recommended"]
+        n = c["counts"]
+        what = (f"**{r['arch']}** " + " ".join(f"{k}={r[k]}" for k in ("base_e", "alpha", "scale", "sparsity")
+                                              if r.get(k) is not None)
+                + f": int8 {r['accuracy_int8']:.2%}, {r['size_gzip_bytes'] / 1024:.1f} KiB gzip'd, "
+                  f"{r['latency_device_ms']:.2f} ms predicted on snapdragon-450") if r else "none"
+        out.append(f"- Constrained search, 3 families, <= 100 KiB gzip'd and >= 30 FPS on snapdragon-450: "
+                   f"{n['screened_out']} of {sum(n.values())} points screened out before training, {n['ok']} trained; "
+                   f"the most accurate that meets both: {what}.")
+    if "dominate" in summary:
+        d = summary["dominate"]
+        base = d["default"]
+        best = max((r for r in d["rows"] if r["status"] == "ok"), key=lambda r: r["accuracy_int8"], default=None)
+        rows = "; ".join(f"sparsity {r['sparsity']:g}: {r['accuracy_int8']:.2%} at {r['size_gzip_bytes'] / 1024:.1f} KiB"
+                         for r in d["rows"] if r["status"] == "ok")
+        out.append(f"- Beating the default build ({base['accuracy_int8']:.2%} int8 at {base['size_gzip_bytes'] / 1024:.1f} "
+                   f"KiB gzip'd, same run): {rows} -> "
+                   + (f"**dominated** by sparsity {d['dominating'][0]['sparsity']:g}" if d["dominating"]
+                      else f"not dominated in this space (best {best['accuracy_int8']:.2%})" if best else "no ok point")
+                   + ".")
+    if "overhead" in summary:
+        o = summary["overhead"]
+        out.append(f"- Ray overhead: {o['points']} tiny points one at a time took {o['explore_total_seconds']:.1f} s "
+                   f"through `explore` against {sum(o['direct_build_seconds']):.1f} s as separate `mobilekit build` "
+                   f"runs: **{o['overhead_ratio']:+.1%}** (goal <= +10%).")
+    return "\n".join(out)
+
+
 PARTS = {"paper": paper, "constrained": constrained, "dominate": dominate, "overhead": overhead}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--parts", default=",".join(PARTS))
+    p.add_argument("--readme", action="store_true", help="print the README section from explore.json and exit")
     args = p.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
     summary_path = RESULTS / "explore.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    if args.readme:
+        print(readme_section(summary))
+        return 0
     for name in args.parts.split(","):
         t0 = time.perf_counter()
         result = PARTS[name]()

@@ -115,10 +115,14 @@ def test_plan_counts_ids_and_families(tmp_path):
                                 space={"squeeze_ratio": ["0.125", "0.25", "0.5"], "pct3x3": ["0.25", "0.5"]}), "fp")
     assert len(one) == 4  # 3 + 2 - the shared base point
     assert all(p.knobs["pct3x3"] == 0.5 or p.knobs["squeeze_ratio"] == 0.5 for p in one)
-    fam, _ = plan(ExploreConfig(base=base, space={"arch": ["squeezenet1_1", "mobilenet_v1"],
-                                                  "alpha": ["0.25", "0.5"]}), "fp")
-    assert sorted((p.knobs["arch"], p.knobs["alpha"]) for p in fam) == [
-        ("mobilenet_v1", 0.25), ("mobilenet_v1", 0.5), ("squeezenet1_1", None)]
+    fam, _ = plan(ExploreConfig(base={**base, "incr_e": 32}, search="oneatatime",  # a squeezenet knob in the base
+                                space={"arch": ["squeezenet1_1", "mobilenet_v1"], "alpha": ["0.25", "0.5"],
+                                       "sparsity": ["0.5", "0.75"]}), "fp")
+    assert sorted((p.knobs["arch"], p.knobs["alpha"], p.knobs["sparsity"]) for p in fam) == [
+        ("mobilenet_v1", 0.25, 0.5), ("mobilenet_v1", 0.5, 0.5), ("mobilenet_v1", 1.0, 0.5),
+        ("mobilenet_v1", 1.0, 0.75), ("squeezenet1_1", None, 0.5), ("squeezenet1_1", None, 0.75)]
+    assert all(p.config["arch_kwargs"]["incr_e"] == 32 for p in fam if p.knobs["arch"] == "squeezenet1_1")
+    assert all("incr_e" not in (p.config["arch_kwargs"] or {}) for p in fam if p.knobs["arch"] == "mobilenet_v1")
     bad, _ = plan(ExploreConfig(base={**base, "recipe": "int8-ptq"},
                                 space={"sparsity": ["0", "0.5"], "prune_epochs": ["0", "0.1"]}), "fp")
     invalid = [p for p in bad if p.error]

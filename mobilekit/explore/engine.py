@@ -219,7 +219,10 @@ def explore(cfg: ExploreConfig, console=None) -> dict:
         from mobilekit.emulate.root import require_ready
 
         require_ready()
-    check_single_values(cfg, space, classes)  # every check before the first file is written
+    from mobilekit._tf import quiet_native_stderr
+
+    with quiet_native_stderr():  # TensorFlow's first model: its CUDA probe and absl lines
+        check_single_values(cfg, space, classes)  # every check before the first file is written
     out = ensure_writable_dir(cfg.out)
     sweep = sweep_document(cfg, space, fingerprint, classes)
     t0 = time.perf_counter()

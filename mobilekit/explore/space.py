@@ -306,7 +306,7 @@ def base_value(arch: str, knob: str, base: dict):
     params = inspect.signature(archs.builder(arch)).parameters
     if knob in params:
         return params[knob].default
-    return getattr(BuildConfig(arch=arch, **{k: v for k, v in base.items() if k not in ("arch", "out")}), knob)
+    return make_config(arch, base, {})[knob]
 
 
 def make_config(arch: str, base: dict, knobs: dict) -> dict:
@@ -371,13 +371,10 @@ def plan(cfg: ExploreConfig, fingerprint: str) -> tuple[list[Point], dict[str, l
     Points an arch cannot take (a knob it has no such metaparameter for) keep that knob as None;
     duplicates collapse. Raises MobilekitError for an unknown knob or an empty list.
     """
-    arch_names = arch_list(cfg)
-    space = _typed_space(cfg, arch_names)
+    space = _typed_space(cfg, arch_list(cfg))
     points: dict[str, Point] = {}
-    for arch in arch_names:
-        accepted = set(arch_knob_types(arch)) | set(BUILD_KNOBS)
-        base_values = {k: base_value(arch, k, cfg.base) if k in accepted else None for k in space}
-        for combo in _combinations(cfg, space, base_values) if space else [{}]:
+    for arch, values in base_values(cfg, space).items():
+        for combo in _combinations(cfg, space, values) if space else [{}]:
             for p in point_group(arch, cfg.base, combo, cfg.seeds, fingerprint):
                 points.setdefault(p.id, p)
     return list(points.values()), space
