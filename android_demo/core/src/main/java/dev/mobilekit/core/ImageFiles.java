@@ -1,0 +1,35 @@
+package dev.mobilekit.core;
+
+import java.awt.image.BufferedImage;
+import java.io.File;
+import java.io.IOException;
+import javax.imageio.ImageIO;
+
+/** Image files -> ARGB pixels on a JVM (ImageIO). Android apps use Bitmap.getPixels instead; nothing here runs there. */
+public final class ImageFiles {
+    private ImageFiles() {
+    }
+
+    /** Row-major 0xAARRGGBB pixels and the image's size. */
+    public static final class Pixels {
+        public final int[] argb;
+        public final int width;
+        public final int height;
+
+        Pixels(int[] argb, int width, int height) {
+            this.argb = argb;
+            this.width = width;
+            this.height = height;
+        }
+    }
+
+    public static Pixels read(File file) throws IOException {
+        BufferedImage image = ImageIO.read(file);
+        if (image == null) {
+            throw new IOException("not a readable image: " + file);
+        }
+        int w = image.getWidth();
+        int h = image.getHeight();
+        return new Pixels(image.getRGB(0, 0, w, h, null, 0, w), w, h);
+    }
+}

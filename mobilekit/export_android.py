@@ -1,0 +1,106 @@
+"""`mobilekit export android BUILD_DIR --to DIR`: a build's .tflite, labels and model.json for an app.
+
+model.json is the part of report.json an app needs, with nothing left to guess: the input
+tensor (shape, dtype, scale, zero point), how a camera/bitmap pixel becomes that tensor (channel
+order, grey images, the resize's method, pixel-centre convention and rounding, the float formula,
+the arithmetic), the output tensor, the label file and the model's sha256. The Java core of
+android_demo (``android_demo/core``) reads it; a JVM test proves its input bytes equal the ones
+mobilekit's own evaluation feeds LiteRT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from mobilekit._io import ensure_writable_dir, write_bytes_atomic, write_json_atomic
+from mobilekit.errors import MobilekitError
+
+SCHEMA_VERSION = 1
+DEMO_ASSETS = Path(__file__).resolve().parent.parent / "android_demo" / "app" / "src" / "main" / "assets"
+
+
+def _read_build(build_dir: Path) -> tuple[dict, bytes, list[str]]:
+    """(report, .tflite bytes, labels) of a complete build folder, or a one-line MobilekitError."""
+    if not build_dir.is_dir():
+        raise MobilekitError(f"no build folder at {str(build_dir)!r}")
+    report_path = build_dir / "report.json"
+    if not report_path.is_file():
+        raise MobilekitError(f"{str(build_dir)!r} is not a complete build: report.json is missing")
+    try:
+        report = json.loads(report_path.read_text())
+        files, pre, quant = report["files"], report["preprocessing"], report["quantization"]
+        expected_sha, classes = report["sha256"], report["classes"]
+        pre["size"], pre["scale"], pre["offset"], quant["input"]["scale"], quant["output"]["zero_point"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise MobilekitError(f"{str(report_path)!r} is not a mobilekit build report ({type(e).__name__}: {e})") \
+            from None
+    model_path = build_dir / Path(str(files.get("tflite", ""))).name
+    labels_path = build_dir / Path(str(files.get("labels", "labels.txt"))).name
+    for p in (model_path, labels_path):
+        if not p.is_file():
+            raise MobilekitError(f"{str(build_dir)!r} is not a complete build: {p.name} is missing")
+    content = model_path.read_bytes()
+    if hashlib.sha256(content).hexdigest() != expected_sha:
+        raise MobilekitError(f"{model_path} does not match report.json's sha256 (the file changed after the build)")
+    labels = labels_path.read_text(encoding="utf-8").splitlines()
+    if labels != list(classes):
+        raise MobilekitError(f"{labels_path} does not list report.json's {len(classes)} classes in order")
+    return report, content, labels
+
+
+def model_json(report: dict, model_name: str, labels_name: str) -> dict:
+    """The app's contract with the model, from a build report."""
+    pre, q = report["preprocessing"], report["quantization"]
+    h, w = pre["size"]
+    grey_source = report["accuracy"].get("dataset") == "fashion-mnist"
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "model": model_name, "sha256": report["sha256"], "labels": labels_name, "num_classes": len(report["classes"]),
+        "arch": report["arch"],
+        "input": {"shape": [1, h, w, pre["channels"]], "dtype": q["input"]["dtype"], "layout": "NHWC",
+                  "scale": q["input"]["scale"], "zero_point": q["input"]["zero_point"]},
+        "output": {"shape": q["output"]["shape"], "dtype": q["output"]["dtype"], "scale": q["output"]["scale"],
+                   "zero_point": q["output"]["zero_point"], "meaning": "class probabilities (softmax), labels order"},
+        "preprocessing": {
+            "channels": "RGB order; 8-bit per channel; alpha ignored",
+            "grey_images": "a grey image is three identical channels (R = G = B)"
+                           + (" - this model was trained on grey Fashion-MNIST images" if grey_source else ""),
+            "resize": {"method": "bilinear", "to": [h, w], "aspect_ratio": "stretched to the size (not kept), no crop",
+                       "pixel_centers": "half-pixel: src = (dst + 0.5) * in_size / out_size - 0.5, clamped to the "
+                                        "edge (TensorFlow resize, half_pixel_centers=True, align_corners=False)",
+                       "antialias": False,
+                       "interpolation": "per channel in float32: top = tl + (tr - tl) * dx; bottom = bl + (br - bl) "
+                                        "* dx; value = top + (bottom - top) * dy",
+                       "rounding": "round half to even, clamp to [0, 255]: resized pixels are uint8"},
+            "scale": pre["scale"], "offset": pre["offset"],
+            "float_input": "float_input = uint8_pixel * scale + offset (float32)",
+            "quantize": f"q = clamp(round_half_even(float_input / input.scale + input.zero_point), "
+                        f"{-128 if q['input']['dtype'] == 'int8' else 0}, {127 if q['input']['dtype'] == 'int8' else 255})"
+                        " in float32",
+            "arithmetic": "IEEE float32 throughout, every operation rounded (no fused multiply-add)"},
+    }
+
+
+def export_android(build_dir: str | Path, to: str | Path | None = None) -> dict:
+    """Copy a build's .tflite and labels.txt into ``to`` and write model.json there; returns model.json.
+
+    Raises:
+        MobilekitError: not a complete build, a .tflite that does not match the report's sha256,
+            labels out of step with the report, or an unwritable destination.
+    """
+    build_dir = Path(build_dir)
+    report, content, labels = _read_build(build_dir)
+    if to is None:
+        if not DEMO_ASSETS.parent.is_dir():
+            raise MobilekitError("the demo app's folder (android_demo/app) is not next to this install; pass --to DIR")
+        to = DEMO_ASSETS
+    out = ensure_writable_dir(to)
+    model_name, labels_name = f"{report['arch']}.tflite", "labels.txt"
+    doc = model_json(report, model_name, labels_name)
+    write_bytes_atomic(out / model_name, content)
+    write_bytes_atomic(out / labels_name, "".join(f"{c}\n" for c in labels).encode("utf-8"))
+    write_json_atomic(out / "model.json", doc)  # last: its presence means the other two are in place
+    return doc
+

@@ -1,0 +1,200 @@
+"""android_demo: `mobilekit export android`, the Java core's parity with mobilekit's evaluation, the app's compile.
+
+The JVM tests need a JDK (`scripts/setup.sh --test` installs Debian's openjdk-17-jdk-headless); without one
+they fail with that message rather than skip. No Gradle here (no Google Maven): the Android-facing classes
+are compiled with javac against signature stubs kept in tests/android_stubs.
+"""
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mobilekit import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+CORE = ROOT / "android_demo" / "core" / "src" / "main" / "java"
+APP = ROOT / "android_demo" / "app" / "src" / "main" / "java"
+STUBS = Path(__file__).parent / "android_stubs"
+MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
+IMAGES = 150  # held-out Fashion-MNIST test images compared byte for byte
+SMALL = ["--input-size", "32", "--limit-train", "2000", "--limit-test", str(IMAGES), "--epochs", "2",
+         "--prune-epochs", "0.5", "--qat-epochs", "0.25", "--latency-runs", "5", "--batch-size", "64"]
+
+
+def javac(out: Path, sources, classpath: str | None = None) -> subprocess.CompletedProcess:
+    assert shutil.which("javac"), "javac missing: run scripts/setup.sh --test (installs openjdk-17-jdk-headless)"
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = ["javac", "-Xlint:all", "-Werror", "-d", str(out), *(["-cp", classpath] if classpath else []),
+           *map(str, sources)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def compile_core(out: Path, root: Path = CORE) -> Path:
+    result = javac(out, sorted(root.rglob("*.java")))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A small real build, exported with `mobilekit export android`, and the compiled core."""
+    base = tmp_path_factory.mktemp("android")
+    build = base / "build"
+    result = subprocess.run([MOBILEKIT, "build", "--arch", "squeezenet", *SMALL, "--out", str(build)],
+                            capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = subprocess.run([MOBILEKIT, "export", "android", str(build), "--to", str(base / "assets")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return build, base / "assets", compile_core(base / "core")
+
+
+@pytest.fixture(scope="module")
+def held_out(exported, tmp_path_factory):
+    """The first held-out test images as RGB PNGs, and the int8 bytes mobilekit's evaluation feeds LiteRT."""
+    from PIL import Image
+
+    from mobilekit.bench.runner import make_interpreter, quantize_input
+    from mobilekit.data import _read_idx, find_fashion_mnist, load_fashion_mnist, to_float
+
+    build, assets, _ = exported
+    folder = tmp_path_factory.mktemp("pngs")
+    raw = _read_idx(find_fashion_mnist() / "t10k-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)[:IMAGES]
+    pngs = []
+    for i, image in enumerate(raw):
+        pngs.append(folder / f"{i}.png")
+        Image.fromarray(np.repeat(image[..., None], 3, axis=-1), "RGB").save(pngs[-1])
+    content = (assets / json.loads((assets / "model.json").read_text())["model"]).read_bytes()
+    detail = make_interpreter(content).get_input_details()[0]
+    ds = load_fashion_mnist(size=32, limit_train=1, limit_test=IMAGES)  # exactly what the build evaluated
+    ours = [quantize_input(to_float(ds.x_test[i:i + 1]), detail).tobytes() for i in range(IMAGES)]
+    return pngs, ours, content
+
+
+def java_bytes(classes: Path, model_json: Path, pngs, out: Path) -> list[bytes]:
+    out.mkdir(parents=True, exist_ok=True)
+    args = [a for i, p in enumerate(pngs) for a in (str(p), str(out / f"{i}.bin"))]
+    result = subprocess.run(["java", "-cp", str(classes), "dev.mobilekit.core.Preprocess", str(model_json), *args],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return [(out / f"{i}.bin").read_bytes() for i in range(len(pngs))]
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_export_writes_the_apps_contract(exported):
+    build, assets, _ = exported
+    report = json.loads((build / "report.json").read_text())
+    doc = json.loads((assets / "model.json").read_text())
+    assert sorted(p.name for p in assets.iterdir()) == ["labels.txt", "model.json", "squeezenet1_1.tflite"]
+    assert (assets / "squeezenet1_1.tflite").read_bytes() == (build / "squeezenet1_1.tflite").read_bytes()
+    assert hashlib.sha256((assets / doc["model"]).read_bytes()).hexdigest() == doc["sha256"] == report["sha256"]
+    assert (assets / "labels.txt").read_text().splitlines() == report["classes"] and doc["num_classes"] == 10
+    assert doc["input"] == {"shape": [1, 32, 32, 3], "dtype": "int8", "layout": "NHWC",
+                            "scale": report["quantization"]["input"]["scale"],
+                            "zero_point": report["quantization"]["input"]["zero_point"]}
+    assert doc["output"]["zero_point"] == report["quantization"]["output"]["zero_point"]
+    pre = doc["preprocessing"]
+    assert pre["scale"] == report["preprocessing"]["scale"] and pre["offset"] == report["preprocessing"]["offset"]
+    assert pre["resize"]["method"] == "bilinear" and pre["resize"]["antialias"] is False
+    assert "half-pixel" in pre["resize"]["pixel_centers"] and "RGB" in pre["channels"]
+
+
+def test_export_refuses_incomplete_or_altered_builds(exported, tmp_path, capsys):
+    build, _, _ = exported
+
+    def error(folder) -> str:
+        code = cli.main(["export", "android", str(folder), "--to", str(tmp_path / "out")])
+        err = [line for line in capsys.readouterr().err.strip().splitlines() if line]
+        assert code == 2 and len(err) == 1 and "Traceback" not in err[0], err
+        return err[0]
+
+    assert "no build folder" in error(tmp_path / "missing")
+    for damage, needle in (("report", "report.json is missing"), ("tflite", "squeezenet1_1.tflite is missing"),
+                           ("sha", "does not match report.json's sha256"), ("labels", "classes in order")):
+        copy = tmp_path / damage
+        shutil.copytree(build, copy)
+        if damage == "report":
+            (copy / "report.json").unlink()
+        elif damage == "tflite":
+            (copy / "squeezenet1_1.tflite").unlink()
+        elif damage == "sha":
+            data = bytearray((copy / "squeezenet1_1.tflite").read_bytes())
+            data[-1] ^= 1
+            (copy / "squeezenet1_1.tflite").write_bytes(bytes(data))
+        else:
+            (copy / "labels.txt").write_text("only one\n")
+        assert needle in error(copy)
+    assert not (tmp_path / "out").exists()
+
+
+def test_core_feeds_exactly_the_bytes_mobilekit_evaluates_and_ranks_like_python(exported, held_out, tmp_path):
+    """150 held-out images: the Java core's input bytes equal mobilekit's own, and its top-1 over LiteRT's
+    outputs equals Python's argmax."""
+    from mobilekit.bench.runner import make_interpreter
+
+    _, assets, classes = exported
+    pngs, ours, content = held_out
+    theirs = java_bytes(classes, assets / "model.json", pngs, tmp_path / "bins")
+    assert len(theirs) == IMAGES >= 100
+    mismatched = [i for i in range(IMAGES) if theirs[i] != ours[i]]
+    assert mismatched == [], f"{len(mismatched)} of {IMAGES} images differ, first {mismatched[:5]}"
+    it = make_interpreter(content)
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    python_top1 = []
+    for i, data in enumerate(theirs):
+        it.set_tensor(inp["index"], np.frombuffer(data, np.int8).reshape(inp["shape"]))
+        it.invoke()
+        scores = it.get_tensor(out["index"])[0]
+        python_top1.append(int(np.argmax(scores)))
+        (outputs / f"{i}.bin").write_bytes(scores.tobytes())
+    files = [str(outputs / f"{i}.bin") for i in range(IMAGES)]
+    r = subprocess.run(["java", "-cp", str(classes), "dev.mobilekit.core.Postprocess", str(assets / "model.json"),
+                        str(assets / "labels.txt"), "1", *files], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = [line.split("\t") for line in r.stdout.strip().splitlines()]
+    labels = (assets / "labels.txt").read_text().splitlines()
+    assert [f for f, *_ in lines] == files and all(rank == "1" for _, rank, *_ in lines)
+    assert [int(index) for _, _, index, _, _ in lines] == python_top1
+    assert all(label == labels[int(index)] for _, _, index, _, label in lines)
+    assert len(set(python_top1)) > 1, "a degenerate model would make the top-1 comparison meaningless"
+
+
+def test_the_parity_check_has_teeth(exported, held_out, tmp_path):
+    """A wrong zero point in model.json, or a resize without half-pixel centres in the core, changes bytes."""
+    _, assets, classes = exported
+    pngs, ours, _ = held_out
+    doc = json.loads((assets / "model.json").read_text())
+    doc["input"]["zero_point"] += 1
+    wrong_zp = tmp_path / "wrong_zp.json"
+    wrong_zp.write_text(json.dumps(doc))
+    got = java_bytes(classes, wrong_zp, pngs[:20], tmp_path / "zp")
+    assert sum(g != o for g, o in zip(got, ours)) == 20
+    patched = tmp_path / "src"
+    shutil.copytree(CORE, patched)
+    source = next(patched.rglob("Preprocess.java"))
+    text = source.read_text()
+    assert "((float) i + 0.5f) * scale - 0.5f" in text
+    source.write_text(text.replace("((float) i + 0.5f) * scale - 0.5f", "(float) i * scale"))
+    got = java_bytes(compile_core(tmp_path / "patched", patched), assets / "model.json", pngs[:20], tmp_path / "rs")
+    assert sum(g != o for g, o in zip(got, ours)) >= 15
+
+
+def test_android_classes_compile_against_signature_stubs(tmp_path):
+    core = compile_core(tmp_path / "core")
+    for source in CORE.rglob("*.java"):
+        assert "import android." not in source.read_text(), source  # the core stays Android-free
+    stubs = javac(tmp_path / "stubs", sorted(STUBS.rglob("*.java")))
+    assert stubs.returncode == 0, stubs.stderr
+    app = javac(tmp_path / "app", sorted(APP.rglob("*.java")), f"{tmp_path / 'stubs'}:{core}")
+    assert app.returncode == 0, app.stderr
+    assert (tmp_path / "app" / "dev" / "mobilekit" / "demo" / "MainActivity.class").is_file()
