@@ -101,6 +101,23 @@ def test_saturation_is_the_smallest_value_within_the_seeds_noise_of_the_best():
     assert results.saturation(one_seed, "squeeze_ratio", base)["saturation_value"] == 1.0  # no noise: the best
 
 
+def test_target_checks_name_each_target_and_tolerate_the_screened_size_estimate():
+    from mobilekit.explore.screen import target_checks, violations
+    from mobilekit.explore.space import Targets
+
+    t = Targets(min_accuracy=0.8, max_size_kb=100, sram_kb=64, fps=30, energy_mj=1.0)
+    measured = {"accuracy_int8": 0.79, "size_gzip_bytes": 105 * 1024, "footprint_bytes": 64 * 1024,
+                "latency_device_ms": 1000 / 29.9, "energy_mj": 1.0}
+    checks = target_checks(measured, t)
+    assert {k: met for k, (met, _) in checks.items()} == {"min_accuracy": False, "max_size_kb": False,
+                                                          "sram_kb": True, "fps": False, "energy_mj": True}
+    assert violations(measured, t) == ["gzip 105.0 KiB > 100 KiB", "29.9 FPS < 30 FPS", "int8 accuracy 79.00% < 80.00%"]
+    # Untrained sizes are estimates: 10% of slack before a point is dropped unseen.
+    assert target_checks({**measured, "screened": True}, t)["max_size_kb"][0] is True
+    assert target_checks({"size_gzip_bytes": 111 * 1024, "screened": True}, t)["max_size_kb"][0] is False
+    assert target_checks({"accuracy_int8": None}, Targets(min_accuracy=0.5)) == {}
+
+
 def test_plan_counts_ids_and_families(tmp_path):
     base = {"arch": "squeezenet1_1", "input_size": 32, "epochs": 0.3}
     grid, _ = plan(ExploreConfig(base=base, space={"squeeze_ratio": ["0.25", "0.5"], "pct3x3": ["0.25", "0.5"]},
@@ -270,16 +287,16 @@ def test_results_table_plots_and_pareto_column(acceptance):
 @slow
 def test_each_point_is_byte_identical_to_mobilekit_build(acceptance, tmp_path):
     out, _, _ = acceptance
-    rows = json.loads((out / "results.json").read_text())["rows"]
-    row = next(r for r in rows if (r["squeeze_ratio"], r["pct3x3"]) == (0.25, 0.5))
-    result = subprocess.run([MOBILEKIT, "build", "--arch", "squeezenet1_1", "--squeeze-ratio", "0.25",
-                             "--pct3x3", "0.5", *TINY, "--out", str(tmp_path)], capture_output=True, text=True,
-                            timeout=900)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert (tmp_path / "squeezenet1_1.tflite").read_bytes() == (out / row["tflite"]).read_bytes()
-    report = json.loads((tmp_path / "report.json").read_text())
-    assert report["accuracy"]["tflite_int8"] == row["accuracy_int8"]
-    assert report["sizes"]["int8_gzip_bytes"] == row["size_gzip_bytes"]
+    for row in json.loads((out / "results.json").read_text())["rows"]:
+        folder = tmp_path / row["point"]
+        result = subprocess.run([MOBILEKIT, "build", "--arch", "squeezenet1_1", "--squeeze-ratio",
+                                 str(row["squeeze_ratio"]), "--pct3x3", str(row["pct3x3"]), *TINY, "--out", str(folder)],
+                                capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert (folder / "squeezenet1_1.tflite").read_bytes() == (out / row["tflite"]).read_bytes(), row["point"]
+        report = json.loads((folder / "report.json").read_text())
+        assert report["accuracy"]["tflite_int8"] == row["accuracy_int8"]
+        assert report["sizes"]["int8_gzip_bytes"] == row["size_gzip_bytes"]
 
 
 def _free_port() -> int:

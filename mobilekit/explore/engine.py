@@ -170,7 +170,7 @@ def _tuner(cfg: ExploreConfig, sweep: dict, pending: list[Point], callback):
                       tune_config=tune_config, run_config=run_config)
 
 
-def _screen_all(points: list[Point], sweep: dict, console) -> None:
+def _screen_all(points: list[Point], sweep: dict) -> None:
     """Screening metrics for every unfinished point before any training; violators are stored as screened out."""
     from mobilekit.explore.screen import screen, violations
     from mobilekit.explore.space import Targets
@@ -230,7 +230,7 @@ def explore(cfg: ExploreConfig, console=None) -> dict:
         if p.error and finished(out, p.id) is None:
             store_failed(sweep, dataclasses.asdict(p), p.error)  # an invalid combination: a row, never a build
     if cfg.search != "optuna":
-        _screen_all(points, sweep, console)
+        _screen_all(points, sweep)
     pending = [p for p in points if (row := finished(out, p.id)) is None
                or (cfg.retry_failed and row["status"] == "failed")]
     total = len(points) if cfg.search != "optuna" else cfg.trials * cfg.seeds
@@ -244,7 +244,7 @@ def explore(cfg: ExploreConfig, console=None) -> dict:
             with display.progress:
                 display.refresh()
                 _tuner(cfg, sweep, pending, _ProgressCallback(display, cfg.seeds)).fit()
-                doc = display.refresh()
+                display.refresh()
         finally:
             ray.shutdown()
     doc = results.write(out, sweep)

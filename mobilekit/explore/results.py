@@ -113,6 +113,7 @@ def saturation(rows: list[dict], knob: str, base: dict[str, dict]) -> dict | Non
 def table(rows: list[dict], sweep: dict) -> list[dict]:
     """Rows with ``pareto`` and ``meets_targets`` set, flattened to the CSV's columns."""
     objectives = [tuple(o) for o in sweep["objectives"]]
+    targets = [k for k, v in sweep["targets"].items() if v is not None]
     front = pareto_ids(rows, objectives)
     knobs = ["arch", *[k for k in sweep["space"] if k != "arch"]]
     out = []
@@ -122,6 +123,8 @@ def table(rows: list[dict], sweep: dict) -> list[dict]:
             flat[column] = r.get(column)
         flat["pareto"] = r["point"] in front
         flat["meets_targets"] = bool(r.get("meets_targets")) if r["status"] == "ok" else False
+        for name in targets:  # one column per target given: met or not (empty when not measured)
+            flat[f"meets_{name}"] = (r.get("targets_met") or {}).get(name)
         out.append(flat)
     order = {k: i for i, k in enumerate(knobs)}
     return sorted(out, key=lambda f: (tuple(repr(f[k]) for k in sorted(order, key=order.get)), f["seed"]))

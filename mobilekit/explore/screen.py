@@ -109,24 +109,29 @@ def screen(config: dict, classes: int, device: str | None, sram_kb: float | None
     return out
 
 
+def target_checks(metrics: dict, targets) -> dict[str, tuple[bool, str]]:
+    """Per given target whose metric is known: (met, the reason when not). Screened metrics carry
+    ``screened=True`` and get the size tolerance (the untrained gzip size is an estimate)."""
+    t, m = targets, metrics
+    out: dict[str, tuple[bool, str]] = {}
+    if t.max_size_kb is not None and m.get("size_gzip_bytes") is not None:
+        limit = t.max_size_kb * 1024 * (1 + SIZE_SCREEN_TOLERANCE if m.get("screened") else 1)
+        out["max_size_kb"] = (m["size_gzip_bytes"] <= limit,
+                              f"gzip {m['size_gzip_bytes'] / 1024:,.1f} KiB > {t.max_size_kb:g} KiB")
+    if t.sram_kb is not None and m.get("footprint_bytes") is not None:
+        out["sram_kb"] = (m["footprint_bytes"] <= t.sram_kb * 1024,
+                          f"weights + peak activations {m['footprint_bytes'] / 1024:,.0f} KiB > SRAM {t.sram_kb:g} KiB")
+    if t.fps is not None and m.get("latency_device_ms") is not None:
+        fps = 1e3 / m["latency_device_ms"]
+        out["fps"] = (fps >= t.fps, f"{fps:.1f} FPS < {t.fps:g} FPS")
+    if t.energy_mj is not None and m.get("energy_mj") is not None:
+        out["energy_mj"] = (m["energy_mj"] <= t.energy_mj, f"{m['energy_mj']:.3g} mJ/frame > {t.energy_mj:g} mJ")
+    if t.min_accuracy is not None and m.get("accuracy_int8") is not None:
+        out["min_accuracy"] = (m["accuracy_int8"] >= t.min_accuracy,
+                               f"int8 accuracy {m['accuracy_int8']:.2%} < {t.min_accuracy:.2%}")
+    return out
+
+
 def violations(metrics: dict, targets) -> list[str]:
     """The hard targets ``metrics`` (screened or measured) miss, one short reason each."""
-    reasons = []
-    t = targets
-    if t.max_size_kb is not None and metrics.get("size_gzip_bytes") is not None:
-        limit = t.max_size_kb * 1024 * (1 + SIZE_SCREEN_TOLERANCE if metrics.get("screened") else 1)
-        if metrics["size_gzip_bytes"] > limit:
-            reasons.append(f"gzip {metrics['size_gzip_bytes'] / 1024:,.1f} KiB > {t.max_size_kb:g} KiB")
-    if t.sram_kb is not None and metrics.get("footprint_bytes") is not None \
-            and metrics["footprint_bytes"] > t.sram_kb * 1024:
-        reasons.append(f"weights + peak activations {metrics['footprint_bytes'] / 1024:,.0f} KiB > SRAM "
-                       f"{t.sram_kb:g} KiB")
-    if t.fps is not None and metrics.get("latency_device_ms") is not None \
-            and 1e3 / metrics["latency_device_ms"] < t.fps:
-        reasons.append(f"{1e3 / metrics['latency_device_ms']:.1f} FPS < {t.fps:g} FPS")
-    if t.energy_mj is not None and metrics.get("energy_mj") is not None and metrics["energy_mj"] > t.energy_mj:
-        reasons.append(f"{metrics['energy_mj']:.3g} mJ/frame > {t.energy_mj:g} mJ")
-    if t.min_accuracy is not None and metrics.get("accuracy_int8") is not None \
-            and metrics["accuracy_int8"] < t.min_accuracy:
-        reasons.append(f"int8 accuracy {metrics['accuracy_int8']:.2%} < {t.min_accuracy:.2%}")
-    return reasons
+    return [why for met, why in target_checks(metrics, targets).values() if not met]

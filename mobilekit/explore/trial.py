@@ -77,7 +77,10 @@ def _measured(report: dict, out: Path, screened: dict, point: dict, sweep: dict)
             "params": report["params"], "macs": report["macs"],
             "peak_activation_bytes": int(a["peak_activation"]["bytes"]),
             "train_seconds": round(sum(seconds.get(s, 0.0) for s in TRAIN_STAGES), 2),
-            "wall_seconds": seconds.get("total"), "screened_size_gzip_bytes": screened["size_gzip_bytes"],
+            "wall_seconds": seconds.get("total"), "stage_seconds": seconds,
+            "fits_sram": (energy["footprint_bytes"] <= sweep["targets"]["sram_kb"] * 1024
+                          if sweep["targets"].get("sram_kb") else None),
+            "screened_size_gzip_bytes": screened["size_gzip_bytes"],
             "tflite": f"points/{point['id']}/{report['files']['tflite']}", "sha256": report["sha256"]}
 
 
@@ -89,7 +92,7 @@ def run_point(point: dict, sweep: dict) -> dict:
     """
     from rich.console import Console
 
-    from mobilekit.explore.screen import screen, violations
+    from mobilekit.explore.screen import screen, target_checks, violations
     from mobilekit.explore.space import Point, Targets
     from mobilekit.pipeline import build
     from mobilekit.progress import use_console
@@ -128,7 +131,9 @@ def run_point(point: dict, sweep: dict) -> dict:
                        **_screened_fields(screened))
     row["point_seconds"] = round(time.perf_counter() - t0, 2)
     if row["status"] == "ok":
-        row["meets_targets"] = not violations(row, targets)
+        checks = target_checks(row, targets)
+        row["targets_met"] = {name: met for name, (met, _) in checks.items()}
+        row["meets_targets"] = all(row["targets_met"].values())
     return _store(sweep, point["id"], row, tmp)
 
 
