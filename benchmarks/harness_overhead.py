@@ -21,8 +21,7 @@ import numpy as np
 
 
 def bare_loop_median(content: bytes, runs: int, warmup: int) -> float:
-    from mobilekit.bench.harness import random_inputs
-    from mobilekit.bench.runner import make_interpreter
+    from mobilekit.litert import make_interpreter, random_inputs
 
     interpreter = make_interpreter(content)
     for d, value in zip(interpreter.get_input_details(), random_inputs(interpreter)):

@@ -211,17 +211,7 @@ def _add_explore_parser(sub, d: dict) -> None:
                    help="only re-render plots and explore.md from DIR/results.json (no training)")
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    from dataclasses import fields
-
-    from mobilekit.pipeline import BuildConfig
-
-    d = {f.name: f.default for f in fields(BuildConfig)}
-    parser = _Parser(prog="mobilekit", description="Architecture name + images -> small, fast, "
-                     "verified int8 .tflite for Android, with measured size, accuracy and latency.")
-    parser.add_argument("--version", action="store_true", help="print the version and exit")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-
+def _add_build_parser(sub, d: dict) -> None:
     b = sub.add_parser("build", help="train, prune, QAT, convert to int8 .tflite, evaluate, time",
                        description="Train an architecture on real images, prune it, quantize it "
                                    "(QAT), convert to a full-integer int8 .tflite at batch 1, check "
@@ -240,8 +230,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="classes for --size-only (default: %(default)s, the ImageNet configuration)")
 
     _add_arch_knobs(b.add_argument_group("architecture knobs"))
-    _add_explore_parser(sub, d)
 
+
+def _add_info_parser(sub) -> None:
     i = sub.add_parser("info", help="params, MACs, weight bytes, peak activations, per-layer table",
                        description="Complexity of an architecture without training: parameters, "
                                    "MACs, weight bytes after BN folding (float32 and int8), peak live "
@@ -253,6 +244,8 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_device_flag(i, "the untrained float and int8 files'")
     _add_arch_knobs(i.add_argument_group("architecture knobs"))
 
+
+def _add_bench_parser(sub) -> None:
     bn = sub.add_parser("bench", help="time .tflite files at batch 1 in LiteRT (benchmark_model-style)",
                         description="Time one or more .tflite files at batch 1 in LiteRT, interleaved run by "
                                     "run, with benchmark_model's statistics, memory, ops, XNNPACK partitions "
@@ -302,6 +295,8 @@ def _build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON")
     bn.add_argument("--csv", default=None, metavar="PATH", help="write one row per model and thread count")
 
+
+def _add_emulate_parser(sub) -> None:
     em = sub.add_parser("emulate", help="the aarch64 root for ARM emulation: setup, status, devices",
                         description="Manage the cached aarch64 root (Debian arm64 Python + the aarch64 "
                                     "ai-edge-litert wheel + an instruction-counting qemu plugin) that "
@@ -314,6 +309,23 @@ def _build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     ems.add_parser("devices", help="the device profiles and the cost model's calibration")
 
+
+def _build_parser() -> argparse.ArgumentParser:
+    from dataclasses import fields
+
+    from mobilekit.pipeline import BuildConfig
+
+    d = {f.name: f.default for f in fields(BuildConfig)}
+    parser = _Parser(prog="mobilekit", description="Architecture name + images -> small, fast, "
+                     "verified int8 .tflite for Android, with measured size, accuracy and latency.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    _add_build_parser(sub, d)
+    _add_explore_parser(sub, d)
+    _add_info_parser(sub)
+    _add_bench_parser(sub)
+    _add_emulate_parser(sub)
     ex = sub.add_parser("export", help="export a build for an app: `export android BUILD_DIR`",
                         description="Export a build's artifacts for an application.")
     exs = ex.add_subparsers(dest="export_command", parser_class=_Parser, required=True)

@@ -60,7 +60,7 @@ def held_out(exported, tmp_path_factory):
     """The first held-out test images as RGB PNGs, and the int8 bytes mobilekit's evaluation feeds LiteRT."""
     from PIL import Image
 
-    from mobilekit.bench.runner import make_interpreter, quantize_input
+    from mobilekit.litert import make_interpreter, quantize_input
     from mobilekit.data import _read_idx, find_fashion_mnist, load_fashion_mnist, to_float
 
     build, assets, _ = exported
@@ -138,7 +138,7 @@ def test_export_refuses_incomplete_or_altered_builds(exported, tmp_path, capsys)
 def test_core_feeds_exactly_the_bytes_mobilekit_evaluates_and_ranks_like_python(exported, held_out, tmp_path):
     """150 held-out images: the Java core's input bytes equal mobilekit's own, and its top-1 over LiteRT's
     outputs equals Python's argmax."""
-    from mobilekit.bench.runner import make_interpreter
+    from mobilekit.litert import make_interpreter
 
     _, assets, classes = exported
     pngs, ours, content = held_out

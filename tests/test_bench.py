@@ -145,7 +145,7 @@ def test_targets_are_checked_and_recorded(models, tmp_path):
 
 def test_op_prefix_models_and_profile(models, tmp_path):
     from mobilekit.bench.profile import prefix_model
-    from mobilekit.bench.runner import make_interpreter
+    from mobilekit.litert import make_interpreter
     from mobilekit.tflite_file import TfliteFile
 
     content = (models / "int8.tflite").read_bytes()

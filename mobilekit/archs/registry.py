@@ -1,0 +1,81 @@
+"""The architecture registry: builders stored by name (``@register``), created with ``create()``.
+
+A leaf: the family modules import ``register`` from here, and ``mobilekit.archs`` imports the
+families (which fills the registry) and re-exports these functions.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+from typing import Callable
+
+from mobilekit.errors import MobilekitError
+
+_REGISTRY: dict[str, Callable] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register(fn: Callable = None, *, aliases: tuple[str, ...] = ()):
+    """Decorator storing a builder under its function name (and aliases)."""
+
+    def wrap(f):
+        _REGISTRY[f.__name__] = f
+        for alias in aliases:
+            _ALIASES[alias] = f.__name__
+        return f
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def list_archs(pattern: str | None = None) -> list[str]:
+    """Sorted registered arch names, optionally filtered by a glob pattern.
+
+    Example: ``list_archs("squeezenet*")``.
+    """
+    names = sorted(_REGISTRY)
+    return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
+
+
+def resolve(name: str) -> str:
+    """The canonical registry name for ``name`` (aliases resolved).
+
+    Raises:
+        MobilekitError: ``name`` is not registered; the message lists valid names.
+    """
+    name = _ALIASES.get(name, name)
+    if name not in _REGISTRY:
+        valid = ", ".join(list_archs() + sorted(_ALIASES))
+        raise MobilekitError(f"unknown arch {name!r}; valid archs: {valid}")
+    return name
+
+
+def check_kwargs(name: str, kwargs) -> None:
+    """Reject keywords the builder of ``name`` does not take, naming the first one.
+
+    Raises:
+        MobilekitError: e.g. "shufflenet_v1 has no metaparameter 'alpha'; it takes: ...".
+    """
+    name = resolve(name)
+    accepted = inspect.signature(_REGISTRY[name]).parameters
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise MobilekitError(f"{name} has no metaparameter {unknown[0]!r}; it takes: "
+                             + ", ".join(accepted))
+
+
+def create(name: str, **kwargs):
+    """Build the Keras model registered as ``name``.
+
+    Example: ``create("squeezenet1_1", input_shape=(64, 64, 3), classes=10)``.
+
+    Raises:
+        MobilekitError: unknown ``name``, an unknown keyword or an invalid metaparameter.
+    """
+    check_kwargs(name, kwargs)
+    return _REGISTRY[resolve(name)](**kwargs)
+
+
+def builder(name: str) -> Callable:
+    """The builder function registered as ``name`` (aliases resolved)."""
+    return _REGISTRY[resolve(name)]

@@ -1,0 +1,95 @@
+"""What a build writes and how its report reads the produced files: sizes, I/O quantisation, what
+survived per layer, versions; every artifact written atomically (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mobilekit._io import write_bytes_atomic, write_json_atomic, write_text_atomic
+
+
+def versions() -> dict:
+    """Versions of the stack that made the file (report.json ``versions``)."""
+    from importlib.metadata import version
+
+    import tensorflow_model_optimization as tfmot_pkg
+
+    from mobilekit._tf import keras, tf
+
+    return {"mobilekit": version("mobilekit"), "tensorflow": tf.__version__,
+            "tf_keras": keras.__version__, "tfmot": tfmot_pkg.__version__,
+            "ai_edge_litert": version("ai-edge-litert"), "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def layer_of(tensor_name: str, layer_names: list[str]) -> str:
+    """The Keras layer a .tflite weight tensor came from (longest name found in it)."""
+    parts = tensor_name.replace(";", "/").split("/")
+    found = [n for n in layer_names if n in parts or f"quant_{n}" in parts]
+    return max(found, key=len) if found else tensor_name
+
+
+def survived(per_layer: dict, masks: dict, labels: dict) -> dict:
+    """What the Keras model held (zeros, cluster values) against what the .tflite stores, per layer.
+
+    Adds ``keras_zeros`` / ``keras_values`` to each ``per_layer`` entry and returns the layers
+    that lost sparsity (fewer zeros in the file) or clusters, per tensor and per output channel.
+    """
+    lost_sparsity, lost_tensor, lost_channel = [], [], []
+    for name, entry in per_layer.items():
+        if name in masks:
+            entry["keras_zeros"] = int(masks[name].size - np.count_nonzero(masks[name]))
+            if entry["zeros"] < entry["keras_zeros"]:
+                lost_sparsity.append(name)
+        if name in labels:
+            entry["keras_values"] = int(labels[name].max()) + 1 + int((labels[name] < 0).any())
+            if entry["distinct_values"] > entry["keras_values"]:
+                lost_tensor.append(name)
+            if entry["max_distinct_per_channel"] > entry["keras_values"]:
+                lost_channel.append(name)
+    return {"lost_sparsity": lost_sparsity, "clusters_lost_per_tensor": lost_tensor,
+            "clusters_lost_per_channel": lost_channel,
+            "note": "per tensor needs per-tensor weight scales; QAT'd files keep tfmot's per-channel scales "
+                    "(docs/compression-recipes.md)"}
+
+
+def file_fields(tfl, float_bytes: bytes, int8_bytes: bytes) -> dict:
+    """report.json fields read from the converted files: I/O quantization, sizes, ops, sha256.
+
+    ``sizes.bits_per_param`` is the transmitted cost: 8 x gzip'd .tflite bytes (the whole file)
+    per conv / fully-connected weight and bias stored in it.
+    """
+    def io(t):
+        return {"dtype": t.dtype.lower(), "shape": list(t.shape), "scale": float(t.scale[0]),
+                "zero_point": int(t.zero_point[0])}
+
+    gzip_bytes = len(gzip.compress(int8_bytes, 9, mtime=0))
+    params = tfl.weight_params()
+    return {"quantization": {"input": io(tfl.inputs[0]), "output": io(tfl.outputs[0])},
+            "sizes": {"float_tflite_bytes": len(float_bytes), "int8_tflite_bytes": len(int8_bytes),
+                      "int8_gzip_bytes": gzip_bytes, "weight_params": params,
+                      "bits_per_param": 8 * gzip_bytes / params if params else None},
+            "ops": tfl.op_counts(), "sha256": hashlib.sha256(int8_bytes).hexdigest()}
+
+
+def write_artifacts(out_dir: Path, report: dict, int8_bytes: bytes, class_names) -> None:
+    """``<arch>.tflite``, labels.txt, report.md and report.json, each written atomically."""
+    from mobilekit.report import to_markdown
+
+    t0 = time.perf_counter()
+    name = report["arch"]
+    report["files"] = {"tflite": f"{name}.tflite", "labels": "labels.txt",
+                       "report_json": "report.json", "report_md": "report.md"}
+    write_bytes_atomic(out_dir / f"{name}.tflite", int8_bytes)
+    write_text_atomic(out_dir / "labels.txt", "".join(f"{c}\n" for c in class_names))
+    report["stage_seconds"]["write"] = round(time.perf_counter() - t0, 2)
+    report["stage_seconds"]["total"] = round(sum(report["stage_seconds"].values()), 2)
+    write_text_atomic(out_dir / "report.md", to_markdown(report))
+    write_json_atomic(out_dir / "report.json", report)

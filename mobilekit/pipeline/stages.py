@@ -1,0 +1,203 @@
+"""The build's stages, each a function one can call alone (a sweep, a debugger, a test).
+
+Training stages take and return a :class:`Trained` record (the current Keras model, the zeros and
+cluster labels it must keep, the Keras accuracies so far); the file stages take bytes. The order
+of the random draws is the build's contract: a same-seed build is byte-identical, so stages are
+called in one fixed order by :func:`mobilekit.pipeline.build` and add their own seed offsets.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mobilekit import archs
+from mobilekit._tf import keras, tfmot
+from mobilekit.errors import MobilekitError
+from mobilekit.pipeline.config import TRAINING_ARCH_KWARGS, BuildConfig, arch_kwargs
+from mobilekit.pipeline.training import fit, keras_accuracy, steps
+
+
+class StageTimer:
+    """Wall-clock seconds per stage, with a numbered console line per stage."""
+
+    def __init__(self, console):
+        self.console = console
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, title: str, fn, *args, **kw):
+        self.console.print(f"[bold]{len(self.seconds) + 1}. {title}[/bold]")
+        t0 = time.perf_counter()
+        result = fn(*args, **kw)
+        self.seconds[name] = round(time.perf_counter() - t0, 2)
+        return result
+
+
+@dataclass
+class Data:
+    """The dataset and its float test images (computed once, evaluated by every stage)."""
+
+    ds: object  # mobilekit.data.Dataset
+    x_test: np.ndarray
+
+
+@dataclass
+class Trained:
+    """A model between stages: what it must keep (zeros, clusters) and the accuracies so far."""
+
+    model: object
+    accuracy: dict
+    masks: dict = field(default_factory=dict)  # layer -> nonzero mask kept by pruning
+    labels: dict = field(default_factory=dict)  # layer -> cluster labels kept by clustering
+    float_model: object = None  # the last model before QAT (the float .tflite's source)
+
+
+def load_data(cfg: BuildConfig, console) -> Data:
+    from mobilekit import data as data_mod
+
+    limits = ({"limit_train": cfg.limit_train, "limit_test": cfg.limit_test}
+              if cfg.data in (None, "fashion-mnist") else {})
+    ds = data_mod.load(cfg.data, cfg.input_size, 3, seed=cfg.seed, **limits)
+    console.print(f"   {ds.name}: {len(ds.x_train)} train / {len(ds.x_test)} test images, "
+                  f"{len(ds.class_names)} classes, input {ds.input_shape}")
+    return Data(ds, data_mod.to_float(ds.x_test))
+
+
+def create_model(cfg: BuildConfig, data: Data):
+    """The untrained arch with the build's training keywords, sized for the data."""
+    return archs.create(cfg.arch, input_shape=data.ds.input_shape, classes=len(data.ds.class_names),
+                        **arch_kwargs(cfg.arch, cfg.arch_kwargs))
+
+
+def train_float(cfg: BuildConfig, data: Data, model, teacher=None) -> float:
+    """Float training (distilled from ``teacher`` when given); the Keras test accuracy."""
+    from mobilekit.optimize.distill import Distiller
+
+    if cfg.epochs > 0:
+        trained = Distiller(model, teacher, cfg.distill_alpha, cfg.temperature) if teacher else model
+        fit(trained, data.ds.x_train, data.ds.y_train, cfg, cfg.epochs, cfg.lr,
+            "float training" + (" with the teacher" if teacher else ""))
+    return keras_accuracy(model, data.x_test, data.ds.y_test)
+
+
+def teacher(cfg: BuildConfig, data: Data):
+    """(teacher model, its test accuracy): loaded from ``cfg.teacher`` or trained (same data and epochs)."""
+    ds = data.ds
+    if Path(cfg.teacher).is_file():
+        from mobilekit.layers import PASS_THROUGH_LAYERS
+
+        try:
+            model = keras.models.load_model(cfg.teacher, compile=False,
+                                            custom_objects={c.__name__: c for c in PASS_THROUGH_LAYERS})
+        except Exception as e:  # h5py / Keras raise many types for a bad file
+            raise MobilekitError(f"--teacher {cfg.teacher!r} is not a loadable Keras model "
+                                 f"({type(e).__name__})") from None
+        if tuple(model.input_shape[1:]) != tuple(ds.input_shape):
+            raise MobilekitError(f"--teacher {cfg.teacher!r} takes {model.input_shape[1:]}; the data is "
+                                 f"{tuple(ds.input_shape)}")
+    else:
+        accepted = inspect.signature(archs.builder(cfg.teacher)).parameters
+        model = archs.create(cfg.teacher, input_shape=ds.input_shape, classes=len(ds.class_names),
+                             **{k: v for k, v in TRAINING_ARCH_KWARGS.items() if k in accepted})
+        if cfg.epochs > 0:
+            fit(model, ds.x_train, ds.y_train, cfg, cfg.epochs, cfg.lr, f"training the teacher {cfg.teacher}",
+                seed_offset=4)
+    return model, keras_accuracy(model, data.x_test, ds.y_test)
+
+
+def prune(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
+    """Magnitude (or m-by-n) pruning with a fine-tune; reaches the target at 75% of the steps."""
+    from mobilekit.optimize import prune as prune_model, sparsity_masks, strip_pruning
+
+    spec = cfg.spec
+    n = steps(cfg, len(data.ds.x_train), cfg.prune_epochs)
+    pruned = prune_model(state.model, spec.sparsity or 0.5, end_step=max(1, int(n * 0.75)), m_by_n=spec.m_by_n)
+    what = f"{spec.m_by_n[0]}:{spec.m_by_n[1]}" if spec.m_by_n else f"{spec.sparsity:.0%}"
+    fit(pruned, data.ds.x_train, data.ds.y_train, cfg, cfg.prune_epochs, cfg.lr * 0.2,
+        f"pruning to {what}", [tfmot.sparsity.keras.UpdatePruningStep()], seed_offset=1)
+    stripped = strip_pruning(pruned)
+    return Trained(stripped, {**state.accuracy, "keras_pruned": keras_accuracy(stripped, data.x_test, data.ds.y_test)},
+                   sparsity_masks(stripped))
+
+
+def cluster(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
+    """Weight clustering (BN folded first when the recipe says so) with a fine-tune."""
+    from mobilekit.optimize import cluster as cluster_model, cluster_labels, fold_batch_norm, sparsity_masks
+    from mobilekit.optimize import strip_clustering
+
+    spec = cfg.spec
+    base = state.model
+    if spec.fold_batch_norm and any(type(layer).__name__ == "BatchNormalization" for layer in base.layers):
+        base = fold_batch_norm(base, cfg.arch, arch_kwargs(cfg.arch, cfg.arch_kwargs))
+    wrapped = cluster_model(base, spec.clusters, preserve_sparsity=bool(state.masks))
+    if cfg.cluster_epochs > 0:
+        fit(wrapped, data.ds.x_train, data.ds.y_train, cfg, cfg.cluster_epochs, cfg.lr * 0.05,
+            f"clustering to {spec.clusters} values", seed_offset=3)
+    stripped = strip_clustering(wrapped)
+    accuracy = {**state.accuracy, "keras_clustered": keras_accuracy(stripped, data.x_test, data.ds.y_test)}
+    return Trained(stripped, accuracy, sparsity_masks(stripped), cluster_labels(stripped))
+
+
+def qat_scheme(state: Trained) -> str:
+    return "PCQAT" if state.labels and state.masks else "CQAT" if state.labels else "PQAT" if state.masks else "QAT"
+
+
+def qat(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
+    """Quantization-aware training that keeps the zeros (PQAT) and clusters (CQAT) it was given."""
+    from mobilekit.optimize import KeepClusters, KeepSparsity, quantize_aware
+
+    model = quantize_aware(state.model, preserve_sparsity=bool(state.masks), preserve_clusters=bool(state.labels))
+    keep = KeepClusters(state.labels) if state.labels else KeepSparsity(state.masks) if state.masks else None
+    if cfg.qat_epochs > 0:
+        fit(model, data.ds.x_train, data.ds.y_train, cfg, cfg.qat_epochs, cfg.lr * 0.05,
+            "quantization-aware training", [keep] if keep else [], seed_offset=2)
+    accuracy = {**state.accuracy, "keras_qat": keras_accuracy(model, data.x_test, data.ds.y_test)}
+    return Trained(model, accuracy, state.masks, state.labels, float_model=state.model)
+
+
+def calibration_images(cfg: BuildConfig, data: Data) -> np.ndarray:
+    """The training images the int8 ranges are calibrated on (seeded choice)."""
+    from mobilekit.data import to_float
+
+    x_train = data.ds.x_train
+    rng = np.random.default_rng(cfg.seed)
+    idx = np.sort(rng.choice(len(x_train), min(cfg.calibration_samples, len(x_train)), replace=False))
+    return to_float(x_train[idx])
+
+
+def convert(cfg: BuildConfig, state: Trained, calibration: np.ndarray) -> tuple[bytes, bytes]:
+    """(float .tflite of the pre-QAT model, full-int8 .tflite of the final model), both at batch 1."""
+    from mobilekit.convert import convert_float, convert_int8
+
+    float_model = state.float_model if state.float_model is not None else state.model
+    return convert_float(float_model), convert_int8(state.model, calibration,
+                                                    per_tensor_weights=cfg.spec.per_tensor_weights)
+
+
+def weights_report(int8_bytes: bytes, layer_names: list[str], state: Trained, target) -> tuple[dict, dict]:
+    """(report ``sparsity`` section, ``survival``): per-layer zeros and values read back from the file."""
+    from mobilekit.pipeline.artifacts import layer_of, survived
+    from mobilekit.tflite_file import TfliteFile
+
+    per_layer = {layer_of(name, layer_names): s for name, s in TfliteFile(int8_bytes).weight_sparsity().items()}
+    survival = survived(per_layer, state.masks, state.labels)
+    pruned_layers = {k: v for k, v in per_layer.items() if v["op"] != "DEPTHWISE_CONV_2D"}
+    total = sum(v["params"] for v in pruned_layers.values())
+    zeros = sum(v["zeros"] for v in pruned_layers.values())
+    return ({"target": target, "int8_weights": zeros / total if total else 0.0,
+             "scope": "CONV_2D and FULLY_CONNECTED weights (tfmot never prunes depthwise)",
+             "per_layer": per_layer}, survival)
+
+
+def arm(timer: StageTimer, cfg: BuildConfig, int8_bytes: bytes) -> dict:
+    """``{"arm": ...}`` with emulated counts and latency predictions for ``cfg.devices`` ({} without)."""
+    if not cfg.devices:
+        return {}
+    from mobilekit.bench.devices import arm_section
+
+    return {"arm": timer.run("arm", f"Predicting latency on {', '.join(cfg.devices)} (emulated ARM counts)",
+                             arm_section, int8_bytes, device_names=cfg.devices)}
