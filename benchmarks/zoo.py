@@ -25,16 +25,12 @@ import numpy as np
 
 
 def measure(contents: dict[str, bytes], runs: int, rounds: int) -> dict[str, dict]:
-    """Median/p90 batch-1 latency (ms) per file, timing the files in alternating rounds."""
-    from mobilekit.bench import measure_latency
+    """Median/p90 batch-1 latency (ms) per file: the bench harness's interleaved timing (one run of each
+    file per round, alternating which goes first), ``runs * rounds`` timed runs each."""
+    from mobilekit.bench.harness import benchmark
 
-    times: dict[str, list[float]] = {k: [] for k in contents}
-    for r in range(rounds):
-        for key, content in (contents.items() if r % 2 == 0 else reversed(contents.items())):
-            lat = measure_latency(content, num_runs=runs, warmup_runs=5, num_threads=1)
-            times[key].append(lat["median_ms"])
-    return {k: {"median_ms": float(np.median(v)), "round_medians_ms": [round(t, 4) for t in v]}
-            for k, v in times.items()}
+    timed = benchmark(contents, num_runs=runs * rounds, warmup_runs=5, num_threads=1)
+    return {k: {"median_ms": v["median_ms"], "p90_ms": v["p90_ms"], "runs": v["runs"]} for k, v in timed.items()}
 
 
 def bench_arch(arch: str, size: int, runs: int, rounds: int, calibration: np.ndarray) -> dict:

@@ -102,6 +102,16 @@ def _knobs(args) -> dict:
     return {k: getattr(args, k) for k in ARCH_KNOBS if getattr(args, k) is not None}
 
 
+def _recipe(text: str) -> str:
+    from mobilekit.recipes import Recipe
+
+    try:
+        Recipe.preset(text)
+    except MobilekitError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def _add_build_flags(b, d: dict) -> None:
     """The flags of one build (model, data, training, compression), shared by `build` and `explore`."""
     from mobilekit.recipes import PRESETS
@@ -130,8 +140,9 @@ def _add_build_flags(b, d: dict) -> None:
                    help="pruning fine-tune epochs (default: the recipe's, else 0.5)")
     t.add_argument("--qat-epochs", type=_number(float, 0, what="QAT epochs"), default=None,
                    help="quantization-aware training epochs (default: the recipe's, else 0.25)")
-    t.add_argument("--recipe", choices=list(PRESETS), default=d["recipe"],
-                   help="compression recipe (mobilekit/recipes/presets/*.json): "
+    t.add_argument("--recipe", type=_recipe, default=d["recipe"], metavar="NAME|FILE.json",
+                   help="compression recipe, a preset or a recipe .json file (the format of "
+                        "mobilekit/recipes/presets/*.json): "
                         + "; ".join(f"{r.name}: {r.summary}" for r in PRESETS.values()).replace("%", "%%")
                         + " (default: %(default)s)")
     t.add_argument("--sparsity", type=_number(float, 0, high=1, high_open=True, what="sparsity"),

@@ -4,6 +4,7 @@ deep-compression and prune-int8 run through the whole build in tests/test_build_
 other recipes' stages run on a small SqueezeNet with a few eager steps (cheap, same functions)."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,7 @@ def test_presets_equal_their_json_files():
 
 
 def test_bad_recipes_are_one_line_errors():
-    for args, needle in ((["--recipe", "zip"], "invalid choice: 'zip'"),
+    for args, needle in ((["--recipe", "zip"], "unknown recipe 'zip'; choose from int8-ptq"),
                          (["--recipe", "prune-2of4-int8", "--sparsity", "0.5"], "magnitude (sparsity) or m-by-n"),
                          (["--recipe", "cluster-int8", "--qat"], "per-tensor weight scales apply to post-training"),
                          (["--clusters", "1"], "clusters must be >= 2"),
@@ -153,3 +154,28 @@ def test_distiller_loss_is_the_hinton_mix_and_the_teacher_stays_frozen(data):
     d.fit(x, y, batch_size=16, epochs=1, verbose=0)
     assert all(np.array_equal(a, b) for a, b in zip(frozen, teacher.get_weights()))
     assert any(not np.array_equal(a, b) for a, b in zip(before, student.get_weights()))
+
+
+def test_a_recipe_json_file_works_wherever_a_preset_name_does(tmp_path, capsys):
+    import json
+
+    from mobilekit import cli
+    from mobilekit.errors import MobilekitError
+    from mobilekit.pipeline import BuildConfig
+    from mobilekit.recipes import PRESETS, Recipe
+
+    mine = {**PRESETS["deep-compression"].to_json(), "name": "dc-8", "clusters": 8}
+    path = tmp_path / "dc8.json"
+    path.write_text(json.dumps(mine))
+    assert Recipe.preset(str(path)) == PRESETS["deep-compression"].replace(name="dc-8", clusters=8)
+    cfg = BuildConfig(recipe=str(path))
+    assert cfg.spec.clusters == 8 and cfg.prune_epochs == 1.5  # the file's budgets, like a preset's
+    for text, needle in (('{"name": "x"}', "needs an object with a name and a summary"), ("[1", "not valid JSON"),
+                         (json.dumps({**mine, "clusters": 1}), "clusters must be an int in [2, 256]"),
+                         (json.dumps({**mine, "colour": 1}), "unknown field 'colour'")):
+        path.write_text(text)
+        with pytest.raises(MobilekitError, match=re.escape(needle)):
+            Recipe.preset(str(path))
+    with pytest.raises(SystemExit) as e:
+        cli.main(["build", "--recipe", str(tmp_path / "missing.json")])
+    assert e.value.code == 2 and "no such recipe file" in capsys.readouterr().err

@@ -56,3 +56,28 @@ def test_harness_overhead_benchmark_runs(tmp_path):
     row, = json.loads(out.read_text())["rows"]
     assert row["harness_median_ms"] > 0 and row["bare_median_ms"] > 0
     assert len(row["round_medians_ms"]["harness"]) == len(row["round_medians_ms"]["bare"]) == 2
+
+
+def test_keras_to_int8_converter_writes_a_verified_file_and_refuses_code(tmp_path):
+    import mobilekit
+    from mobilekit._tf import keras
+    from mobilekit.tflite_file import TfliteFile
+
+    mobilekit.create("squeezenet1_1", input_shape=(32, 32, 3), classes=10).save(tmp_path / "m.keras")
+    script = str(ROOT / "converters" / "keras_to_int8.py")
+    out = tmp_path / "m.tflite"
+    result = subprocess.run([sys.executable, script, str(tmp_path / "m.keras"), str(out), "--samples", "16"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    f = TfliteFile.read(out)
+    assert f.float_problems() == [] and [t.dtype for t in f.inputs] == ["INT8"] and f.inputs[0].shape == (1, 32, 32, 3)
+    assert f.op_counts()["CONV_2D"] == 26 and f"{out}: {out.stat().st_size:,} bytes, full int8" in result.stdout
+    marker = tmp_path / "ran"
+    inp = keras.Input((8, 8, 3))
+    code = keras.layers.Lambda(lambda x, m=str(marker): (open(m, "w").close(), x)[1])(inp)
+    keras.Model(inp, code).save(tmp_path / "evil.h5")
+    marker.unlink(missing_ok=True)  # saving traced the Lambda once; loading must not run it again
+    result = subprocess.run([sys.executable, script, str(tmp_path / "evil.h5"), str(tmp_path / "e.tflite")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Lambda layer" in result.stderr and "Traceback" not in result.stderr
+    assert not marker.exists() and not (tmp_path / "e.tflite").exists()

@@ -89,9 +89,29 @@ class Recipe:
 
     @staticmethod
     def preset(name: str) -> "Recipe":
-        if name not in PRESETS:
-            raise MobilekitError(f"unknown recipe {name!r}; choose from {', '.join(PRESETS)}")
-        return PRESETS[name]
+        """A preset by name, or a recipe JSON file (the presets' own format, ``presets/*.json``)."""
+        if name in PRESETS:
+            return PRESETS[name]
+        if str(name).endswith(".json"):
+            return Recipe.load(name)
+        raise MobilekitError(f"unknown recipe {name!r}; choose from {', '.join(PRESETS)}, or a recipe .json file")
+
+    @staticmethod
+    def load(path) -> "Recipe":
+        """A recipe from a JSON file; every field is validated as for the presets."""
+        p = Path(path)
+        if not p.is_file():
+            raise MobilekitError(f"no such recipe file: {str(path)!r}")
+        try:
+            d = json.loads(p.read_text())
+        except (OSError, ValueError) as e:
+            raise MobilekitError(f"recipe file {str(path)!r} is not valid JSON ({type(e).__name__})") from None
+        if not isinstance(d, dict) or not isinstance(d.get("name"), str) or not isinstance(d.get("summary"), str):
+            raise MobilekitError(f"recipe file {str(path)!r} needs an object with a name and a summary")
+        try:
+            return Recipe.from_json(d)
+        except TypeError as e:
+            raise MobilekitError(f"recipe file {str(path)!r}: {e}") from None
 
     @staticmethod
     def resolve(name: str, sparsity: float | None = None, qat: bool | None = None,
