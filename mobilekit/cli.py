@@ -84,22 +84,37 @@ def _bool(text):
     raise argparse.ArgumentTypeError(f"expected true or false; received {text!r}")
 
 
-# Architecture knobs shared by `build` and `info`: flag name -> type. Only the
-# flags given reach the builder, which rejects the ones it does not take.
-ARCH_KNOBS = {"alpha": float, "depth_multiplier": int, "groups": int, "scale": float,
-              "squeeze_ratio": float, "pct3x3": float, "bypass": str}
+# Flags for the builders' design metaparameters (mobilekit.archs.knob_types), shared by `build`, `info`
+# and `explore`: only the ones given reach the builder, which rejects those it does not take. BN and the
+# classifier's ReLU are the build's training choices (--no-batch-norm), not flags of their own.
+TRAINING_KNOBS = ("batch_norm", "classifier_relu")
+
+
+def _arch_knob_flags() -> dict[str, type]:
+    from mobilekit import archs
+
+    return {k: v for k, v in archs.knob_types().items() if k not in TRAINING_KNOBS}
+
+
+def _knob_value(kind, flag: str):
+    if kind is bool:
+        return _bool
+    if kind is str:
+        return lambda text: None if text.lower() == "none" else text
+    return _number(kind, what=flag)
 
 
 def _add_arch_knobs(group) -> None:
-    for name, kind in ARCH_KNOBS.items():
-        group.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None,
-                           help=argparse.SUPPRESS if name in ("pct3x3", "bypass") else None)
-    group.description = ("architecture knobs (--alpha, --depth-multiplier, --groups, --scale, "
-                          "--squeeze-ratio, --pct3x3, --bypass): passed to the builder when given")
+    knobs = _arch_knob_flags()
+    for name, kind in knobs.items():
+        flag = f"--{name.replace('_', '-')}"
+        group.add_argument(flag, type=_knob_value(kind, flag), default=None, metavar=kind.__name__.upper())
+    group.description = ("the builders' metaparameters, passed when given; an arch refuses one it does not "
+                         "take, naming those it does: " + ", ".join(f"--{k.replace('_', '-')}" for k in knobs))
 
 
 def _knobs(args) -> dict:
-    return {k: getattr(args, k) for k in ARCH_KNOBS if getattr(args, k) is not None}
+    return {k: getattr(args, k) for k in _arch_knob_flags() if getattr(args, k, None) is not None}
 
 
 def _recipe(text: str) -> str:

@@ -122,3 +122,17 @@ def test_pretrained_build_rejects_what_it_cannot_honour(tmp_path, args, needles)
     out = tmp_path / "out"
     assert_usage_error(run("build", *args, "--out", str(out)), *needles)
     assert not out.exists()
+
+
+def test_arch_flags_come_from_the_builders_signatures():
+    from mobilekit import archs
+
+    out = run("build", "--help").stdout
+    knobs = set(archs.knob_types()) - {"batch_norm", "classifier_relu"}
+    assert {"squeeze_ratio", "pct3x3", "bypass", "base_e", "alpha", "groups", "scale"} <= knobs
+    for name in knobs:
+        assert f"--{name.replace('_', '-')}" in out, name
+    assert archs.knob_types("squeezenet1_1")["base_e"] is int and archs.knob_types("mobilenet_v1")["alpha"] is float
+    result = run("info", "--arch", "squeezenet1_1", "--base-e", "64", "--input-size", "64", "--classes", "10",
+                 "--json")
+    assert result.returncode == 0 and '"base_e": 64' in result.stdout

@@ -5,9 +5,9 @@ Each family module (squeezenet, mobilenet, shufflenet) registers its public buil
 only when they are called.
 """
 
-from mobilekit.archs.registry import builder, check_kwargs, create, list_archs, register, resolve
+from mobilekit.archs.registry import builder, check_kwargs, create, knob_types, list_archs, register, resolve
 
 # Family modules register their builders on import.
 from mobilekit.archs import mobilenet, shufflenet, squeezenet  # noqa: E402,F401
 
-__all__ = ["builder", "check_kwargs", "create", "list_archs", "register", "resolve"]
+__all__ = ["builder", "check_kwargs", "create", "knob_types", "list_archs", "register", "resolve"]

@@ -79,3 +79,33 @@ def create(name: str, **kwargs):
 def builder(name: str) -> Callable:
     """The builder function registered as ``name`` (aliases resolved)."""
     return _REGISTRY[resolve(name)]
+
+
+# Builder keywords that are not design knobs: set by the data, the Keras-Applications plumbing or
+# tuples (normalization), never swept or given as flags.
+NOT_KNOBS = frozenset({"input_shape", "classes", "include_top", "pooling", "classifier_activation", "batch_size",
+                       "normalization"})
+
+
+def _kind(default) -> type:
+    return bool if isinstance(default, bool) else int if isinstance(default, int) else \
+        float if isinstance(default, float) else str
+
+
+def knob_types(name: str | None = None) -> dict[str, type]:
+    """The design metaparameters of ``name``'s builder (or of every builder) and their types, read from
+    the signatures' defaults (``None`` defaults are strings, e.g. ``bypass``). The CLI's arch flags and
+    explore's knobs both come from here, so a new builder argument is a new flag with no list to edit.
+
+    Example: ``knob_types("squeezenet1_1")["squeeze_ratio"] is float``.
+    """
+    kinds: dict[str, type] = {}
+    for arch in [resolve(name)] if name else list_archs():
+        for key, p in inspect.signature(_REGISTRY[arch]).parameters.items():
+            if key in NOT_KNOBS:
+                continue
+            kind = _kind(p.default)
+            # Across families a name may be int in one and float in another: float holds both.
+            kinds[key] = float if {kinds.get(key, kind), kind} == {int, float} else kind
+    return kinds
+

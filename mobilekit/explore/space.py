@@ -31,9 +31,6 @@ SEARCHES = ("grid", "oneatatime", "optuna")
 BUILD_KNOBS = {"input_size": int, "epochs": float, "prune_epochs": float, "qat_epochs": float,
                "cluster_epochs": float, "lr": float, "batch_size": int, "recipe": str, "optimizer": str,
                "augment": bool, "sparsity": float, "clusters": int, "qat": bool}
-# Builder keywords that are not design knobs (set by the data or the build).
-NOT_KNOBS = {"input_shape", "classes", "include_top", "pooling", "classifier_activation", "batch_size",
-             "normalization"}
 # Result columns an objective may name; the direction is given with it ("accuracy_int8:max").
 OBJECTIVE_COLUMNS = ("accuracy_int8", "size_gzip_bytes", "size_tflite_bytes", "latency_host_ms",
                      "latency_device_ms", "energy_mj", "params", "macs", "peak_activation_bytes", "train_seconds")
@@ -79,15 +76,8 @@ def _cast(knob: str, kind, value):
 
 
 def arch_knob_types(arch: str) -> dict[str, type]:
-    """The design knobs of ``arch``'s builder and their types, from the signature's defaults."""
-    kinds = {}
-    for name, p in inspect.signature(archs.builder(arch)).parameters.items():
-        if name in NOT_KNOBS:
-            continue
-        d = p.default
-        kinds[name] = bool if isinstance(d, bool) else int if isinstance(d, int) else \
-            float if isinstance(d, float) else str
-    return kinds
+    """The design knobs of ``arch``'s builder and their types (mobilekit.archs.knob_types)."""
+    return archs.knob_types(arch)
 
 
 def parse_space_arg(text: str) -> tuple[str, list[str]]:
