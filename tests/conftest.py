@@ -1,4 +1,15 @@
+"""Shared fixtures and the rules for tests that need something installed.
+
+Tiers: unit and integration tests run in the fast lane (`pytest -m "not slow"`, a few minutes);
+`slow` marks end-to-end tests that train or convert full-size models (CI runs them too).
+Markers name what a test needs beyond the Python packages: `needs_data` (Debian's Fashion-MNIST),
+`needs_arm_root` (`mobilekit emulate setup`), `needs_jdk` (javac/java). Locally a missing one skips
+the test with the reason; in CI (`CI=true`) or with `MOBILEKIT_STRICT=1` it fails it, so CI never
+skips silently.
+"""
+
 import os
+import shutil
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -6,11 +17,43 @@ import pytest  # noqa: E402
 
 from mobilekit.data import find_fashion_mnist  # noqa: E402
 
+STRICT = os.environ.get("MOBILEKIT_STRICT") == "1" or os.environ.get("CI", "").lower() == "true"
+
+
+def _arm_root_ready() -> bool:
+    from mobilekit.emulate import status
+
+    return bool(status().get("ready"))
+
+
+NEEDS = {
+    "needs_data": (lambda: find_fashion_mnist() is not None,
+                   "Fashion-MNIST (`apt-get install dataset-fashion-mnist`, or scripts/setup.sh)"),
+    "needs_arm_root": (_arm_root_ready, "the aarch64 root (`mobilekit emulate setup` as root, or "
+                                        "scripts/setup.sh --test)"),
+    "needs_jdk": (lambda: shutil.which("javac") is not None and shutil.which("java") is not None,
+                  "a JDK (`apt-get install openjdk-17-jdk-headless`, or scripts/setup.sh --test)"),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "fashion_small" in getattr(item, "fixturenames", ()):
+            item.add_marker("needs_data")
+
+
+def pytest_runtest_setup(item):
+    missing = [why for name, (present, why) in NEEDS.items() if item.get_closest_marker(name) and not present()]
+    if missing:
+        message = "needs " + "; ".join(missing)
+        if STRICT:
+            pytest.fail(message + " (CI / MOBILEKIT_STRICT=1: never skipped)", pytrace=False)
+        pytest.skip(message)
+
 
 @pytest.fixture(scope="session")
 def fashion_small():
     """1,000 train / 500 test Fashion-MNIST images at 32x32x3 (real data, small)."""
     from mobilekit.data import load_fashion_mnist
 
-    assert find_fashion_mnist() is not None, "Fashion-MNIST missing: run scripts/setup.sh"
     return load_fashion_mnist(size=32, limit_train=1000, limit_test=500)

@@ -86,7 +86,7 @@ def java_bytes(classes: Path, model_json: Path, pngs, out: Path) -> list[bytes]:
     return [(out / f"{i}.bin").read_bytes() for i in range(len(pngs))]
 
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.needs_data, pytest.mark.needs_jdk]
 
 
 def test_export_writes_the_apps_contract(exported):

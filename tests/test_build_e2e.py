@@ -32,7 +32,7 @@ def small_build(tmp_path_factory):
     return out, json.loads((out / "report.json").read_text()), result
 
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 
 
 def test_artifacts_and_report_fields(small_build):
@@ -135,6 +135,7 @@ def test_deep_compression_recipe_is_deterministic_and_survives_into_the_file(tmp
         (tmp_path / "b" / "squeezenet1_1.tflite").read_bytes()
 
 
+@pytest.mark.needs_arm_root
 def test_build_with_architecture_knobs(tmp_path):
     # --sparsity 0: tracing a pruning-wrapped ShuffleNet costs ~80 s; pruning of every arch is
     # covered by tests/test_zoo_int8.py, the graph-mode pruning stage by the SqueezeNet builds.

@@ -8,6 +8,7 @@ from mobilekit._tf import tf
 from mobilekit.errors import MobilekitError
 
 
+@pytest.mark.needs_data
 def test_fashion_mnist_full_test_set():
     ds = data.load_fashion_mnist(size=32, limit_train=10)
     assert ds.x_test.shape == (10_000, 32, 32, 3) and ds.x_test.dtype == np.uint8
@@ -34,6 +35,7 @@ def _write_png_folder(root, images, labels, class_names):
         (d / f"{i:05d}.png").write_bytes(tf.io.encode_png(img).numpy())
 
 
+@pytest.mark.needs_data
 def test_image_folder_from_real_fashion_mnist_pngs(tmp_path, fashion_small):
     raw = data.load_fashion_mnist(size=28, channels=1, limit_train=60, limit_test=1)
     _write_png_folder(tmp_path, raw.x_train, raw.y_train, raw.class_names)

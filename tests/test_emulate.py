@@ -177,6 +177,7 @@ esac
 
 # ---- on the emulator ------------------------------------------------------------------------
 
+@pytest.mark.needs_arm_root
 def test_root_is_ready():
     s = status()
     assert s["ready"], s.get("problem")
@@ -184,6 +185,7 @@ def test_root_is_ready():
     assert r.returncode == 0 and "nothing to do" in r.stdout
 
 
+@pytest.mark.needs_arm_root
 def test_emulated_int8_is_bit_exact_and_counts_repeat_across_processes(small_int8, tmp_path):
     out = tmp_path / "emu.json"
     r = cli("bench", small_int8, "--emulate", "cortex-a76", "--device", "snapdragon-845", "--json", out, *QUICK)
@@ -200,6 +202,7 @@ def test_emulated_int8_is_bit_exact_and_counts_repeat_across_processes(small_int
     assert "bit-exact with the host" in r.stdout and "predicted" in r.stdout
 
 
+@pytest.mark.needs_arm_root
 def test_info_predicts_untrained_float_and_int8():
     r = cli("info", "--arch", "squeezenet1_1", "--input-size", "32", "--classes", "10", "--device",
             "snapdragon-450", "--json")
@@ -214,6 +217,7 @@ def test_info_predicts_untrained_float_and_int8():
         assert m["bit_exact"] or (m.get("max_ulp_diff", 0) <= 64 and m["max_abs_diff"] < 1e-6), m
 
 
+@pytest.mark.needs_arm_root
 @pytest.mark.slow
 def test_mobilenet_v1_int8_halves_instructions_with_dotprod_only():
     """The acceptance: MobileNet v1 1.0 224 int8 <= 0.5x float instructions on cortex-a76 (dotprod), not on

@@ -30,6 +30,9 @@ TINY = ["--limit-train", "2000", "--limit-test", "500", "--input-size", "32", "-
 ACCEPTANCE = ["--arch", "squeezenet1_1", "--space", "squeeze_ratio=0.25,0.5", "--space", "pct3x3=0.25,0.5", *TINY]
 
 
+pytestmark = pytest.mark.needs_data
+
+
 def cli_error(capsys, *argv) -> str:
     """Run the CLI in-process; assert exit 2 with exactly one stderr line and no traceback; return it."""
     try:
@@ -330,6 +333,7 @@ def test_the_same_sweep_on_a_ray_cluster_at_an_address(acceptance, tmp_path):
         assert r["accuracy_int8"] == local[r["point"]]["accuracy_int8"]
 
 
+@pytest.mark.needs_arm_root
 @slow
 def test_targets_screen_points_out_before_training_and_bad_combinations_fail_alone(tmp_path):
     """--device snapdragon-450 with an impossible frame rate: every valid point is screened out on its
@@ -354,6 +358,7 @@ def test_targets_screen_points_out_before_training_and_bad_combinations_fail_alo
     assert len(list((out / "screen").glob("*.json"))) == 2
 
 
+@pytest.mark.needs_arm_root
 @slow
 def test_arm_counts_of_trained_and_untrained_files_of_one_config_are_equal(acceptance):
     """Why screening may count instructions once per architecture config: dense int8 kernels run the
