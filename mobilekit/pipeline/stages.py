@@ -11,14 +11,13 @@ from __future__ import annotations
 import inspect
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from mobilekit import archs
 from mobilekit._tf import keras, tfmot
 from mobilekit.errors import MobilekitError
-from mobilekit.pipeline.config import TRAINING_ARCH_KWARGS, BuildConfig, arch_kwargs
+from mobilekit.pipeline.config import TRAINING_ARCH_KWARGS, BuildConfig, arch_kwargs, teacher_is_file
 from mobilekit.pipeline.training import fit, keras_accuracy, steps
 
 
@@ -87,7 +86,7 @@ def train_float(cfg: BuildConfig, data: Data, model, teacher=None) -> float:
 def teacher(cfg: BuildConfig, data: Data):
     """(teacher model, its test accuracy): loaded from ``cfg.teacher`` or trained (same data and epochs)."""
     ds = data.ds
-    if Path(cfg.teacher).is_file():
+    if teacher_is_file(cfg.teacher):
         from mobilekit.layers import PASS_THROUGH_LAYERS
 
         try:
