@@ -120,3 +120,39 @@ def peak_activation_elements(model) -> int:
         live = sum(size[j] for j in range(i + 1) if last_use[j] >= i)
         peak = max(peak, live)
     return peak
+
+
+def info(arch: str, input_size: int = 224, classes: int = 1000, arch_kwargs: dict | None = None,
+         devices=(), return_model: bool = False):
+    """`mobilekit info` as a function: params, MACs, weight bytes, peak activations and the per-layer
+    table of the untrained ``arch`` (and, with ``devices``, emulated ARM counts and predicted latency of
+    its untrained float and int8 files). With ``return_model``: (that dict, the Keras model).
+
+    Example: ``info("mobilenet_v1", 160, arch_kwargs={"alpha": 0.5})["macs"]``.
+    """
+    from mobilekit import archs
+
+    arch_kwargs = dict(arch_kwargs or {})
+    model = archs.create(arch, input_shape=(input_size, input_size, 3), classes=classes, **arch_kwargs)
+    summary = complexity(model)
+    peak = peak_activation_elements(model)
+    result = {"arch": archs.resolve(arch), "metaparameters": arch_kwargs, "input_shape": [input_size, input_size, 3],
+              "classes": classes, "params": summary["params"], "trainable_params": summary["trainable_params"],
+              "macs": summary["macs"], "weight_bytes": weight_bytes(model),
+              "peak_activation_bytes": {"int8": peak, "float32": 4 * peak}, "layers": summary["layers"]}
+    if devices:
+        result["arm"] = untrained_arm(model, list(devices))
+    return (result, model) if return_model else result
+
+
+def untrained_arm(model, device_names: list[str]) -> dict:
+    """Emulated counts and device predictions for the untrained float and int8 files of ``model``."""
+    import numpy as np
+
+    from mobilekit.bench.devices import arm_section
+    from mobilekit.convert import convert_float, convert_int8
+
+    calibration = np.random.default_rng(0).random((8, *model.input_shape[1:]), np.float32)
+    return {kind: arm_section(content, device_names=device_names)
+            for kind, content in (("float", convert_float(model)), ("int8", convert_int8(model, calibration)))}
+

@@ -32,7 +32,7 @@ def test_help_is_fast_and_lists_commands():
     assert "build" in result.stdout and "env" in result.stdout
     assert elapsed < 2.0, f"--help took {elapsed:.2f}s (TensorFlow imported eagerly?)"
     assert "tensorflow" not in subprocess.run(
-        [sys.executable, "-c", "import sys, mobilekit.cli; mobilekit.cli._build_parser(); print(sorted(sys.modules))"],
+        [sys.executable, "-c", "import sys, mobilekit.cli; mobilekit.cli.build_parser(); print(sorted(sys.modules))"],
         capture_output=True, text=True).stdout
 
 

@@ -177,12 +177,14 @@ def test_spec_file_equals_flags_and_flags_win(tmp_path):
     spec = tmp_path / "sweep.yaml"
     spec.write_text("base: {input_size: 40, epochs: 0.2}\nspace: {squeeze_ratio: [0.25, 0.5]}\n"
                     "search: oneatatime\nseeds: 2\ntargets: {max_size_kb: 900}\n")
-    parser = cli._build_parser()
+    from mobilekit.cli import flags as cli_flags
+
+    parser = cli.build_parser()
 
     def config(*argv):
         args = parser.parse_args(["explore", *argv])
         given = {t[2:].replace("-", "_") for t in argv if t.startswith("--")}
-        return config_from_args(args, cli._training_options(args), cli._knobs(args), given)
+        return config_from_args(args, cli_flags.training_options(args), cli_flags.knobs(args), given)
 
     from_file = config("--spec", str(spec))
     assert from_file.base["input_size"] == 40 and from_file.base["epochs"] == 0.2

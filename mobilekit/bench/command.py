@@ -7,12 +7,52 @@ import gzip
 import io
 import os
 import platform
+from dataclasses import dataclass, fields
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
 from mobilekit.errors import MobilekitError
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What `mobilekit bench` runs: the files, benchmark_model's timing settings, targets, ARM emulation,
+    peers and outputs. Example: ``run(BenchConfig(models=("a.tflite",), num_threads=(1, 2)))``."""
+
+    models: tuple[str, ...] = ()
+    num_runs: int = 50
+    warmup_runs: int = 1
+    min_secs: float = 1.0
+    num_threads: tuple[int, ...] = (1,)
+    use_xnnpack: bool = True
+    input: str | None = None  # a .npy input array instead of random values
+    seed: int = 0
+    compare: str | None = None  # "onnxruntime": also convert ``arch`` with tf2onnx and time the peers
+    arch: str | None = None
+    input_size: int = 224
+    classes: int = 1000
+    profile: bool = False
+    sram_kb: float | None = None
+    fps: float | None = None
+    energy_mj: float | None = None
+    emulate: tuple[str, ...] = ()
+    emulate_threads: tuple[int, ...] = (1, 4)
+    emulate_repeats: int = 2
+    device: tuple[str, ...] = ()
+    from_benchmark_model: tuple[str, ...] = ()
+    json: str | None = None
+    csv: str | None = None
+
+    @classmethod
+    def from_namespace(cls, ns) -> "BenchConfig":
+        """From parsed flags of the same names (lists become tuples)."""
+        values = {}
+        for f in fields(cls):
+            v = getattr(ns, f.name)
+            values[f.name] = tuple(v) if isinstance(v, list) else v
+        return cls(**values)
+
 
 # Per-run statistics, in the table's and the CSV's column order.
 STAT_FIELDS = ("init_ms", "first_inference_ms", "warmup_mean_ms", "min_ms", "median_ms", "mean_ms", "p90_ms",
@@ -172,7 +212,7 @@ def _fmt(v) -> str:
     return f"{v:,.3f}" if isinstance(v, float) else f"{v:,}"
 
 
-def run(args) -> int:
+def run(args: BenchConfig) -> int:
     import shutil
     import tempfile
 
@@ -198,7 +238,7 @@ def run(args) -> int:
     return _run(args, paths)
 
 
-def _run(args, paths: list[str]) -> int:
+def _run(args: BenchConfig, paths: list[str]) -> int:
     from mobilekit._io import ensure_writable_dir, write_json_atomic, write_text_atomic
     from mobilekit.bench.energy import check_targets
     from mobilekit.bench.benchmark_model import read as read_log
@@ -237,11 +277,11 @@ def _run(args, paths: list[str]) -> int:
             info["arm"] = arm_section(Path(info["path"]).read_bytes(), cpus=args.emulate, device_names=args.device,
                                       threads=args.emulate_threads, repeats=args.emulate_repeats, inputs=inputs)
     result = {"settings": {"num_runs": args.num_runs, "warmup_runs": args.warmup_runs, "min_secs": args.min_secs,
-                           "num_threads": args.num_threads, "use_xnnpack": args.use_xnnpack,
+                           "num_threads": list(args.num_threads), "use_xnnpack": args.use_xnnpack,
                            "input": args.input or "random in each input's dtype range", "seed": args.seed,
                            "batch": 1, "interleaved": True, "targets": targets, "profile": args.profile,
-                           "emulate": args.emulate, "emulate_threads": args.emulate_threads,
-                           "emulate_repeats": args.emulate_repeats, "devices": args.device},
+                           "emulate": list(args.emulate), "emulate_threads": list(args.emulate_threads),
+                           "emulate_repeats": args.emulate_repeats, "devices": list(args.device)},
               "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()},
               "versions": {"mobilekit": version("mobilekit"), "ai_edge_litert": version("ai-edge-litert")},
               "models": infos + logs}

@@ -287,8 +287,6 @@ def _combinations(cfg: ExploreConfig, space: dict[str, list], base_values: dict)
 
 def base_value(arch: str, knob: str, base: dict):
     """The base point's value of ``knob`` for ``arch``: the base flag, else the builder's/build's default."""
-    from mobilekit.pipeline import BuildConfig
-
     if knob in base and base[knob] is not None:
         return base[knob]
     if (base.get("arch_kwargs") or {}).get(knob) is not None:

@@ -23,7 +23,7 @@ __all__ = ["BuildConfig", "build", "preflight", "arch_kwargs", "arch_defaults", 
            "STAGE_EPOCHS"]
 
 
-def _train(cfg: BuildConfig, timer, data, model) -> "stages.Trained":  # noqa: F821
+def _train(cfg: BuildConfig, timer, data, model):
     """Float training (with its teacher), then the recipe's pruning, clustering and QAT stages."""
     from mobilekit._tf import keras
     from mobilekit.pipeline import stages

@@ -1,0 +1,83 @@
+"""`mobilekit build`: flags -> BuildConfig -> mobilekit.pipeline.build, and the summary table; `--size-only`."""
+
+from __future__ import annotations
+
+import os
+
+from mobilekit.errors import MobilekitError
+from mobilekit.cli.flags import (add_arch_knobs, add_build_flags, add_device_flag, knobs, number,
+                                training_options)
+
+def add_parser(sub, d: dict) -> None:
+    b = sub.add_parser("build", help="train, prune, QAT, convert to int8 .tflite, evaluate, time",
+                       description="Train an architecture on real images, prune it, quantize it "
+                                   "(QAT), convert to a full-integer int8 .tflite at batch 1, check "
+                                   "the file, measure its accuracy and latency, write a report.")
+    add_build_flags(b, d)
+    o = b.add_argument_group("output")
+    o.add_argument("--out", default=None, metavar="DIR", help="output folder (default: build/<arch>/)")
+    o.add_argument("--latency-runs", type=number(int, 1, what="latency runs"),
+                   default=d["latency_runs"], help="timed batch-1 runs after warm-up (default: %(default)s)")
+    add_device_flag(o, "the built file's")
+    o.add_argument("--size-only", action="store_true",
+                   help="no data, no training: the recipe's transmitted size for the arch with untrained weights "
+                        "(one-shot pruning and k-means), e.g. --arch squeezenet1_0 --recipe deep-compression; "
+                        "writes size-report.json")
+    o.add_argument("--classes", type=number(int, 1, what="classes"), default=1000,
+                   help="classes for --size-only (default: %(default)s, the ImageNet configuration)")
+
+    add_arch_knobs(b.add_argument_group("architecture knobs"))
+
+
+def run(args) -> int:
+    from mobilekit import archs
+    from mobilekit.pipeline import BuildConfig, build
+    from mobilekit.progress import console
+
+    arch = archs.resolve(args.arch)
+    if args.size_only:
+        return size_only_command(args, arch)
+    cfg = BuildConfig(arch=arch, weights=args.weights, input_size=args.input_size, seed=args.seed, out=args.out,
+                      latency_runs=args.latency_runs, devices=tuple(args.device), **training_options(args))
+    report = build(cfg, console)  # its preflight checks data, teacher, ARM root and --out before TensorFlow
+    print_summary(report, cfg.out_dir)
+    return 0
+
+
+def size_only_command(args, arch: str) -> int:
+    from pathlib import Path
+
+    from mobilekit import archs
+    from mobilekit._io import ensure_writable_dir, write_json_atomic
+    from mobilekit.recipes import Recipe
+    from mobilekit.sizing import size_only
+
+    if args.weights is not None:
+        raise MobilekitError("--size-only uses untrained weights; it does not take --weights")
+    spec = Recipe.resolve(args.recipe, args.sparsity, args.qat, args.clusters)
+    archs.check_kwargs(arch, knobs(args))
+    out = ensure_writable_dir(args.out or os.path.join("build", arch))
+    r = size_only(arch, spec, args.input_size or 224, args.classes, knobs(args), args.seed)
+    write_json_atomic(Path(out) / "size-report.json", r)
+    z = r["sizes"]
+    print(f"{arch} ({r['classes']} classes, {r['input_shape'][0]}px), recipe {spec.name}, untrained weights:")
+    print(f"  int8 .tflite {z['int8_tflite_bytes']:,} B, gzip {z['int8_gzip_bytes']:,} B "
+          f"({z['bits_per_param']:.2f} bits/param), xz {z['int8_xz_bytes']:,} B ({z['bits_per_param_xz']:.2f})")
+    print(f"  {r['weight_params']:,} weight params, {r['sparsity']:.1%} zeros, at most {r['max_distinct_per_tensor']} "
+          f"distinct int8 values per tensor, {r['max_distinct_per_channel']} per output channel")
+    print(f"  -> {Path(out) / 'size-report.json'}")
+    return 0
+
+
+def print_summary(report: dict, out_dir) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mobilekit.report import summary_rows
+
+    table = Table(title=f"mobilekit build -> {out_dir}/", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in summary_rows(report):
+        table.add_row(key, value)
+    Console().print(table)

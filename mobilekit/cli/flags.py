@@ -1,0 +1,190 @@
+"""The flags and argument types the commands share (numbers with bounds, thread/device lists, the
+build's flags, the arch knobs derived from the builders' signatures). No TensorFlow import."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from mobilekit.errors import MobilekitError
+
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit code 2."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def number(kind, low=None, low_open=False, high=None, high_open=False, what="value"):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {what}: {text!r}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"invalid {what}: {text!r}")
+        if low is not None and (value < low or (low_open and value == low)):
+            raise argparse.ArgumentTypeError(f"{what} must be {'>' if low_open else '>='} {low}; received {text!r}")
+        if high is not None and (value > high or (high_open and value == high)):
+            raise argparse.ArgumentTypeError(f"{what} must be {'<' if high_open else '<='} {high}; received {text!r}")
+        return value
+    return parse
+
+
+def thread_list(text):
+    parts = text.split(",")
+    if not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+        raise argparse.ArgumentTypeError(f"--num_threads must be positive ints such as 1 or 1,2; received {text!r}")
+    return list(dict.fromkeys(int(p) for p in parts))
+
+
+def cpu_list(text):
+    from mobilekit.emulate.root import check_cpu
+
+    try:
+        return list(dict.fromkeys(check_cpu(c.strip()) for c in text.split(",")))
+    except MobilekitError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def device_list(text):
+    from mobilekit.bench.devices import device
+
+    try:
+        return list(dict.fromkeys(device(d.strip()).name for d in text.split(",")))
+    except MobilekitError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_device_flag(parser, what: str) -> None:
+    parser.add_argument("--device", type=device_list, default=[], metavar="NAME[,NAME...]",
+                        help=f"predict {what} batch-1 latency on these phones from instruction counts on an "
+                             "emulated ARM core (needs `mobilekit emulate setup`); see `mobilekit emulate devices`")
+
+
+def add_positive(group, flag: str, help: str) -> None:
+    """An optional positive number (a target or budget), None when not given."""
+    group.add_argument(flag, type=number(float, 0, low_open=True, what=flag), default=None, help=help)
+
+
+def boolean(text):
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false; received {text!r}")
+
+
+# Flags for the builders' design metaparameters (mobilekit.archs.knob_types), shared by `build`, `info`
+# and `explore`: only the ones given reach the builder, which rejects those it does not take. BN and the
+# classifier's ReLU are the build's training choices (--no-batch-norm), not flags of their own.
+TRAINING_KNOBS = ("batch_norm", "classifier_relu")
+
+
+def arch_knob_flags() -> dict[str, type]:
+    from mobilekit import archs
+
+    return {k: v for k, v in archs.knob_types().items() if k not in TRAINING_KNOBS}
+
+
+def knob_value(kind, flag: str):
+    if kind is bool:
+        return boolean
+    if kind is str:
+        return lambda text: None if text.lower() == "none" else text
+    return number(kind, what=flag)
+
+
+def add_arch_knobs(group) -> None:
+    knobs = arch_knob_flags()
+    for name, kind in knobs.items():
+        flag = f"--{name.replace('_', '-')}"
+        group.add_argument(flag, type=knob_value(kind, flag), default=None, metavar=kind.__name__.upper())
+    group.description = ("the builders' metaparameters, passed when given; an arch refuses one it does not "
+                         "take, naming those it does: " + ", ".join(f"--{k.replace('_', '-')}" for k in knobs))
+
+
+def knobs(args) -> dict:
+    return {k: getattr(args, k) for k in arch_knob_flags() if getattr(args, k, None) is not None}
+
+
+def recipe_name(text: str) -> str:
+    from mobilekit.recipes import Recipe
+
+    try:
+        Recipe.preset(text)
+    except MobilekitError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def add_build_flags(b, d: dict) -> None:
+    """The flags of one build (model, data, training, compression), shared by `build` and `explore`."""
+    from mobilekit.recipes import PRESETS
+
+    g = b.add_argument_group("model and data")
+    g.add_argument("--arch", default="squeezenet", help="registered architecture (default: squeezenet "
+                   "= squeezenet1_1); see `mobilekit archs`")
+    g.add_argument("--data", default=None, metavar="DIR",
+                   help="image folder with one sub-folder per class (default: Fashion-MNIST)")
+    g.add_argument("--weights", choices=("imagenet",), default=None,
+                   help="start from pretrained weights instead of training: `--arch mobilenet_v2 "
+                        "--weights imagenet` ports torchvision's ImageNet model, calibrates on "
+                        "scikit-image's photos and converts (no training options apply)")
+    g.add_argument("--input-size", type=number(int, 1, what="input size"), default=None,
+                   help="model input height and width (default: 48, or 224 with --weights)")
+    g.add_argument("--no-batch-norm", dest="batch_norm", action="store_false",
+                   help="no BatchNormalization after convs (BN folds into the convs at conversion)")
+    g.add_argument("--limit-train", type=number(int, 1, what="--limit-train"), default=None, metavar="N",
+                   help="use only the first N Fashion-MNIST training images (quick runs)")
+    g.add_argument("--limit-test", type=number(int, 1, what="--limit-test"), default=None, metavar="N",
+                   help="use only the first N Fashion-MNIST test images (quick runs)")
+    t = b.add_argument_group("training and compression")
+    t.add_argument("--epochs", type=number(float, 0, what="epochs"), default=d["epochs"],
+                   help="float training epochs, fractions allowed (default: %(default)s)")
+    t.add_argument("--prune-epochs", type=number(float, 0, what="prune epochs"), default=None,
+                   help="pruning fine-tune epochs (default: the recipe's, else 0.5)")
+    t.add_argument("--qat-epochs", type=number(float, 0, what="QAT epochs"), default=None,
+                   help="quantization-aware training epochs (default: the recipe's, else 0.25)")
+    t.add_argument("--recipe", type=recipe_name, default=d["recipe"], metavar="NAME|FILE.json",
+                   help="compression recipe, a preset or a recipe .json file (the format of "
+                        "mobilekit/recipes/presets/*.json): "
+                        + "; ".join(f"{r.name}: {r.summary}" for r in PRESETS.values()).replace("%", "%%")
+                        + " (default: %(default)s)")
+    t.add_argument("--sparsity", type=number(float, 0, high=1, high_open=True, what="sparsity"),
+                   default=None, help="override the recipe's magnitude-pruning target in [0, 1); 0 skips pruning")
+    t.add_argument("--clusters", type=number(int, 2, high=256, what="clusters"), default=None,
+                   help="override the recipe's weight clusters per kernel (tfmot clustering)")
+    t.add_argument("--cluster-epochs", type=number(float, 0, what="cluster epochs"), default=None,
+                   help="clustering fine-tune epochs (default: the recipe's, else 0.5)")
+    t.add_argument("--qat", dest="qat", action=argparse.BooleanOptionalAction, default=None,
+                   help="override the recipe: quantization-aware training, or post-training quantization")
+    t.add_argument("--teacher", default=None, metavar="PATH_or_ARCH",
+                   help="distill the float training from a teacher: a Keras model file, or a registered arch "
+                        "trained first on the same data and epochs; the report also gives the student's "
+                        "accuracy without the teacher (same data, epochs and initial weights)")
+    t.add_argument("--distill-alpha", type=number(float, 0, high=1, what="--distill-alpha"),
+                   default=d["distill_alpha"], help="weight of the hard labels; 1 - alpha on the teacher's "
+                   "softened outputs (default: %(default)s)")
+    t.add_argument("--temperature", type=number(float, 0, low_open=True, what="--temperature"),
+                   default=d["temperature"], help="softmax temperature of the soft targets (default: %(default)s)")
+    t.add_argument("--batch-size", type=number(int, 1, what="batch size"), default=d["batch_size"])
+    t.add_argument("--lr", type=number(float, 0, low_open=True, what="learning rate"), default=d["lr"],
+                   help="peak learning rate of the float stage (cosine decay; default: %(default)s)")
+    t.add_argument("--optimizer", choices=("adam", "sgd"), default=d["optimizer"])
+    t.add_argument("--augment", action="store_true",
+                   help="random horizontal flips while training (off: no overfitting at the default budget)")
+    t.add_argument("--seed", type=number(int, 0, what="seed"), default=d["seed"])
+
+
+def training_options(args) -> dict:
+    """BuildConfig's training fields (pipeline.config.TRAINING_FIELDS, one list) from the flags; pretrained
+    builds reject non-defaults."""
+    from mobilekit.pipeline.config import TRAINING_FIELDS
+
+    options = {name: getattr(args, name) for name in TRAINING_FIELDS if name != "arch_kwargs"}
+    options["arch_kwargs"] = {**knobs(args), **({} if args.batch_norm else {"batch_norm": False})} or None
+    return options

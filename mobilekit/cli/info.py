@@ -1,0 +1,63 @@
+"""`mobilekit info`: an arch's complexity without training (mobilekit.info.info), as tables or JSON."""
+
+from __future__ import annotations
+
+from mobilekit.cli.flags import add_arch_knobs, add_device_flag, knobs, number
+
+def add_parser(sub) -> None:
+    i = sub.add_parser("info", help="params, MACs, weight bytes, peak activations, per-layer table",
+                       description="Complexity of an architecture without training: parameters, "
+                                   "MACs, weight bytes after BN folding (float32 and int8), peak live "
+                                   "activation memory at batch 1, and a per-layer table.")
+    i.add_argument("--arch", default="squeezenet", help="registered architecture")
+    i.add_argument("--input-size", type=number(int, 1, what="input size"), default=224)
+    i.add_argument("--classes", type=number(int, 1, what="classes"), default=1000)
+    i.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    add_device_flag(i, "the untrained float and int8 files'")
+    add_arch_knobs(i.add_argument_group("architecture knobs"))
+
+
+def run(args) -> int:
+    import json
+
+    from mobilekit import archs
+
+    arch = archs.resolve(args.arch)
+    arch_kwargs = knobs(args)
+    archs.check_kwargs(arch, arch_kwargs)  # before TensorFlow loads
+    if args.device:
+        from mobilekit.emulate.root import require_ready
+        require_ready()
+
+    from mobilekit.analysis import info
+
+    result, model = info(arch, args.input_size, args.classes, arch_kwargs, args.device, return_model=True)
+    peak = result["peak_activation_bytes"]["int8"]
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    summary = Table(title=f"{model.name}", show_header=False)
+    for key, value in (("params (trainable)", f"{result['params']:,} ({result['trainable_params']:,})"),
+                       ("MACs", f"{result['macs']:,}"),
+                       ("weights float32 / int8", f"{result['weight_bytes']['float32']:,} / "
+                                                  f"{result['weight_bytes']['int8']:,} bytes"),
+                       ("peak activations int8 / float32", f"{peak:,} / {4 * peak:,} bytes")):
+        summary.add_row(key, value)
+    console.print(summary)
+    table = Table("layer", "type", "output shape", "params", "MACs")
+    for layer in result["layers"]:
+        table.add_row(layer["name"], layer["type"], str(tuple(layer["output_shape"])),
+                      f"{layer['params']:,}", f"{layer['macs']:,}")
+    console.print(table)
+    if args.device:
+        from mobilekit.bench.devices import arm_lines
+
+        for kind, section in result["arm"].items():
+            console.print(f"[bold]{kind} .tflite (untrained weights, random calibration)[/bold]")
+            for line in arm_lines(section):
+                console.print("  " + line)
+    return 0
