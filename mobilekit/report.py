@@ -1,6 +1,15 @@
-"""report.md and the console summary, both rendered from report.json's dict."""
+"""Rendering, in one place: report.md and the build's console summary (from report.json's dict), the
+`mobilekit bench` tables and CSV (from its JSON document). Nothing here computes a number."""
 
 from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+# Per-run statistics, in the table's and the CSV's column order.
+STAT_FIELDS = ("init_ms", "first_inference_ms", "warmup_mean_ms", "min_ms", "median_ms", "mean_ms", "p90_ms",
+               "p99_ms", "std_ms", "runs", "runs_per_s", "rss_increase_kb", "xnnpack_partitions")
 
 
 def _kb(n: int) -> str:
@@ -117,3 +126,95 @@ def to_markdown(report: dict) -> str:
               ", ".join(f"{k} {v}" for k, v in report["stage_seconds"].items()), "",
               "## Versions", "", ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]
     return "\n".join(lines)
+
+
+def bench_csv(result: dict) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["model", "runtime", "num_threads", "size_bytes", "gzip_bytes", *STAT_FIELDS])
+    for m in result["models"]:
+        for threads, stats in m["runs"].items():
+            writer.writerow([m["path"], m["runtime"], threads, m["size_bytes"], m["gzip_bytes"],
+                             *(stats[k] for k in STAT_FIELDS)])
+    return buf.getvalue()
+
+
+def print_bench_tables(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    s = result["settings"]
+    thread_counts = list(dict.fromkeys([*s["num_threads"], *(int(t) for m in result["models"] for t in m["runs"])]))
+    for threads in thread_counts:
+        models = [m for m in result["models"] if str(threads) in m["runs"]]
+        table = Table(title=f"batch 1, {threads} thread(s), XNNPACK {'on' if s['use_xnnpack'] else 'off'}, "
+                            f"{s['num_runs']}+ runs interleaved (benchmark_model logs: their own settings)",
+                      title_justify="left")
+        table.add_column("")
+        for m in models:
+            table.add_column(Path(m["path"]).name, justify="right", overflow="fold")
+        rows = [("size / gzip KiB", lambda m, r: " / ".join("-" if m[k] is None else f"{m[k] / 1024:,.1f}"
+                                                            for k in ("size_bytes", "gzip_bytes")))]
+        rows += [(k.replace("_ms", " ms").replace("_", " "), (lambda key: lambda m, r: _fmt(r[key]))(k))
+                 for k in STAT_FIELDS if k != "xnnpack_partitions"]
+        rows += [("runtime", lambda m, r: m["runtime"]),
+                 ("XNNPACK partitions / outside", lambda m, r: "-" if r["xnnpack_partitions"] is None else
+                  f"{r['xnnpack_partitions']} / {', '.join(r['ops_outside_xnnpack']) or '-'}"),
+                 ("MACs", lambda m, r: f"{m['analysis']['macs']:,}" if m["analysis"] else "-"),
+                 ("weights / peak activations KiB", lambda m, r: "-" if not m["analysis"] else
+                  f"{m['analysis']['weight_bytes'] / 1024:,.1f} / "
+                  f"{m['analysis']['peak_activation_bytes'] / 1024:,.1f}"),
+                 ("input", lambda m, r: ", ".join(f"{t['dtype']}{t['shape']}" for t in m["inputs"])),
+                 ("output", lambda m, r: ", ".join(f"{t['dtype']}{t['shape']}" for t in m["outputs"]))]
+        for label, cell in rows:
+            table.add_row(label, *(cell(m, m["runs"][str(threads)]) for m in models))
+        console.print(table)
+    for m in result["models"]:
+        if m["runtime"] == "benchmark_model":
+            console.print(f"{m['path']}: from benchmark_model log {m['source_log']}")
+            continue
+        console.print(f"{m['path']}: " + ", ".join(f"{k} x{v}" for k, v in m["ops"].items()))
+        for line in _target_lines(m["targets"]):
+            console.print("  " + line)
+        if "arm" in m:
+            from mobilekit.bench.devices import arm_lines
+
+            for line in arm_lines(m["arm"]):
+                console.print("  " + line)
+        if "profile" in m:
+            p = m["profile"]
+            table = Table("op type", "count", "ms", "share", title=f"{Path(m['path']).name}: time by op type (op-prefix "
+                          f"sub-models; total {p['total_ms']:.3f} ms, noise {p['noise_ms'] or 0:.3f} ms)",
+                          title_justify="left")
+            for op, agg in p["by_op_type"].items():
+                table.add_row(op, str(agg["count"]), f"{agg['ms']:.3f}", f"{agg['share']:.1%}")
+            console.print(table)
+
+
+def _target_lines(t: dict) -> list[str]:
+    def mark(ok):
+        return "meets" if ok else "MISSES"
+
+    lines = []
+    if "sram" in t:
+        s = t["sram"]
+        lines.append(f"SRAM {s['budget_kb']:,g} KB: weights {s['weights_bytes'] / 1024:,.1f} KiB + peak activations "
+                     f"{s['peak_activation_bytes'] / 1024:,.1f} KiB -> {mark(s['ok'])}")
+    if "fps" in t:
+        s = t["fps"]
+        lines.append(f"{s['target']:g} FPS: median {s['median_ms']:.3f} ms = {s['achieved']:,.1f} FPS on this host "
+                     f"-> {mark(s['ok'])}")
+    if "energy" in t:
+        s = t["energy"]
+        low, high = s["total_mj"]
+        estimate = f"{low:.4g}" if low == high else f"{low:.4g}-{high:.4g}"
+        lines.append(f"energy {s['budget_mj']:g} mJ/frame: estimated {estimate} mJ "
+                     f"(compute {s['compute_mj']:.3g} mJ, memory in {s['memory']}) -> {mark(s['ok'])}")
+    return lines
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:,.3f}" if isinstance(v, float) else f"{v:,}"

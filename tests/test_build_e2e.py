@@ -65,6 +65,9 @@ def test_artifacts_and_report_fields(small_build):
     assert report["accuracy"]["test_images"] == 500
     assert set(report["versions"]) >= {"tensorflow", "tfmot", "ai_edge_litert"}
     assert "accuracy int8 .tflite" in result.stdout  # the summary table
+    from mobilekit.schema import BuildReport
+
+    assert report["schema_version"] == 1 and BuildReport.from_dict(report).to_dict() == report
 
 
 def test_flatbuffer_is_full_int8(small_build):
@@ -162,7 +165,11 @@ def test_bench_on_the_built_tflite(small_build, tmp_path):
                              "--min_secs", "0", "--json", str(j)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "median ms" in result.stdout
-    m = json.loads(j.read_text())["models"][0]
+    from mobilekit.schema import BenchResult
+
+    doc = json.loads(j.read_text())
+    assert doc["schema_version"] == 1 and BenchResult.from_dict(doc).to_dict() == doc
+    m = doc["models"][0]
     r = m["runs"]["1"]
     assert m["size_bytes"] == report["sizes"]["int8_tflite_bytes"] and m["ops"] == report["ops"]
     assert r["xnnpack_partitions"] == 1 and r["ops_outside_xnnpack"] == ["SOFTMAX"]

@@ -14,6 +14,7 @@ import pytest
 import mobilekit
 from mobilekit.bench import devices
 from mobilekit.bench.benchmark_model import parse, read
+from mobilekit.schema import BenchEntry, RunStats
 from mobilekit.bench.command import STAT_FIELDS
 from mobilekit.convert import convert_float, convert_int8
 from mobilekit.emulate import CPUS, count_instructions, status
@@ -106,19 +107,20 @@ def test_device_profiles_and_calibration():
 
 def test_benchmark_model_logs_parse():
     new = read(str(LOGS / "readme_example_4t.log"))
-    run = new["runs"]["4"]
-    assert new["path"] == "/data/local/tmp/mobilenet_quant_v1_224.tflite" and new["runtime"] == "benchmark_model"
-    assert (run["runs"], run["mean_ms"], run["min_ms"], run["std_ms"]) == (50, 20.0921, 19.914, 0.094)
-    assert (run["init_ms"], run["first_inference_ms"], run["warmup_mean_ms"]) == (2.062, 30.154, 21.1845)
-    assert run["rss_increase_kb"] == round(9.34375 * 1024) and run["use_xnnpack"] is True
-    assert run["median_ms"] is None and run["p90_ms"] is None  # not printed: not guessed
-    assert set(STAT_FIELDS) <= set(run)
-    old = read(str(LOGS / "older_release_1t.log"))["runs"]["1"]
-    assert (old["init_ms"], old["first_inference_ms"], old["warmup_mean_ms"], old["mean_ms"]) == \
-        (48.217, 152.633, 147.833, 145.684)
-    assert old["use_xnnpack"] is None and old["rss_increase_kb"] is None
-    prof = read(str(LOGS / "with_op_profile_2t.log"))["runs"]["2"]
-    assert (prof["runs"], prof["mean_ms"]) == (122, 8.1419)  # the profile tables are not stats
+    assert isinstance(new, BenchEntry) and isinstance(new.runs["4"], RunStats)  # the host run's records
+    run = new.runs["4"]
+    assert new.path == "/data/local/tmp/mobilenet_quant_v1_224.tflite" and new.runtime == "benchmark_model"
+    assert (run.runs, run.mean_ms, run.min_ms, run.std_ms) == (50, 20.0921, 19.914, 0.094)
+    assert (run.init_ms, run.first_inference_ms, run.warmup_mean_ms) == (2.062, 30.154, 21.1845)
+    assert run.rss_increase_kb == round(9.34375 * 1024) and run.use_xnnpack is True
+    assert run.median_ms is None and run.p90_ms is None  # not printed: not guessed
+    assert set(STAT_FIELDS) <= set(run.to_dict())
+    assert BenchEntry.from_dict(new.to_dict()) == new
+    old = read(str(LOGS / "older_release_1t.log")).runs["1"]
+    assert (old.init_ms, old.first_inference_ms, old.warmup_mean_ms, old.mean_ms) == (48.217, 152.633, 147.833, 145.684)
+    assert old.use_xnnpack is None and old.rss_increase_kb is None
+    prof = read(str(LOGS / "with_op_profile_2t.log")).runs["2"]
+    assert (prof.runs, prof.mean_ms) == (122, 8.1419)  # the profile tables are not stats
     with pytest.raises(MobilekitError, match="no benchmark_model timing lines"):
         parse("STARTING!\nGraph: [x.tflite]\nAborted\n", "crash.log")
 
@@ -170,7 +172,7 @@ esac
     assert run_line.startswith("shell taskset f0 ")  # cores 4-7, the big ones
     for flag in ("--num_threads=4", "--num_runs=30", "--warmup_runs=1", "--min_secs=1", "--use_xnnpack=true"):
         assert flag in run_line
-    assert read(str(log))["runs"]["4"]["runs"] == 50 and not list(tmp_path.glob("*.partial"))
+    assert read(str(log)).runs["4"].runs == 50 and not list(tmp_path.glob("*.partial"))
     bad = subprocess.run(["bash", SCRIPT, "missing.tflite", "x"], capture_output=True, text=True)
     assert bad.returncode == 2 and "no such model file: 'missing.tflite'" in bad.stderr
 

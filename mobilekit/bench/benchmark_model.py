@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 
 from mobilekit.errors import MobilekitError
+from mobilekit.schema import BenchEntry, RunStats
 
 _PARAM = re.compile(r"^(?:INFO: )?([A-Za-z#][^:\[\]]*?):\s*\[(.*)\]\s*$")
 _STATS = re.compile(r"^(?:INFO: )?count=(\d+)((?:\s+\w+=[-\d.e+]+)+)\s*$")
@@ -35,8 +36,8 @@ def _pairs(text: str) -> dict[str, float]:
     return {k: float(v) for k, v in re.findall(r"(\w+)=([-\d.e+]+)", text)}
 
 
-def parse(text: str, source: str = "<log>") -> dict:
-    """One model entry (``mobilekit bench`` JSON schema) from a benchmark_model log.
+def parse(text: str, source: str = "<log>") -> BenchEntry:
+    """One model entry (the same BenchEntry / RunStats records as a host run) from a benchmark_model log.
 
     Raises:
         MobilekitError: the text has no benchmark_model timing results.
@@ -66,22 +67,20 @@ def parse(text: str, source: str = "<log>") -> dict:
         init_us = float(m.group(1)) * 1e3
     ms = lambda us: None if us is None else us / 1e3  # noqa: E731
     mean = main.get("avg", timings.get("inference (avg)", timings.get("no stats")))
-    run = {"init_ms": ms(init_us), "first_inference_ms": ms(timings.get("first inference", (warm or main).get("first"))),
-           "warmup_mean_ms": ms(warm["avg"] if warm else timings.get("warmup (avg)", timings.get("warmup"))),
-           "min_ms": ms(main.get("min")), "median_ms": ms(main.get("median", main.get("p50"))),
-           "mean_ms": ms(mean), "p90_ms": ms(main.get("p90")), "p99_ms": ms(main.get("p99")),
-           "std_ms": ms(main.get("std")), "runs": main["count"],
-           "runs_per_s": 1e6 / mean if mean else None,
-           "rss_increase_kb": None if memory is None else round(memory * 1024),
-           "xnnpack_partitions": None, "ops_outside_xnnpack": [], "num_threads": threads,
-           "use_xnnpack": None if "use xnnpack" not in params else params["use xnnpack"].lower() in ("1", "true")}
-    return {"path": graph or source, "runtime": "benchmark_model", "source_log": source,
-            "size_bytes": None if size_mb is None else round(size_mb * 1024 * 1024),
-            "gzip_bytes": None, "inputs": [], "outputs": [], "ops": {}, "analysis": None, "targets": {},
-            "runs": {str(threads): run}}
+    run = RunStats(
+        init_ms=ms(init_us), first_inference_ms=ms(timings.get("first inference", (warm or main).get("first"))),
+        warmup_mean_ms=ms(warm["avg"] if warm else timings.get("warmup (avg)", timings.get("warmup"))),
+        min_ms=ms(main.get("min")), median_ms=ms(main.get("median", main.get("p50"))), mean_ms=ms(mean),
+        p90_ms=ms(main.get("p90")), p99_ms=ms(main.get("p99")), std_ms=ms(main.get("std")), runs=main["count"],
+        runs_per_s=1e6 / mean if mean else None, rss_increase_kb=None if memory is None else round(memory * 1024),
+        xnnpack_partitions=None, ops_outside_xnnpack=[], num_threads=threads,
+        use_xnnpack=None if "use xnnpack" not in params else params["use xnnpack"].lower() in ("1", "true"))
+    return BenchEntry(path=graph or source, runtime="benchmark_model", source_log=source,
+                      size_bytes=None if size_mb is None else round(size_mb * 1024 * 1024), gzip_bytes=None,
+                      inputs=[], outputs=[], ops={}, analysis=None, targets={}, runs={str(threads): run})
 
 
-def read(path: str) -> dict:
+def read(path: str) -> BenchEntry:
     p = Path(path)
     if not p.is_file():
         raise MobilekitError(f"no such benchmark_model log: {path!r}")

@@ -56,6 +56,6 @@ def add_parser(sub, d: dict) -> None:
 
 
 def run(args) -> int:
-    from mobilekit.explore.command import run
+    from mobilekit.explore.command import run as run_explore
 
-    return run(args, training_options(args), knobs(args), args.given_flags)
+    return run_explore(args, training_options(args), knobs(args), args.given_flags)

@@ -68,6 +68,7 @@ def build(cfg: BuildConfig, console=None) -> dict:
     from mobilekit.analysis import complexity
     from mobilekit.bench import evaluate_tflite, measure_latency
     from mobilekit.pipeline import artifacts, stages
+    from mobilekit.schema import BuildReport
     from mobilekit.tflite_file import TfliteFile
 
     console = console or progress.console
@@ -93,15 +94,12 @@ def build(cfg: BuildConfig, console=None) -> dict:
     latency = timer.run("latency", "Measuring batch-1 latency (LiteRT, 1 thread)", measure_latency, int8_bytes,
                         num_runs=cfg.latency_runs, warmup_runs=cfg.latency_warmup, num_threads=1)
     arm = stages.arm(timer, cfg, int8_bytes)
-    report = {
-        "arch": cfg.arch, "metaparameters": {**arch_defaults(cfg.arch), **arch_kwargs(cfg.arch, cfg.arch_kwargs)},
-        "input_shape": list(data.ds.input_shape), "classes": list(data.ds.class_names),
-        "num_classes": len(data.ds.class_names), "params": info["params"], "macs": info["macs"],
-        "preprocessing": data.ds.preprocessing(), **artifacts.file_fields(TfliteFile(int8_bytes), float_bytes,
-                                                                        int8_bytes),
-        "recipe": cfg.spec.to_json(), "sparsity": sparsity, "survival": survival, "accuracy": state.accuracy,
-        "latency": latency, **arm, "seed": cfg.seed, "config": asdict(cfg), "versions": artifacts.versions(),
-        "stage_seconds": timer.seconds,
-    }
-    artifacts.write_artifacts(out_dir, report, int8_bytes, data.ds.class_names)
-    return report
+    report = BuildReport(
+        arch=cfg.arch, metaparameters={**arch_defaults(cfg.arch), **arch_kwargs(cfg.arch, cfg.arch_kwargs)},
+        input_shape=list(data.ds.input_shape), classes=list(data.ds.class_names),
+        num_classes=len(data.ds.class_names), params=info["params"], macs=info["macs"],
+        preprocessing=data.ds.preprocessing(), **artifacts.file_fields(TfliteFile(int8_bytes), float_bytes, int8_bytes),
+        recipe=cfg.spec.to_json(), sparsity=sparsity, survival=survival, accuracy=state.accuracy, latency=latency,
+        arm=arm, seed=cfg.seed, config=asdict(cfg), versions=artifacts.versions(),
+        stage_seconds=timer.seconds)
+    return artifacts.write_artifacts(out_dir, report, int8_bytes, data.ds.class_names)

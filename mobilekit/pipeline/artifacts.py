@@ -79,17 +79,21 @@ def file_fields(tfl, float_bytes: bytes, int8_bytes: bytes) -> dict:
             "ops": tfl.op_counts(), "sha256": hashlib.sha256(int8_bytes).hexdigest()}
 
 
-def write_artifacts(out_dir: Path, report: dict, int8_bytes: bytes, class_names) -> None:
-    """``<arch>.tflite``, labels.txt, report.md and report.json, each written atomically."""
+def write_artifacts(out_dir: Path, report, int8_bytes: bytes, class_names) -> dict:
+    """``<arch>.tflite``, labels.txt, report.md and report.json (a mobilekit.schema.BuildReport), each
+    written atomically; returns report.json's dict."""
     from mobilekit.report import to_markdown
 
     t0 = time.perf_counter()
-    name = report["arch"]
-    report["files"] = {"tflite": f"{name}.tflite", "labels": "labels.txt",
-                       "report_json": "report.json", "report_md": "report.md"}
+    name = report.arch
+    files = {"tflite": f"{name}.tflite", "labels": "labels.txt", "report_json": "report.json",
+             "report_md": "report.md"}
     write_bytes_atomic(out_dir / f"{name}.tflite", int8_bytes)
     write_text_atomic(out_dir / "labels.txt", "".join(f"{c}\n" for c in class_names))
-    report["stage_seconds"]["write"] = round(time.perf_counter() - t0, 2)
-    report["stage_seconds"]["total"] = round(sum(report["stage_seconds"].values()), 2)
-    write_text_atomic(out_dir / "report.md", to_markdown(report))
-    write_json_atomic(out_dir / "report.json", report)
+    seconds = dict(report.stage_seconds)
+    seconds["write"] = round(time.perf_counter() - t0, 2)
+    seconds["total"] = round(sum(seconds.values()), 2)
+    final = report.replace(files=files, stage_seconds=seconds).to_dict()
+    write_text_atomic(out_dir / "report.md", to_markdown(final))
+    write_json_atomic(out_dir / "report.json", final)
+    return final

@@ -66,6 +66,7 @@ def build_pretrained(cfg, out_dir, console) -> dict:
     from mobilekit.photos import load_photos
     from mobilekit.pipeline.artifacts import file_fields, versions, write_artifacts
     from mobilekit.pipeline.stages import StageTimer, arm
+    from mobilekit.schema import BuildReport
     from mobilekit.tflite_file import TfliteFile
 
     stages = StageTimer(console)
@@ -88,7 +89,7 @@ def build_pretrained(cfg, out_dir, console) -> dict:
     arm_section = arm(stages, cfg, int8_bytes)
     info = complexity(model)
     class_names = imagenet_class_names()
-    report = {
+    report = BuildReport(**{
         "arch": cfg.arch,
         "weights": cfg.weights,
         "source": PRETRAINED[(cfg.arch, cfg.weights)],
@@ -111,11 +112,10 @@ def build_pretrained(cfg, out_dir, console) -> dict:
                      "photos": photos},
         "calibration": {"images": int(len(calibration)), "source": "the photos and their mirror images"},
         "latency": latency,
-        **arm_section,
+        "arm": arm_section,
         "seed": cfg.seed,
         "config": asdict(cfg),
         "versions": versions(),
         "stage_seconds": stages.seconds,
-    }
-    write_artifacts(out_dir, report, int8_bytes, class_names)
-    return report
+    })
+    return write_artifacts(out_dir, report, int8_bytes, class_names)

@@ -192,11 +192,11 @@ def weights_report(int8_bytes: bytes, layer_names: list[str], state: Trained, ta
              "per_layer": per_layer}, survival)
 
 
-def arm(timer: StageTimer, cfg: BuildConfig, int8_bytes: bytes) -> dict:
-    """``{"arm": ...}`` with emulated counts and latency predictions for ``cfg.devices`` ({} without)."""
+def arm(timer: StageTimer, cfg: BuildConfig, int8_bytes: bytes) -> dict | None:
+    """Emulated counts and latency predictions for ``cfg.devices`` (None without devices)."""
     if not cfg.devices:
-        return {}
+        return None
     from mobilekit.bench.devices import arm_section
 
-    return {"arm": timer.run("arm", f"Predicting latency on {', '.join(cfg.devices)} (emulated ARM counts)",
-                             arm_section, int8_bytes, device_names=cfg.devices)}
+    return timer.run("arm", f"Predicting latency on {', '.join(cfg.devices)} (emulated ARM counts)", arm_section,
+                     int8_bytes, device_names=cfg.devices)
