@@ -57,3 +57,24 @@ def fashion_small():
     from mobilekit.data import load_fashion_mnist
 
     return load_fashion_mnist(size=32, limit_train=1000, limit_test=500)
+
+
+@pytest.fixture
+def cli_error(capsys):
+    """Run the `mobilekit` CLI in-process with arguments that must be refused: asserts exit code 2 and exactly
+    one stderr line without a traceback, and returns that line."""
+    from mobilekit import cli
+
+    def call(*argv) -> str:
+        try:
+            code = cli.main([str(a) for a in argv])
+        except SystemExit as e:  # argparse's own errors
+            code = e.code
+        err = [line for line in capsys.readouterr().err.strip().splitlines()
+               if line.strip() and "cuInit" not in line]  # TensorFlow's CUDA probe on machines without GPU
+        assert code == 2, err
+        assert len(err) == 1 and "Traceback" not in err[0], err
+        return err[0]
+
+    return call
+

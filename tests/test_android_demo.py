@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mobilekit import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "android_demo" / "core" / "src" / "main" / "java"
@@ -107,14 +106,11 @@ def test_export_writes_the_apps_contract(exported):
     assert "half-pixel" in pre["resize"]["pixel_centers"] and "RGB" in pre["channels"]
 
 
-def test_export_refuses_incomplete_or_altered_builds(exported, tmp_path, capsys):
+def test_export_refuses_incomplete_or_altered_builds(exported, tmp_path, cli_error):
     build, _, _ = exported
 
     def error(folder) -> str:
-        code = cli.main(["export", "android", str(folder), "--to", str(tmp_path / "out")])
-        err = [line for line in capsys.readouterr().err.strip().splitlines() if line]
-        assert code == 2 and len(err) == 1 and "Traceback" not in err[0], err
-        return err[0]
+        return cli_error("export", "android", folder, "--to", tmp_path / "out")
 
     assert "no build folder" in error(tmp_path / "missing")
     for damage, needle in (("report", "report.json is missing"), ("tflite", "squeezenet1_1.tflite is missing"),

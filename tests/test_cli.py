@@ -15,6 +15,11 @@ def run(*args, cwd=None):
     return subprocess.run(MOBILEKIT + list(args), capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
+def assert_contains(line: str, *needles):
+    for needle in needles:
+        assert needle in line, (needle, line)
+
+
 def assert_usage_error(result, *needles):
     assert result.returncode == 2, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr
@@ -50,8 +55,8 @@ def test_env_prints_versions():
     assert "ai-edge-litert" in result.stdout and "2.3.0" in result.stdout
 
 
-def test_unknown_arch_lists_valid_ones(tmp_path):
-    assert_usage_error(run("build", "--arch", "resnet50", "--out", str(tmp_path)),
+def test_unknown_arch_lists_valid_ones(cli_error, tmp_path):
+    assert_contains(cli_error("build", "--arch", "resnet50", "--out", str(tmp_path)),
                        "'resnet50'", "squeezenet1_1")
 
 
@@ -60,23 +65,23 @@ def test_unknown_arch_lists_valid_ones(tmp_path):
     ("--sparsity", "1", "'1'"), ("--sparsity", "-0.1", "'-0.1'"), ("--sparsity", "half", "'half'"),
     ("--input-size", "0", "'0'"), ("--batch-size", "-4", "'-4'"), ("--lr", "0", "'0'"),
 ])
-def test_bad_numbers(tmp_path, flag, value, needle):
-    assert_usage_error(run("build", flag, value, "--out", str(tmp_path)), flag, needle)
+def test_bad_numbers(cli_error, tmp_path, flag, value, needle):
+    assert_contains(cli_error("build", flag, value, "--out", str(tmp_path)), flag, needle)
 
 
-def test_missing_data_dir(tmp_path):
-    assert_usage_error(run("build", "--data", str(tmp_path / "nope"), "--out", str(tmp_path)),
+def test_missing_data_dir(cli_error, tmp_path):
+    assert_contains(cli_error("build", "--data", str(tmp_path / "nope"), "--out", str(tmp_path)),
                        "data folder not found", "nope")
 
 
-def test_unwritable_out_dir(tmp_path):
+def test_unwritable_out_dir(cli_error, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    assert_usage_error(run("build", "--out", str(blocker / "out")), "not writable", "a-file")
-    assert_usage_error(run("build", "--out", "/proc/mobilekit-out"), "not writable", "/proc/mobilekit-out")
+    assert_contains(cli_error("build", "--out", str(blocker / "out")), "not writable", "a-file")
+    assert_contains(cli_error("build", "--out", "/proc/mobilekit-out"), "not writable", "/proc/mobilekit-out")
 
 
-def test_one_class_data_dir_fails_cleanly(tmp_path):
+def test_one_class_data_dir_fails_cleanly(cli_error, tmp_path):
     from mobilekit._tf import tf
 
     (tmp_path / "data" / "cats").mkdir(parents=True)
@@ -84,7 +89,7 @@ def test_one_class_data_dir_fails_cleanly(tmp_path):
         (tmp_path / "data" / "cats" / f"{i}.png").write_bytes(
             tf.io.encode_png(np.zeros((8, 8, 1), np.uint8)).numpy())
     out = tmp_path / "out"
-    assert_usage_error(run("build", "--data", str(tmp_path / "data"), "--out", str(out)),
+    assert_contains(cli_error("build", "--data", str(tmp_path / "data"), "--out", str(out)),
                        "only one class", "cats")
     assert not any(out.glob("*.tflite"))
 
@@ -118,9 +123,9 @@ def test_unreadable_image_fails_cleanly(tmp_path):
     (["--arch", "mobilenet_v2", "--weights", "imagenet", "--alpha", "0.5"], ["'alpha': 0.5"]),
     (["--arch", "mobilenet_v2", "--weights", "resnet"], ["--weights", "'resnet'"]),
 ])
-def test_pretrained_build_rejects_what_it_cannot_honour(tmp_path, args, needles):
+def test_pretrained_build_rejects_what_it_cannot_honour(cli_error, tmp_path, args, needles):
     out = tmp_path / "out"
-    assert_usage_error(run("build", *args, "--out", str(out)), *needles)
+    assert_contains(cli_error("build", *args, "--out", str(out)), *needles)
     assert not out.exists()
 
 
@@ -138,10 +143,11 @@ def test_arch_flags_come_from_the_builders_signatures():
     assert result.returncode == 0 and '"base_e": 64' in result.stdout
 
 
-def test_preflight_names_a_missing_teacher_file_and_writes_nothing_for_bad_settings(tmp_path):
-    r = run("build", "--teacher", str(tmp_path / "teacher.h5"), "--out", str(tmp_path / "a"))
-    assert_usage_error(r, "--teacher model file not found", "teacher.h5")
-    assert_usage_error(run("build", "--teacher", "resnet50", "--out", str(tmp_path / "b")), "unknown arch 'resnet50'")
-    assert_usage_error(run("build", "--sparsity", "0.5", "--prune-epochs", "0", "--out", str(tmp_path / "c")),
+def test_preflight_names_a_missing_teacher_file_and_writes_nothing_for_bad_settings(cli_error, tmp_path):
+    assert_contains(cli_error("build", "--teacher", str(tmp_path / "teacher.h5"), "--out", str(tmp_path / "a")),
+                    "--teacher model file not found", "teacher.h5")
+    assert_contains(cli_error("build", "--teacher", "resnet50", "--out", str(tmp_path / "b")),
+                    "unknown arch 'resnet50'")
+    assert_contains(cli_error("build", "--sparsity", "0.5", "--prune-epochs", "0", "--out", str(tmp_path / "c")),
                        "needs prune_epochs > 0")
     assert not any((tmp_path / d).exists() for d in "abc")  # settings are checked before the folder is made

@@ -33,19 +33,6 @@ ACCEPTANCE = ["--arch", "squeezenet1_1", "--space", "squeeze_ratio=0.25,0.5", "-
 pytestmark = pytest.mark.needs_data
 
 
-def cli_error(capsys, *argv) -> str:
-    """Run the CLI in-process; assert exit 2 with exactly one stderr line and no traceback; return it."""
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as e:  # argparse's own errors
-        code = e.code
-    err = capsys.readouterr().err.strip().splitlines()
-    err = [line for line in err if "cuInit" not in line]  # TensorFlow's CUDA probe on CPU machines
-    assert code == 2, err
-    assert len(err) == 1 and "Traceback" not in err[0], err
-    return err[0]
-
-
 # ---- the space, parsing and the table (no Ray, no training) ----
 
 def test_space_and_objective_parsing():
@@ -149,25 +136,25 @@ def test_plan_counts_ids_and_families(tmp_path):
     assert len(invalid) == 1 and invalid[0].knobs["sparsity"] == 0.5 and "prune_epochs" in invalid[0].error
 
 
-def test_bad_specs_are_one_line_errors_before_anything_is_written(capsys, tmp_path):
+def test_bad_specs_are_one_line_errors_before_anything_is_written(cli_error, tmp_path):
     out = tmp_path / "sweep"
     base = ["explore", "--arch", "squeezenet1_1", *TINY, "--out", str(out)]
-    assert "unknown knob 'foo'" in cli_error(capsys, *base, "--space", "foo=1,2")
-    assert "squeeze_ratio=-1.0" in cli_error(capsys, *base, "--space", "squeeze_ratio=-1,0.5")
-    assert "empty value list" in cli_error(capsys, *base, "--space", "squeeze_ratio=")
-    assert "--device" in cli_error(capsys, *base, "--space", "pct3x3=0.5", "--fps", "30")
-    assert "127.0.0.1:1" in cli_error(capsys, *base, "--space", "pct3x3=0.5", "--address", "127.0.0.1:1")
-    assert "--trials" in cli_error(capsys, *base, "--space", "pct3x3=0.5", "--search", "optuna")
-    assert "bypass='bogus'" in cli_error(capsys, *base, "--space", "bypass=simple,bogus")
-    assert "input_size takes int" in cli_error(capsys, *base, "--space", "input_size=32,abc")
-    assert "alpha" in cli_error(capsys, *base, "--space", "alpha=0.5")  # squeezenet has no alpha
-    assert "unknown objective" in cli_error(capsys, *base, "--space", "pct3x3=0.5", "--objectives", "acc:max")
+    assert "unknown knob 'foo'" in cli_error(*base, "--space", "foo=1,2")
+    assert "squeeze_ratio=-1.0" in cli_error(*base, "--space", "squeeze_ratio=-1,0.5")
+    assert "empty value list" in cli_error(*base, "--space", "squeeze_ratio=")
+    assert "--device" in cli_error(*base, "--space", "pct3x3=0.5", "--fps", "30")
+    assert "127.0.0.1:1" in cli_error(*base, "--space", "pct3x3=0.5", "--address", "127.0.0.1:1")
+    assert "--trials" in cli_error(*base, "--space", "pct3x3=0.5", "--search", "optuna")
+    assert "bypass='bogus'" in cli_error(*base, "--space", "bypass=simple,bogus")
+    assert "input_size takes int" in cli_error(*base, "--space", "input_size=32,abc")
+    assert "alpha" in cli_error(*base, "--space", "alpha=0.5")  # squeezenet has no alpha
+    assert "unknown objective" in cli_error(*base, "--space", "pct3x3=0.5", "--objectives", "acc:max")
     spec = tmp_path / "s.yaml"
     spec.write_text("space: {pct3x3: [0.5]}\nbudget: 3\n")
-    assert "unknown key 'budget'" in cli_error(capsys, *base, "--spec", str(spec))
+    assert "unknown key 'budget'" in cli_error(*base, "--spec", str(spec))
     spec.write_text("space: [unclosed\n")
-    assert "not valid yaml" in cli_error(capsys, *base, "--spec", str(spec))
-    assert "no sweep results" in cli_error(capsys, "explore", "--report", str(tmp_path / "none"))
+    assert "not valid yaml" in cli_error(*base, "--spec", str(spec))
+    assert "no sweep results" in cli_error("explore", "--report", str(tmp_path / "none"))
     assert not out.exists()
 
 
@@ -184,7 +171,7 @@ def test_spec_file_equals_flags_and_flags_win(tmp_path):
     def config(*argv):
         args = parser.parse_args(["explore", *argv])
         given = {t[2:].replace("-", "_") for t in argv if t.startswith("--")}
-        return config_from_args(args, cli_flags.training_options(args), cli_flags.knobs(args), given)
+        return config_from_args(args, cli_flags.training_options(args), cli_flags.arch_kwargs_of(args), given)
 
     from_file = config("--spec", str(spec))
     assert from_file.base["input_size"] == 40 and from_file.base["epochs"] == 0.2

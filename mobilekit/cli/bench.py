@@ -6,6 +6,7 @@ import argparse
 
 from mobilekit.cli.flags import add_device_flag, add_positive, boolean, cpu_list, number, thread_list
 
+
 def add_parser(sub) -> None:
     bn = sub.add_parser("bench", help="time .tflite files at batch 1 in LiteRT (benchmark_model-style)",
                         description="Time one or more .tflite files at batch 1 in LiteRT, interleaved run by "

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 
 from mobilekit.errors import MobilekitError
-from mobilekit.cli.flags import (add_arch_knobs, add_build_flags, add_device_flag, knobs, number,
+from mobilekit.cli.flags import (add_arch_knobs, add_build_flags, add_device_flag, arch_kwargs_of, number,
                                 training_options)
+
 
 def add_parser(sub, d: dict) -> None:
     b = sub.add_parser("build", help="train, prune, QAT, convert to int8 .tflite, evaluate, time",
@@ -55,9 +56,9 @@ def size_only_command(args, arch: str) -> int:
     if args.weights is not None:
         raise MobilekitError("--size-only uses untrained weights; it does not take --weights")
     spec = Recipe.resolve(args.recipe, args.sparsity, args.qat, args.clusters)
-    archs.check_kwargs(arch, knobs(args))
+    archs.check_kwargs(arch, arch_kwargs_of(args))
     out = ensure_writable_dir(args.out or os.path.join("build", arch))
-    r = size_only(arch, spec, args.input_size or 224, args.classes, knobs(args), args.seed)
+    r = size_only(arch, spec, args.input_size or 224, args.classes, arch_kwargs_of(args), args.seed)
     write_json_atomic(Path(out) / "size-report.json", r)
     z = r["sizes"]
     print(f"{arch} ({r['classes']} classes, {r['input_shape'][0]}px), recipe {spec.name}, untrained weights:")

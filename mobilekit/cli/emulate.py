@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mobilekit.cli.flags import EXIT_USAGE, Parser
 
+
 def add_parser(sub) -> None:
     em = sub.add_parser("emulate", help="the aarch64 root for ARM emulation: setup, status, devices",
                         description="Manage the cached aarch64 root (Debian arm64 Python + the aarch64 "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from mobilekit.cli.flags import add_arch_knobs, add_build_flags, add_positive, device_list, knobs, number, training_options
+from mobilekit.cli.flags import (add_arch_knobs, add_build_flags, add_positive, arch_kwargs_of, device_list, number,
+                                training_options)
+
 
 def add_parser(sub, d: dict) -> None:
     x = sub.add_parser("explore", help="design-space exploration on Ray Tune: sweep knobs, targets, Pareto front",
@@ -58,4 +60,4 @@ def add_parser(sub, d: dict) -> None:
 def run(args) -> int:
     from mobilekit.explore.command import run as run_explore
 
-    return run_explore(args, training_options(args), knobs(args), args.given_flags)
+    return run_explore(args, training_options(args), arch_kwargs_of(args), args.given_flags)

@@ -107,7 +107,7 @@ def add_arch_knobs(group) -> None:
                          "take, naming those it does: " + ", ".join(f"--{k.replace('_', '-')}" for k in knobs))
 
 
-def knobs(args) -> dict:
+def arch_kwargs_of(args) -> dict:
     return {k: getattr(args, k) for k in arch_knob_flags() if getattr(args, k, None) is not None}
 
 
@@ -186,5 +186,5 @@ def training_options(args) -> dict:
     from mobilekit.pipeline.config import TRAINING_FIELDS
 
     options = {name: getattr(args, name) for name in TRAINING_FIELDS if name != "arch_kwargs"}
-    options["arch_kwargs"] = {**knobs(args), **({} if args.batch_norm else {"batch_norm": False})} or None
+    options["arch_kwargs"] = {**arch_kwargs_of(args), **({} if args.batch_norm else {"batch_norm": False})} or None
     return options

@@ -1,8 +1,9 @@
-"""`mobilekit info`: an arch's complexity without training (mobilekit.info.info), as tables or JSON."""
+"""`mobilekit info`: an arch's complexity without training (mobilekit.analysis.info), as tables or JSON."""
 
 from __future__ import annotations
 
-from mobilekit.cli.flags import add_arch_knobs, add_device_flag, knobs, number
+from mobilekit.cli.flags import add_arch_knobs, add_device_flag, arch_kwargs_of, number
+
 
 def add_parser(sub) -> None:
     i = sub.add_parser("info", help="params, MACs, weight bytes, peak activations, per-layer table",
@@ -23,7 +24,7 @@ def run(args) -> int:
     from mobilekit import archs
 
     arch = archs.resolve(args.arch)
-    arch_kwargs = knobs(args)
+    arch_kwargs = arch_kwargs_of(args)
     archs.check_kwargs(arch, arch_kwargs)  # before TensorFlow loads
     if args.device:
         from mobilekit.emulate.root import require_ready

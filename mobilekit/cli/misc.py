@@ -7,6 +7,7 @@ import sys
 
 from mobilekit.cli.flags import Parser
 
+
 def add_parser(sub) -> None:
     ex = sub.add_parser("export", help="export a build for an app: `export android BUILD_DIR`",
                         description="Export a build's artifacts for an application.")
