@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from mobilekit.errors import MobilekitError
-from mobilekit.explore.space import TARGET_FIELDS, ExploreConfig, parse_objectives, parse_space_arg
+from mobilekit.explore.space import (DEFAULT_OBJECTIVES, TARGET_FIELDS, ExploreConfig, parse_objectives,
+                                     parse_space_arg)
 
 SPEC_KEYS = {"base", "space", "arch", "search", "trials", "seeds", "objectives", "targets", "device", "out",
              "address", "cpus_per_trial", "max_concurrent"}
@@ -89,14 +90,18 @@ def config_from_args(args, training: dict, knobs: dict, given: set[str]) -> Expl
     if args.device and len(args.device) > 1:
         raise MobilekitError(f"explore takes one --device; received {','.join(args.device)}")
     return ExploreConfig(
-        base=base, space=space, out=_pick(given, "out", args.out, spec, default="build/explore"), search=_pick(given, "search", args.search,
-                                                                                   spec, default="grid"),
-        trials=_pick(given, "trials", args.trials, spec), seeds=_pick(given, "seeds", args.seeds, spec, default=1),
-        targets=targets, objectives=parse_objectives(objectives) if objectives else parse_objectives(
-            "accuracy_int8:max,size_gzip_bytes:min"), device=device,
+        base=base, space=space,
+        out=_pick(given, "out", args.out, spec, default="build/explore"),
+        search=_pick(given, "search", args.search, spec, default="grid"),
+        trials=_pick(given, "trials", args.trials, spec),
+        seeds=_pick(given, "seeds", args.seeds, spec, default=1),
+        targets=targets,
+        objectives=parse_objectives(objectives) if objectives else DEFAULT_OBJECTIVES,
+        device=device,
         address=_pick(given, "address", args.address, spec),
         cpus_per_trial=_pick(given, "cpus_per_trial", args.cpus_per_trial, spec, default=1.0),
-        max_concurrent=_pick(given, "max_concurrent", args.max_concurrent, spec), retry_failed=args.retry_failed)
+        max_concurrent=_pick(given, "max_concurrent", args.max_concurrent, spec),
+        retry_failed=args.retry_failed)
 
 
 def print_summary(doc: dict, out: str) -> None:
