@@ -16,7 +16,9 @@ import tempfile
 import types
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# 3: TensorFlow's C++ log lines (oneDNN notices, the CUDA probe's "failed call to cuInit" on machines without a
+# GPU) stay out of every command's output; export TF_CPP_MIN_LOG_LEVEL=0 to see them. Python errors still raise.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 @contextlib.contextmanager

@@ -151,3 +151,13 @@ def test_preflight_names_a_missing_teacher_file_and_writes_nothing_for_bad_setti
     assert_contains(cli_error("build", "--sparsity", "0.5", "--prune-epochs", "0", "--out", str(tmp_path / "c")),
                        "needs prune_epochs > 0")
     assert not any((tmp_path / d).exists() for d in "abc")  # settings are checked before the folder is made
+
+
+def test_commands_print_no_tensorflow_log_noise():
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell has it
+    result = subprocess.run(MOBILEKIT + ["info", "--arch", "squeezenet1_1", "--input-size", "32", "--classes", "10",
+                                         "--json"], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0 and '"params"' in result.stdout
+    assert result.stderr.strip() == "", result.stderr  # no cuInit / oneDNN / absl lines

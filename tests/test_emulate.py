@@ -127,11 +127,13 @@ def test_benchmark_model_logs_parse():
 
 def test_logs_and_host_runs_share_one_table_and_schema(small_int8, tmp_path):
     out = tmp_path / "all.json"
-    r = cli("bench", small_int8, "--from-benchmark-model", LOGS / "readme_example_4t.log",
-            LOGS / "older_release_1t.log", "--json", out, *QUICK)
+    # The README's order: the log, then the model file (the flag takes one LOG; repeat it for more).
+    r = cli("bench", "--from-benchmark-model", LOGS / "readme_example_4t.log", small_int8,
+            "--from-benchmark-model", LOGS / "older_release_1t.log", "--json", out, *QUICK)
     assert r.returncode == 0, r.stderr[-2000:]
     models = json.loads(out.read_text())["models"]
     assert [m["runtime"] for m in models] == ["litert", "benchmark_model", "benchmark_model"]
+    assert models[0]["path"] == str(small_int8)
     assert all(set(STAT_FIELDS) <= set(run) for m in models for run in m["runs"].values())
     assert "mobilenet_quant_v1_224.tflite" in r.stdout and "4 thread(s)" in r.stdout
     one_line_error(cli("bench", "--from-benchmark-model", tmp_path / "nope.log"), "no such benchmark_model log")

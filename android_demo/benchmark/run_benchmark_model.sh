@@ -15,7 +15,7 @@
 #
 # benchmark_model comes from a TensorFlow release or build (android_aarch64 benchmark_model);
 # it cannot be downloaded here, so give its path. Then read the log with:
-#   mobilekit bench --from-benchmark-model LOG [MODEL.tflite ...] --json results.json
+#   mobilekit bench --from-benchmark-model LOG [--from-benchmark-model LOG2] [MODEL.tflite ...] --json results.json
 set -euo pipefail
 
 usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }

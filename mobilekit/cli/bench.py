@@ -51,9 +51,9 @@ def add_parser(sub) -> None:
     arm.add_argument("--emulate-repeats", type=number(int, 1, what="--emulate-repeats"), default=2,
                      help="counted invokes per thread count after the first (default: %(default)s)")
     add_device_flag(arm, "each model's")
-    arm.add_argument("--from-benchmark-model", nargs="+", default=[], metavar="LOG",
-                     help="add results from TFLite benchmark_model logs (from a phone; see "
-                          "android_demo/benchmark/) to the same table and JSON")
+    arm.add_argument("--from-benchmark-model", action="append", default=[], metavar="LOG",
+                     help="add results from a TFLite benchmark_model log (from a phone; see android_demo/benchmark/) "
+                          "to the same table and JSON; repeat the flag for several logs")
     bn.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON")
     bn.add_argument("--csv", default=None, metavar="PATH", help="write one row per model and thread count")
 
