@@ -171,13 +171,11 @@ def _tuner(cfg: ExploreConfig, sweep: dict, pending: list[Point], callback):
 
 
 def _screen_all(points: list[Point], sweep: dict) -> None:
-    """Screening metrics for every unfinished point before any training; violators are stored as screened out."""
-    from mobilekit.explore.screen import screen, violations
-    from mobilekit.explore.space import Targets
-    from mobilekit.explore.trial import finished, store_screened
+    """Screening metrics for every unfinished point before any training; the points that end there (a missed
+    hard target, or a screening failure) are stored as rows and never reach Ray."""
+    from mobilekit.explore.trial import finished, screen_point
     from mobilekit.progress import progress
 
-    targets = Targets(**sweep["targets"])
     todo = [p for p in points if finished(sweep["dir"], p.id) is None and not p.error]
     if not todo:
         return
@@ -186,15 +184,7 @@ def _screen_all(points: list[Point], sweep: dict) -> None:
                             + (f", ARM counts for {sweep['device']})" if sweep["device"] else ")"),
                             total=len(todo), info="")
         for p in todo:
-            try:
-                m = screen(p.config, sweep["classes"], sweep["device"], targets.sram_kb,
-                           Path(sweep["dir"]) / "screen")
-            except MobilekitError:
-                bar.advance(task)
-                continue  # the trial records the failure as its row
-            reasons = violations({**m, "screened": True}, targets)
-            if reasons:
-                store_screened(sweep, dataclasses.asdict(p), m, reasons)
+            screen_point(dataclasses.asdict(p), sweep)
             bar.advance(task)
 
 

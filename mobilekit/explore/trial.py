@@ -92,7 +92,7 @@ def run_point(point: dict, sweep: dict) -> dict:
     """
     from rich.console import Console
 
-    from mobilekit.explore.screen import screen, target_checks, violations
+    from mobilekit.explore.screen import target_checks
     from mobilekit.explore.space import Point, Targets
     from mobilekit.pipeline import build
     from mobilekit.progress import use_console
@@ -104,14 +104,9 @@ def run_point(point: dict, sweep: dict) -> dict:
         return store_failed(sweep, point, point["error"])
     t0 = time.perf_counter()
     targets = Targets(**sweep["targets"])
-    try:
-        screened = screen(point["config"], sweep["classes"], sweep["device"], targets.sram_kb,
-                          Path(sweep["dir"]) / "screen")
-    except MobilekitError as e:
-        return store_failed(sweep, point, f"screening: {e}")
-    reasons = violations({**screened, "screened": True}, targets)
-    if reasons:
-        return store_screened(sweep, point, screened, reasons)
+    screened, ended = screen_point(point, sweep)
+    if ended is not None:
+        return ended
     tmp = point_dir(sweep["dir"], point["id"]).with_name(f".{point['id']}.tmp-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -137,6 +132,22 @@ def run_point(point: dict, sweep: dict) -> dict:
     return _store(sweep, point["id"], row, tmp)
 
 
+def screen_point(point: dict, sweep: dict) -> tuple[dict | None, dict | None]:
+    """(screening metrics, the stored row when the point ends here): a point whose screening fails, or that
+    misses a hard target before training, is stored as failed / screened out and never trained."""
+    from mobilekit.explore.screen import screen, violations
+    from mobilekit.explore.space import Targets
+
+    targets = Targets(**sweep["targets"])
+    try:
+        screened = screen(point["config"], sweep["classes"], sweep["device"], targets.sram_kb,
+                          Path(sweep["dir"]) / "screen")
+    except MobilekitError as e:
+        return None, store_failed(sweep, point, f"screening: {e}")
+    reasons = violations({**screened, "screened": True}, targets)
+    return screened, (store_screened(sweep, point, screened, reasons) if reasons else None)
+
+
 def store_screened(sweep: dict, point: dict, screened: dict, reasons: list[str]) -> dict:
     """Record a point that misses a hard target before training (it is never trained)."""
     return _store(sweep, point["id"], _row(point, "screened_out", error="; ".join(reasons),
@@ -145,9 +156,8 @@ def store_screened(sweep: dict, point: dict, screened: dict, reasons: list[str])
 
 def store_failed(sweep: dict, point: dict, message: str) -> dict:
     """Record a point that could not be built, with its one-line reason (unless it finished meanwhile)."""
-    if finished(sweep["dir"], point["id"]) is not None:
-        return finished(sweep["dir"], point["id"])
-    return _store(sweep, point["id"], _row(point, "failed", error=message))
+    done = finished(sweep["dir"], point["id"])
+    return done if done is not None else _store(sweep, point["id"], _row(point, "failed", error=message))
 
 
 def _screened_fields(screened: dict) -> dict:
