@@ -1,13 +1,17 @@
-"""Atomic file writes: a temp file in the target folder, then ``os.replace``.
+"""Atomic writes: a file goes to a temp file in its folder, then ``os.replace``; a build's folder is staged
+as a hidden sibling and swapped in whole (:func:`staged_dir`).
 
-An interrupted build therefore never leaves a partial artifact at its final
-path: readers see the old file or the complete new one.
+Readers therefore see the old file (or folder) or the complete new one, never a partial artifact; output
+paths are checked (:func:`check_output_path`) before any work, without creating anything.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -50,3 +54,105 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
     except OSError as e:
         raise MobilekitError(f"output folder {str(path)!r} is not writable: {e.strerror or e}") from None
     return path
+
+
+def _existing_ancestor(path: Path) -> Path:
+    for parent in (path, *path.parents):
+        if parent.exists():
+            return parent
+    return Path(".")
+
+
+def check_output_path(path: str | os.PathLike, kind: str = "file", what: str = "output",
+                      owned_marker: str | None = None) -> Path:
+    """Check, before any work and without creating anything, that ``path`` can be written as a ``kind``
+    ("file" or "dir"): not an existing path of the other kind, its nearest existing folder writable. A
+    non-empty existing folder must hold ``owned_marker`` (a previous output of the same command, which the
+    new one replaces whole) when one is given.
+
+    Raises:
+        MobilekitError: naming the path and what is wrong with it.
+    """
+    text = str(path)
+    if not text.strip() or "\x00" in text:
+        raise MobilekitError(f"{what} path must name a {kind}; received {text!r}")
+    path = Path(path)
+    if kind == "file" and (path.is_dir() or text.endswith(os.sep)):
+        raise MobilekitError(f"{what} path {text!r} is a folder; name a file")
+    if kind == "dir" and path.exists() and not path.is_dir():
+        raise MobilekitError(f"{what} folder {text!r} exists and is not a folder")
+    if kind == "dir" and owned_marker and path.is_dir() and any(path.iterdir()) \
+            and not (path / owned_marker).is_file():
+        raise MobilekitError(f"{what} folder {text!r} is not empty and holds no {owned_marker} from an earlier "
+                             "run; choose an empty or new folder (an earlier run's folder is replaced whole)")
+    base = _existing_ancestor(path if kind == "dir" else path.parent)
+    if not base.is_dir():
+        raise MobilekitError(f"{what} path {text!r} is not writable: {str(base)!r} is a file, not a folder")
+    try:  # a real probe (root passes os.access even on read-only file systems such as /proc)
+        fd, probe = tempfile.mkstemp(dir=base, prefix=".write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise MobilekitError(f"{what} path {text!r} is not writable ({str(base)!r}: {e.strerror or e})") from None
+    return path
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where the system cannot."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    ok = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0
+    return ok
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_stages(final: Path) -> None:
+    """Staging folders of ``final`` left by killed processes (their pid is in the name)."""
+    prefix = f".{final.name}.partial-"
+    for sibling in final.parent.glob(prefix + "*"):
+        pid = sibling.name[len(prefix):].split("-")[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(sibling, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_dir(final: str | os.PathLike):
+    """Yield a hidden sibling folder of ``final`` to write into; on success it replaces ``final`` whole (an
+    atomic exchange where Linux allows, else two renames), on error it is removed. A killed process leaves
+    only a hidden ``.<name>.partial-<pid>-*`` folder, removed by the next run; ``final`` is never partial."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_stages(final)
+    stage = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-{os.getpid()}-"))
+    try:
+        yield stage
+        os.chmod(stage, 0o755)
+        if final.exists() and _exchange(stage, final):
+            shutil.rmtree(stage, ignore_errors=True)  # now the previous output
+        else:
+            old = None
+            if final.exists():
+                old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-{os.getpid()}-old-"))
+                os.replace(final, old / final.name)
+            os.replace(stage, final)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise

@@ -8,9 +8,11 @@ access, which keeps ``mobilekit --help`` and argument errors fast.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import os
+import shutil
 import sys
 import tempfile
 import types
@@ -21,13 +23,72 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def _private_tempdir() -> str:
+    """This process's temp folder, removed at exit; folders of processes that died (``kill -9``) are swept
+    here. TensorFlow's autograph writes a ``__autograph_generated_file*.py`` per traced function to the temp
+    folder and deletes them only at a clean exit, so killed builds would otherwise leave them behind."""
+    root = os.path.join(tempfile.gettempdir(), f"mobilekit-{os.getuid()}")
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    for name in os.listdir(root):
+        pid = name.split("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+            except PermissionError:
+                pass
+    path = tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+if tempfile.tempdir is None:
+    tempfile.tempdir = _private_tempdir()
+
+
+# `--verbose` (set_verbose) shows everything the libraries print; by default they are quiet.
+VERBOSE = False
+_LIBRARY_MODULES = r"(tensorflow|tf_keras|keras|tensorflow_model_optimization|absl|ai_edge_litert)(\.|$)"
+
+
+def set_verbose(verbose: bool) -> None:
+    """Library logs on (``--verbose``) or off (the default): TensorFlow's C++ log level (effective before
+    TensorFlow loads), its Python logger, absl, Python warnings from the libraries, native stderr chatter
+    (e.g. LiteRT's "Created TensorFlow Lite XNNPACK delegate" line)."""
+    global VERBOSE
+    VERBOSE = verbose
+    if verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    elif tf._module is not None:
+        _quiet_python_logs()
+
+
+def _quiet_python_logs() -> None:
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", module=_LIBRARY_MODULES)
+    for name in ("tensorflow", "absl", "tensorflow_model_optimization", "tf_keras"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:
+        pass
+
+
 @contextlib.contextmanager
 def quiet_native_stderr():
-    """Hide what native code writes to fd 2 (absl/CUDA-stub/converter chatter).
+    """Hide what native code writes to fd 2 (absl/CUDA-stub/converter/LiteRT chatter), unless --verbose.
 
     The text is kept and written back if the block raises, so a real failure
     still shows everything.
     """
+    if VERBOSE:
+        yield
+        return
     try:
         fd = sys.stderr.fileno()
     except (AttributeError, ValueError, OSError):  # stderr replaced (pytest capture, IDEs)
@@ -60,6 +121,8 @@ class _LazyModule(types.ModuleType):
         if self._module is None:
             with quiet_native_stderr():
                 self._module = importlib.import_module(self.__name__)
+            if not VERBOSE:
+                _quiet_python_logs()
         return self._module
 
     def __getattr__(self, attr):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,29 @@ IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 # input with scale 1/255 and zero point -128 represents exactly (q = pixel - 128).
 SCALE = 1.0 / 255.0
 OFFSET = 0.0
+# How ``resize_uint8`` (and so every app) must treat a decoded image, as report.json states it.
+RESIZE_CONVENTIONS = {
+    "channel_order": "RGB (8 bits per channel, alpha dropped)",
+    "grey": "a grey image becomes three identical channels (R = G = B)",
+    "aspect_ratio": "stretched to the size: no crop, aspect ratio not kept",
+    "pixel_centers": "half-pixel: src = (dst + 0.5) * in_size / out_size - 0.5, clamped to the edge "
+                     "(TensorFlow resize, half_pixel_centers=True, align_corners=False)",
+    "antialias": False,
+    "rounding": "round half to even, clamp to [0, 255]: resized pixels are uint8",
+}
+
+
+def int8_input_table(scale: float, offset: float, input_scale: float, zero_point: int) -> np.ndarray:
+    """The int8 input for each uint8 pixel value 0..255, computed in float32 as the app must:
+    ``clamp(round_half_even((pixel * scale + offset) / input_scale + zero_point), -128, 127)``."""
+    f = np.arange(256, dtype=np.float32) * np.float32(scale) + np.float32(offset)
+    q = np.round(f / np.float32(input_scale) + np.float32(zero_point))
+    return np.clip(q, -128, 127).astype(np.int32)
+
+
+def is_pixel_minus_128(scale: float, offset: float, input_scale: float, zero_point: int) -> bool:
+    """Whether the int8 input is exactly ``pixel - 128`` for every pixel value (no arithmetic on the phone)."""
+    return bool(np.array_equal(int8_input_table(scale, offset, input_scale, zero_point), np.arange(256) - 128))
 
 
 @dataclass
@@ -46,10 +70,11 @@ class Dataset:
         return tuple(self.x_train.shape[1:])
 
     def preprocessing(self) -> dict:
-        """How an app turns a camera/bitmap pixel into the model's float input."""
+        """How an app turns a camera/bitmap pixel into the model's float input, every convention stated."""
         h, w, c = self.input_shape
         return {"size": [h, w], "channels": c, "scale": SCALE, "offset": OFFSET,
-                "resize": "bilinear", "layout": "NHWC",
+                "resize": "bilinear", "layout": "NHWC", **RESIZE_CONVENTIONS,
+                "grey_source": self.name == "fashion-mnist",
                 "formula": "float_input = uint8_pixel * scale + offset after a bilinear resize"}
 
 
@@ -115,9 +140,20 @@ def load_fashion_mnist(size: int = 64, channels: int = 3, limit_train: int | Non
                    class_names=list(FASHION_MNIST_CLASSES), source=str(root))
 
 
+def check_class_name(name: str, folder: Path) -> str:
+    """A class folder's name as a label: one line of printable text (labels.txt has one line per class)."""
+    bad = [ch for ch in name if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")]
+    if bad or not name.strip():
+        raise MobilekitError(f"class folder name {str(folder)!r} contains a control or line-break character "
+                             f"({', '.join(dict.fromkeys(f'U+{ord(c):04X}' for c in bad)) or 'blank name'}); "
+                             "rename it: labels.txt needs one line per class")
+    return name
+
+
 def _class_folders(root: Path) -> list[tuple[str, list[Path]]]:
     classes = []
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        check_class_name(sub.name, sub)
         files = sorted(f for f in sub.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
         classes.append((sub.name, files))
     return classes
@@ -160,7 +196,8 @@ def scan_image_folder(path: str | os.PathLike) -> list[tuple[str, list[Path]]]:
 
 
 def load_image_folder(path: str | os.PathLike, size: int = 64, channels: int = 3,
-                      test_fraction: float = 0.2, seed: int = 0) -> Dataset:
+                      test_fraction: float = 0.2, seed: int = 0, limit_train: int | None = None,
+                      limit_test: int | None = None) -> Dataset:
     """Images in ``path/<class>/*.{png,jpg,...}``, split per class into train and test.
 
     Example: ``ds = load_image_folder("flowers/", size=96)``.
@@ -170,7 +207,8 @@ def load_image_folder(path: str | os.PathLike, size: int = 64, channels: int = 3
         size: output height and width (bilinear resize, aspect ratio not kept).
         channels: 3 (RGB; grey images are expanded) or 1.
         test_fraction: share of each class held out for the test set.
-        seed: seed of the per-class shuffle before the split.
+        seed: seed of the per-class shuffle before the split (and of the limits' choice).
+        limit_train, limit_test: keep a seeded random N of each split (chosen before decoding).
 
     Raises:
         MobilekitError: missing or empty folder, a single class, a class with
@@ -180,16 +218,20 @@ def load_image_folder(path: str | os.PathLike, size: int = 64, channels: int = 3
         raise MobilekitError(f"test_fraction must be in (0, 1); received {test_fraction!r}")
     classes = scan_image_folder(path)
     rng = np.random.default_rng(seed)
-    splits = {"train": ([], []), "test": ([], [])}
+    chosen = {"train": [], "test": []}  # (file, label) per split, before any decoding
     for label, (name, files) in enumerate(classes):
         order = rng.permutation(len(files))
         n_test = min(len(files) - 1, max(1, int(round(len(files) * test_fraction))))
         for rank, idx in enumerate(order):
-            split = "test" if rank < n_test else "train"
-            splits[split][0].append(_decode(files[idx], size, channels))
-            splits[split][1].append(label)
-    arrays = [np.stack(splits[s][0]) if i == 0 else np.array(splits[s][1], np.int64)
-              for s in ("train", "test") for i in (0, 1)]
+            chosen["test" if rank < n_test else "train"].append((files[idx], label))
+    for split, limit in (("train", limit_train), ("test", limit_test)):
+        if limit is not None and limit < len(chosen[split]):
+            keep = np.sort(rng.choice(len(chosen[split]), limit, replace=False))
+            chosen[split] = [chosen[split][i] for i in keep]
+    arrays = []
+    for split in ("train", "test"):
+        arrays += [np.stack([_decode(f, size, channels) for f, _ in chosen[split]]),
+                   np.array([label for _, label in chosen[split]], np.int64)]
     root = Path(path)
     return Dataset(root.name, *arrays, class_names=[name for name, _ in classes], source=str(root))
 

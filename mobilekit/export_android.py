@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from mobilekit._io import ensure_writable_dir, write_bytes_atomic, write_json_atomic
+from mobilekit.data import RESIZE_CONVENTIONS
 from mobilekit.errors import MobilekitError
 
 SCHEMA_VERSION = 1
@@ -64,16 +65,15 @@ def model_json(report: dict, model_name: str, labels_name: str) -> dict:
         "output": {"shape": q["output"]["shape"], "dtype": q["output"]["dtype"], "scale": q["output"]["scale"],
                    "zero_point": q["output"]["zero_point"], "meaning": "class probabilities (softmax), labels order"},
         "preprocessing": {
-            "channels": "RGB order; 8-bit per channel; alpha ignored",
-            "grey_images": "a grey image is three identical channels (R = G = B)"
+            "channels": RESIZE_CONVENTIONS["channel_order"],
+            "grey_images": RESIZE_CONVENTIONS["grey"]
                            + (" - this model was trained on grey Fashion-MNIST images" if grey_source else ""),
-            "resize": {"method": "bilinear", "to": [h, w], "aspect_ratio": "stretched to the size (not kept), no crop",
-                       "pixel_centers": "half-pixel: src = (dst + 0.5) * in_size / out_size - 0.5, clamped to the "
-                                        "edge (TensorFlow resize, half_pixel_centers=True, align_corners=False)",
-                       "antialias": False,
+            "resize": {"method": "bilinear", "to": [h, w], "aspect_ratio": RESIZE_CONVENTIONS["aspect_ratio"],
+                       "pixel_centers": RESIZE_CONVENTIONS["pixel_centers"],
+                       "antialias": RESIZE_CONVENTIONS["antialias"],
                        "interpolation": "per channel in float32: top = tl + (tr - tl) * dx; bottom = bl + (br - bl) "
                                         "* dx; value = top + (bottom - top) * dy",
-                       "rounding": "round half to even, clamp to [0, 255]: resized pixels are uint8"},
+                       "rounding": RESIZE_CONVENTIONS["rounding"]},
             "scale": pre["scale"], "offset": pre["offset"],
             "float_input": "float_input = uint8_pixel * scale + offset (float32)",
             "quantize": f"q = clamp(round_half_even(float_input / input.scale + input.zero_point), "

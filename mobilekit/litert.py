@@ -14,12 +14,15 @@ def make_interpreter(content: bytes, num_threads: int = 1, use_xnnpack: bool = T
     """A ready LiteRT interpreter for ``content`` (XNNPACK on by default, like a phone)."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+    from mobilekit._tf import quiet_native_stderr  # LiteRT's "Created ... XNNPACK delegate" INFO line
+
     resolver = (OpResolverType.AUTO if use_xnnpack
                 else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     try:
-        interpreter = Interpreter(model_content=content, num_threads=num_threads,
-                                  experimental_op_resolver_type=resolver)
-        interpreter.allocate_tensors()
+        with quiet_native_stderr():
+            interpreter = Interpreter(model_content=content, num_threads=num_threads,
+                                      experimental_op_resolver_type=resolver)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as e:
         raise MobilekitError(f"LiteRT cannot load the model: {str(e).strip().splitlines()[0]}") from None
     return interpreter

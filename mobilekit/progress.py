@@ -1,4 +1,5 @@
-"""Console output: rich progress bars for training and evaluation, stage lines."""
+"""Console output (stderr): stage lines and rich progress bars with elapsed time and ETA. No TensorFlow import
+(the training bar, a Keras callback, lives in mobilekit.pipeline.training)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ import contextlib
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-from mobilekit._tf import keras
 
 console = Console(stderr=True, highlight=False)
 
@@ -29,25 +28,13 @@ def progress() -> Progress:
                     console=console)
 
 
-class ProgressCallback(keras.callbacks.Callback):
-    """One progress bar over all training steps, showing running loss and accuracy."""
-
-    def __init__(self, description: str, total_steps: int):
-        super().__init__()
-        self.description = description
-        self.total_steps = total_steps
-        self._progress = None
-        self._task = None
-
-    def on_train_begin(self, logs=None):
-        self._progress = progress()
-        self._progress.start()
-        self._task = self._progress.add_task(self.description, total=self.total_steps, info="")
-
-    def on_train_batch_end(self, batch, logs=None):
-        logs = logs or {}
-        info = " ".join(f"{k}={v:.3f}" for k, v in logs.items() if k in ("loss", "accuracy"))
-        self._progress.update(self._task, advance=1, info=info)
-
-    def on_train_end(self, logs=None):
-        self._progress.stop()
+@contextlib.contextmanager
+def task(description: str, total: int):
+    """A bar for a step of ``total`` parts (elapsed, ETA once a part is done); yields ``advance(info="")``."""
+    with progress() as bar:
+        t = bar.add_task(description, total=total, info="")
+        try:
+            yield lambda info="": bar.update(t, advance=1, info=info)
+        except BaseException:
+            bar.live.transient = True  # an error's one line is then all that is left on the screen
+            raise

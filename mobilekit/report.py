@@ -64,7 +64,8 @@ def _recipe_rows(report: dict) -> list[tuple[str, str]]:
     r, s = report["recipe"], report["survival"]
     preset = PRESETS[r["name"]].to_json() if r["name"] in PRESETS else {}
     changed = [f"{k} {v} instead of {preset[k]}" for k, v in r.items() if k in preset and preset[k] != v]
-    rows = [("recipe", f"{r['name']}: {r['summary']}" + (f" ({'; '.join(changed)})" if changed else ""))]
+    label = r.get("label") or (r["name"] + (f" ({'; '.join(changed)})" if changed else ""))
+    rows = [("recipe", f"{label}: {r['summary']}")]
     lost = [f"sparsity lost in {', '.join(s['lost_sparsity'])}" if s["lost_sparsity"] else "",
             f"clusters split per tensor in {len(s['clusters_lost_per_tensor'])} layers"
             if s["clusters_lost_per_tensor"] else "",
@@ -97,18 +98,12 @@ def to_markdown(report: dict) -> str:
     lines = [f"# mobilekit build: {report['arch']}", "",
              f"`{report['files']['tflite']}`: full-integer int8 TFLite, batch 1, "
              f"int8 input and output; labels in `{report['files']['labels']}`.", "",
+             *[f"**Warning: {w}**\n" for w in report.get("warnings") or []],
              "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in summary_rows(report)]
-    pre = report["preprocessing"]
     q = report["quantization"]
-    lines += ["", "## Preprocessing (what the app must do)", "",
-              f"1. Resize the image to {pre['size'][0]}x{pre['size'][1]} ({pre['resize']}), "
-              f"{pre['channels']} channels, {pre['layout']}.",
-              f"2. `float_input = uint8_pixel * {pre['scale']:.10g} + {pre['offset']:.10g}`.",
-              f"3. `int8_input = clamp(round(float_input / {q['input']['scale']:.10g} + "
-              f"{q['input']['zero_point']}), -128, 127)`.",
-              f"4. `probability = (int8_output - {q['output']['zero_point']}) * {q['output']['scale']:.10g}`; "
-              "class names in labels.txt order.", "",
+    lines += ["", "## Preprocessing (what the app must do)", "", *preprocessing_steps(report["preprocessing"], q),
+              "",
               "## Weights per layer (read from the .tflite)", "",
               "Zeros in the file (and in the Keras model before conversion), distinct int8 values per tensor "
               "and at most per output channel (and cluster values in Keras), groups of 4 input-channel "
@@ -126,6 +121,33 @@ def to_markdown(report: dict) -> str:
               ", ".join(f"{k} {v}" for k, v in report["stage_seconds"].items()), "",
               "## Versions", "", ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]
     return "\n".join(lines)
+
+
+def preprocessing_steps(pre: dict, q: dict) -> list[str]:
+    """report.md's numbered preprocessing steps: every convention an app must copy, with this build's numbers
+    (reports written before the conventions were recorded get the steps they have)."""
+    qi, qo = q["input"], q["output"]
+    low, high = (-128, 127) if qi["dtype"] == "int8" else (0, 255)
+    h, w = pre["size"]
+    grey = pre.get("grey", "")
+    if pre.get("grey_source"):
+        grey += "; this model was trained on grey images (Fashion-MNIST), so give it grey input too"
+    resize = ", ".join(x for x in (pre.get("aspect_ratio"), pre.get("pixel_centers"),
+                                   f"antialias {'on' if pre.get('antialias') else 'off'}" if "antialias" in pre
+                                   else None, pre.get("rounding")) if x)
+    exact = qi.get("pixel_minus_128_exact")
+    steps = [f"1. Decode to {pre.get('channel_order', 'RGB')}" + (f"; {grey}." if grey else "."),
+             f"2. Resize to {h}x{w} ({pre['resize']}" + (f"; {resize}" if resize else "") + f"), {pre['layout']}.",
+             f"3. `float_input = uint8_pixel * {pre['scale']:.10g} + {pre['offset']:.10g}` (float32).",
+             f"4. `{qi['dtype']}_input = clamp(round_half_to_even(float_input / {qi['scale']:.10g} + "
+             f"({qi['zero_point']})), {low}, {high})` in float32."
+             + (" For this build that is exactly `pixel - 128` for every pixel value 0..255 (checked): no "
+                "arithmetic on the phone." if exact else
+                " It is not exactly `pixel - 128` for this build (the input scale is not 1/255 to the bit): "
+                "compute the formula." if exact is False else ""),
+             f"5. `probability = ({qo['dtype']}_output - ({qo['zero_point']})) * {qo['scale']:.10g}`; "
+             "class names in labels.txt order."]
+    return steps
 
 
 def bench_csv(result: dict) -> str:

@@ -14,7 +14,9 @@ The format is the tool's documented console output (tensorflow/lite/tools/benchm
 
 Older releases print ``Average inference timings in us: Warmup: W, Init: I, no stats: A``
 instead of the ``Inference timings`` line; both are read. Statistics the tool does not
-print (median, p90, p99 unless it prints percentiles) are ``None``, never guessed.
+print (median, p90, p99 unless it prints percentiles) are ``None``, never guessed. A log is
+untrusted input: every number must parse and lie in a plausible range (:data:`BOUNDS`), else one
+MobilekitError names the log, the field and the value.
 """
 
 from __future__ import annotations
@@ -26,14 +28,33 @@ from mobilekit.errors import MobilekitError
 from mobilekit.schema import BenchEntry, RunStats
 
 _PARAM = re.compile(r"^(?:INFO: )?([A-Za-z#][^:\[\]]*?):\s*\[(.*)\]\s*$")
-_STATS = re.compile(r"^(?:INFO: )?count=(\d+)((?:\s+\w+=[-\d.e+]+)+)\s*$")
+_STATS = re.compile(r"^(?:INFO: )?count=(\S+)((?:\s+\w+=\S+)+)\s*$")
 _TIMINGS = re.compile(r"inference timings in us:\s*(.*)$", re.IGNORECASE)
-_MEMORY = re.compile(r"Memory footprint delta from the start of the tool \(MB\):\s*init=([\d.]+)\s+overall=([\d.]+)")
-_SIZE = re.compile(r"The input model file size \(MB\):\s*([\d.]+)")
+_MEMORY = re.compile(r"Memory footprint delta from the start of the tool \(MB\):\s*init=(\S+)\s+overall=(\S+)")
+_SIZE = re.compile(r"The input model file size \(MB\):\s*(\S+)")
 
 
-def _pairs(text: str) -> dict[str, float]:
-    return {k: float(v) for k, v in re.findall(r"(\w+)=([-\d.e+]+)", text)}
+MAX_LOG_BYTES = 64 * 1024 * 1024
+_US = (0.0, 1e10)  # a run of up to ~2.8 hours, in microseconds
+BOUNDS = {"count": (1, 1e9), "threads": (1, 1024), "size_mb": (0.0, 1e5), "memory_mb": (-1e6, 1e6),
+          "std": (0.0, 1e10)}
+
+
+def _num(text: str, field: str, source: str, kind=float):
+    """``text`` as a finite ``kind`` within BOUNDS (microsecond fields: 0 to 1e10), or MobilekitError."""
+    low, high = BOUNDS.get(field, _US)
+    try:
+        value = kind(text)
+    except (ValueError, OverflowError):
+        value = None
+    if value is None or not (low <= value <= high):
+        raise MobilekitError(f"{source}: malformed or implausible benchmark_model value {field}={text!r} "
+                             f"(expected a number in [{low:g}, {high:g}])")
+    return value
+
+
+def _pairs(text: str, source: str) -> dict[str, float]:
+    return {k: _num(v, k, source) for k, v in re.findall(r"(\w+)=(\S+)", text)}
 
 
 def parse(text: str, source: str = "<log>") -> BenchEntry:
@@ -48,23 +69,24 @@ def parse(text: str, source: str = "<log>") -> BenchEntry:
         if m := _PARAM.match(line):
             params.setdefault(m.group(1).strip().lower(), m.group(2).strip())
         elif m := _STATS.match(line):
-            stats.append({"count": int(m.group(1)), **_pairs(m.group(2))})
+            stats.append({"count": _num(m.group(1), "count", source, int), **_pairs(m.group(2), source)})
         elif m := _TIMINGS.search(line):
-            timings = {k.strip().lower(): float(v) for k, v in re.findall(r"([A-Za-z][A-Za-z ()]*?):\s*([\d.]+)",
-                                                                          m.group(1))}
+            timings = {k.strip().lower(): _num(v, k.strip().lower(), source)
+                       for k, v in re.findall(r"([A-Za-z][A-Za-z ()]*?):\s*([^,\s]+)", m.group(1))}
         elif m := _MEMORY.search(line):
-            memory = float(m.group(2))
+            memory = _num(m.group(2), "memory_mb", source)
         elif m := _SIZE.search(line):
-            size_mb = float(m.group(1))
+            size_mb = _num(m.group(1), "size_mb", source)
     if not stats:
         raise MobilekitError(f"{source}: no benchmark_model timing lines ('count=N first=... avg=...') found")
     main = stats[-1]
     warm = stats[-2] if len(stats) > 1 else None
-    threads = int(params.get("num threads") or params.get("#threads used for cpu inference") or 1)
+    threads = _num(params.get("num threads") or params.get("#threads used for cpu inference") or "1", "threads",
+                   source, int)
     graph = params.get("graph", "")
     init_us = timings.get("init")
-    if init_us is None and (m := re.search(r"Initialized session in ([\d.]+)ms", text)):
-        init_us = float(m.group(1)) * 1e3
+    if init_us is None and (m := re.search(r"Initialized session in (\S+?)ms", text)):
+        init_us = _num(m.group(1), "init", source) * 1e3
     ms = lambda us: None if us is None else us / 1e3  # noqa: E731
     mean = main.get("avg", timings.get("inference (avg)", timings.get("no stats")))
     run = RunStats(
@@ -84,4 +106,7 @@ def read(path: str) -> BenchEntry:
     p = Path(path)
     if not p.is_file():
         raise MobilekitError(f"no such benchmark_model log: {path!r}")
-    return parse(p.read_text(errors="replace"), path)
+    if p.stat().st_size > MAX_LOG_BYTES:
+        raise MobilekitError(f"{path}: {p.stat().st_size:,} bytes is not a benchmark_model log "
+                             f"(at most {MAX_LOG_BYTES:,})")
+    return parse(p.read_bytes().decode("utf-8", errors="replace"), path)

@@ -42,6 +42,7 @@ class BenchConfig:
     from_benchmark_model: tuple[str, ...] = ()
     json: str | None = None
     csv: str | None = None
+    timeout: float = 1800.0  # seconds the isolated timing child may take before it is killed
 
     @classmethod
     def from_namespace(cls, ns) -> "BenchConfig":
@@ -118,6 +119,11 @@ def run(args: BenchConfig) -> int:
     import shutil
     import tempfile
 
+    from mobilekit._io import check_output_path
+
+    for flag, out in (("--json", args.json), ("--csv", args.csv)):
+        if out is not None:
+            check_output_path(out, "file", flag)  # before any work
     paths = list(args.models)
     if args.compare is None and args.arch is not None:
         raise MobilekitError("--arch is used with --compare onnxruntime")
@@ -141,7 +147,7 @@ def run(args: BenchConfig) -> int:
 
 
 def _run(args: BenchConfig, paths: list[str]) -> int:
-    from mobilekit._io import ensure_writable_dir, write_json_atomic, write_text_atomic
+    from mobilekit._io import write_json_atomic, write_text_atomic
     from mobilekit.bench.energy import check_targets
     from mobilekit.bench.benchmark_model import read as read_log
     from mobilekit.bench.isolated import run_isolated
@@ -158,12 +164,9 @@ def _run(args: BenchConfig, paths: list[str]) -> int:
         parsed.append((f, a))
     if args.input:
         check_input_array(args.input, infos)
-    for out in (args.json, args.csv):
-        if out:
-            ensure_writable_dir(Path(out).parent if str(Path(out).parent) else Path("."))
     runs = run_isolated(models, num_runs=args.num_runs, warmup_runs=args.warmup_runs, min_secs=args.min_secs,
                         num_threads=args.num_threads, use_xnnpack=args.use_xnnpack, input_path=args.input,
-                        seed=args.seed, profile=args.profile) if models else {}
+                        seed=args.seed, profile=args.profile, timeout=args.timeout) if models else {}
     profiles = runs.pop("profile", {})
     targets = {"sram_kb": args.sram_kb, "fps": args.fps, "energy_mj": args.energy_mj}
     for info, (f, a) in zip(infos, parsed):
@@ -194,7 +197,9 @@ def _run(args: BenchConfig, paths: list[str]) -> int:
     result = document.to_dict()
     print_bench_tables(result)
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(Path(args.json), result)
     if args.csv:
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(Path(args.csv), bench_csv(result))
     return 0

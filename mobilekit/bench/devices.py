@@ -131,7 +131,13 @@ def arm_section(content: bytes, cpus=(), device_names=(), threads=(1, 4), repeat
     for name in device_names:
         d = device(name)
         need.setdefault(d.qemu_cpu, set()).add(d.threads)
-    emulated = {cpu: count_instructions(content, cpu, sorted(ts), repeats, inputs) for cpu, ts in need.items()}
+    from mobilekit.progress import task
+
+    emulated = {}
+    with task("emulated ARM runs (qemu)", len(need)) as advance:
+        for cpu, ts in need.items():
+            emulated[cpu] = count_instructions(content, cpu, sorted(ts), repeats, inputs)
+            advance(f"{cpu} done")
     return {"kind": kind, "emulated": emulated,
             "devices": {name: prediction(name, emulated[device(name).qemu_cpu], kind) for name in device_names}}
 

@@ -37,7 +37,7 @@ def prefix_model(content: bytes, k: int) -> bytes:
 
 
 def op_profile(content: bytes, *, num_runs: int = 30, rounds: int = 3, num_threads: int = 1,
-               use_xnnpack: bool = True) -> dict:
+               use_xnnpack: bool = True, on_round=None) -> dict:
     """{"ops": [{index, op, ms}], "by_op_type": {op: {count, ms, share}}, "total_ms", "noise_ms", "method"}.
 
     Raises:
@@ -57,6 +57,8 @@ def op_profile(content: bytes, *, num_runs: int = 30, rounds: int = 3, num_threa
                            use_xnnpack=use_xnnpack, seed=r)
         for key, stats in result.items():
             medians[key].append(stats["median_ms"])
+        if on_round is not None:
+            on_round()
     cumulative = [float(np.median(medians[str(k)])) for k in range(len(names))]
     per_op = [{"index": k, "op": name, "ms": cumulative[k] - (cumulative[k - 1] if k else 0.0)}
               for k, name in enumerate(names)]

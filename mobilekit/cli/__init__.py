@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_parser(sub)
     emulate.add_parser(sub)
     misc.add_parser(sub)
+    for command in sub.choices.values():
+        command.add_argument("-v", "--verbose", action="store_true",
+                             help="show the libraries' own logs and warnings (TensorFlow, absl, LiteRT)")
     return parser
 
 
@@ -44,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # The flags written on the command line (explore: they win over a --spec file's values).
     args.given_flags = {t[2:].split("=")[0].replace("-", "_") for t in argv if t.startswith("--")}
+    from mobilekit._tf import set_verbose
+
+    set_verbose(bool(getattr(args, "verbose", False)))
     if args.version:
         from importlib.metadata import version
         print(f"mobilekit {version('mobilekit')}")

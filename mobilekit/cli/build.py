@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from mobilekit._checks import LIMITS
 from mobilekit.errors import MobilekitError
 from mobilekit.cli.flags import (add_arch_knobs, add_build_flags, add_device_flag, arch_kwargs_of, number,
                                 training_options)
@@ -17,14 +18,14 @@ def add_parser(sub, d: dict) -> None:
     add_build_flags(b, d)
     o = b.add_argument_group("output")
     o.add_argument("--out", default=None, metavar="DIR", help="output folder (default: build/<arch>/)")
-    o.add_argument("--latency-runs", type=number(int, 1, what="latency runs"),
+    o.add_argument("--latency-runs", type=number(int, 1, high=LIMITS["runs"], what="--latency-runs"),
                    default=d["latency_runs"], help="timed batch-1 runs after warm-up (default: %(default)s)")
     add_device_flag(o, "the built file's")
     o.add_argument("--size-only", action="store_true",
                    help="no data, no training: the recipe's transmitted size for the arch with untrained weights "
                         "(one-shot pruning and k-means), e.g. --arch squeezenet1_0 --recipe deep-compression; "
                         "writes size-report.json")
-    o.add_argument("--classes", type=number(int, 1, what="classes"), default=1000,
+    o.add_argument("--classes", type=number(int, 1, high=LIMITS["classes"], what="--classes"), default=1000,
                    help="classes for --size-only (default: %(default)s, the ImageNet configuration)")
 
     add_arch_knobs(b.add_argument_group("architecture knobs"))
@@ -49,7 +50,7 @@ def size_only_command(args, arch: str) -> int:
     from pathlib import Path
 
     from mobilekit import archs
-    from mobilekit._io import ensure_writable_dir, write_json_atomic
+    from mobilekit._io import check_output_path, write_json_atomic
     from mobilekit.recipes import Recipe
     from mobilekit.sizing import size_only
 
@@ -57,8 +58,9 @@ def size_only_command(args, arch: str) -> int:
         raise MobilekitError("--size-only uses untrained weights; it does not take --weights")
     spec = Recipe.resolve(args.recipe, args.sparsity, args.qat, args.clusters)
     archs.check_kwargs(arch, arch_kwargs_of(args))
-    out = ensure_writable_dir(args.out or os.path.join("build", arch))
+    out = check_output_path(os.path.join("build", arch) if args.out is None else args.out, "dir", "--out")
     r = size_only(arch, spec, args.input_size or 224, args.classes, arch_kwargs_of(args), args.seed)
+    out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(Path(out) / "size-report.json", r)
     z = r["sizes"]
     print(f"{arch} ({r['classes']} classes, {r['input_shape'][0]}px), recipe {spec.name}, untrained weights:")
@@ -82,3 +84,5 @@ def print_summary(report: dict, out_dir) -> None:
     for key, value in summary_rows(report):
         table.add_row(key, value)
     Console().print(table)
+    for line in report.get("warnings") or []:
+        Console(stderr=True).print(f"[bold red]warning:[/bold red] {line}", highlight=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from mobilekit._checks import LIMITS
 from mobilekit.errors import MobilekitError
 
 EXIT_USAGE = 2
@@ -36,8 +37,10 @@ def number(kind, low=None, low_open=False, high=None, high_open=False, what="val
 
 def thread_list(text):
     parts = text.split(",")
-    if not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
-        raise argparse.ArgumentTypeError(f"--num_threads must be positive ints such as 1 or 1,2; received {text!r}")
+    high = LIMITS["num_threads"]
+    if not all(p.strip().isdigit() and 1 <= int(p) <= high for p in parts):
+        raise argparse.ArgumentTypeError(f"thread counts must be ints in [1, {high}] such as 1 or 1,2; "
+                                         f"received {text!r}")
     return list(dict.fromkeys(int(p) for p in parts))
 
 
@@ -134,20 +137,20 @@ def add_build_flags(b, d: dict) -> None:
                    help="start from pretrained weights instead of training: `--arch mobilenet_v2 "
                         "--weights imagenet` ports torchvision's ImageNet model, calibrates on "
                         "scikit-image's photos and converts (no training options apply)")
-    g.add_argument("--input-size", type=number(int, 1, what="input size"), default=None,
+    g.add_argument("--input-size", type=number(int, 1, high=LIMITS["input_size"], what="--input-size"), default=None,
                    help="model input height and width (default: 48, or 224 with --weights)")
     g.add_argument("--no-batch-norm", dest="batch_norm", action="store_false",
                    help="no BatchNormalization after convs (BN folds into the convs at conversion)")
-    g.add_argument("--limit-train", type=number(int, 1, what="--limit-train"), default=None, metavar="N",
+    g.add_argument("--limit-train", type=number(int, 1, high=LIMITS["limit"], what="--limit-train"), default=None, metavar="N",
                    help="use only the first N Fashion-MNIST training images (quick runs)")
-    g.add_argument("--limit-test", type=number(int, 1, what="--limit-test"), default=None, metavar="N",
+    g.add_argument("--limit-test", type=number(int, 1, high=LIMITS["limit"], what="--limit-test"), default=None, metavar="N",
                    help="use only the first N Fashion-MNIST test images (quick runs)")
     t = b.add_argument_group("training and compression")
-    t.add_argument("--epochs", type=number(float, 0, what="epochs"), default=d["epochs"],
+    t.add_argument("--epochs", type=number(float, 0, high=LIMITS["epochs"], what="--epochs"), default=d["epochs"],
                    help="float training epochs, fractions allowed (default: %(default)s)")
-    t.add_argument("--prune-epochs", type=number(float, 0, what="prune epochs"), default=None,
+    t.add_argument("--prune-epochs", type=number(float, 0, high=LIMITS["epochs"], what="--prune-epochs"), default=None,
                    help="pruning fine-tune epochs (default: the recipe's, else 0.5)")
-    t.add_argument("--qat-epochs", type=number(float, 0, what="QAT epochs"), default=None,
+    t.add_argument("--qat-epochs", type=number(float, 0, high=LIMITS["epochs"], what="--qat-epochs"), default=None,
                    help="quantization-aware training epochs (default: the recipe's, else 0.25)")
     t.add_argument("--recipe", type=recipe_name, default=d["recipe"], metavar="NAME|FILE.json",
                    help="compression recipe, a preset or a recipe .json file (the format of "
@@ -158,7 +161,7 @@ def add_build_flags(b, d: dict) -> None:
                    default=None, help="override the recipe's magnitude-pruning target in [0, 1); 0 skips pruning")
     t.add_argument("--clusters", type=number(int, 2, high=256, what="clusters"), default=None,
                    help="override the recipe's weight clusters per kernel (tfmot clustering)")
-    t.add_argument("--cluster-epochs", type=number(float, 0, what="cluster epochs"), default=None,
+    t.add_argument("--cluster-epochs", type=number(float, 0, high=LIMITS["epochs"], what="--cluster-epochs"), default=None,
                    help="clustering fine-tune epochs (default: the recipe's, else 0.5)")
     t.add_argument("--qat", dest="qat", action=argparse.BooleanOptionalAction, default=None,
                    help="override the recipe: quantization-aware training, or post-training quantization")
@@ -166,18 +169,21 @@ def add_build_flags(b, d: dict) -> None:
                    help="distill the float training from a teacher: a Keras model file, or a registered arch "
                         "trained first on the same data and epochs; the report also gives the student's "
                         "accuracy without the teacher (same data, epochs and initial weights)")
+    t.add_argument("--trust-teacher", action="store_true",
+                   help="load a --teacher file even if its layers carry Python code (Lambda), which runs while "
+                        "loading; only for a file you made (default: such files are refused)")
     t.add_argument("--distill-alpha", type=number(float, 0, high=1, what="--distill-alpha"),
                    default=d["distill_alpha"], help="weight of the hard labels; 1 - alpha on the teacher's "
                    "softened outputs (default: %(default)s)")
-    t.add_argument("--temperature", type=number(float, 0, low_open=True, what="--temperature"),
+    t.add_argument("--temperature", type=number(float, 0, low_open=True, high=100, what="--temperature"),
                    default=d["temperature"], help="softmax temperature of the soft targets (default: %(default)s)")
-    t.add_argument("--batch-size", type=number(int, 1, what="batch size"), default=d["batch_size"])
-    t.add_argument("--lr", type=number(float, 0, low_open=True, what="learning rate"), default=d["lr"],
+    t.add_argument("--batch-size", type=number(int, 1, high=LIMITS["batch_size"], what="--batch-size"), default=d["batch_size"])
+    t.add_argument("--lr", type=number(float, 0, low_open=True, high=10, what="--lr"), default=d["lr"],
                    help="peak learning rate of the float stage (cosine decay; default: %(default)s)")
     t.add_argument("--optimizer", choices=("adam", "sgd"), default=d["optimizer"])
     t.add_argument("--augment", action="store_true",
                    help="random horizontal flips while training (off: no overfitting at the default budget)")
-    t.add_argument("--seed", type=number(int, 0, what="seed"), default=d["seed"])
+    t.add_argument("--seed", type=number(int, 0, high=LIMITS["seed"], what="--seed"), default=d["seed"])
 
 
 def training_options(args) -> dict:

@@ -4,7 +4,8 @@ The legacy format is a run of pickles: a magic number, a protocol version, syste
 info, the state dict (whose tensors refer to storages by key through pickle's
 persistent ids), the list of storage keys, and then each storage's raw bytes as a
 little-endian int64 element count followed by the elements. Only the classes a
-state dict needs are allowed, so a crafted file cannot run code while it loads.
+state dict needs are allowed in the state-dict record and none in the others (plain data only), so a
+crafted file cannot run code while it loads.
 """
 
 from __future__ import annotations
@@ -54,6 +55,20 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
     return _TensorRef(storage, storage_offset, size, stride)
 
 
+class _DataUnpickler(pickle.Unpickler):
+    """Plain data only (numbers, strings, lists, dicts): the file's magic, protocol, sys-info and key records."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a checkpoint's header")
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError(f"unexpected persistent id {pid!r} in a checkpoint's header")
+
+
+def _load_data(f):
+    return _DataUnpickler(f).load()
+
+
 class _Unpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if module == "collections" and name == "OrderedDict":
@@ -87,29 +102,33 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise MobilekitError(f"no such checkpoint: {str(path)!r}")
+    size = path.stat().st_size
     with open(path, "rb") as f:
         if f.read(2) == b"PK":
             raise MobilekitError(f"{path.name}: zip-format checkpoint; only the legacy format is read")
         f.seek(0)
         try:
-            magic = pickle.load(f)
-            protocol = pickle.load(f)
+            magic = _load_data(f)
+            protocol = _load_data(f)
             if magic != MAGIC_NUMBER or protocol != PROTOCOL_VERSION:
                 raise MobilekitError(f"{path.name}: not a legacy PyTorch checkpoint "
                                      f"(magic {magic!r}, protocol {protocol!r})")
-            pickle.load(f)  # sys info
+            _load_data(f)  # sys info
             unpickler = _Unpickler(f)
             unpickler.storages = {}
             obj = unpickler.load()
-            keys = pickle.load(f)
+            keys = _load_data(f)
+            if not isinstance(keys, list):
+                raise ValueError(f"storage keys are a {type(keys).__name__}, not a list")
             for key in keys:
                 storage = unpickler.storages[key]
                 count = int(np.frombuffer(f.read(8), "<i8")[0])
+                if count != storage.size or count * storage.dtype.itemsize > size - f.tell():
+                    raise MobilekitError(f"{path.name}: storage {key} is truncated or mis-sized")
                 raw = f.read(count * storage.dtype.itemsize)
-                if count != storage.size or len(raw) != count * storage.dtype.itemsize:
-                    raise MobilekitError(f"{path.name}: storage {key} is truncated")
                 storage.data = np.frombuffer(raw, storage.dtype.newbyteorder("<"))
-        except (pickle.UnpicklingError, EOFError, KeyError, ValueError) as e:
+        except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError, IndexError, AttributeError,
+                OverflowError, MemoryError) as e:
             raise MobilekitError(f"{path.name}: cannot read as a legacy PyTorch state dict ({e})") from None
     if not isinstance(obj, dict):
         raise MobilekitError(f"{path.name}: holds a {type(obj).__name__}, not a state dict")

@@ -12,7 +12,8 @@ from mobilekit.explore.space import (DEFAULT_OBJECTIVES, TARGET_FIELDS, ExploreC
 SPEC_KEYS = {"base", "space", "arch", "search", "trials", "seeds", "objectives", "targets", "device", "out",
              "address", "cpus_per_trial", "max_concurrent"}
 BASE_FLAGS = ("data", "input_size", "epochs", "prune_epochs", "qat_epochs", "cluster_epochs", "recipe", "sparsity",
-              "qat", "clusters", "teacher", "distill_alpha", "temperature", "seed", "batch_size", "lr", "optimizer",
+              "qat", "clusters", "teacher", "trust_teacher", "distill_alpha", "temperature", "seed", "batch_size", "lr",
+              "optimizer",
               "augment", "limit_train", "limit_test", "latency_runs")
 
 

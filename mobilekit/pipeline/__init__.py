@@ -67,7 +67,7 @@ def build(cfg: BuildConfig, console=None) -> dict:
     from mobilekit._tf import keras, tf
     from mobilekit.analysis import complexity
     from mobilekit.bench import evaluate_tflite, measure_latency
-    from mobilekit.pipeline import artifacts, stages
+    from mobilekit.pipeline import artifacts, guards, stages
     from mobilekit.schema import BuildReport
     from mobilekit.tflite_file import TfliteFile
 
@@ -80,6 +80,9 @@ def build(cfg: BuildConfig, console=None) -> dict:
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
     data = timer.run("data", "Loading data", stages.load_data, cfg, console)
+    warnings = guards.data_warnings(len(data.ds.x_train), cfg.batch_size)
+    for line in warnings:
+        console.print(f"[bold yellow]warning:[/bold yellow] {line}")
     model = stages.create_model(cfg, data)
     info = complexity(model)
     state = _train(cfg, timer, data, model)
@@ -94,12 +97,13 @@ def build(cfg: BuildConfig, console=None) -> dict:
     latency = timer.run("latency", "Measuring batch-1 latency (LiteRT, 1 thread)", measure_latency, int8_bytes,
                         num_runs=cfg.latency_runs, warmup_runs=cfg.latency_warmup, num_threads=1)
     arm = stages.arm(timer, cfg, int8_bytes)
+    warnings += guards.accuracy_warnings(state.accuracy, data.ds.y_test, len(data.ds.class_names))
     report = BuildReport(
         arch=cfg.arch, metaparameters={**arch_defaults(cfg.arch), **arch_kwargs(cfg.arch, cfg.arch_kwargs)},
         input_shape=list(data.ds.input_shape), classes=list(data.ds.class_names),
         num_classes=len(data.ds.class_names), params=info["params"], macs=info["macs"],
         preprocessing=data.ds.preprocessing(), **artifacts.file_fields(TfliteFile(int8_bytes), float_bytes, int8_bytes),
-        recipe=cfg.spec.to_json(), sparsity=sparsity, survival=survival, accuracy=state.accuracy, latency=latency,
+        recipe=guards.recipe_section(cfg), sparsity=sparsity, warnings=warnings or None, survival=survival, accuracy=state.accuracy, latency=latency,
         arm=arm, seed=cfg.seed, config=asdict(cfg), versions=artifacts.versions(),
         stage_seconds=timer.seconds)
     return artifacts.write_artifacts(out_dir, report, int8_bytes, data.ds.class_names)

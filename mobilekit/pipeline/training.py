@@ -29,8 +29,6 @@ def steps(cfg, num_images: int, epochs: float) -> int:
 
 def fit(model, x, y, cfg, epochs: float, lr: float, title: str, callbacks=(), seed_offset: int = 0) -> None:
     """Train ``epochs`` passes with a cosine-decayed ``lr`` and a progress bar."""
-    from mobilekit.progress import ProgressCallback
-
     n = steps(cfg, len(x), epochs)
     schedule = keras.optimizers.schedules.CosineDecay(lr, n)
     optimizer = (keras.optimizers.Adam(schedule) if cfg.optimizer == "adam"
@@ -44,3 +42,29 @@ def keras_accuracy(model, x_float, y) -> float:
     """Top-1 accuracy of a Keras model on float inputs."""
     probs = model.predict(x_float, batch_size=500, verbose=0)
     return float(np.mean(np.argmax(probs, axis=-1) == y))
+
+
+class ProgressCallback(keras.callbacks.Callback):
+    """One progress bar over all training steps, showing running loss and accuracy."""
+
+    def __init__(self, description: str, total_steps: int):
+        super().__init__()
+        self.description = description
+        self.total_steps = total_steps
+        self._progress = None
+        self._task = None
+
+    def on_train_begin(self, logs=None):
+        from mobilekit import progress  # its console may be redirected (progress.use_console)
+
+        self._progress = progress.progress()
+        self._progress.start()
+        self._task = self._progress.add_task(self.description, total=self.total_steps, info="")
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        info = " ".join(f"{k}={v:.3f}" for k, v in logs.items() if k in ("loss", "accuracy"))
+        self._progress.update(self._task, advance=1, info=info)
+
+    def on_train_end(self, logs=None):
+        self._progress.stop()

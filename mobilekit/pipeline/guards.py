@@ -1,0 +1,58 @@
+"""Guard rails: what a build tells its user when the result is not what they think it is (a model near
+chance, a dataset too small for the batch size) and how a recipe was changed by flags."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+MIN_STEPS_PER_EPOCH = 10
+# A model within this many points of the best constant guess learned (almost) nothing.
+NEAR_CHANCE_POINTS = 0.05
+# Float -> int8 losses above this are worth a look (pruning, clustering or quantisation hurt).
+LOSS_POINTS = 0.10
+
+
+def data_warnings(num_train: int, batch_size: int) -> list[str]:
+    steps = math.ceil(num_train / batch_size)
+    if steps >= MIN_STEPS_PER_EPOCH:
+        return []
+    better = max(1, num_train // MIN_STEPS_PER_EPOCH)
+    return [f"{num_train} training images at --batch-size {batch_size} give {steps} optimizer step(s) per epoch; "
+            f"pass --batch-size {better} (about {math.ceil(num_train / better)} steps) or more --epochs"]
+
+
+def accuracy_warnings(accuracy: dict, y_test, num_classes: int) -> list[str]:
+    """Near-chance int8 accuracy (against 1/classes and the majority class) and large float -> int8 losses."""
+    out = []
+    int8 = accuracy.get("tflite_int8")
+    if int8 is None:
+        return out
+    majority = float(np.bincount(np.asarray(y_test), minlength=num_classes).max() / max(1, len(y_test)))
+    chance = max(1.0 / num_classes, majority)
+    if int8 <= chance + NEAR_CHANCE_POINTS:
+        out.append(f"int8 accuracy {int8:.1%} is within {NEAR_CHANCE_POINTS * 100:.0f} points of chance ({chance:.1%}: "
+                   f"{'the majority class' if majority > 1.0 / num_classes else f'1 in {num_classes}'}): "
+                   "the model is useless as it is; train longer (--epochs), check the data, or prune less")
+    elif accuracy.get("keras_float") is not None and accuracy["keras_float"] - int8 > LOSS_POINTS:
+        out.append(f"int8 accuracy {int8:.1%} is {accuracy['keras_float'] - int8:.1%} points below float "
+                   f"({accuracy['keras_float']:.1%}); see the per-stage accuracies: a longer fine-tune "
+                   "(--prune-epochs, --qat-epochs) or a milder recipe usually recovers it")
+    return out
+
+
+def recipe_section(cfg) -> dict:
+    """report.json's ``recipe``: the resolved recipe, the fields flags changed from the preset (``overrides``),
+    and ``label``: the preset's name, or "NAME + overrides" when flags changed it."""
+    from mobilekit.recipes import Recipe
+
+    spec = cfg.spec.to_json()
+    preset = Recipe.preset(cfg.recipe).to_json()
+    overrides = {k: v for k, v in spec.items() if k != "name" and preset.get(k) != v}
+    for name in ("prune_epochs", "cluster_epochs", "qat_epochs"):
+        if preset.get(name) is not None and getattr(cfg, name) != preset[name]:
+            overrides[name] = getattr(cfg, name)
+    label = spec["name"] + (" + overrides (" + ", ".join(f"{k}={v}" for k, v in overrides.items()) + ")"
+                            if overrides else "")
+    return {**spec, "overrides": overrides, "label": label}

@@ -1,0 +1,149 @@
+"""Bad input anywhere in the CLI: one line on stderr naming the bad value, exit code 2, no traceback, and
+nothing written (the working folder is compared file by file before and after)."""
+
+from pathlib import Path
+
+import pytest
+
+LOGS = {
+    "threads_abc.log": "Num threads: [abc]\ncount=50 first=1 curr=1 min=1 max=1 avg=1 std=0\n",
+    "avg_junk.log": "count=50 first=1 curr=1 min=1 max=1 avg=1e+e std=0\n",
+    "init_dots.log": ("count=50 first=1 curr=1 min=1 max=1 avg=1 std=0\n"
+                      "Inference timings in us: Init: 1.2.3, First inference: 5, Inference (avg): 1\n"),
+    "overall_dots.log": ("count=50 first=1 curr=1 min=1 max=1 avg=1 std=0\n"
+                         "Memory footprint delta from the start of the tool (MB): init=1 overall=4.5.6\n"),
+    "count_huge.log": "count=99999999999999999999999 first=1 curr=1 min=1 max=1 avg=1 std=0\n",
+    "threads_negative.log": "Num threads: [-3]\ncount=50 first=1 curr=1 min=1 max=1 avg=1 std=0\n",
+    "no_timings.log": "nothing to see here\n",
+}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """Files the cases point at: models that are not models, logs, data folders, an earlier unrelated folder."""
+    w = tmp_path_factory.mktemp("bad-input")
+    (w / "notes.txt").write_text("not a model\n")
+    (w / "random.tflite").write_bytes(bytes(range(256)) * 8)
+    (w / "empty.tflite").write_bytes(b"")
+    (w / "a-file").write_text("")
+    (w / "not-empty").mkdir()
+    (w / "not-empty" / "thesis.tex").write_text("precious")
+    (w / "teacher-dir").mkdir()
+    for name, text in LOGS.items():
+        (w / name).write_text(text)
+    for root, classes in (("one-class", ["cats"]), ("control-chars", ["cats", "dogs\nhorses"]),
+                          ("blank-class", ["cats", " "])):
+        for c in classes:
+            (w / root / c).mkdir(parents=True)
+            for i in range(3):
+                (w / root / c / f"{i}.png").write_bytes(b"\x89PNG not decoded: the structure is refused first")
+    (w / "spec.yaml").write_text("space: {nope: [1, 2]}\n")
+    (w / "spec-bad.yaml").write_text("space: [unclosed\n")
+    return w
+
+
+CASES = [
+    # build: settings
+    (["build", "--arch", "resnet50"], "resnet50"),
+    (["build", "--epochs", "-1"], "--epochs"),
+    (["build", "--epochs", "1e308"], "--epochs must be <= 1000"),
+    (["build", "--epochs", "nan"], "--epochs"),
+    (["build", "--seed", "1099511627776"], "--seed must be <="),
+    (["build", "--seed", "-1"], "--seed"),
+    (["build", "--input-size", "20000"], "--input-size must be <= 1024"),
+    (["build", "--input-size", "0"], "--input-size"),
+    (["build", "--sparsity", "1"], "sparsity"),
+    (["build", "--sparsity", "-0.1"], "sparsity"),
+    (["build", "--clusters", "1"], "clusters"),
+    (["build", "--clusters", "1000"], "clusters"),
+    (["build", "--batch-size", "0"], "--batch-size"),
+    (["build", "--batch-size", "1000000"], "--batch-size must be <="),
+    (["build", "--lr", "0"], "--lr"),
+    (["build", "--lr", "1e9"], "--lr must be <="),
+    (["build", "--recipe", "nope"], "nope"),
+    (["build", "--recipe", "missing.json"], "missing.json"),
+    (["build", "--limit-train", "0"], "--limit-train"),
+    (["build", "--latency-runs", "0"], "--latency-runs"),
+    (["build", "--latency-runs", "99999999999"], "--latency-runs must be <="),
+    (["build", "--prune-epochs", "0"], "prune_epochs"),
+    (["build", "--distill-alpha", "2", "--teacher", "squeezenet1_0"], "--distill-alpha"),
+    (["build", "--squeeze-ratio", "abc"], "abc"),
+    (["build", "--arch", "mobilenet_v1", "--groups", "3"], "groups"),
+    (["build", "--device", "nope-phone"], "nope-phone"),
+    (["build", "--weights", "imagenet", "--arch", "squeezenet"], "no offline"),
+    (["build", "--weights", "imagenet", "--arch", "mobilenet_v2", "--epochs", "3"], "epochs=3.0"),
+    # build: files and folders
+    (["build", "--out", ""], "out"),
+    (["build", "--out", "a-file"], "a-file"),
+    (["build", "--out", "a-file/sub"], "a-file"),
+    (["build", "--out", "not-empty"], "not empty"),
+    (["build", "--out", "/proc/mobilekit-out"], "not writable"),
+    (["build", "--data", "missing-dir"], "missing-dir"),
+    (["build", "--data", "notes.txt"], "not a folder"),
+    (["build", "--data", "one-class"], "only one class"),
+    (["build", "--data", "control-chars"], "control or line-break character"),
+    (["build", "--data", "blank-class"], "blank name"),
+    (["build", "--teacher", "missing.h5"], "not found"),
+    (["build", "--teacher", "teacher-dir/"], "is a folder"),
+    (["build", "--teacher", "notes.txt"], "must end in"),
+    (["build", "--teacher", "random.tflite"], "must end in"),
+    (["build", "--teacher", "resnet50"], "resnet50"),
+    (["build", "--size-only", "--out", "a-file"], "a-file"),
+    # info
+    (["info", "--arch", "nope"], "nope"),
+    (["info", "--input-size", "5000"], "--input-size must be <="),
+    (["info", "--classes", "0"], "--classes"),
+    (["info", "--arch", "shufflenet_v1", "--groups", "5"], "groups"),
+    # bench
+    (["bench"], "give MODEL"),
+    (["bench", "missing.tflite"], "missing.tflite"),
+    (["bench", "notes.txt"], "notes.txt"),
+    (["bench", "random.tflite"], "random.tflite"),
+    (["bench", "empty.tflite"], "empty.tflite"),
+    (["bench", "notes.txt", "--num_threads", "100000"], "thread counts must be ints in [1, 64]"),
+    (["bench", "notes.txt", "--num_threads", "0"], "thread counts"),
+    (["bench", "notes.txt", "--num_runs", "0"], "--num_runs"),
+    (["bench", "notes.txt", "--timeout", "0"], "--timeout"),
+    (["bench", "notes.txt", "--min_secs", "1e12"], "--min_secs must be <="),
+    (["bench", "notes.txt", "--json", "."], "is a folder"),
+    (["bench", "notes.txt", "--json", "not-empty"], "is a folder"),
+    (["bench", "notes.txt", "--csv", "/proc/x.csv"], "not writable"),
+    (["bench", "notes.txt", "--emulate", "max"], "max"),
+    (["bench", "notes.txt", "--device", "nope-phone"], "nope-phone"),
+    (["bench", "--arch", "squeezenet"], "--compare"),
+    (["bench", "--from-benchmark-model", "missing.log"], "missing.log"),
+    *[(["bench", "--from-benchmark-model", name], name) for name in LOGS],
+    # explore
+    (["explore", "--space", "nope=1,2"], "nope"),
+    (["explore", "--space", "squeeze_ratio="], "squeeze_ratio"),
+    (["explore", "--search", "bogus"], "bogus"),
+    (["explore", "--fps", "30"], "device"),
+    (["explore", "--spec", "missing.yaml"], "missing.yaml"),
+    (["explore", "--spec", "spec.yaml"], "nope"),
+    (["explore", "--spec", "spec-bad.yaml"], "spec-bad.yaml"),
+    (["explore", "--address", "127.0.0.1:1"], "127.0.0.1:1"),
+    (["explore", "--seeds", "0"], "--seeds"),
+    # export, emulate, top level
+    (["export", "android", "missing-dir"], "missing-dir"),
+    (["export", "android", "not-empty"], "not-empty"),
+    (["emulate", "bogus"], "bogus"),
+    (["nope"], "nope"),
+]
+
+
+def tree(root: Path) -> dict:
+    return {str(p.relative_to(root)): (p.stat().st_size if p.is_file() else None) for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize("argv,needle", CASES, ids=[" ".join(a) or "-" for a, _ in CASES])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli_error, workspace, monkeypatch, argv, needle):
+    monkeypatch.chdir(workspace)
+    before = tree(workspace)
+    line = cli_error(*argv)
+    assert needle in line, line
+    assert tree(workspace) == before
+
+
+def test_there_are_at_least_fifty_cases_across_every_command():
+    commands = {argv[0] for argv, _ in CASES if argv}
+    assert len(CASES) >= 50 and {"build", "info", "bench", "explore", "export", "emulate"} <= commands
