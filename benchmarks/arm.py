@@ -23,6 +23,8 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
+from mobilekit.hostinfo import cpu_info
+
 CPUS = ("cortex-a76", "cortex-a53")
 DEVICES = ("snapdragon-845", "snapdragon-450")
 
@@ -162,7 +164,7 @@ def main(argv=None) -> int:
         print(f"validation {c['device']} {c['arch']}: published {c['published_ms']:g} ms, predicted "
               f"{c['predicted_ms']:.1f} ms ({c['error']:+.0%})", flush=True)
     result = {"benchmark": "arm", "batch": 1, "delegate": "XNNPACK", "cpus": list(CPUS), "devices": list(DEVICES),
-              "host": {"machine": platform.machine(), "python": platform.python_version()},
+              "host": {"machine": platform.machine(), "python": platform.python_version(), "cpu": cpu_info()},
               "versions": {"ai_edge_litert": version("ai-edge-litert"), "mobilekit": version("mobilekit")},
               "cost_model": basis(), "settings": {"size": args.size, "runs": args.runs, "threads": [1, 4]},
               "rows": rows, "validation": checks}

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
 import subprocess
 import sys
@@ -37,20 +36,13 @@ MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
 
 
 def cpu_features() -> dict:
-    flags = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        pass
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    return {"model": model, "cores": len([1 for line in Path("/proc/cpuinfo").read_text().splitlines()
-                                          if line.startswith("processor")]),
-            "avx2": "avx2" in flags, "avx512f": "avx512f" in flags,
-            "avx512_vnni": "avx512_vnni" in flags, "amx": any(f.startswith("amx") for f in flags)}
+    """The host, in the keys explore.json has always used (from mobilekit.hostinfo)."""
+    from mobilekit.hostinfo import cpu_info
+
+    c = cpu_info()
+    return {"model": c["model"], "cores": c["cpus"], "avx2": "avx2" in c["features"],
+            "avx512f": "avx512f" in c["features"], "avx512_vnni": "avx512_vnni" in c["features"],
+            "amx": "amx_int8" in c["features"], "summary": c["summary"]}
 
 
 def run(cmd: list[str]) -> tuple[subprocess.CompletedProcess, float]:

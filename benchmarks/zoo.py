@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mobilekit.hostinfo import cpu_info
+
 
 def measure(contents: dict[str, bytes], runs: int, rounds: int) -> dict[str, dict]:
     """Median/p90 batch-1 latency (ms) per file: the bench harness's interleaved timing (one run of each
@@ -104,8 +106,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     from importlib.metadata import version
     result = {"benchmark": "zoo", "batch": 1, "threads": 1, "delegate": "XNNPACK",
-              "host": {"machine": platform.machine(), "processor": platform.processor(),
-                       "python": platform.python_version()},
+              "host": {"machine": platform.machine(), "python": platform.python_version(), "cpu": cpu_info()},
               "versions": {"ai_edge_litert": version("ai-edge-litert"), "mobilekit": version("mobilekit")},
               "settings": {"size": args.size, "runs": args.runs, "rounds": args.rounds},
               "rows": rows}

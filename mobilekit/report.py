@@ -48,7 +48,9 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
         rows.append(("accuracy int8 .tflite", f"{acc['tflite_int8']:.2%} on {acc['test_images']:,} test images"))
     rows += [
         ("latency (batch 1)", f"median {lat['median_ms']:.3f} ms, p90 {lat['p90_ms']:.3f} ms, "
-                              f"{lat['num_threads']} thread, {lat['num_runs']} runs"),
+                              f"{lat['num_threads']} thread, {lat['num_runs']} runs"
+                              + (f" on {report['host']['model']} ({report['host']['summary']})"
+                                 if report.get("host") else "")),
         *_arm_rows(report.get("arm")),
         ("sha256", report["sha256"]),
         ("build time", f"{report['stage_seconds']['total']:.0f} s"),
@@ -170,8 +172,10 @@ def print_bench_tables(result: dict) -> None:
     thread_counts = list(dict.fromkeys([*s["num_threads"], *(int(t) for m in result["models"] for t in m["runs"])]))
     for threads in thread_counts:
         models = [m for m in result["models"] if str(threads) in m["runs"]]
+        cpu = result["host"].get("cpu")
         table = Table(title=f"batch 1, {threads} thread(s), XNNPACK {'on' if s['use_xnnpack'] else 'off'}, "
-                            f"{s['num_runs']}+ runs interleaved (benchmark_model logs: their own settings)",
+                            f"{s['num_runs']}+ runs interleaved (benchmark_model logs: their own settings)"
+                            + (f"; host {cpu['model']}, {cpu['summary']}" if cpu else ""),
                       title_justify="left")
         table.add_column("")
         for m in models:

@@ -1,7 +1,5 @@
 """`mobilekit bench`: benchmark_model-style statistics, interleaving, and bad input as exit 2."""
 
-import contextlib
-import io
 import json
 import subprocess
 import sys
@@ -100,35 +98,36 @@ def test_bad_inputs_are_one_line_errors(models, tmp_path):
     assert_one_line_error(bench(models / "int8.tflite", "--input", tmp_path / "text.tflite"), "not a readable .npy")
 
 
+def _fuzz():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import fuzz
+    finally:
+        sys.path.pop(0)
+    return fuzz
+
+
 @pytest.mark.slow
 def test_mutated_files_never_crash_the_command(models, tmp_path):
-    """200 randomly mutated copies: each is benchmarked or refused in one line, exit 2."""
+    """200 randomly mutated copies (benchmarks/fuzz.py's mutations): each is benchmarked or refused in one line."""
+    fuzz = _fuzz()
     content = (models / "int8.tflite").read_bytes()
     rng = np.random.default_rng(0)
     codes = []
     for i in range(200):
-        b = bytearray(content)
-        if i % 10 == 9:
-            b = b[: int(rng.integers(8, len(b)))]  # truncated
-        for _ in range(int(rng.integers(1, 9))):
-            # half the copies anywhere (mostly weights), half in the first/last 4 KiB (tables)
-            if i % 2:
-                pos = int(rng.integers(0, len(b)))
-            else:
-                edge = int(rng.integers(0, min(4096, len(b))))
-                pos = edge if rng.random() < 0.5 else len(b) - 1 - edge
-            b[pos] = int(rng.integers(0, 256))
         path = tmp_path / f"m{i}.tflite"
-        path.write_bytes(bytes(b))
-        err = io.StringIO()
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            rc = cli.main(["bench", str(path), "--num_runs", "1", "--warmup_runs", "0", "--min_secs", "0"])
+        path.write_bytes(fuzz.mutate_tflite(content, rng, i))
+        rc, err = fuzz.run_cli(["bench", str(path), "--num_runs", "1", "--warmup_runs", "0", "--min_secs", "0"])
         codes.append(rc)
-        assert rc in (0, 2), (i, rc, err.getvalue())
-        if rc == 2:
-            lines = err.getvalue().strip().splitlines()
-            assert len(lines) == 1 and lines[0].startswith("mobilekit bench: error: "), (i, err.getvalue())
+        assert fuzz.finding(rc, err) is None, (i, rc, err)
     assert codes.count(2) >= 40 and codes.count(0) >= 40, (codes.count(0), codes.count(2))
+
+
+def test_crafted_benchmark_model_logs_never_crash_the_command(tmp_path):
+    """300 crafted logs (junk and absurd numbers, dropped and repeated lines, binary noise, truncation)."""
+    result = _fuzz().fuzz("logs", 300, tmp_path, seed=0)
+    assert result["findings"] == [], result["findings"][:5]
+    assert result["exit_codes"].get("2", 0) >= 50 and result["exit_codes"].get("0", 0) >= 100, result["exit_codes"]
 
 
 def test_targets_are_checked_and_recorded(models, tmp_path):

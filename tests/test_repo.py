@@ -23,3 +23,33 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert quickstart()[1] in ci
 
+
+
+def test_product_text_cites_nothing_users_do_not_have():
+    """README, docs, help texts and code comments: no path into the developers' reference folder and no
+    internal issue numbers."""
+    files = [ROOT / "README.md", ROOT / "android_demo" / "README.md", *(ROOT / "docs").glob("*.md"),
+             *(ROOT / "mobilekit").rglob("*.py")]
+    for f in files:
+        text = f.read_text()
+        assert not re.search(r"\bshared/(notes|reference)|\bshared notes\b", text), f
+        assert not re.search(r"(?<![\w&])#\d{1,3}\b(?!\w)", text.replace("#!/", "")), f
+
+
+def test_every_option_has_help_text():
+    import argparse
+
+    from mobilekit.cli import build_parser
+
+    missing = []
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    walk(child, [*path, name])
+            elif action.option_strings and not action.help:
+                missing.append(" ".join([*path, action.option_strings[-1]]))
+
+    walk(build_parser(), ["mobilekit"])
+    assert missing == []

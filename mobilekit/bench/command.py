@@ -181,6 +181,7 @@ def _run(args: BenchConfig, paths: list[str]) -> int:
             inputs = [np.load(args.input, allow_pickle=False)] if args.input else None
             info["arm"] = arm_section(Path(info["path"]).read_bytes(), cpus=args.emulate, device_names=args.device,
                                       threads=args.emulate_threads, repeats=args.emulate_repeats, inputs=inputs)
+    from mobilekit.hostinfo import cpu_info
     from mobilekit.schema import BenchEntry, BenchResult
 
     settings = {"num_runs": args.num_runs, "warmup_runs": args.warmup_runs, "min_secs": args.min_secs,
@@ -191,7 +192,8 @@ def _run(args: BenchConfig, paths: list[str]) -> int:
                 "devices": list(args.device)}
     document = BenchResult(
         settings=settings,
-        host={"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        host={"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
+              "cpu": cpu_info()},
         versions={"mobilekit": version("mobilekit"), "ai_edge_litert": version("ai-edge-litert")},
         models=[BenchEntry.from_dict(info) for info in infos] + logs)
     result = document.to_dict()

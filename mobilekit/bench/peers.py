@@ -1,6 +1,6 @@
 """Peers side by side: the same Keras model as LiteRT float/int8 and onnxruntime float/QDQ int8.
 
-onnxruntime, onnx and tf2onnx are the optional extra ``pip install '.[peers]'``.
+onnxruntime, onnx and tf2onnx are the optional extra ``pip install 'mobilekit[peers]'``.
 The ONNX graph comes from tf2onnx (opset 17, batch fixed to 1); the int8 ONNX is
 onnxruntime's static QDQ quantization (int8 activations and per-channel int8 weights),
 calibrated on the same images as the int8 .tflite.

@@ -37,8 +37,10 @@ def add_parser(sub) -> None:
                     help="also convert --arch to ONNX (tf2onnx) and time onnxruntime float and QDQ int8 "
                          "next to LiteRT float and int8, interleaved")
     pe.add_argument("--arch", default=None, help="registered architecture for --compare")
-    pe.add_argument("--input-size", type=number(int, 32, high=LIMITS["input_size"], what="--input-size"), default=224)
-    pe.add_argument("--classes", type=number(int, 1, high=LIMITS["classes"], what="--classes"), default=1000)
+    pe.add_argument("--input-size", type=number(int, 32, high=LIMITS["input_size"], what="--input-size"), default=224,
+                    help="model input height and width (default: %(default)s)")
+    pe.add_argument("--classes", type=number(int, 1, high=LIMITS["classes"], what="--classes"), default=1000,
+                    help="output classes (default: %(default)s, ImageNet's)")
     bn.add_argument("--profile", action="store_true",
                     help="per-op time by op-prefix sub-models (see docs/bench.md), at the first thread count")
     tg = bn.add_argument_group("targets (the seed's design goals; docs/energy-model.md)")

@@ -11,11 +11,11 @@ def add_parser(sub) -> None:
                                     "ai-edge-litert wheel + an instruction-counting qemu plugin) that "
                                     "`bench --emulate/--device` runs models in.")
     ems = em.add_subparsers(dest="emulate_command", parser_class=Parser, required=True)
-    es = ems.add_parser("setup", help="build the root (needs root for apt-get and mmdebstrap; ~1 min)")
+    es = ems.add_parser("setup", help="build the root (needs root for apt-get and mmdebstrap; under a minute)")
     es.add_argument("--force", action="store_true", help="rebuild even if the root is up to date")
     es.add_argument("--mirror", default=None, help="Debian mirror URL (default: mmdebstrap's)")
     st = ems.add_parser("status", help="what is there, and whether it matches this install")
-    st.add_argument("--json", action="store_true")
+    st.add_argument("--json", action="store_true", help="print the status as JSON")
     ems.add_parser("devices", help="the device profiles and the cost model's calibration")
 
 

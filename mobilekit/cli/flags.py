@@ -102,10 +102,14 @@ def knob_value(kind, flag: str):
 
 
 def add_arch_knobs(group) -> None:
+    from mobilekit import archs
+
     knobs = arch_knob_flags()
+    takers = {k: [a for a in archs.list_archs() if k in archs.knob_types(a)] for k in knobs}
     for name, kind in knobs.items():
         flag = f"--{name.replace('_', '-')}"
-        group.add_argument(flag, type=knob_value(kind, flag), default=None, metavar=kind.__name__.upper())
+        group.add_argument(flag, type=knob_value(kind, flag), default=None, metavar=kind.__name__.upper(),
+                           help=f"{name} of {', '.join(takers[name])} (default: the builder's)")
     group.description = ("the builders' metaparameters, passed when given; an arch refuses one it does not "
                          "take, naming those it does: " + ", ".join(f"--{k.replace('_', '-')}" for k in knobs))
 
@@ -142,9 +146,9 @@ def add_build_flags(b, d: dict) -> None:
     g.add_argument("--no-batch-norm", dest="batch_norm", action="store_false",
                    help="no BatchNormalization after convs (BN folds into the convs at conversion)")
     g.add_argument("--limit-train", type=number(int, 1, high=LIMITS["limit"], what="--limit-train"), default=None, metavar="N",
-                   help="use only the first N Fashion-MNIST training images (quick runs)")
+                   help="use N training images (Fashion-MNIST: the first N; --data: a seeded choice) for quick runs")
     g.add_argument("--limit-test", type=number(int, 1, high=LIMITS["limit"], what="--limit-test"), default=None, metavar="N",
-                   help="use only the first N Fashion-MNIST test images (quick runs)")
+                   help="use N test images (Fashion-MNIST: the first N; --data: a seeded choice) for quick runs")
     t = b.add_argument_group("training and compression")
     t.add_argument("--epochs", type=number(float, 0, high=LIMITS["epochs"], what="--epochs"), default=d["epochs"],
                    help="float training epochs, fractions allowed (default: %(default)s)")
@@ -177,13 +181,18 @@ def add_build_flags(b, d: dict) -> None:
                    "softened outputs (default: %(default)s)")
     t.add_argument("--temperature", type=number(float, 0, low_open=True, high=100, what="--temperature"),
                    default=d["temperature"], help="softmax temperature of the soft targets (default: %(default)s)")
-    t.add_argument("--batch-size", type=number(int, 1, high=LIMITS["batch_size"], what="--batch-size"), default=d["batch_size"])
+    t.add_argument("--batch-size", type=number(int, 1, high=LIMITS["batch_size"], what="--batch-size"),
+                   default=d["batch_size"], help="training batch size (default: %(default)s; a dataset with fewer "
+                   "than 10 steps per epoch gets a warning)")
     t.add_argument("--lr", type=number(float, 0, low_open=True, high=10, what="--lr"), default=d["lr"],
                    help="peak learning rate of the float stage (cosine decay; default: %(default)s)")
-    t.add_argument("--optimizer", choices=("adam", "sgd"), default=d["optimizer"])
+    t.add_argument("--optimizer", choices=("adam", "sgd"), default=d["optimizer"],
+                   help="Adam, or SGD with Nesterov momentum 0.9 (default: %(default)s)")
     t.add_argument("--augment", action="store_true",
                    help="random horizontal flips while training (off: no overfitting at the default budget)")
-    t.add_argument("--seed", type=number(int, 0, high=LIMITS["seed"], what="--seed"), default=d["seed"])
+    t.add_argument("--seed", type=number(int, 0, high=LIMITS["seed"], what="--seed"), default=d["seed"],
+                   help="seeds weights, data order, splits and calibration; same seed, same bytes (default: "
+                        "%(default)s)")
 
 
 def training_options(args) -> dict:

@@ -12,8 +12,10 @@ def add_parser(sub) -> None:
                                    "MACs, weight bytes after BN folding (float32 and int8), peak live "
                                    "activation memory at batch 1, and a per-layer table.")
     i.add_argument("--arch", default="squeezenet", help="registered architecture")
-    i.add_argument("--input-size", type=number(int, 1, high=LIMITS["input_size"], what="--input-size"), default=224)
-    i.add_argument("--classes", type=number(int, 1, high=LIMITS["classes"], what="--classes"), default=1000)
+    i.add_argument("--input-size", type=number(int, 1, high=LIMITS["input_size"], what="--input-size"), default=224,
+                    help="model input height and width (default: %(default)s)")
+    i.add_argument("--classes", type=number(int, 1, high=LIMITS["classes"], what="--classes"), default=1000,
+                    help="output classes (default: %(default)s, ImageNet's)")
     i.add_argument("--json", action="store_true", help="print JSON instead of tables")
     add_device_flag(i, "the untrained float and int8 files'")
     add_arch_knobs(i.add_argument_group("architecture knobs"))

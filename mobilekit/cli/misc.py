@@ -42,6 +42,10 @@ def run_env(args) -> int:
 
     print(f"{'python':<30} {platform.python_version()} ({sys.executable})")
     print(f"{'platform':<30} {platform.platform()} ({platform.machine()}, {os.cpu_count()} CPUs)")
+    from mobilekit.hostinfo import cpu_info
+
+    cpu = cpu_info()
+    print(f"{'cpu':<30} {cpu['model']}: {cpu['summary']} ({' '.join(cpu['features']) or 'no features listed'})")
     for pkg in ("mobilekit", "tensorflow", "tf-keras", "tensorflow-model-optimization",
                 "ai-edge-litert", "numpy", "rich"):
         try:

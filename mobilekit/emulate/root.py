@@ -61,7 +61,7 @@ class CpuModel:
 
 _V80 = "fp asimd evtstrm aes pmull sha1 sha2 crc32 cpuid"
 _V82 = _V80 + " atomics fphp asimdhp asimdrdm lrcpc dcpop asimddp"
-# The qemu 7.2 models that run XNNPACK correctly (shared/notes: `max` gives garbage int8).
+# The qemu 7.2 models that run XNNPACK correctly (`max` gives garbage int8 outputs: its SME breaks XNNPACK).
 CPUS = {
     "cortex-a35": CpuModel(0xD04, 0x0, 2, _V80),
     "cortex-a53": CpuModel(0xD03, 0x0, 4, _V80),

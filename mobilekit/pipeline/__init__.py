@@ -67,6 +67,7 @@ def build(cfg: BuildConfig, console=None) -> dict:
     from mobilekit._tf import keras, tf
     from mobilekit.analysis import complexity
     from mobilekit.bench import evaluate_tflite, measure_latency
+    from mobilekit.hostinfo import cpu_info
     from mobilekit.pipeline import artifacts, guards, stages
     from mobilekit.schema import BuildReport
     from mobilekit.tflite_file import TfliteFile
@@ -104,6 +105,6 @@ def build(cfg: BuildConfig, console=None) -> dict:
         num_classes=len(data.ds.class_names), params=info["params"], macs=info["macs"],
         preprocessing=data.ds.preprocessing(), **artifacts.file_fields(TfliteFile(int8_bytes), float_bytes, int8_bytes),
         recipe=guards.recipe_section(cfg), sparsity=sparsity, warnings=warnings or None, survival=survival, accuracy=state.accuracy, latency=latency,
-        arm=arm, seed=cfg.seed, config=asdict(cfg), versions=artifacts.versions(),
+        arm=arm, host=cpu_info(), seed=cfg.seed, config=asdict(cfg), versions=artifacts.versions(),
         stage_seconds=timer.seconds)
     return artifacts.write_artifacts(out_dir, report, int8_bytes, data.ds.class_names)

@@ -50,8 +50,10 @@ def recipe_section(cfg) -> dict:
     spec = cfg.spec.to_json()
     preset = Recipe.preset(cfg.recipe).to_json()
     overrides = {k: v for k, v in spec.items() if k != "name" and preset.get(k) != v}
-    for name in ("prune_epochs", "cluster_epochs", "qat_epochs"):
-        if preset.get(name) is not None and getattr(cfg, name) != preset[name]:
+    from mobilekit.pipeline.config import STAGE_EPOCHS
+
+    for name, default in STAGE_EPOCHS.items():  # the budgets: the preset's, else the build's defaults
+        if getattr(cfg, name) != (default if preset.get(name) is None else preset[name]):
             overrides[name] = getattr(cfg, name)
     label = spec["name"] + (" + overrides (" + ", ".join(f"{k}={v}" for k, v in overrides.items()) + ")"
                             if overrides else "")

@@ -64,6 +64,7 @@ def build_pretrained(cfg, out_dir, console) -> dict:
     from mobilekit.converters import imagenet_mobilenet_v2
     from mobilekit.data import OFFSET, RESIZE_CONVENTIONS, SCALE, to_float
     from mobilekit.photos import load_photos
+    from mobilekit.hostinfo import cpu_info
     from mobilekit.pipeline.artifacts import file_fields, versions, write_artifacts
     from mobilekit.pipeline.stages import StageTimer, arm
     from mobilekit.schema import BuildReport
@@ -115,6 +116,7 @@ def build_pretrained(cfg, out_dir, console) -> dict:
                      "photos": photos},
         "calibration": {"images": int(len(calibration)), "source": "the photos and their mirror images"},
         "latency": latency,
+        "host": cpu_info(),
         "arm": arm_section,
         "seed": cfg.seed,
         "config": asdict(cfg),

@@ -1,0 +1,198 @@
+"""Render the numbers in README.md and docs/*.md from the committed benchmark results.
+
+Every measured number in the prose lives between ``<!-- begin generated: NAME -->`` and
+``<!-- end generated: NAME -->`` and is written here from benchmarks/results/*.json, so text and JSON
+cannot drift apart:
+
+    python benchmarks/docs.py           # rewrite the blocks
+    python benchmarks/docs.py --check   # exit 1 naming each block whose text differs from its JSON
+
+tests/test_readme.py runs the check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCK = re.compile(r"(<!-- begin generated: ([\w-]+) -->\n)(.*?)(<!-- end generated: \2 -->)", re.S)
+
+
+def _json(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text())
+
+
+def _build(name: str) -> dict:
+    return _json("builds.json")["builds"][name]
+
+
+def _host(host: dict) -> str:
+    return f"{host['model']} ({host['cpus']} cores; {host['summary']})"
+
+
+def _kib(n: int) -> str:
+    return f"{n / 1024:,.1f} KiB"
+
+
+def default_build() -> str:
+    b = _build("default")
+    r, acc, z = b["report"], b["report"]["accuracy"], b["report"]["sizes"]
+    per_layer = r["sparsity"]["per_layer"].values()
+    worst = max(abs(s["sparsity"] - r["sparsity"]["target"]) for s in per_layer)
+    lat = r["latency"]
+    return "\n".join([
+        f"`{b['command']}` (SqueezeNet 1.1, {'x'.join(map(str, r['input_shape']))}, Fashion-MNIST, seed {r['seed']}), "
+        f"{b['wall_seconds']:.0f} s on {_host(b['host'])}:", "",
+        "| | |", "|---|---|",
+        f"| params / MACs | {r['params']:,} / {r['macs'] / 1e6:.2f} M ({r['num_classes']} classes) |",
+        f"| float .tflite / int8 .tflite / int8 gzip | {_kib(z['float_tflite_bytes'])} / {_kib(z['int8_tflite_bytes'])} / "
+        f"{_kib(z['int8_gzip_bytes'])} ({z['bits_per_param']:.2f} bits per conv parameter) |",
+        f"| int8 weight sparsity | {r['sparsity']['int8_weights']:.1%} (target {r['sparsity']['target']:.0%}), every "
+        f"conv layer within {worst * 100:.1f} points |",
+        f"| accuracy, {acc['test_images']:,} test images | Keras float {acc['keras_float']:.2%}, pruned "
+        f"{acc['keras_pruned']:.2%}, QAT {acc['keras_qat']:.2%}, **int8 .tflite {acc['tflite_int8']:.2%}** |",
+        f"| batch-1 latency, LiteRT + XNNPACK, 1 thread | median {lat['median_ms']:.3f} ms, p90 {lat['p90_ms']:.3f} ms |",
+        f"| sha256 of the .tflite | `{r['sha256'][:16]}…` |"])
+
+
+def default_build_stages() -> str:
+    b = _build("default")
+    s, acc = b["report"]["stage_seconds"], b["report"]["accuracy"]
+    labels = {"data": "data (decode + resize 70k images)", "train_float": "float training + Keras evaluation",
+              "prune": "pruning + evaluation", "qat": "QAT + evaluation", "convert": "conversion (float and int8)",
+              "evaluate_int8": f"int8 evaluation, {acc['test_images']:,} images at batch 1",
+              "latency": "latency (bench harness)", "write": "artifacts"}
+    return "\n".join([f"Default run, measured (`{b['command']}`, seed 0): {s['total']:.0f} s of stages, "
+                      f"{b['wall_seconds']:.0f} s wall with the process start, on {_host(b['host'])}.", "",
+                      "| stage | seconds |", "|---|---|",
+                      *[f"| {labels.get(k, k)} | {v:.1f} |" for k, v in s.items() if k != "total"], "",
+                      f"Accuracy on the {acc['test_images']:,} test images: Keras float {acc['keras_float']:.2%}, pruned "
+                      f"{acc['keras_pruned']:.2%}, QAT {acc['keras_qat']:.2%}, int8 .tflite {acc['tflite_int8']:.2%}."])
+
+
+def default_build_sha() -> str:
+    b = _build("default")
+    sha = b["report"]["sha256"]
+    return (f"The default full-size build (`{b['command']}`, seed 0) gives sha256 `{sha[:8]}…{sha[-8:]}` "
+            f"(benchmarks/results/builds.json, on {_host(b['host'])}).")
+
+
+def recipes() -> str:
+    d = _json("deep_compression_squeezenet1_0.json")
+    size = _build("size_only")["report"]
+    return (f"Recipes ([docs/compression-recipes.md](docs/compression-recipes.md)): `{d['command']}` gave a "
+            f"{d['sizes']['int8_gzip_bytes']:,}-byte gzip'd file, **{d['sizes']['bits_per_param']:.2f} bits per "
+            f"parameter**, at {d['accuracy']['tflite_int8']:.2%} int8 accuracy against {d['accuracy']['keras_float']:.2%} "
+            f"float on the full Fashion-MNIST test set; the {size['classes']:,}-class ImageNet SqueezeNet 1.0 compresses "
+            f"to {size['sizes']['int8_gzip_bytes']:,} bytes gzip'd (`--size-only`; Deep Compression's: 0.47 MB).")
+
+
+def pretrained() -> str:
+    b = _build("pretrained")
+    r = b["report"]
+    photos, classes = r["accuracy"]["photos"], r["classes"]
+    top1 = {name: classes[e["int8_top5"][0]] for name, e in photos["per_photo"].items()}
+    agree = round(photos["top1_agreement"] * photos["photos"])
+    sure = [e for e in photos["per_photo"].values() if e["float_top1_prob"] >= 0.5]
+    sure_ok = all(e["float_top5"][0] == e["int8_top5"][0] for e in sure)
+    in_top5 = all(e["int8_top5"][0] in e["float_top5"] for e in photos["per_photo"].values())
+    return (f"Measured (`{b['command']}`, {b['wall_seconds']:.0f} s on {_host(b['host'])}): int8 .tflite "
+            f"{_kib(r['sizes']['int8_tflite_bytes'])} (float {_kib(r['sizes']['float_tflite_bytes'])}), median "
+            f"{r['latency']['median_ms']:.1f} ms at batch 1 on 1 thread; chelsea -> {top1['chelsea']}, coffee -> "
+            f"{top1['coffee']} in int8; int8 top-1 = float top-1 on {agree} of {photos['photos']} photos"
+            f" ({'all' if sure_ok else 'not all'} where float is >= 50% sure; int8's top-1 is in float's top 5 "
+            f"on {'every photo' if in_top5 else 'some photos only'}).")
+
+
+def zoo() -> str:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import zoo as zoo_script
+
+    d = _json("zoo.json")
+    cpu = d["host"].get("cpu")
+    where = f"on {_host(cpu)}" if cpu else "on a host whose CPU features were not recorded (x86_64)"
+    ratios = [r["int8_over_float"] for r in d["rows"]]
+    return (f"Measured {where}; int8/float {min(ratios):.2f}-{max(ratios):.2f} in the same run:\n\n"
+            + zoo_script.to_markdown(d["rows"]).rstrip("\n"))
+
+
+def arm() -> str:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import arm as arm_script
+
+    d = _json("arm.json")
+    cpu = d["host"].get("cpu")
+    where = _host(cpu) if cpu else "a host whose CPU features were not recorded (x86_64)"
+    ratio = {c: [r["instructions"][c]["int8"]["1"] / r["instructions"][c]["float"]["1"] for r in d["rows"]]
+             for c in arm_script.CPUS}
+    host = [r["host_ms"]["int8"] / r["host_ms"]["float"] for r in d["rows"]]
+    exact = all(r["bit_exact"] for r in d["rows"]) if all("bit_exact" in r for r in d["rows"]) else None
+    return (arm_script.to_markdown(d["rows"], d["validation"]).rstrip("\n") + "\n\n"
+            f"On the ARM cores int8 costs {min(ratio['cortex-a76']):.2f}-{max(ratio['cortex-a76']):.2f}x the float "
+            f"instructions with dotprod (cortex-a76) and {min(ratio['cortex-a53']):.2f}-{max(ratio['cortex-a53']):.2f}x "
+            f"without (cortex-a53), while the host ({where}) took {min(host):.2f}-{max(host):.2f}x float's time in the "
+            "same run: a host's answer is a statement about its own CPU, not the phone's."
+            + (" Every int8 output was bit-exact with the host." if exact else ""))
+
+
+def explore() -> str:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import explore_squeezenet
+
+    return explore_squeezenet.readme_section(_json("explore.json"))
+
+
+RENDERERS = {"default-build": default_build, "default-build-stages": default_build_stages,
+             "default-build-sha": default_build_sha, "recipes": recipes, "pretrained": pretrained, "zoo": zoo,
+             "arm": arm, "explore": explore}
+
+
+def render(name: str) -> str:
+    if name not in RENDERERS:
+        raise SystemExit(f"unknown generated block {name!r}; blocks: {', '.join(RENDERERS)}")
+    return RENDERERS[name]()
+
+
+def rewrite(text: str) -> tuple[str, list[str]]:
+    """(text with every block re-rendered, names of the blocks whose text changed)."""
+    stale = []
+
+    def sub(m):
+        body = render(m.group(2)).rstrip("\n") + "\n"
+        if body != m.group(3):
+            stale.append(m.group(2))
+        return m.group(1) + body + m.group(4)
+
+    return BLOCK.sub(sub, text), stale
+
+
+def check(files=FILES) -> list[str]:
+    """``file: block`` for every generated block whose text differs from what its JSON renders."""
+    return [f"{f.relative_to(ROOT)}: {name}" for f in files for name in rewrite(f.read_text())[1]]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="only report stale blocks (exit 1 if any)")
+    args = p.parse_args(argv)
+    if args.check:
+        stale = check()
+        for line in stale:
+            print(f"stale: {line}")
+        return 1 if stale else 0
+    for f in FILES:
+        text, stale = rewrite(f.read_text())
+        if stale:
+            f.write_text(text)
+            print(f"{f.relative_to(ROOT)}: {', '.join(stale)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""The README is executable truth.
+
+Every command in README.md's ``bash`` blocks is classified below: CHEAP ones run as written (in a folder
+holding the files they name), SLOW ones (training, emulating big models, sweeps) run in a slow test with a
+small budget appended (argparse keeps a flag's last value, so the command's own flags are exercised as
+written), and OUTSIDE ones cannot run in a test (the reason is given). A README command that is not
+classified fails the suite, and so does a generated number block that differs from its committed JSON.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
+QUICK_BUILD = ["--limit-train", "600", "--limit-test", "200", "--epochs", "0.3", "--prune-epochs", "0.3",
+               "--qat-epochs", "0.1", "--cluster-epochs", "0.1", "--latency-runs", "5"]
+QUICK_EXPLORE = ["--input-size", "32", *QUICK_BUILD]
+
+CHEAP = {
+    "mobilekit info --arch mobilenet_v1 --alpha 0.5 --input-size 160",
+    "mobilekit info --arch squeezenet1_0 --json",
+    "mobilekit bench build/squeezenet1_1/squeezenet1_1.tflite --num_threads 1,2 --json bench.json",
+    "mobilekit bench a.tflite b.tflite --sram-kb 8192 --fps 15 --energy-mj 2000 --profile",
+    "mobilekit bench --from-benchmark-model phone.log model.tflite",
+    "mobilekit archs",
+    "mobilekit env",
+}
+CHEAP_ARM = {  # need the aarch64 root (`mobilekit emulate setup`, done by scripts/setup.sh --test)
+    "mobilekit emulate setup",
+    "mobilekit bench model.tflite --emulate cortex-a76,cortex-a53",
+    "mobilekit bench model.tflite --device snapdragon-845,snapdragon-450",
+}
+SLOW = {  # command -> why it is slow (what the appended budget cuts)
+    "mobilekit build --arch squeezenet": "trains on 60,000 images (about 2-3 min)",
+    "mobilekit build --arch squeezenet1_0 --data photos/ --input-size 96 --epochs 10 --out build/photos":
+        "trains 10 epochs",
+    "mobilekit build --sparsity 0 --no-qat": "trains on 60,000 images",
+    "mobilekit build --limit-train 2000 --limit-test 500 --input-size 32 --epochs 4": "trains 4 epochs",
+    "mobilekit build --arch shufflenet_v1 --groups 3 --scale 0.5": "trains on 60,000 images",
+    "mobilekit build --arch mobilenet_v2 --weights imagenet": "ports and converts a 224x224 ImageNet model",
+    "mobilekit build --arch squeezenet1_0 --recipe deep-compression": "trains 4.5 epochs on 60,000 images",
+    "mobilekit build --recipe cluster-int8 --clusters 8": "trains on 60,000 images",
+    "mobilekit build --arch squeezenet1_0 --recipe deep-compression --size-only": "k-means on 1.2 M weights",
+    "mobilekit build --arch squeezenet1_1 --teacher squeezenet1_0": "trains a teacher and two students",
+    "mobilekit bench --compare onnxruntime --arch squeezenet1_1": "converts and times four 224x224 models",
+    "mobilekit build --arch squeezenet --device snapdragon-865": "trains, then emulates on ARM",
+    "mobilekit info --arch mobilenet_v2 --device snapdragon-8-gen-2": "emulates two 224x224 models on ARM",
+    "mobilekit explore --arch squeezenet1_1 --space squeeze_ratio=0.25,0.5 --space pct3x3=0.25,0.5":
+        "trains 4 design points",
+    "mobilekit explore --search oneatatime --seeds 2 --space squeeze_ratio=0.125,0.25,0.5,1.0":
+        "trains 8 design points",
+    "mobilekit explore --spec sweep.yaml --device snapdragon-450 --fps 30 --max-size-kb 100":
+        "screens on emulated ARM, trains the survivors",
+    "mobilekit explore --report build/explore": "needs the sweeps above",
+}
+OUTSIDE = {
+    "bash scripts/setup.sh && .venv/bin/mobilekit build --arch squeezenet":
+        "the set-up is what CI runs first; its build is `mobilekit build --arch squeezenet` in SLOW",
+    "bash scripts/setup.sh --test && .venv/bin/python -m pytest -v --durations=15": "CI's own command (.ci/run)",
+    "mobilekit explore --spec sweep.yaml --address HEAD_IP:6379 --out /shared/s1":
+        "needs a Ray cluster; tests/test_explore.py runs the same with a local head and --address",
+    "mobilekit export android build/squeezenet1_1":
+        "writes into this checkout's demo app; tests/test_android_demo.py runs it with --to",
+}
+SWEEP_YAML = """base: {arch: squeezenet1_1}
+arch: [squeezenet1_1, mobilenet_v1]
+space: {alpha: [0.25], sparsity: [0.5]}
+"""
+
+
+def readme_commands() -> list[str]:
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", README.read_text(), re.S):
+        for line in block.splitlines():
+            command = re.split(r"\s{2,}#", line)[0].strip()
+            if command:
+                commands.append(command)
+    return list(dict.fromkeys(commands))
+
+
+def test_every_readme_command_is_classified():
+    classified = CHEAP | CHEAP_ARM | set(SLOW) | set(OUTSIDE)
+    commands = readme_commands()
+    assert len(commands) >= 30
+    assert [c for c in commands if c not in classified] == []
+    assert [c for c in classified if c not in commands] == []  # the lists follow the README
+
+
+def test_readme_and_docs_numbers_match_the_committed_json():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import docs
+    finally:
+        sys.path.pop(0)
+    assert docs.check() == [], "run `python benchmarks/docs.py` after committing new results"
+    blocks = {m.group(2) for f in docs.FILES for m in docs.BLOCK.finditer(f.read_text())}
+    assert blocks == set(docs.RENDERERS)  # every renderer is used, every block has a renderer
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A folder with the files the README's commands name: small .tflite files, a phone log, a build."""
+    import mobilekit
+    from mobilekit.convert import convert_int8
+
+    d = tmp_path_factory.mktemp("readme")
+    rng = np.random.default_rng(0)
+    for name, arch in (("model.tflite", "squeezenet1_1"), ("a.tflite", "squeezenet1_1"), ("b.tflite", "mobilenet_v1")):
+        kw = {"alpha": 0.25} if arch == "mobilenet_v1" else {}
+        model = mobilekit.create(arch, input_shape=(32, 32, 3), classes=10, **kw)
+        (d / name).write_bytes(convert_int8(model, rng.random((8, 32, 32, 3), np.float32)))
+    (d / "build" / "squeezenet1_1").mkdir(parents=True)
+    shutil.copy(d / "model.tflite", d / "build" / "squeezenet1_1" / "squeezenet1_1.tflite")
+    shutil.copy(ROOT / "tests" / "data" / "benchmark_model" / "readme_example_4t.log", d / "phone.log")
+    (d / "sweep.yaml").write_text(SWEEP_YAML)
+    return d
+
+
+def run(command: str, cwd: Path, extra=(), timeout=1200) -> subprocess.CompletedProcess:
+    argv = command.split()
+    argv[0] = MOBILEKIT
+    result = subprocess.run([*argv, *extra], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, (command, result.stderr[-3000:])
+    assert "Traceback" not in result.stderr, (command, result.stderr[-3000:])
+    return result
+
+
+@pytest.mark.parametrize("command", sorted(CHEAP))
+def test_cheap_readme_command_runs_as_written(workdir, command):
+    result = run(command, workdir)
+    if "--json bench.json" in command:
+        assert json.loads((workdir / "bench.json").read_text())["models"][0]["runs"].keys() == {"1", "2"}
+    if "--profile" in command:
+        assert "time by op type" in result.stdout
+    if "--from-benchmark-model" in command:
+        assert "benchmark_model" in result.stdout and "model.tflite" in result.stdout
+
+
+@pytest.mark.needs_arm_root
+@pytest.mark.parametrize("command", sorted(CHEAP_ARM))
+def test_cheap_arm_readme_command_runs_as_written(workdir, command):
+    result = run(command, workdir)
+    if "--device" in command:
+        assert "snapdragon-450" in result.stdout and "predicted" in result.stdout
+
+
+def _image_folder(root: Path):
+    from mobilekit._tf import tf
+
+    for k, c in enumerate(("cats", "dogs")):
+        (root / c).mkdir(parents=True)
+        for i in range(6):
+            (root / c / f"{i}.png").write_bytes(tf.io.encode_png(np.full((20, 20, 3), 30 * i + 100 * k,
+                                                                       np.uint8)).numpy())
+
+
+@pytest.mark.slow
+@pytest.mark.needs_data
+@pytest.mark.needs_arm_root
+def test_slow_readme_commands_run_with_a_small_budget(workdir):
+    _image_folder(workdir / "photos")
+    for command in [c for c in readme_commands() if c in SLOW]:  # README order: `--report` follows the sweeps
+        if command.startswith("mobilekit build") and "--weights" not in command and "--size-only" not in command:
+            extra = QUICK_BUILD if "--data" not in command else ["--latency-runs", "5"]
+        elif command.startswith("mobilekit explore") and "--report" not in command:
+            extra = QUICK_EXPLORE
+        else:
+            extra = []
+        run(command, workdir, extra)
+    assert (workdir / "build" / "squeezenet1_1" / "report.json").is_file()
+    assert (workdir / "build" / "photos" / "report.json").is_file()
+    assert (workdir / "build" / "explore" / "explore.md").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.needs_data
+def test_readme_python_api_block_runs(tmp_path, monkeypatch):
+    block, = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    quick = block.replace('epochs=1, out="build/try"', 'epochs=1, out="build/try", limit_train=600, limit_test=200, '
+                                                       'prune_epochs=0.3, qat_epochs=0.1, latency_runs=5')
+    assert quick != block, "the README's Python block changed: update the budget substitution"
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(quick, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    assert namespace["report"]["arch"] == "squeezenet1_1"
+    assert (tmp_path / "build" / "try" / "squeezenet1_1.tflite").is_file()
