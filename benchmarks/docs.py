@@ -51,13 +51,15 @@ def default_build() -> str:
         f"{b['wall_seconds']:.0f} s on {_host(b['host'])}:", "",
         "| | |", "|---|---|",
         f"| params / MACs | {r['params']:,} / {r['macs'] / 1e6:.2f} M ({r['num_classes']} classes) |",
-        f"| float .tflite / int8 .tflite / int8 gzip | {_kib(z['float_tflite_bytes'])} / {_kib(z['int8_tflite_bytes'])} / "
-        f"{_kib(z['int8_gzip_bytes'])} ({z['bits_per_param']:.2f} bits per conv parameter) |",
+        f"| float .tflite / int8 .tflite / int8 gzip | {_kib(z['float_tflite_bytes'])} / "
+        f"{_kib(z['int8_tflite_bytes'])} / {_kib(z['int8_gzip_bytes'])} ({z['bits_per_param']:.2f} bits per conv "
+        "parameter) |",
         f"| int8 weight sparsity | {r['sparsity']['int8_weights']:.1%} (target {r['sparsity']['target']:.0%}), every "
         f"conv layer within {worst * 100:.1f} points |",
         f"| accuracy, {acc['test_images']:,} test images | Keras float {acc['keras_float']:.2%}, pruned "
         f"{acc['keras_pruned']:.2%}, QAT {acc['keras_qat']:.2%}, **int8 .tflite {acc['tflite_int8']:.2%}** |",
-        f"| batch-1 latency, LiteRT + XNNPACK, 1 thread | median {lat['median_ms']:.3f} ms, p90 {lat['p90_ms']:.3f} ms |",
+        f"| batch-1 latency, LiteRT + XNNPACK, 1 thread | median {lat['median_ms']:.3f} ms, "
+        f"p90 {lat['p90_ms']:.3f} ms |",
         f"| sha256 of the .tflite | `{r['sha256'][:16]}…` |"])
 
 
@@ -72,8 +74,9 @@ def default_build_stages() -> str:
                       f"{b['wall_seconds']:.0f} s wall with the process start, on {_host(b['host'])}.", "",
                       "| stage | seconds |", "|---|---|",
                       *[f"| {labels.get(k, k)} | {v:.1f} |" for k, v in s.items() if k != "total"], "",
-                      f"Accuracy on the {acc['test_images']:,} test images: Keras float {acc['keras_float']:.2%}, pruned "
-                      f"{acc['keras_pruned']:.2%}, QAT {acc['keras_qat']:.2%}, int8 .tflite {acc['tflite_int8']:.2%}."])
+                      f"Accuracy on the {acc['test_images']:,} test images: Keras float {acc['keras_float']:.2%}, "
+                      f"pruned {acc['keras_pruned']:.2%}, QAT {acc['keras_qat']:.2%}, int8 .tflite "
+                      f"{acc['tflite_int8']:.2%}."])
 
 
 def default_build_sha() -> str:
@@ -88,9 +91,10 @@ def recipes() -> str:
     size = _build("size_only")["report"]
     return (f"Recipes ([docs/compression-recipes.md](docs/compression-recipes.md)): `{d['command']}` gave a "
             f"{d['sizes']['int8_gzip_bytes']:,}-byte gzip'd file, **{d['sizes']['bits_per_param']:.2f} bits per "
-            f"parameter**, at {d['accuracy']['tflite_int8']:.2%} int8 accuracy against {d['accuracy']['keras_float']:.2%} "
-            f"float on the full Fashion-MNIST test set; the {size['classes']:,}-class ImageNet SqueezeNet 1.0 compresses "
-            f"to {size['sizes']['int8_gzip_bytes']:,} bytes gzip'd (`--size-only`; Deep Compression's: 0.47 MB).")
+            f"parameter**, at {d['accuracy']['tflite_int8']:.2%} int8 accuracy against "
+            f"{d['accuracy']['keras_float']:.2%} float on the full Fashion-MNIST test set; the {size['classes']:,}-class "
+            f"ImageNet SqueezeNet 1.0 compresses to {size['sizes']['int8_gzip_bytes']:,} bytes gzip'd (`--size-only`; "
+            "Deep Compression's: 0.47 MB).")
 
 
 def pretrained() -> str:
@@ -110,16 +114,19 @@ def pretrained() -> str:
             f"on {'every photo' if in_top5 else 'some photos only'}).")
 
 
-def zoo() -> str:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import zoo as zoo_script
-
+def zoo_host() -> str:
     d = _json("zoo.json")
     cpu = d["host"].get("cpu")
     where = f"on {_host(cpu)}" if cpu else "on a host whose CPU features were not recorded (x86_64)"
     ratios = [r["int8_over_float"] for r in d["rows"]]
-    return (f"Measured {where}; int8/float {min(ratios):.2f}-{max(ratios):.2f} in the same run:\n\n"
-            + zoo_script.to_markdown(d["rows"]).rstrip("\n"))
+    return f"Measured {where}; int8/float {min(ratios):.2f}-{max(ratios):.2f} in the same run."
+
+
+def zoo() -> str:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import zoo as zoo_script
+
+    return zoo_host() + "\n\n" + zoo_script.to_markdown(_json("zoo.json")["rows"]).rstrip("\n")
 
 
 def arm() -> str:
@@ -135,7 +142,8 @@ def arm() -> str:
     exact = all(r["bit_exact"] for r in d["rows"]) if all("bit_exact" in r for r in d["rows"]) else None
     return (arm_script.to_markdown(d["rows"], d["validation"]).rstrip("\n") + "\n\n"
             f"On the ARM cores int8 costs {min(ratio['cortex-a76']):.2f}-{max(ratio['cortex-a76']):.2f}x the float "
-            f"instructions with dotprod (cortex-a76) and {min(ratio['cortex-a53']):.2f}-{max(ratio['cortex-a53']):.2f}x "
+            f"instructions with dotprod (cortex-a76) and "
+            f"{min(ratio['cortex-a53']):.2f}-{max(ratio['cortex-a53']):.2f}x "
             f"without (cortex-a53), while the host ({where}) took {min(host):.2f}-{max(host):.2f}x float's time in the "
             "same run: a host's answer is a statement about its own CPU, not the phone's."
             + (" Every int8 output was bit-exact with the host." if exact else ""))
@@ -150,6 +158,7 @@ def explore() -> str:
 
 RENDERERS = {"default-build": default_build, "default-build-stages": default_build_stages,
              "default-build-sha": default_build_sha, "recipes": recipes, "pretrained": pretrained, "zoo": zoo,
+             "zoo-host": zoo_host,
              "arm": arm, "explore": explore}
 
 

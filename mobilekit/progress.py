@@ -31,10 +31,19 @@ def progress() -> Progress:
 @contextlib.contextmanager
 def task(description: str, total: int):
     """A bar for a step of ``total`` parts (elapsed, ETA once a part is done); yields ``advance(info="")``."""
-    with progress() as bar:
-        t = bar.add_task(description, total=total, info="")
-        try:
-            yield lambda info="": bar.update(t, advance=1, info=info)
-        except BaseException:
-            bar.live.transient = True  # an error's one line is then all that is left on the screen
-            raise
+    from rich.errors import LiveError
+
+    bar = progress()
+    try:
+        bar.start()
+    except LiveError:  # an outer bar is live (e.g. explore's screening) and shows the progress
+        yield lambda info="": None
+        return
+    t = bar.add_task(description, total=total, info="")
+    try:
+        yield lambda info="": bar.update(t, advance=1, info=info)
+    except BaseException:
+        bar.live.transient = True  # an error's one line is then all that is left on the screen
+        raise
+    finally:
+        bar.stop()

@@ -169,17 +169,31 @@ def print_bench_tables(result: dict) -> None:
 
     console = Console()
     s = result["settings"]
-    thread_counts = list(dict.fromkeys([*s["num_threads"], *(int(t) for m in result["models"] for t in m["runs"])]))
-    for threads in thread_counts:
-        models = [m for m in result["models"] if str(threads) in m["runs"]]
-        cpu = result["host"].get("cpu")
-        table = Table(title=f"batch 1, {threads} thread(s), XNNPACK {'on' if s['use_xnnpack'] else 'off'}, "
-                            f"{s['num_runs']}+ runs interleaved (benchmark_model logs: their own settings)"
-                            + (f"; host {cpu['model']}, {cpu['summary']}" if cpu else ""),
-                      title_justify="left")
+    cpu = result["host"].get("cpu")
+    host = [m for m in result["models"] if m["runtime"] != "benchmark_model"]
+    logs = [m for m in result["models"] if m["runtime"] == "benchmark_model"]
+    # One table per host thread count; phone logs (their own thread count and settings) join the first
+    # table as columns named with their thread count, so host and phone numbers sit side by side.
+    thread_counts = list(s["num_threads"]) if host else []
+    tables = [(t, [(m, str(t)) for m in host], []) for t in thread_counts]
+    log_columns = [(m, next(iter(m["runs"]))) for m in logs]
+    if tables:
+        tables[0] = (tables[0][0], tables[0][1], log_columns)
+    else:
+        tables = [(None, [], log_columns)]
+    for threads, host_columns, phone_columns in tables:
+        title = (f"batch 1, {threads} thread(s) on the host ({cpu['model']}, {cpu['summary']})" if threads and cpu
+                 else f"batch 1, {threads} thread(s) on the host" if threads else "batch 1")
+        if host_columns:
+            title += f", XNNPACK {'on' if s['use_xnnpack'] else 'off'}, {s['num_runs']}+ runs interleaved"
+        if phone_columns:
+            title += "; benchmark_model logs: the phone's own threads and settings"
+        table = Table(title=title, title_justify="left")
         table.add_column("")
-        for m in models:
+        for m, t in host_columns:
             table.add_column(Path(m["path"]).name, justify="right", overflow="fold")
+        for m, t in phone_columns:
+            table.add_column(f"{Path(m['path']).name} (benchmark_model, {t} thr)", justify="right", overflow="fold")
         rows = [("size / gzip KiB", lambda m, r: " / ".join("-" if m[k] is None else f"{m[k] / 1024:,.1f}"
                                                             for k in ("size_bytes", "gzip_bytes")))]
         rows += [(k.replace("_ms", " ms").replace("_", " "), (lambda key: lambda m, r: _fmt(r[key]))(k))
@@ -193,8 +207,9 @@ def print_bench_tables(result: dict) -> None:
                   f"{m['analysis']['peak_activation_bytes'] / 1024:,.1f}"),
                  ("input", lambda m, r: ", ".join(f"{t['dtype']}{t['shape']}" for t in m["inputs"])),
                  ("output", lambda m, r: ", ".join(f"{t['dtype']}{t['shape']}" for t in m["outputs"]))]
+        columns = host_columns + phone_columns
         for label, cell in rows:
-            table.add_row(label, *(cell(m, m["runs"][str(threads)]) for m in models))
+            table.add_row(label, *(cell(m, m["runs"][t]) for m, t in columns))
         console.print(table)
     for m in result["models"]:
         if m["runtime"] == "benchmark_model":
@@ -225,7 +240,7 @@ def _target_lines(t: dict) -> list[str]:
     lines = []
     if "sram" in t:
         s = t["sram"]
-        lines.append(f"SRAM {s['budget_kb']:,g} KB: weights {s['weights_bytes'] / 1024:,.1f} KiB + peak activations "
+        lines.append(f"SRAM {s['budget_kb']:,g} KiB: weights {s['weights_bytes'] / 1024:,.1f} KiB + peak activations "
                      f"{s['peak_activation_bytes'] / 1024:,.1f} KiB -> {mark(s['ok'])}")
     if "fps" in t:
         s = t["fps"]

@@ -135,7 +135,7 @@ def test_targets_are_checked_and_recorded(models, tmp_path):
     result = bench(models / "int8.tflite", *QUICK, "--sram-kb", "1", "--fps", "1000000", "--energy-mj", "2000",
                    "--json", j)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "SRAM 1 KB" in result.stdout and "MISSES" in result.stdout
+    assert "SRAM 1 KiB" in result.stdout and "MISSES" in result.stdout
     t = json.loads(j.read_text())["models"][0]["targets"]
     assert not t["sram"]["ok"] and not t["fps"]["ok"] and t["energy"]["ok"]
     assert t["energy"]["memory"] == "DRAM" and t["energy"]["macs"]["int8"] > 0 and t["energy"]["macs"]["float32"] == 0

@@ -87,10 +87,17 @@ class _ChildProgress:
         self.done += p.get("advance", 0)
         self.info = p.get("info", self.info)
         if self._bar is None and self.total and time.monotonic() - self.t0 > self.delay:
+            from rich.errors import LiveError
+
             from mobilekit.progress import progress
 
             self._bar = progress()
-            self._bar.start()
+            try:
+                self._bar.start()
+            except LiveError:  # an outer bar is live and shows the progress
+                self.delay = float("inf")
+                self._bar = None
+                return
             self._task = self._bar.add_task("bench", total=self.total, completed=self.done, info=self.info)
         if self._bar is not None:
             self._bar.update(self._task, completed=self.done, info=self.info)

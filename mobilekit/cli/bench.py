@@ -44,7 +44,8 @@ def add_parser(sub) -> None:
     bn.add_argument("--profile", action="store_true",
                     help="per-op time by op-prefix sub-models (see docs/bench.md), at the first thread count")
     tg = bn.add_argument_group("targets (the seed's design goals; docs/energy-model.md)")
-    add_positive(tg, "--sram-kb", "on-chip SRAM budget: do weights + peak activations fit? (e.g. 8192)")
+    add_positive(tg, "--sram-kb", "on-chip SRAM budget in KiB (1,024 bytes): do weights + peak activations fit? "
+                 "(e.g. 8192)")
     add_positive(tg, "--fps", "frame-rate target checked against the measured median (e.g. 15)")
     add_positive(tg, "--energy-mj", "energy budget per frame, against a 45 nm per-operation estimate (e.g. 2000)")
     arm = bn.add_argument_group("ARM (real aarch64 LiteRT kernels under qemu; `mobilekit emulate setup` first)")

@@ -104,7 +104,7 @@ def build(cfg: BuildConfig, console=None) -> dict:
         input_shape=list(data.ds.input_shape), classes=list(data.ds.class_names),
         num_classes=len(data.ds.class_names), params=info["params"], macs=info["macs"],
         preprocessing=data.ds.preprocessing(), **artifacts.file_fields(TfliteFile(int8_bytes), float_bytes, int8_bytes),
-        recipe=guards.recipe_section(cfg), sparsity=sparsity, warnings=warnings or None, survival=survival, accuracy=state.accuracy, latency=latency,
-        arm=arm, host=cpu_info(), seed=cfg.seed, config=asdict(cfg), versions=artifacts.versions(),
+        recipe=guards.recipe_section(cfg), sparsity=sparsity, warnings=warnings or None, survival=survival,
+        accuracy=state.accuracy, latency=latency, arm=arm, host=cpu_info(), seed=cfg.seed, config=asdict(cfg), versions=artifacts.versions(),
         stage_seconds=timer.seconds)
     return artifacts.write_artifacts(out_dir, report, int8_bytes, data.ds.class_names)
