@@ -48,12 +48,17 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe-")
-        os.close(fd)
-        os.unlink(probe)
+        _probe(path)
     except OSError as e:
         raise MobilekitError(f"output folder {str(path)!r} is not writable: {e.strerror or e}") from None
     return path
+
+
+def _probe(folder: Path) -> None:
+    """Create and remove a file in ``folder`` (a real test: root passes os.access even on /proc)."""
+    fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe-")
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -88,10 +93,8 @@ def check_output_path(path: str | os.PathLike, kind: str = "file", what: str = "
     base = _existing_ancestor(path if kind == "dir" else path.parent)
     if not base.is_dir():
         raise MobilekitError(f"{what} path {text!r} is not writable: {str(base)!r} is a file, not a folder")
-    try:  # a real probe (root passes os.access even on read-only file systems such as /proc)
-        fd, probe = tempfile.mkstemp(dir=base, prefix=".write-probe-")
-        os.close(fd)
-        os.unlink(probe)
+    try:
+        _probe(base)
     except OSError as e:
         raise MobilekitError(f"{what} path {text!r} is not writable ({str(base)!r}: {e.strerror or e})") from None
     return path

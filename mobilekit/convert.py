@@ -35,6 +35,26 @@ def convert_float(model, batch_size: int = 1) -> bytes:
         return _converter(model, batch_size).convert()
 
 
+def int8_converter(model, representative, batch_size: int = 1, per_tensor_weights: bool = False):
+    """The TFLiteConverter set up for full-int8 (int8 input and output) with ``representative`` as the
+    calibration images (mobilekit.ptq runs its calibrate and quantize steps apart)."""
+    samples = np.asarray(representative, np.float32)
+
+    def gen():
+        for i in range(len(samples)):
+            yield [samples[i:i + 1]]
+
+    converter = _converter(model, batch_size)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = gen
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    if per_tensor_weights:
+        converter._experimental_disable_per_channel = True  # the converter's only switch for it
+    return converter
+
+
 def convert_int8(model, representative: Iterable[np.ndarray] | np.ndarray, batch_size: int = 1,
                  verify: bool = True, per_tensor_weights: bool = False) -> bytes:
     """A full-integer int8 .tflite of ``model`` with int8 input and output.
@@ -53,20 +73,7 @@ def convert_int8(model, representative: Iterable[np.ndarray] | np.ndarray, batch
     Raises:
         MobilekitError: ``verify`` found float tensors or ops (listed).
     """
-    samples = np.asarray(representative, np.float32)
-
-    def gen():
-        for i in range(len(samples)):
-            yield [samples[i:i + 1]]
-
-    converter = _converter(model, batch_size)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = gen
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    if per_tensor_weights:
-        converter._experimental_disable_per_channel = True  # the converter's only switch for it
+    converter = int8_converter(model, representative, batch_size, per_tensor_weights)
     with quiet_native_stderr():
         content = converter.convert()
     if verify:

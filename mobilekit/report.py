@@ -46,6 +46,11 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
             if key in acc:
                 rows.append((label, f"{acc[key]:.2%}"))
         rows.append(("accuracy int8 .tflite", f"{acc['tflite_int8']:.2%} on {acc['test_images']:,} test images"))
+    if report.get("numerics"):
+        n = report["numerics"]
+        rows.append(("int8 vs float reference", f"top-1 agreement {n['output']['top1_agreement']:.1%} on "
+                     f"{n['images']} images; lowest SQNR: " + ", ".join(
+                         f"{w['name']} {w['sqnr_db']:.1f} dB" for w in n["worst_layers"][:3])))
     rows += [
         ("latency (batch 1)", f"median {lat['median_ms']:.3f} ms, p90 {lat['p90_ms']:.3f} ms, "
                               f"{lat['num_threads']} thread, {lat['num_runs']} runs"
@@ -163,11 +168,18 @@ def bench_csv(result: dict) -> str:
     return buf.getvalue()
 
 
-def print_bench_tables(result: dict) -> None:
+def _wide_console():
+    """stdout's console; 160 columns when it is a log or a pipe, so names stay whole."""
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+def print_bench_tables(result: dict) -> None:
+    from rich.table import Table
+
+    console = _wide_console()
     s = result["settings"]
     cpu = result["host"].get("cpu")
     host = [m for m in result["models"] if m["runtime"] != "benchmark_model"]
@@ -193,7 +205,8 @@ def print_bench_tables(result: dict) -> None:
         for m, t in host_columns:
             table.add_column(Path(m["path"]).name, justify="right", overflow="fold")
         for m, t in phone_columns:
-            table.add_column(f"{Path(m['path']).name} (benchmark_model, {t} thr)", justify="right", overflow="fold")
+            table.add_column(f"{Path(m['path']).name}\n(benchmark_model, {t} thr)", justify="right",
+                             overflow="fold")
         rows = [("size / gzip KiB", lambda m, r: " / ".join("-" if m[k] is None else f"{m[k] / 1024:,.1f}"
                                                             for k in ("size_bytes", "gzip_bytes")))]
         rows += [(k.replace("_ms", " ms").replace("_", " "), (lambda key: lambda m, r: _fmt(r[key]))(k))
@@ -259,3 +272,48 @@ def _fmt(v) -> str:
     if v is None:
         return "-"
     return f"{v:,.3f}" if isinstance(v, float) else f"{v:,}"
+
+
+def numerics_table(doc: dict) -> None:
+    """`mobilekit numerics`'s table: one row per compared layer, in graph order."""
+    from rich.table import Table
+
+    out = doc["output"]
+    table = Table("#", "layer", "op", "SQNR dB", "rounding-only dB", "x rounding", "cosine", "max |err|",
+                  "mean |err|", "scale", title=f"int8 vs float, layer by layer ({doc['data']}): final top-1 "
+                  f"agreement {out['top1_agreement']:.1%}, KL {out['kl']:.4f}", title_justify="left")
+    for i, r in enumerate(doc["layers"]):
+        ratio = "-" if r["error_vs_rounding"] is None else f"{r['error_vs_rounding']:.1f}"
+        table.add_row(str(i), r["name"], r["op"], f"{r['sqnr_db']:.1f}", f"{r['rounding_sqnr_db']:.1f}", ratio,
+                      f"{r['cosine']:.4f}", f"{r['max_abs_err']:.4g}", f"{r['mean_abs_err']:.4g}", f"{r['scale']:.4g}")
+    console = _wide_console()
+    console.print(table)
+    if doc.get("unmatched"):
+        console.print(f"not compared (no counterpart in the reference): {', '.join(doc['unmatched'])}")
+
+
+def numerics_plot(doc: dict, path) -> None:
+    """SQNR by layer (and what rounding alone would give) as a PNG, written atomically."""
+    import io as _io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mobilekit._io import write_bytes_atomic
+
+    layers = doc["layers"]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.22 * len(layers)), 4.0))
+    x = range(len(layers))
+    ax.plot(x, [r["sqnr_db"] for r in layers], "o-", label="int8 vs float")
+    ax.plot(x, [r["rounding_sqnr_db"] for r in layers], "--", color="grey", label="rounding alone at that scale")
+    ax.set_xticks(list(x), [r["name"] for r in layers], rotation=90, fontsize=6)
+    ax.set_ylabel("SQNR (dB)")
+    ax.set_title(f"{doc['int8']}: top-1 agreement {doc['output']['top1_agreement']:.1%}")
+    ax.legend()
+    fig.tight_layout()
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    write_bytes_atomic(path, buf.getvalue())

@@ -169,12 +169,13 @@ class BuildReport:
     files: dict | None = None
     warnings: list | None = None  # what the user should act on (near-chance accuracy, tiny data, ...)
     host: dict | None = None  # the CPU the latency was measured on (mobilekit.hostinfo.cpu_info)
+    numerics: dict | None = None  # int8 vs its float reference per layer (mobilekit.numerics): the worst layers
     schema_version: int = SCHEMA_VERSION
 
     # report.json's key order (the order the fields were always written in).
     ORDER = ("schema_version", "arch", "weights", "source", "metaparameters", "input_shape", "classes", "num_classes",
              "params", "macs", "preprocessing", "quantization", "sizes", "ops", "sha256", "recipe", "sparsity",
-             "survival", "accuracy", "warnings", "calibration", "latency", "host", "arm", "seed", "config", "versions",
+             "survival", "accuracy", "numerics", "warnings", "calibration", "latency", "host", "arm", "seed", "config", "versions",
              "stage_seconds", "files")
 
     def to_dict(self) -> dict:

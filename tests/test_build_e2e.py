@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 def test_artifacts_and_report_fields(small_build):
     out, report, result = small_build
     assert sorted(p.name for p in out.iterdir()) == ["labels.txt", "report.json", "report.md",
-                                                     "squeezenet1_1.tflite"]
+                                                     "squeezenet1_1.tflite", "squeezenet1_1_float.tflite"]
     assert (out / "labels.txt").read_text().splitlines()[9] == "Ankle boot"
     for key in ("arch", "metaparameters", "input_shape", "classes", "params", "macs", "preprocessing",
                 "sizes", "sparsity", "accuracy", "latency", "sha256", "seed", "versions", "stage_seconds"):

@@ -135,7 +135,8 @@ def test_logs_and_host_runs_share_one_table_and_schema(small_int8, tmp_path):
     assert [m["runtime"] for m in models] == ["litert", "benchmark_model", "benchmark_model"]
     assert models[0]["path"] == str(small_int8)
     assert all(set(STAT_FIELDS) <= set(run) for m in models for run in m["runs"].values())
-    assert "mobilenet_quant_v1_224.tflite" in r.stdout and "4 thread(s)" in r.stdout
+    table = r.stdout.split("\n\n")[0]  # one table: the host's column, then the logs' with their threads
+    assert "mobilenet_quant_v1_224.tflite" in table and "(benchmark_model, 4 thr)" in table
     one_line_error(cli("bench", "--from-benchmark-model", tmp_path / "nope.log"), "no such benchmark_model log")
 
 

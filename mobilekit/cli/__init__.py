@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from mobilekit.cli import bench, build, emulate, explore, info, misc
+from mobilekit.cli import bench, build, emulate, explore, info, misc, numerics
 from mobilekit.cli.flags import EXIT_USAGE, Parser
 from mobilekit.errors import MobilekitError
 
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_parser(sub, d)
     info.add_parser(sub)
     bench.add_parser(sub)
+    numerics.add_parser(sub)
     emulate.add_parser(sub)
     misc.add_parser(sub)
     for command in sub.choices.values():
@@ -55,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mobilekit {version('mobilekit')}")
         return 0
     commands = {"build": build.run, "info": info.run, "bench": bench.run, "emulate": emulate.run,
-                "env": misc.run_env, "explore": explore.run, "export": misc.run_export, "archs": misc.run_archs}
+                "env": misc.run_env, "explore": explore.run, "export": misc.run_export, "archs": misc.run_archs,
+                "numerics": numerics.run}
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

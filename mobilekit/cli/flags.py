@@ -169,6 +169,13 @@ def add_build_flags(b, d: dict) -> None:
                    help="clustering fine-tune epochs (default: the recipe's, else 0.5)")
     t.add_argument("--qat", dest="qat", action=argparse.BooleanOptionalAction, default=None,
                    help="override the recipe: quantization-aware training, or post-training quantization")
+    t.add_argument("--calibration", choices=("minmax", "percentile", "mse"), default=None,
+                   help="post-training activation ranges (with --no-qat, int8-ptq or --weights): the converter's "
+                        "min-max, the 99.99th percentile, or the range minimising the quantisation error "
+                        "(default: the recipe's, minmax)")
+    t.add_argument("--bias-correction", dest="bias_correction", action=argparse.BooleanOptionalAction,
+                   default=None, help="post-training: fold the expected output shift of each layer's weight "
+                                      "rounding into its bias (default: the recipe's, off)")
     t.add_argument("--teacher", default=None, metavar="PATH_or_ARCH",
                    help="distill the float training from a teacher: a Keras model file, or a registered arch "
                         "trained first on the same data and epochs; the report also gives the student's "
@@ -196,10 +203,11 @@ def add_build_flags(b, d: dict) -> None:
 
 
 def training_options(args) -> dict:
-    """BuildConfig's training fields (pipeline.config.TRAINING_FIELDS, one list) from the flags; pretrained
-    builds reject non-defaults."""
+    """BuildConfig's training fields (pipeline.config.TRAINING_FIELDS, one list; pretrained builds reject
+    non-defaults) and post-training quantisation options from the flags."""
     from mobilekit.pipeline.config import TRAINING_FIELDS
 
     options = {name: getattr(args, name) for name in TRAINING_FIELDS if name != "arch_kwargs"}
+    options.update(calibration=args.calibration, bias_correction=args.bias_correction)
     options["arch_kwargs"] = {**arch_kwargs_of(args), **({} if args.batch_norm else {"batch_norm": False})} or None
     return options

@@ -114,8 +114,11 @@ def run_point(point: dict, sweep: dict) -> dict:
     with open(tmp / "build.log", "w") as log:
         console = Console(file=log, width=120, no_color=True, highlight=False)
         try:
-            with use_console(console):
-                report = build(Point(**point).build_config(str(tmp)), console)
+            with use_console(console):  # the build replaces its --out whole: a folder of its own, moved up
+                report = build(Point(**point).build_config(str(tmp / "build")), console)
+            for artifact in (tmp / "build").iterdir():
+                os.replace(artifact, tmp / artifact.name)
+            (tmp / "build").rmdir()
             row = _row(point, "ok", **_measured(report, tmp, screened, point, sweep))
         except MobilekitError as e:
             row = _row(point, "failed", error=str(e), **_screened_fields(screened))

@@ -107,3 +107,30 @@ class KeepSparsity(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.apply()
+
+
+def float_twin(qat_model, float_model):
+    """``float_model``'s architecture with the weights QAT trained (fake-quant nodes gone), or None when
+    the QAT wrappers do not keep them as plain variables (cluster-preserving QAT keeps centroids).
+
+    The int8 file is converted from ``qat_model``; this twin is the float model with the same weights: the
+    reference `mobilekit numerics` compares the int8 file against.
+    """
+    trained = {}
+    for layer in qat_model.layers:
+        inner = getattr(layer, "layer", layer)
+        for w in layer.weights:
+            if "cluster" in w.name or "centroid" in w.name:
+                return None  # the kernel is gathered from centroids: no plain variable holds it
+            trained[(inner.name, w.name.split("/")[-1])] = w
+    twin = keras.models.clone_model(float_model)
+    for layer in twin.layers:
+        values = []
+        for w in layer.weights:
+            source = trained.get((layer.name, w.name.split("/")[-1]))
+            if source is None or tuple(source.shape) != tuple(w.shape):
+                return None
+            values.append(source.numpy())
+        if values:
+            layer.set_weights(values)
+    return twin

@@ -19,6 +19,8 @@ from dataclasses import asdict
 from mobilekit.pipeline.config import (STAGE_EPOCHS, TRAINING_ARCH_KWARGS, BuildConfig, arch_defaults,
                                        arch_kwargs, preflight)
 
+NUMERICS_IMAGES = 200  # test images the build's per-layer numerics run on
+
 __all__ = ["BuildConfig", "build", "preflight", "arch_kwargs", "arch_defaults", "TRAINING_ARCH_KWARGS",
            "STAGE_EPOCHS"]
 
@@ -97,6 +99,8 @@ def build(cfg: BuildConfig, console=None) -> dict:
         int8_bytes, data.x_test, data.ds.y_test)["top1"]
     latency = timer.run("latency", "Measuring batch-1 latency (LiteRT, 1 thread)", measure_latency, int8_bytes,
                         num_runs=cfg.latency_runs, warmup_runs=cfg.latency_warmup, num_threads=1)
+    numerics = timer.run("numerics", "Comparing the int8 file with its float reference, layer by layer",
+                         artifacts.numerics_section, int8_bytes, float_bytes, data.x_test[:NUMERICS_IMAGES])
     arm = stages.arm(timer, cfg, int8_bytes)
     warnings += guards.accuracy_warnings(state.accuracy, data.ds.y_test, len(data.ds.class_names))
     report = BuildReport(
@@ -105,6 +109,6 @@ def build(cfg: BuildConfig, console=None) -> dict:
         num_classes=len(data.ds.class_names), params=info["params"], macs=info["macs"],
         preprocessing=data.ds.preprocessing(), **artifacts.file_fields(TfliteFile(int8_bytes), float_bytes, int8_bytes),
         recipe=guards.recipe_section(cfg), sparsity=sparsity, warnings=warnings or None, survival=survival,
-        accuracy=state.accuracy, latency=latency, arm=arm, host=cpu_info(), seed=cfg.seed, config=asdict(cfg), versions=artifacts.versions(),
+        accuracy=state.accuracy, numerics=numerics, latency=latency, arm=arm, host=cpu_info(), seed=cfg.seed, config=asdict(cfg), versions=artifacts.versions(),
         stage_seconds=timer.seconds)
-    return artifacts.write_artifacts(out_dir, report, int8_bytes, data.ds.class_names)
+    return artifacts.write_artifacts(out_dir, report, int8_bytes, data.ds.class_names, float_bytes)

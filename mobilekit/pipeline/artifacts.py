@@ -84,18 +84,20 @@ def file_fields(tfl, float_bytes: bytes, int8_bytes: bytes) -> dict:
             "ops": tfl.op_counts(), "sha256": hashlib.sha256(int8_bytes).hexdigest()}
 
 
-def write_artifacts(out_dir: Path, report, int8_bytes: bytes, class_names) -> dict:
-    """``<arch>.tflite``, labels.txt, report.md and report.json (a mobilekit.schema.BuildReport) written into
-    a staging sibling of ``out_dir`` that then replaces it whole; returns report.json's dict."""
+def write_artifacts(out_dir: Path, report, int8_bytes: bytes, class_names, float_bytes: bytes) -> dict:
+    """``<arch>.tflite``, ``<arch>_float.tflite`` (its float reference for `mobilekit numerics`), labels.txt,
+    report.md and report.json (a mobilekit.schema.BuildReport) written into a staging sibling of ``out_dir``
+    that then replaces it whole; returns report.json's dict."""
     from mobilekit.report import to_markdown
 
     t0 = time.perf_counter()
     name = report.arch
-    files = {"tflite": f"{name}.tflite", "labels": "labels.txt", "report_json": "report.json",
-             "report_md": "report.md"}
+    files = {"tflite": f"{name}.tflite", "float_tflite": f"{name}_float.tflite", "labels": "labels.txt",
+             "report_json": "report.json", "report_md": "report.md"}
     seconds = dict(report.stage_seconds)
     with staged_dir(out_dir) as stage:
-        write_bytes_atomic(stage / f"{name}.tflite", int8_bytes)
+        write_bytes_atomic(stage / files["tflite"], int8_bytes)
+        write_bytes_atomic(stage / files["float_tflite"], float_bytes)
         write_text_atomic(stage / "labels.txt", "".join(f"{c}\n" for c in class_names))
         seconds["write"] = round(time.perf_counter() - t0, 2)
         seconds["total"] = round(sum(seconds.values()), 2)
@@ -103,3 +105,13 @@ def write_artifacts(out_dir: Path, report, int8_bytes: bytes, class_names) -> di
         write_text_atomic(stage / "report.md", to_markdown(final))
         write_json_atomic(stage / "report.json", final)
     return final
+
+
+def numerics_section(int8_bytes: bytes, float_bytes: bytes, images) -> dict:
+    """report.json ``numerics``: int8 vs its float reference on ``images`` (final agreement, 5 worst layers)."""
+    from mobilekit.numerics import numerics, worst
+
+    doc = numerics(int8_bytes, float_bytes, images)
+    return {"images": doc["images"], "output": doc["output"], "worst_layers": worst(doc["layers"]),
+            "layers_compared": len(doc["layers"]),
+            "command": "mobilekit numerics <arch>.tflite --reference <arch>_float.tflite"}

@@ -49,6 +49,8 @@ class BuildConfig:
     sparsity: float | None = None  # None: the recipe's
     qat: bool | None = None  # None: the recipe's
     clusters: int | None = None  # None: the recipe's
+    calibration: str | None = None  # post-training ranges: minmax, percentile, mse (None: the recipe's)
+    bias_correction: bool | None = None  # post-training bias correction (None: the recipe's)
     cluster_epochs: float | None = None  # None: the recipe's, else 0.5
     teacher: str | None = None  # distillation: a Keras model file or a registered arch (trained first)
     trust_teacher: bool = False  # load a teacher file whose layers carry Python code (Lambda)
@@ -75,6 +77,11 @@ class BuildConfig:
             object.__setattr__(self, "input_size", 224 if self.weights else 48)
         if self.weights is not None:
             check_pretrained_config(self)
+            from mobilekit.ptq import CALIBRATION_METHODS
+
+            if self.calibration not in (None, *CALIBRATION_METHODS):
+                raise MobilekitError(f"calibration must be one of {', '.join(CALIBRATION_METHODS)}; received "
+                                     f"calibration={self.calibration!r}")
         if self.weights is None:
             from mobilekit.recipes import Recipe
 
@@ -88,7 +95,7 @@ class BuildConfig:
                 check_number(name, getattr(self, name), float, 0, LIMITS["epochs"])
         if self.weights is None:
             spec = self.spec  # unknown recipe or bad overrides fail here
-            for name in ("sparsity", "qat", "clusters"):
+            for name in ("sparsity", "qat", "clusters", "calibration", "bias_correction"):
                 object.__setattr__(self, name, getattr(spec, name))
             validate_sparsity(self.sparsity)
         for name, high in (("input_size", LIMITS["input_size"]), ("batch_size", LIMITS["batch_size"]),
@@ -124,7 +131,8 @@ class BuildConfig:
         """The recipe with this config's overrides (``sparsity``, ``qat``, ``clusters``) applied."""
         from mobilekit.recipes import Recipe
 
-        return Recipe.resolve(self.recipe, self.sparsity, self.qat, self.clusters)
+        return Recipe.resolve(self.recipe, self.sparsity, self.qat, self.clusters, self.calibration,
+                              self.bias_correction)
 
     @property
     def out_dir(self) -> Path:

@@ -60,12 +60,13 @@ def build_pretrained(cfg, out_dir, console) -> dict:
     """Port, calibrate on photos, convert, check, compare, time and write; returns the report."""
     from mobilekit.analysis import complexity
     from mobilekit.bench import measure_latency
-    from mobilekit.convert import convert_float, convert_int8
+    from mobilekit.convert import convert_float
+    from mobilekit.ptq import convert_ptq
     from mobilekit.converters import imagenet_mobilenet_v2
     from mobilekit.data import OFFSET, RESIZE_CONVENTIONS, SCALE, to_float
     from mobilekit.photos import load_photos
     from mobilekit.hostinfo import cpu_info
-    from mobilekit.pipeline.artifacts import file_fields, versions, write_artifacts
+    from mobilekit.pipeline.artifacts import file_fields, numerics_section, versions, write_artifacts
     from mobilekit.pipeline.stages import StageTimer, arm
     from mobilekit.schema import BuildReport
     from mobilekit.tflite_file import TfliteFile
@@ -80,10 +81,13 @@ def build_pretrained(cfg, out_dir, console) -> dict:
     calibration = to_float(np.concatenate([images, images[:, :, ::-1]]))
     float_bytes, int8_bytes = stages.run(
         "convert", f"Converting to int8 .tflite (batch 1, {len(calibration)} calibration images)",
-        lambda: (convert_float(model), convert_int8(model, calibration)))
+        lambda: (convert_float(model), convert_ptq(model, calibration, cfg.calibration or "minmax",
+                                                   bool(cfg.bias_correction))[0]))
     tfl = TfliteFile(int8_bytes)
     photos = stages.run("evaluate_int8", "Comparing float and int8 on the photos",
                         compare_on_photos, model, int8_bytes, names, images)
+    numerics = stages.run("numerics", "Comparing the int8 file with its float reference, layer by layer",
+                          numerics_section, int8_bytes, float_bytes, to_float(images))
     latency = stages.run("latency", "Measuring batch-1 latency (LiteRT, 1 thread)", measure_latency,
                          int8_bytes, num_runs=cfg.latency_runs, warmup_runs=cfg.latency_warmup,
                          num_threads=1)
@@ -114,7 +118,9 @@ def build_pretrained(cfg, out_dir, console) -> dict:
                      "per_layer": {}},
         "accuracy": {"dataset": "scikit-image photos (no ImageNet data offline)",
                      "photos": photos},
-        "calibration": {"images": int(len(calibration)), "source": "the photos and their mirror images"},
+        "calibration": {"images": int(len(calibration)), "source": "the photos and their mirror images",
+                        "method": cfg.calibration or "minmax", "bias_correction": bool(cfg.bias_correction)},
+        "numerics": numerics,
         "latency": latency,
         "host": cpu_info(),
         "arm": arm_section,
@@ -123,4 +129,4 @@ def build_pretrained(cfg, out_dir, console) -> dict:
         "versions": versions(),
         "stage_seconds": stages.seconds,
     })
-    return write_artifacts(out_dir, report, int8_bytes, class_names)
+    return write_artifacts(out_dir, report, int8_bytes, class_names, float_bytes)

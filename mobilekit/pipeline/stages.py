@@ -172,12 +172,19 @@ def calibration_images(cfg: BuildConfig, data: Data) -> np.ndarray:
 
 
 def convert(cfg: BuildConfig, state: Trained, calibration: np.ndarray) -> tuple[bytes, bytes]:
-    """(float .tflite of the pre-QAT model, full-int8 .tflite of the final model), both at batch 1."""
-    from mobilekit.convert import convert_float, convert_int8
+    """(float .tflite, full-int8 .tflite of the final model), both at batch 1. The float file is the int8
+    file's reference: the same weights in float (QAT's trained weights without its fake-quant nodes; the
+    pre-QAT model where cluster-preserving QAT keeps no plain weights)."""
+    from mobilekit.convert import convert_float
+    from mobilekit.optimize import float_twin
+    from mobilekit.ptq import convert_ptq
 
-    float_model = state.float_model if state.float_model is not None else state.model
-    return convert_float(float_model), convert_int8(state.model, calibration,
-                                                    per_tensor_weights=cfg.spec.per_tensor_weights)
+    spec = cfg.spec
+    int8, _ = convert_ptq(state.model, calibration, spec.calibration, spec.bias_correction, spec.per_tensor_weights)
+    float_model = state.model
+    if state.float_model is not None:
+        float_model = float_twin(state.model, state.float_model) or state.float_model
+    return convert_float(float_model), int8
 
 
 def weights_report(int8_bytes: bytes, layer_names: list[str], state: Trained, target) -> tuple[dict, dict]:

@@ -36,6 +36,9 @@ class Recipe:
         per_tensor_weights: one int8 scale per weight tensor (keeps clusters as int8 values).
         prune_epochs, cluster_epochs, qat_epochs: the recipe's fine-tuning budgets (None: the build's
             defaults, 0.5 / 0.5 / 0.25); the float training budget is the build's (``--epochs``).
+        calibration: post-training activation ranges: "minmax" (the converter's), "percentile" or "mse"
+            (mobilekit.ptq); QAT learns its ranges, so only with qat=False.
+        bias_correction: post-training bias correction of the weights' rounding (mobilekit.ptq); qat=False.
     """
 
     name: str
@@ -49,6 +52,8 @@ class Recipe:
     prune_epochs: float | None = None
     cluster_epochs: float | None = None
     qat_epochs: float | None = None
+    calibration: str = "minmax"
+    bias_correction: bool = False
 
     def __post_init__(self):
         from mobilekit._checks import validate_sparsity
@@ -64,6 +69,15 @@ class Recipe:
         if self.qat and self.per_tensor_weights:
             raise MobilekitError(f"recipe {self.name!r}: per-tensor weight scales apply to post-training "
                                  "quantization only (a QAT'd model keeps tfmot's per-channel scales); use qat=False")
+        from mobilekit.ptq import CALIBRATION_METHODS
+
+        if self.calibration not in CALIBRATION_METHODS:
+            raise MobilekitError(f"calibration must be one of {', '.join(CALIBRATION_METHODS)}; received "
+                                 f"calibration={self.calibration!r}")
+        if self.qat and (self.calibration != "minmax" or self.bias_correction):
+            raise MobilekitError(f"recipe {self.name!r}: calibration={self.calibration!r} and bias_correction apply "
+                                 "to post-training quantization only (QAT learns its ranges); use qat=False, e.g. "
+                                 "--recipe int8-ptq or --no-qat")
         if self.clusters is not None and (isinstance(self.clusters, bool) or not isinstance(self.clusters, int)
                                           or not 2 <= self.clusters <= 256):
             raise MobilekitError(f"clusters must be an int in [2, 256]; received clusters={self.clusters!r}")
@@ -115,9 +129,11 @@ class Recipe:
 
     @staticmethod
     def resolve(name: str, sparsity: float | None = None, qat: bool | None = None,
-                clusters: int | None = None) -> "Recipe":
+                clusters: int | None = None, calibration: str | None = None,
+                bias_correction: bool | None = None) -> "Recipe":
         """The preset ``name`` with the overrides that are not None (the build flags) applied."""
-        overrides = {"sparsity": sparsity, "qat": qat, "clusters": clusters}
+        overrides = {"sparsity": sparsity, "qat": qat, "clusters": clusters, "calibration": calibration,
+                     "bias_correction": bias_correction}
         return Recipe.preset(name).replace(**{k: v for k, v in overrides.items() if v is not None})
 
 

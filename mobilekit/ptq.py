@@ -1,0 +1,231 @@
+"""Post-training quantisation options: activation range methods and bias correction.
+
+The converter's own post-training path is: float .tflite -> calibration (min and max of every activation
+over the representative images, stored in the file) -> the MLIR quantizer. mobilekit runs the same two
+steps itself (TFLite's Calibrator and ``mlir_quantize``, what ``TFLiteConverter`` calls) so it can change
+what sits between them:
+
+- ``calibration="percentile"``: each activation range clipped to the 0.01st-99.99th percentile of the
+  calibration values; ``"mse"``: the clipped range (a grid of 100 shrinkings of the min-max range) that
+  minimises the quantisation error over the calibration values (from a 2,048-bin histogram per tensor).
+  ``"minmax"`` is the converter's: the file is byte-identical to ``convert_int8``'s.
+- ``bias_correction``: after quantisation, each conv / depthwise / fully-connected bias absorbs the
+  expected output shift its weights' rounding causes: ``-(W_int8 - W_float) . E[x]`` per output channel,
+  with ``E[x]`` the mean of the layer's input over the calibration images (Nagel et al. 2019, "Data-Free
+  Quantization Through Weight Equalization and Bias Correction", empirical variant).
+
+The model input (pixels: its range is exact) and the softmax output (fixed 1/256 scale) keep their ranges.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mobilekit.errors import MobilekitError
+
+CALIBRATION_METHODS = ("minmax", "percentile", "mse")
+BINS = 2048
+PERCENTILE = 99.99
+
+
+def _model_t(content: bytes):
+    from ai_edge_litert import schema_py_generated as schema
+
+    return schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+
+
+def _pack(model) -> bytes:
+    import flatbuffers
+
+    builder = flatbuffers.Builder(1024 * 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def calibrated(keras_model, calibration: np.ndarray) -> bytes:
+    """The float .tflite with the calibration's min/max per activation, as the converter makes it."""
+    from mobilekit._tf import quiet_native_stderr
+    from mobilekit.convert import int8_converter
+
+    converter = int8_converter(keras_model, calibration)
+    converter._experimental_calibrate_only = True  # the converter's own first step, stopped there
+    with quiet_native_stderr():
+        return converter.convert()
+
+
+def quantize(calibrated_model: bytes, per_tensor_weights: bool = False) -> bytes:
+    """The converter's second step: the MLIR quantizer on a calibrated model, int8 input and output."""
+    from tensorflow.lite.python import convert as tfl_convert
+
+    from mobilekit._tf import quiet_native_stderr, tf
+
+    with quiet_native_stderr():
+        return tfl_convert.mlir_quantize(calibrated_model, per_tensor_weights, input_data_type=tf.int8,
+                                         output_data_type=tf.int8)
+
+
+def _ranged_tensors(content: bytes, model) -> dict[int, tuple[float, float]]:
+    """{tensor index: (min, max)} of the activations the calibration recorded (inputs and softmax excluded)."""
+    from mobilekit.tflite_file import TfliteFile
+
+    graph = model.subgraphs[0]
+    fixed = set(int(i) for i in graph.inputs)
+    for op in TfliteFile(content).ops:
+        if op.name == "SOFTMAX":
+            fixed.update(op.outputs)
+    out = {}
+    for i, t in enumerate(graph.tensors):
+        q = t.quantization
+        if i in fixed or q is None or q.min is None or q.max is None or len(q.min) != 1:
+            continue
+        out[i] = (float(q.min[0]), float(q.max[0]))
+    return out
+
+
+def _histograms(content: bytes, ranges: dict, images: np.ndarray) -> dict[int, np.ndarray]:
+    from mobilekit.numerics import reference_interpreter
+
+    it = reference_interpreter(content)
+    detail = it.get_input_details()[0]
+    hists = {i: np.zeros(BINS, np.int64) for i in ranges}
+    for image in images:
+        it.set_tensor(detail["index"], image[None].astype(np.float32))
+        it.invoke()
+        for i, (lo, hi) in ranges.items():
+            if hi > lo:
+                hists[i] += np.histogram(it.get_tensor(i), BINS, (lo, hi))[0]
+    return hists
+
+
+def _quant_error(centers, counts, lo: float, hi: float) -> float:
+    lo, hi = min(lo, 0.0), max(hi, 0.0)  # TFLite nudges the range to hold zero
+    scale = (hi - lo) / 255.0
+    if scale <= 0:
+        return float("inf")
+    q = np.clip(np.round((centers - lo) / scale), 0, 255) * scale + lo
+    return float(np.sum(counts * (centers - q) ** 2))
+
+
+def choose_range(hist: np.ndarray, lo: float, hi: float, method: str) -> tuple[float, float]:
+    """An activation's clipped range from its calibration histogram over [lo, hi]."""
+    if method == "minmax" or hist.sum() == 0:
+        return lo, hi
+    edges = np.linspace(lo, hi, BINS + 1)
+    centers = (edges[:-1] + edges[1:]) / 2
+    if method == "percentile":
+        cdf = np.cumsum(hist) / hist.sum()
+        low = edges[int(np.searchsorted(cdf, (100 - PERCENTILE) / 100))] if lo < 0 else lo
+        high = edges[min(BINS, int(np.searchsorted(cdf, PERCENTILE / 100)) + 1)]
+        return float(min(low, 0.0)), float(max(high, 0.0))
+    candidates = [(lo * f if lo < 0 else lo, hi * f) for f in np.linspace(0.3, 1.0, 100)]
+    return min(candidates, key=lambda r: _quant_error(centers, hist, *r))
+
+
+def set_ranges(content: bytes, method: str, images: np.ndarray) -> tuple[bytes, dict]:
+    """The calibrated model with every activation range chosen by ``method``; returns (model, summary)."""
+    if method not in CALIBRATION_METHODS:
+        raise MobilekitError(f"calibration must be one of {', '.join(CALIBRATION_METHODS)}; received {method!r}")
+    model = _model_t(content)
+    ranges = _ranged_tensors(content, model)
+    if method == "minmax":
+        return content, {"tensors": len(ranges), "clipped": 0}
+    hists = _histograms(content, ranges, images)
+    clipped = 0
+    for i, (lo, hi) in ranges.items():
+        new_lo, new_hi = choose_range(hists[i], lo, hi, method)
+        q = model.subgraphs[0].tensors[i].quantization
+        q.min, q.max = [float(new_lo)], [float(new_hi)]
+        clipped += int(new_hi < hi or new_lo > lo)
+    return _pack(model), {"tensors": len(ranges), "clipped": clipped}
+
+
+WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
+
+
+def _input_means(float_content: bytes, keys: dict[str, int], images: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-channel mean of each weighted op's input in the float model, by output key."""
+    from mobilekit.numerics import reference_interpreter
+
+    it = reference_interpreter(float_content)
+    detail = it.get_input_details()[0]
+    sums: dict[str, np.ndarray] = {}
+    for image in images:
+        it.set_tensor(detail["index"], image[None].astype(np.float32))
+        it.invoke()
+        for key, tensor in keys.items():
+            x = it.get_tensor(tensor).astype(np.float64)
+            m = x.reshape(-1, x.shape[-1]).mean(axis=0)
+            sums[key] = sums.get(key, 0) + m
+    return {k: v / len(images) for k, v in sums.items()}
+
+
+def bias_correct(int8_content: bytes, float_content: bytes, images: np.ndarray) -> tuple[bytes, dict]:
+    """``int8_content`` with each weighted op's int32 bias shifted by its weights' expected rounding error
+    (see the module docstring); returns (file, {"layers": n, "max_shift_lsb": ...})."""
+    from mobilekit.numerics import tensor_key
+    from mobilekit.tflite_file import TfliteFile
+
+    q_file, f_file = TfliteFile(int8_content), TfliteFile(float_content)
+
+    def weighted(f):
+        out = {}
+        for op in f.ops:
+            if op.name in WEIGHTED and len(op.inputs) > 2 and op.inputs[2] >= 0:
+                out[tensor_key(f.tensors[op.outputs[0]].name)] = op
+        return out
+
+    q_ops, f_ops = weighted(q_file), weighted(f_file)
+    common = [k for k in q_ops if k in f_ops]
+    means = _input_means(float_content, {k: f_ops[k].inputs[0] for k in common}, images)
+    model = _model_t(int8_content)
+    shifts = []
+    for key in common:
+        q_op, f_op = q_ops[key], f_ops[key]
+        w_t, b_t, x_t = (q_file.tensors[q_op.inputs[i]] for i in (1, 2, 0))
+        w_float = f_file.tensors[f_op.inputs[1]].data.astype(np.float64)
+        if w_t.data is None or b_t.data is None or w_float.shape != w_t.data.shape:
+            continue
+        axis = 3 if q_op.name == "DEPTHWISE_CONV_2D" else 0
+        shape = [1] * w_t.data.ndim
+        shape[axis] = -1
+        w_deq = (w_t.data.astype(np.float64) - w_t.zero_point.reshape(shape)) * w_t.scale.reshape(shape)
+        eps = w_deq - w_float
+        mean = means[key]
+        if q_op.name == "DEPTHWISE_CONV_2D":
+            delta = -(eps.sum(axis=(0, 1, 2)) * mean)
+        elif q_op.name == "CONV_2D":
+            delta = -np.einsum("ohwi,i->o", eps, mean)
+        else:
+            delta = -(eps @ mean)
+        bias_scale = float(x_t.scale[0]) * w_t.scale.astype(np.float64)
+        lsb = np.round(delta / bias_scale)
+        new_bias = np.clip(b_t.data.astype(np.int64) + lsb.astype(np.int64), -2**31, 2**31 - 1).astype(np.int32)
+        buffer = model.buffers[model.subgraphs[0].tensors[b_t.index].buffer]
+        buffer.data = new_bias.view(np.uint8).tolist()
+        shifts.append(float(np.abs(lsb).max()) if lsb.size else 0.0)
+    return _pack(model), {"layers": len(shifts), "max_shift_lsb": max(shifts, default=0.0)}
+
+
+def convert_ptq(keras_model, calibration: np.ndarray, method: str = "minmax", bias_correction: bool = False,
+                per_tensor_weights: bool = False) -> tuple[bytes, dict]:
+    """Full-int8 .tflite of a float Keras model with the chosen range method and bias correction; returns
+    (file, what was done)."""
+    from mobilekit.convert import convert_int8
+    from mobilekit.tflite_file import TfliteFile
+
+    if method == "minmax" and not bias_correction:  # the converter's own path, byte for byte
+        return convert_int8(keras_model, calibration, per_tensor_weights=per_tensor_weights), {
+            "calibration": method, "bias_correction": None}
+    cal = calibrated(keras_model, calibration)
+    if method == "minmax":
+        content, summary = convert_int8(keras_model, calibration, per_tensor_weights=per_tensor_weights), {}
+    else:
+        ranged, summary = set_ranges(cal, method, calibration)
+        content = quantize(ranged, per_tensor_weights)
+    done = {"calibration": method, "ranges": summary, "bias_correction": None}
+    if bias_correction:
+        content, done["bias_correction"] = bias_correct(content, cal, calibration)
+    problems = TfliteFile(content).float_problems()
+    if problems:
+        raise MobilekitError("int8 conversion left float in the model: " + "; ".join(problems[:5]))
+    return content, done

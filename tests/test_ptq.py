@@ -1,0 +1,104 @@
+"""Post-training quantisation options: range methods from calibration histograms, bias correction."""
+
+import numpy as np
+import pytest
+
+import mobilekit
+from mobilekit._tf import keras
+from mobilekit.errors import MobilekitError
+from mobilekit.ptq import BINS, bias_correct, calibrated, choose_range, convert_ptq
+from mobilekit.numerics import reference_interpreter, tensor_key
+
+
+def test_range_methods_clip_outliers_and_minmax_keeps_the_range():
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(1.0, 0.3, 100_000).clip(0), [40.0]])  # one outlier at 40
+    hist = np.histogram(values, BINS, (0.0, 40.0))[0]
+    assert choose_range(hist, 0.0, 40.0, "minmax") == (0.0, 40.0)
+    lo, hi = choose_range(hist, 0.0, 40.0, "percentile")
+    assert lo == 0.0 and 2.0 < hi < 5.0  # the 99.99th percentile of the bulk, not the outlier
+    lo, hi = choose_range(hist, 0.0, 40.0, "mse")
+    assert lo == 0.0 and hi < 40.0  # a clipped range beats spending 255 steps on one value
+
+
+@pytest.fixture(scope="module")
+def small():
+    rng = np.random.default_rng(1)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(16, 3, padding="same", name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(5, activation="softmax", name="fc")(x)
+    model = keras.Model(inputs, outputs)
+    w, b = model.get_layer("conv").get_weights()
+    w = w + rng.normal(0, 0.05, w.shape)
+    w[0, 0, 0, 0] = 4.0  # an outlier: one scale for the tensor rounds every other weight coarsely
+    model.get_layer("conv").set_weights([w, b])
+    w, b = model.get_layer("fc").get_weights()
+    model.get_layer("fc").set_weights([w, rng.normal(0, 0.1, b.shape)])  # a zero bias is dropped by the converter
+    images = (rng.random((64, 8, 8, 3)) * 0.5 + 0.5).astype(np.float32)  # inputs with a large mean
+    return model, images
+
+
+def test_minmax_without_bias_correction_is_the_converters_own_file(small):
+    from mobilekit.convert import convert_int8
+
+    model, images = small
+    assert convert_ptq(model, images)[0] == convert_int8(model, images)
+
+
+@pytest.mark.parametrize("method", ["percentile", "mse"])
+def test_other_range_methods_give_a_full_int8_file_with_clipped_ranges(small, method):
+    from mobilekit.tflite_file import TfliteFile
+
+    model, images = small
+    content, done = convert_ptq(model, images, method)
+    assert TfliteFile(content).float_problems() == [] and done["calibration"] == method
+    assert done["ranges"]["tensors"] >= 2 and done["ranges"]["clipped"] >= 1
+
+
+def _conv_mean_error(content: bytes, float_content: bytes, images) -> float:
+    """Mean over channels of |E[int8 conv output] - E[float conv output]| on ``images``."""
+    q, f = reference_interpreter(content), reference_interpreter(float_content)
+
+    def conv_tensor(it):
+        return next(d["index"] for d in it.get_tensor_details() if tensor_key(d["name"]) == "conv"
+                    and list(d["shape"]) == [1, 8, 8, 16])  # the op's output, not its weights
+
+    qt, ft = conv_tensor(q), conv_tensor(f)
+    q_detail = next(d for d in q.get_tensor_details() if d["index"] == qt)
+    scale, zero_point = q_detail["quantization"]
+    diffs = []
+    for image in images:
+        x = image[None]
+        qi = q.get_input_details()[0]
+        q.set_tensor(qi["index"], np.clip(np.round(x / qi["quantization"][0] + qi["quantization"][1]), -128,
+                                          127).astype(np.int8))
+        f.set_tensor(f.get_input_details()[0]["index"], x)
+        q.invoke()
+        f.invoke()
+        diffs.append(((q.get_tensor(qt).astype(np.float64) - zero_point) * scale - f.get_tensor(ft)).mean(axis=(0, 1, 2)))
+    return float(np.abs(np.mean(diffs, axis=0)).mean())
+
+
+def test_bias_correction_removes_the_mean_output_shift_of_coarse_weights(small):
+    model, images = small
+    coarse, _ = convert_ptq(model, images, per_tensor_weights=True)  # one scale per tensor: coarse rounding
+    reference = calibrated(model, images)
+    corrected, done = bias_correct(coarse, reference, images)
+    assert done["layers"] == 2  # the conv and the dense layer
+    before, after = _conv_mean_error(coarse, reference, images), _conv_mean_error(corrected, reference, images)
+    assert after < 0.5 * before, (before, after)
+
+
+def test_ptq_options_belong_to_post_training_recipes():
+    from mobilekit.pipeline import BuildConfig
+    from mobilekit.recipes import Recipe
+
+    with pytest.raises(MobilekitError, match="post-training quantization only"):
+        Recipe.preset("int8-qat").replace(calibration="mse")
+    cfg = BuildConfig(recipe="int8-ptq", calibration="mse", bias_correction=True)
+    assert cfg.spec.calibration == "mse" and cfg.spec.bias_correction
+    assert BuildConfig(arch="mobilenet_v2", weights="imagenet", calibration="percentile").calibration == "percentile"
+    with pytest.raises(MobilekitError, match="calibration must be one of"):
+        BuildConfig(recipe="int8-ptq", calibration="kl")
+    assert mobilekit.recipes.PRESETS["int8-ptq"].calibration == "minmax"
