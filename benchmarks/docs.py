@@ -149,6 +149,32 @@ def arm() -> str:
             + (" Every int8 output was bit-exact with the host." if exact else ""))
 
 
+def ptq() -> str:
+    d = _json("ptq.json")
+    f, names = d["fashion"], ["minmax", "percentile", "mse", "minmax+bc", "mse+bc"]
+    lines = [f"Measured with `python benchmarks/ptq.py` on {_host(d['host'])}: Fashion-MNIST, the default build's "
+             f"float budget ({f['epochs']:g} epochs at {f['input_size']}x{f['input_size']}), one float model per arch, "
+             "int8 accuracy on the 10,000 test images:", "",
+             "| arch | float | " + " | ".join(f"int8-ptq {n}" for n in names) + " | int8-qat | best PTQ - float |",
+             "|---|" + "---:|" * (len(names) + 3)]
+    within = []
+    for r in f["rows"]:
+        best = max(r["ptq"][n]["accuracy"] for n in names)
+        within.append(r["float_accuracy"] - best <= 0.005)
+        lines.append(f"| {r['arch']} | {r['float_accuracy']:.2%} | "
+                     + " | ".join(f"{r['ptq'][n]['accuracy']:.2%}" for n in names)
+                     + f" | {r['qat']['accuracy']:.2%} | {(best - r['float_accuracy']) * 100:+.2f} |")
+    lines += ["", f"Best post-training option within 0.5 points of float: {sum(within)} of {len(within)} archs."]
+    if "imagenet" in d:
+        im = d["imagenet"]
+        parts = "; ".join(f"{n}: top-1 {im['options'][n]['output']['top1_agreement']:.1%}, top-5 "
+                          f"{im['options'][n]['output']['top5_agreement']:.1%}, output SQNR "
+                          f"{im['options'][n]['output']['sqnr_db']:.1f} dB" for n in names if n in im["options"])
+        lines += ["", f"ImageNet MobileNetV2 (`--weights imagenet`), int8 against float on {im['inputs']} augmented "
+                      f"photo views: {parts} (goal: top-1 >= 97%)."]
+    return "\n".join(lines)
+
+
 def explore() -> str:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import explore_squeezenet
@@ -158,7 +184,7 @@ def explore() -> str:
 
 RENDERERS = {"default-build": default_build, "default-build-stages": default_build_stages,
              "default-build-sha": default_build_sha, "recipes": recipes, "pretrained": pretrained, "zoo": zoo,
-             "zoo-host": zoo_host,
+             "zoo-host": zoo_host, "ptq": ptq,
              "arm": arm, "explore": explore}
 
 

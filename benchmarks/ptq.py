@@ -75,14 +75,25 @@ def fashion_arch(arch: str, data) -> dict:
     return row
 
 
-def fashion(archs: list[str]) -> dict:
+def fashion(archs: list[str], result: dict, save) -> dict:
+    """Every arch in turn, saved after each (a rerun skips the archs already in the file)."""
     from mobilekit.pipeline import BuildConfig
     from mobilekit.pipeline import stages
     from mobilekit.progress import console
 
     data = stages.load_data(BuildConfig(), console)
-    return {"dataset": "fashion-mnist", "input_size": 48, "epochs": 1.5, "qat_epochs": 0.25,
-            "numerics_images": NUMERICS_IMAGES, "rows": [fashion_arch(a, data) for a in archs]}
+    part = result.get("fashion") or {}
+    part.update({"dataset": "fashion-mnist", "input_size": 48, "epochs": 1.5, "qat_epochs": 0.25,
+                 "numerics_images": NUMERICS_IMAGES})
+    done = {r["arch"]: r for r in part.get("rows", [])}
+    for arch in archs:
+        if arch not in done:
+            done[arch] = fashion_arch(arch, data)
+            part["rows"] = [done[a] for a in archs if a in done]
+            result["fashion"] = part
+            save()
+    part["rows"] = [done[a] for a in archs]
+    return part
 
 
 def imagenet(views: int = 10) -> dict:
@@ -126,12 +137,15 @@ def main(argv=None) -> int:
     path = Path(args.out)
     result = json.loads(path.read_text()) if path.is_file() else {}
     result["host"] = cpu_info()
-    for part in args.parts.split(","):
-        t0 = time.perf_counter()
-        result[part] = fashion(args.archs.split(",")) if part == "fashion" else imagenet()
-        result[part]["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    def save():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=1) + "\n")
+
+    for part in args.parts.split(","):
+        t0 = time.perf_counter()
+        result[part] = fashion(args.archs.split(","), result, save) if part == "fashion" else imagenet()
+        result[part]["wall_seconds"] = round(time.perf_counter() - t0, 1)
+        save()
         print(f"{part}: done in {result[part]['wall_seconds']:.0f} s")
     return 0
 

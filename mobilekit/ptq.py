@@ -193,8 +193,12 @@ def bias_correct(int8_content: bytes, float_content: bytes, images: np.ndarray) 
         mean = means[key]
         if q_op.name == "DEPTHWISE_CONV_2D":
             delta = -(eps.sum(axis=(0, 1, 2)) * mean)
-        elif q_op.name == "CONV_2D":
-            delta = -np.einsum("ohwi,i->o", eps, mean)
+        elif q_op.name == "CONV_2D":  # grouped convs (ShuffleNet v1) see their group's input channels
+            groups = mean.size // eps.shape[3]
+            if groups * eps.shape[3] != mean.size or eps.shape[0] % groups:
+                continue
+            eps_g = eps.reshape(groups, eps.shape[0] // groups, *eps.shape[1:])
+            delta = -np.einsum("gohwi,gi->go", eps_g, mean.reshape(groups, -1)).reshape(-1)
         else:
             delta = -(eps @ mean)
         bias_scale = float(x_t.scale[0]) * w_t.scale.astype(np.float64)

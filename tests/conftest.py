@@ -13,6 +13,7 @@ import shutil
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from mobilekit.data import find_fashion_mnist  # noqa: E402
@@ -78,3 +79,24 @@ def cli_error(capsys):
 
     return call
 
+
+def _negate_weights(content: bytes, op_index: int) -> bytes:
+    """A copy of the file whose op ``op_index`` has its int8 weights negated (-128 -> 127)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    graph = model.subgraphs[0]
+    weights = graph.tensors[graph.operators[op_index].inputs[1]]
+    buffer = model.buffers[weights.buffer]
+    values = np.frombuffer(bytes(bytearray(buffer.data)), np.int8).astype(np.int16)
+    buffer.data = np.clip(-values, -128, 127).astype(np.int8).view(np.uint8).tolist()
+    builder = flatbuffers.Builder(len(content) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+@pytest.fixture
+def negate_weights():
+    """A planted numerics fault: ``negate_weights(content, op_index)`` (see ``_negate_weights``)."""
+    return _negate_weights

@@ -89,6 +89,17 @@ CASES = [
     (["build", "--teacher", "random.tflite"], "must end in"),
     (["build", "--teacher", "resnet50"], "resnet50"),
     (["build", "--size-only", "--out", "a-file"], "a-file"),
+    (["build", "--calibration", "mse"], "post-training quantization only"),
+    (["build", "--recipe", "int8-qat", "--bias-correction"], "post-training quantization only"),
+    (["build", "--calibration", "kl"], "kl"),
+    # numerics
+    (["numerics", "missing.tflite", "--reference", "random.tflite"], "missing.tflite"),
+    (["numerics", "notes.txt", "--reference", "random.tflite"], "not a TFLite"),
+    (["numerics", "random.tflite", "--reference", "random.tflite"], "int8 'random.tflite': not a TFLite"),
+    (["numerics", "random.tflite"], "--reference"),
+    (["numerics", "random.tflite", "--reference", "random.tflite", "--images", "0"], "--images"),
+    (["numerics", "random.tflite", "--reference", "random.tflite", "--json", "not-empty"], "is a folder"),
+    (["numerics", "random.tflite", "--reference", "teacher-dir/x.h5"], "no such --reference file"),
     # info
     (["info", "--arch", "nope"], "nope"),
     (["info", "--input-size", "5000"], "--input-size must be <="),
@@ -146,4 +157,4 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli_error, workspace, m
 
 def test_there_are_at_least_fifty_cases_across_every_command():
     commands = {argv[0] for argv, _ in CASES if argv}
-    assert len(CASES) >= 50 and {"build", "info", "bench", "explore", "export", "emulate"} <= commands
+    assert len(CASES) >= 50 and {"build", "info", "bench", "explore", "export", "emulate", "numerics"} <= commands

@@ -182,3 +182,28 @@ def test_bench_on_the_built_tflite(small_build, tmp_path):
     assert m["analysis"]["macs"] == report["macs"]
     # build's latency comes from the same harness: same fields
     assert {"median_ms", "p90_ms", "p99_ms", "std_ms", "init_ms"} <= set(report["latency"])
+
+
+def test_numerics_on_the_build_finds_a_planted_fault(small_build, tmp_path, negate_weights):
+    """The build's int8 file against the float reference it keeps: finite numbers for every layer, and a conv
+    whose int8 weights are negated in a copy is the first layer whose SQNR falls by more than 10 dB."""
+    from mobilekit.numerics import first_drop, numerics, tensor_key
+
+    out, report, _ = small_build
+    result = subprocess.run([MOBILEKIT, "numerics", str(out / "squeezenet1_1.tflite"), "--reference",
+                             str(out / "squeezenet1_1_float.tflite"), "--json", str(tmp_path / "n.json")],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    doc = json.loads((tmp_path / "n.json").read_text())
+    assert len(doc["layers"]) >= 38 and doc["unmatched"] == []
+    assert all(np.isfinite(r["sqnr_db"]) and r["sqnr_db"] > 0 for r in doc["layers"])
+    assert doc["output"]["top1_agreement"] >= 0.8  # QAT's float twin and its int8 file mostly agree
+    assert [w["name"] for w in report["numerics"]["worst_layers"]] and report["numerics"]["images"] == 200
+    content = (out / "squeezenet1_1.tflite").read_bytes()
+    f = TfliteFile(content)
+    target = [op for op in f.ops if op.name == "CONV_2D"][13]
+    images = np.stack([np.asarray(x, np.float32) for x in load_fashion_mnist(32, 3, 1, 20).x_test]) / 255.0
+    reference = (out / "squeezenet1_1_float.tflite").read_bytes()
+    baseline = numerics(content, reference, images)["layers"]
+    broken = numerics(negate_weights(content, target.index), reference, images)["layers"]
+    assert first_drop(baseline, broken) == tensor_key(f.tensors[target.outputs[0]].name)

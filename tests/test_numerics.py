@@ -21,22 +21,6 @@ def files():
     return convert_int8(model, calibration), convert_float(model), rng.random((12, 32, 32, 3), np.float32)
 
 
-def negate_weights(content: bytes, op_index: int) -> bytes:
-    """A copy of the file whose op ``op_index`` has its int8 weights negated (-128 -> 127)."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
-    graph = model.subgraphs[0]
-    weights = graph.tensors[graph.operators[op_index].inputs[1]]
-    buffer = model.buffers[weights.buffer]
-    values = np.frombuffer(bytes(bytearray(buffer.data)), np.int8).astype(np.int16)
-    buffer.data = np.clip(-values, -128, 127).astype(np.int8).view(np.uint8).tolist()
-    builder = flatbuffers.Builder(len(content) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
-
-
 def test_tensor_keys_drop_qat_prefixes_and_keep_the_layer():
     assert tensor_key("squeezenet1_1/quant_conv1_relu/Relu;squeezenet1_1/quant_conv1_bn/FusedBatchNormV3") == \
         "conv1_relu"
@@ -58,7 +42,7 @@ def test_every_layer_is_compared_with_finite_numbers(files):
     assert names.index("conv1_relu") < names.index("fire2_concat") < names.index("conv10")
 
 
-def test_a_planted_fault_is_found_at_its_layer(files):
+def test_a_planted_fault_is_found_at_its_layer(files, negate_weights):
     int8, ref, images = files
     f = TfliteFile(int8)
     convs = [op for op in f.ops if op.name == "CONV_2D"]

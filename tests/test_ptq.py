@@ -102,3 +102,19 @@ def test_ptq_options_belong_to_post_training_recipes():
     with pytest.raises(MobilekitError, match="calibration must be one of"):
         BuildConfig(recipe="int8-ptq", calibration="kl")
     assert mobilekit.recipes.PRESETS["int8-ptq"].calibration == "minmax"
+
+
+def test_bias_correction_handles_grouped_convolutions():
+    """ShuffleNet v1's grouped 1x1 convs: each group's outputs see only their group's input channels."""
+    rng = np.random.default_rng(2)
+    inputs = keras.Input((6, 6, 6))
+    x = keras.layers.Conv2D(12, 1, groups=3, name="grouped")(inputs)
+    outputs = keras.layers.Dense(4, activation="softmax", name="fc")(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+    w, b = model.get_layer("grouped").get_weights()
+    model.get_layer("grouped").set_weights([w, rng.normal(0, 0.1, b.shape)])
+    w, b = model.get_layer("fc").get_weights()
+    model.get_layer("fc").set_weights([w, rng.normal(0, 0.1, b.shape)])
+    images = rng.random((16, 6, 6, 6)).astype(np.float32)
+    content, done = convert_ptq(model, images, bias_correction=True)
+    assert done["bias_correction"]["layers"] == 2

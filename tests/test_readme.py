@@ -32,6 +32,7 @@ CHEAP = {
     "mobilekit bench --from-benchmark-model phone.log model.tflite",
     "mobilekit archs",
     "mobilekit env",
+    "mobilekit numerics build/squeezenet1_1/squeezenet1_1.tflite --reference build/squeezenet1_1/squeezenet1_1_float.tflite",
 }
 CHEAP_ARM = {  # need the aarch64 root (`mobilekit emulate setup`, done by scripts/setup.sh --test)
     "mobilekit emulate setup",
@@ -48,6 +49,7 @@ SLOW = {  # command -> why it is slow (what the appended budget cuts)
     "mobilekit build --arch mobilenet_v2 --weights imagenet": "ports and converts a 224x224 ImageNet model",
     "mobilekit build --arch squeezenet1_0 --recipe deep-compression": "trains 4.5 epochs on 60,000 images",
     "mobilekit build --recipe cluster-int8 --clusters 8": "trains on 60,000 images",
+    "mobilekit build --recipe int8-ptq --calibration mse --bias-correction": "trains on 60,000 images",
     "mobilekit build --arch squeezenet1_0 --recipe deep-compression --size-only": "k-means on 1.2 M weights",
     "mobilekit build --arch squeezenet1_1 --teacher squeezenet1_0": "trains a teacher and two students",
     "mobilekit bench --compare onnxruntime --arch squeezenet1_1": "converts and times four 224x224 models",
@@ -109,7 +111,7 @@ def test_readme_and_docs_numbers_match_the_committed_json():
 def workdir(tmp_path_factory):
     """A folder with the files the README's commands name: small .tflite files, a phone log, a build."""
     import mobilekit
-    from mobilekit.convert import convert_int8
+    from mobilekit.convert import convert_float, convert_int8
 
     d = tmp_path_factory.mktemp("readme")
     rng = np.random.default_rng(0)
@@ -117,8 +119,11 @@ def workdir(tmp_path_factory):
         kw = {"alpha": 0.25} if arch == "mobilenet_v1" else {}
         model = mobilekit.create(arch, input_shape=(32, 32, 3), classes=10, **kw)
         (d / name).write_bytes(convert_int8(model, rng.random((8, 32, 32, 3), np.float32)))
+        if name == "model.tflite":
+            squeezenet = model
     (d / "build" / "squeezenet1_1").mkdir(parents=True)
     shutil.copy(d / "model.tflite", d / "build" / "squeezenet1_1" / "squeezenet1_1.tflite")
+    (d / "build" / "squeezenet1_1" / "squeezenet1_1_float.tflite").write_bytes(convert_float(squeezenet))
     shutil.copy(ROOT / "tests" / "data" / "benchmark_model" / "readme_example_4t.log", d / "phone.log")
     (d / "sweep.yaml").write_text(SWEEP_YAML)
     return d
@@ -133,7 +138,8 @@ def run(command: str, cwd: Path, extra=(), timeout=1200) -> subprocess.Completed
     return result
 
 
-@pytest.mark.parametrize("command", sorted(CHEAP))
+@pytest.mark.parametrize("command", [pytest.param(c, marks=[pytest.mark.needs_data] if "numerics" in c else [],
+                                                  id=c) for c in sorted(CHEAP)])
 def test_cheap_readme_command_runs_as_written(workdir, command):
     result = run(command, workdir)
     if "--json bench.json" in command:
@@ -142,6 +148,8 @@ def test_cheap_readme_command_runs_as_written(workdir, command):
         assert "time by op type" in result.stdout
     if "--from-benchmark-model" in command:
         assert "benchmark_model" in result.stdout and "model.tflite" in result.stdout
+    if command.startswith("mobilekit numerics"):
+        assert "fire9_concat" in result.stdout and "top-1" in result.stdout
 
 
 @pytest.mark.needs_arm_root

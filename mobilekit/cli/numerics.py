@@ -34,12 +34,20 @@ def _read_tflite(path: str, what: str) -> bytes:
 
     from mobilekit.tflite_file import TfliteFile
 
-    p = Path(path)
-    if not p.is_file():
-        raise MobilekitError(f"no such {what} file: {path!r}")
-    content = p.read_bytes()
-    TfliteFile(content)  # a clear error for a file that is not a .tflite
+    content = Path(_existing(path, what)).read_bytes()
+    try:
+        TfliteFile(content)  # a clear error for a file that is not a .tflite
+    except MobilekitError as e:
+        raise MobilekitError(f"{what} {path!r}: {e}") from None
     return content
+
+
+def _existing(path: str, what: str) -> str:
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        raise MobilekitError(f"no such {what} file: {path!r}")
+    return path
 
 
 def _reference(path: str, trust: bool) -> bytes:
@@ -70,6 +78,8 @@ def run(args) -> int:
         from mobilekit.data import scan_image_folder
 
         scan_image_folder(args.data)
+    _existing(args.int8, "int8")
+    _existing(args.reference, "--reference")
     content = _read_tflite(args.int8, "int8")
     reference = _reference(args.reference, args.trust_reference)
     f = TfliteFile(content)
