@@ -172,6 +172,10 @@ def ptq() -> str:
                           f"{im['options'][n]['output']['sqnr_db']:.1f} dB" for n in names if n in im["options"])
         lines += ["", f"ImageNet MobileNetV2 (`--weights imagenet`), int8 against float on {im['inputs']} augmented "
                       f"photo views: {parts} (goal: top-1 >= 97%)."]
+        for n in ("minmax", "percentile"):
+            worst = ", ".join(f"{w['name']} {w['sqnr_db']:.1f} dB (rounding alone: {w['rounding_sqnr_db']:.1f} dB)"
+                              for w in im["options"][n]["worst_layers"])
+            lines.append(f"Lowest-SQNR layers with {n} ranges: {worst}.")
     return "\n".join(lines)
 
 
