@@ -38,8 +38,14 @@ def _private_tempdir() -> str:
                 shutil.rmtree(os.path.join(root, name), ignore_errors=True)
             except PermissionError:
                 pass
-    path = tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root)
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    owner = os.getpid()
+    path = tempfile.mkdtemp(prefix=f"{owner}-", dir=root)
+
+    def remove():
+        if os.getpid() == owner:  # a forked child that exits through atexit leaves its parent's folder alone
+            shutil.rmtree(path, ignore_errors=True)
+
+    atexit.register(remove)
     return path
 
 
