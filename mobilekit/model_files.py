@@ -22,26 +22,26 @@ CODE_LAYERS = ("Lambda",)
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
 
 
-def _config_of(path: Path) -> dict:
+def _config_of(path: Path, what: str) -> dict:
     suffix = path.suffix.lower()
     try:
         if suffix == ".keras":
             with zipfile.ZipFile(path) as z:
                 info = z.getinfo("config.json")
                 if info.file_size > MAX_CONFIG_BYTES:
-                    raise MobilekitError(f"--teacher {str(path)!r}: config.json of {info.file_size:,} bytes")
+                    raise MobilekitError(f"{what} {str(path)!r}: config.json of {info.file_size:,} bytes")
                 return json.loads(z.read(info))
         import h5py
 
         with h5py.File(path, "r") as f:
             raw = f.attrs.get("model_config")
             if raw is None:
-                raise MobilekitError(f"--teacher {str(path)!r} is an HDF5 file without a model (weights only?)")
+                raise MobilekitError(f"{what} {str(path)!r} is an HDF5 file without a model (weights only?)")
             return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
     except MobilekitError:
         raise
     except Exception as e:  # zipfile, h5py and json raise many types for a bad file
-        raise MobilekitError(f"--teacher {str(path)!r} is not a readable {suffix} Keras model "
+        raise MobilekitError(f"{what} {str(path)!r} is not a readable {suffix} Keras model "
                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'})") from None
 
 
@@ -64,24 +64,26 @@ def code_layers(config) -> list[str]:
     return found
 
 
-def check_keras_file(path: str, trust: bool = False) -> Path:
-    """Refuse a ``--teacher`` file that is missing, not a Keras file, a SavedModel folder, or (unless
-    ``trust``) one whose layers carry Python code; returns its path.
+def check_keras_file(path: str, trust: bool = False, what: str = "--teacher",
+                     trust_flag: str = "--trust-teacher") -> Path:
+    """Refuse a Keras model file that is missing, not a Keras file, a SavedModel folder, or (unless ``trust``)
+    one whose layers carry Python code; returns its path. ``what`` and ``trust_flag`` name the flags in the
+    messages (``--teacher`` / ``--trust-teacher``, or numerics' ``--reference`` / ``--trust-reference``).
 
     Raises:
         MobilekitError: naming the file and, for code, the layers.
     """
     p = Path(path)
     if p.is_dir():
-        raise MobilekitError(f"--teacher {path!r} is a folder (SavedModel?); SavedModels are not loaded because "
-                             "their graph ops can touch files: save the teacher as a .keras file")
+        raise MobilekitError(f"{what} {path!r} is a folder (SavedModel?); SavedModels are not loaded because "
+                             "their graph ops can touch files: save the model as a .keras file")
     if not p.is_file():
-        raise MobilekitError(f"--teacher model file not found: {path!r}")
+        raise MobilekitError(f"{what} model file not found: {path!r}")
     if p.suffix.lower() not in KERAS_SUFFIXES:
-        raise MobilekitError(f"--teacher {path!r}: a model file must end in {', '.join(KERAS_SUFFIXES)}")
-    layers = code_layers(_config_of(p))
+        raise MobilekitError(f"{what} {path!r}: a model file must end in {', '.join(KERAS_SUFFIXES)}")
+    layers = code_layers(_config_of(p, what))
     if layers and not trust:
-        raise MobilekitError(f"--teacher {path!r} holds {', '.join(layers[:3])}"
+        raise MobilekitError(f"{what} {path!r} holds {', '.join(layers[:3])}"
                              f"{f' and {len(layers) - 3} more' if len(layers) > 3 else ''}, whose Python code "
-                             "would run while loading; refused (pass --trust-teacher only for a file you made)")
+                             f"would run while loading; refused (pass {trust_flag} only for a file you made)")
     return p

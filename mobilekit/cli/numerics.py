@@ -55,7 +55,7 @@ def _reference(path: str, trust: bool) -> bytes:
 
     if not path.lower().endswith(KERAS_SUFFIXES):
         return _read_tflite(path, "--reference")
-    check_keras_file(path, trust)  # nothing runs before this says the file is data only
+    check_keras_file(path, trust, "--reference", "--trust-reference")  # nothing runs before it says: data only
     from mobilekit._tf import keras
     from mobilekit.convert import convert_float
     from mobilekit.layers import PASS_THROUGH_LAYERS
