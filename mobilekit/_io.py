@@ -125,10 +125,10 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _remove_stale_stages(final: Path) -> None:
-    """Staging folders of ``final`` left by killed processes (their pid is in the name)."""
-    prefix = f".{final.name}.partial-"
-    for sibling in final.parent.glob(prefix + "*"):
+def remove_dead_process_folders(parent: Path, prefix: str) -> None:
+    """Remove the folders in ``parent`` named ``<prefix><pid>[-...]`` whose process is gone (a kill -9 left
+    them: staging folders of a build, a sweep point's temporary folder)."""
+    for sibling in Path(parent).glob(prefix + "*"):
         pid = sibling.name[len(prefix):].split("-")[0]
         if pid.isdigit() and not _pid_alive(int(pid)):
             shutil.rmtree(sibling, ignore_errors=True)
@@ -141,7 +141,7 @@ def staged_dir(final: str | os.PathLike):
     only a hidden ``.<name>.partial-<pid>-*`` folder, removed by the next run; ``final`` is never partial."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_stages(final)
+    remove_dead_process_folders(final.parent, f".{final.name}.partial-")
     stage = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-{os.getpid()}-"))
     try:
         yield stage

@@ -148,3 +148,15 @@ def test_output_checks_create_nothing(tmp_path):
     (tmp_path / "mine" / "report.json").write_text("{}")
     check_output_path(tmp_path / "mine", "dir", "--out", owned_marker="report.json")  # an earlier build's
     assert sorted(os.listdir(tmp_path)) == ["mine"]
+
+
+def test_a_killed_sweep_points_temporary_folder_is_removed_when_the_point_runs_again(tmp_path):
+    from mobilekit._io import remove_dead_process_folders
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    (tmp_path / f".abc123.tmp-{dead}").mkdir()
+    (tmp_path / f".abc123.tmp-{os.getpid()}").mkdir()  # a live process's: kept
+    (tmp_path / "abc123").mkdir()
+    remove_dead_process_folders(tmp_path, ".abc123.tmp-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".abc123.tmp-{os.getpid()}", "abc123"]

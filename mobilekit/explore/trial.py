@@ -15,7 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
-from mobilekit._io import write_json_atomic
+from mobilekit._io import remove_dead_process_folders, write_json_atomic
 from mobilekit.errors import MobilekitError
 
 TRAIN_STAGES = ("teacher", "train_float_alone", "train_float", "prune", "cluster", "qat")
@@ -108,6 +108,7 @@ def run_point(point: dict, sweep: dict) -> dict:
     if ended is not None:
         return ended
     tmp = point_dir(sweep["dir"], point["id"]).with_name(f".{point['id']}.tmp-{os.getpid()}")
+    remove_dead_process_folders(tmp.parent, f".{point['id']}.tmp-")  # a killed sweep's half-built point
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
