@@ -27,17 +27,11 @@ def _private_tempdir() -> str:
     """This process's temp folder, removed at exit; folders of processes that died (``kill -9``) are swept
     here. TensorFlow's autograph writes a ``__autograph_generated_file*.py`` per traced function to the temp
     folder and deletes them only at a clean exit, so killed builds would otherwise leave them behind."""
+    from mobilekit._io import remove_dead_process_folders
+
     root = os.path.join(tempfile.gettempdir(), f"mobilekit-{os.getuid()}")
     os.makedirs(root, mode=0o700, exist_ok=True)
-    for name in os.listdir(root):
-        pid = name.split("-")[0]
-        if pid.isdigit() and int(pid) != os.getpid():
-            try:
-                os.kill(int(pid), 0)
-            except ProcessLookupError:
-                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
-            except PermissionError:
-                pass
+    remove_dead_process_folders(root, "")  # folders are named <pid>-<random>
     owner = os.getpid()
     path = tempfile.mkdtemp(prefix=f"{owner}-", dir=root)
 
