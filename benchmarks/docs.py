@@ -79,6 +79,35 @@ def default_build_stages() -> str:
                       f"{acc['tflite_int8']:.2%}."])
 
 
+def build_speed() -> str:
+    d = _json("build_speed.json")
+    before, after = d["median"]["before"], d["median"]["after"]
+    labels = {"data": "data", "train_float": "float training", "prune": "pruning", "qat": "QAT",
+              "convert": "conversion", "evaluate_int8": "int8 evaluation", "numerics": "numerics"}
+    lines = [f"`{d['command']}`, {d['repeats']} runs of each, alternating, each in a fresh process, on "
+             f"{_host(d['host'])} (medians; the same run, so the two columns compare):", "",
+             "| stage | before: s (first step s) | after: s (first step s) | training images/s after the first "
+             "step (before / after) | Keras evaluation images/s |", "|---|---:|---:|---:|---:|"]
+    for stage, label in labels.items():
+        b, a = before["stage_seconds"].get(stage), after["stage_seconds"].get(stage)
+        if b is None or a is None:
+            continue
+        tb, ta = before["throughput"].get(stage), after["throughput"].get(stage)
+        first = (lambda t: f" ({t['first_step_s']:.1f})" if t else "")
+        rate = f"{tb['train_images_per_s']:,.0f} / {ta['train_images_per_s']:,.0f}" if tb and ta else ""
+        ev = f"{ta['evaluate_images_per_s']:,.0f}" if ta and "evaluate_images_per_s" in ta else ""
+        lines.append(f"| {label} | {b:.1f}{first(tb)} | {a:.1f}{first(ta)} | {rate} | {ev} |")
+    accs = sorted({r["int8_accuracy"] for v in d["runs"].values() for r in v})
+    x = d["xla"]["images_per_s"]
+    lines += ["", f"Whole build: {before['wall_s']:.0f} s before, {after['wall_s']:.0f} s after (stages "
+                  f"{before['stage_seconds']['total']:.0f} -> {after['stage_seconds']['total']:.0f} s); int8 accuracy "
+                  f"{', '.join(f'{a:.2%}' for a in accs)}, "
+                  f"{'the same bytes in every run' if d['same_bytes'] else 'NOT the same bytes in every run'}. "
+              f"XLA (`jit_compile`) on the float training step: {x['on']:,.0f} images/s against {x['off']:,.0f} "
+              f"without, in the same run: not used."]
+    return "\n".join(lines)
+
+
 def default_build_sha() -> str:
     b = _build("default")
     sha = b["report"]["sha256"]
@@ -118,8 +147,40 @@ def zoo_host() -> str:
     d = _json("zoo.json")
     cpu = d["host"].get("cpu")
     where = f"on {_host(cpu)}" if cpu else "on a host whose CPU features were not recorded (x86_64)"
-    ratios = [r["int8_over_float"] for r in d["rows"]]
-    return f"Measured {where}; int8/float {min(ratios):.2f}-{max(ratios):.2f} in the same run."
+    rows = [r["variants"]["default"] for r in d["rows"]]
+    ratios = [v["int8_over_float"] for v in rows]
+    text = f"Measured {where}; int8/float {min(ratios):.2f}-{max(ratios):.2f} in the same run."
+    counts = [v["instructions"] for v in rows if "x86-avx2" in v.get("instructions", {}).get("float", {})]
+    if counts:
+        avx2 = [c["int8"]["x86-avx2"] / c["float"]["x86-avx2"] for c in counts]
+        text += (f" On an emulated AVX2-only x86 (qemu -cpu Haswell: no VNNI), int8/float by instruction count is "
+                 f"{min(avx2):.2f}-{max(avx2):.2f}: int8 does not beat float there for "
+                 f"{sum(r > 1 for r in avx2)} of {len(avx2)} models.")
+    return text
+
+
+def zoo_rewrites() -> str:
+    """The paper -> default change per arch, and each opt-in rewrite on top of the defaults."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import zoo as zoo_script
+
+    d = _json("zoo.json")
+    lines = ["Int8, 1 thread, instruction counts in millions (paper -> default rewrites):", "",
+             "| arch | default rewrites applied | int8 ops removed / added | cortex-a76 | cortex-a53 | AVX2 x86 |",
+             "|---|---|---|---:|---:|---:|"]
+    for r in d["rows"]:
+        p, v = r["variants"]["paper"], r["variants"]["default"]
+        ops = dict(v["int8_ops"])
+        for name, n in p["int8_ops"].items():
+            ops[name] = ops.get(name, 0) - n
+        change = ", ".join(f"{name} {n:+d}" for name, n in sorted(ops.items()) if n) or "none"
+        done = ", ".join(sorted({x.split(":")[0] for x in v["rewrites"]})) or "none apply"
+        cells = [f"{p['instructions']['int8'][c] / 1e6:.1f} -> {v['instructions']['int8'][c] / 1e6:.1f}"
+                 for c in ("cortex-a76", "cortex-a53", "x86-avx2")]
+        lines.append(f"| {r['arch']} | {done} | {change} | {' | '.join(cells)} |")
+    lines += ["", "Opt-in rewrites, each on top of the defaults (int8 instruction change; host time from the same run):",
+              "", zoo_script.candidates_markdown(d["rows"]).rstrip("\n")]
+    return "\n".join(lines)
 
 
 def zoo() -> str:
@@ -187,8 +248,8 @@ def explore() -> str:
 
 
 RENDERERS = {"default-build": default_build, "default-build-stages": default_build_stages,
-             "default-build-sha": default_build_sha, "recipes": recipes, "pretrained": pretrained, "zoo": zoo,
-             "zoo-host": zoo_host, "ptq": ptq,
+             "default-build-sha": default_build_sha, "build-speed": build_speed, "recipes": recipes, "pretrained": pretrained, "zoo": zoo,
+             "zoo-host": zoo_host, "zoo-rewrites": zoo_rewrites, "ptq": ptq,
              "arm": arm, "explore": explore}
 
 

@@ -147,12 +147,9 @@ def info(arch: str, input_size: int = 224, classes: int = 1000, arch_kwargs: dic
 
 def untrained_arm(model, device_names: list[str]) -> dict:
     """Emulated counts and device predictions for the untrained float and int8 files of ``model``."""
-    import numpy as np
-
     from mobilekit.bench.devices import arm_section
-    from mobilekit.convert import convert_float, convert_int8
+    from mobilekit.export_tflite import convert_pair, random_calibration
 
-    calibration = np.random.default_rng(0).random((8, *model.input_shape[1:]), np.float32)
-    return {kind: arm_section(content, device_names=device_names)
-            for kind, content in (("float", convert_float(model)), ("int8", convert_int8(model, calibration)))}
+    pair = convert_pair(model, random_calibration(model.input_shape[1:]))
+    return {kind: arm_section(pair[kind], device_names=device_names) for kind in ("float", "int8")}
 

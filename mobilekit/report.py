@@ -33,6 +33,7 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
          + (f" ({sizes['bits_per_param']:.2f} bits per parameter)" if sizes.get("bits_per_param") else "")),
         ("weight sparsity", f"{report['sparsity']['int8_weights']:.1%} (target {report['sparsity']['target']:.0%})"),
         *_recipe_rows(report),
+        *_rewrite_rows(report.get("rewrites")),
     ]
     if "photos" in acc:
         rows += _photo_rows(acc["photos"], report["classes"])
@@ -81,6 +82,15 @@ def _recipe_rows(report: dict) -> list[tuple[str, str]]:
     if r["sparsity"] or r["m_by_n"] or r["clusters"]:
         rows.append(("survived into the .tflite", "; ".join(x for x in lost if x) or "all zeros and clusters"))
     return rows
+
+
+def _rewrite_rows(log: list | None) -> list[tuple[str, str]]:
+    """What the export rewrites did to the .tflite graph (the Keras model keeps the paper's)."""
+    if log is None:
+        return []
+    done = [f"{e['rewrite']} ({e['layer']}{' -> ' + e['into'] if e.get('into') else ''})" for e in log if e["applied"]]
+    refused = [f"{e['rewrite']} not at {e['layer']}: {e['reason']}" for e in log if not e["applied"]]
+    return [("graph rewrites (export only)", "; ".join(done + refused) or "none applied")]
 
 
 def _arm_rows(arm: dict | None) -> list[tuple[str, str]]:

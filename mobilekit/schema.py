@@ -170,13 +170,15 @@ class BuildReport:
     warnings: list | None = None  # what the user should act on (near-chance accuracy, tiny data, ...)
     host: dict | None = None  # the CPU the latency was measured on (mobilekit.hostinfo.cpu_info)
     numerics: dict | None = None  # int8 vs its float reference per layer (mobilekit.numerics): the worst layers
+    rewrites: list | None = None  # export graph rewrites made or refused, with reasons (mobilekit.rewrites)
+    throughput: dict | None = None  # per training stage: steps, images, seconds, steady images/s, evaluation
     schema_version: int = SCHEMA_VERSION
 
     # report.json's key order (the order the fields were always written in).
     ORDER = ("schema_version", "arch", "weights", "source", "metaparameters", "input_shape", "classes", "num_classes",
-             "params", "macs", "preprocessing", "quantization", "sizes", "ops", "sha256", "recipe", "sparsity",
+             "params", "macs", "preprocessing", "quantization", "sizes", "ops", "sha256", "recipe", "rewrites", "sparsity",
              "survival", "accuracy", "numerics", "warnings", "calibration", "latency", "host", "arm", "seed", "config", "versions",
-             "stage_seconds", "files")
+             "stage_seconds", "throughput", "files")
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.ORDER if getattr(self, k) is not None}

@@ -138,6 +138,14 @@ CASES = [
     (["export", "android", "missing-dir"], "missing-dir"),
     (["export", "android", "not-empty"], "not-empty"),
     (["emulate", "bogus"], "bogus"),
+    # export tflite
+    (["export", "tflite", "--arch", "nosuchnet", "--out", "x"], "nosuchnet"),
+    (["export", "tflite", "--arch", "squeezenet1_1", "--rewrites", "pad-fold,bogus", "--out", "x"],
+     "unknown graph rewrite 'bogus'"),
+    (["export", "tflite", "--arch", "squeezenet1_1", "--alpha", "0.5", "--out", "x"], "no metaparameter 'alpha'"),
+    (["export", "tflite", "--arch", "squeezenet1_1", "--input-size", "0", "--out", "x"], "--input-size"),
+    (["export", "tflite", "--arch", "squeezenet1_1", "--out", "a-file"], "a-file"),
+    (["build", "--rewrites", "space-to-depth-stem"], "changes kernels"),
     (["nope"], "nope"),
 ]
 

@@ -65,6 +65,15 @@ def test_artifacts_and_report_fields(small_build):
     assert report["accuracy"]["test_images"] == 500
     assert set(report["versions"]) >= {"tensorflow", "tfmot", "ai_edge_litert"}
     assert "accuracy int8 .tflite" in result.stdout  # the summary table
+    # Throughput per training stage: 2000 images / batch 64 = 31 steps per epoch.
+    t = report["throughput"]
+    assert [t[s]["train_steps"] for s in ("train_float", "prune", "qat")] == [124, 62, 31]
+    for stage in ("train_float", "prune", "qat"):
+        assert t[stage]["train_images"] == 64 * t[stage]["train_steps"] and t[stage]["evaluate_images"] == 500
+        assert 0 < t[stage]["first_step_s"] < t[stage]["train_s"] <= report["stage_seconds"][stage]
+        assert t[stage]["train_images_per_s"] > 0 and t[stage]["evaluate_images_per_s"] > 0
+    assert report["rewrites"] == []  # SqueezeNet 1.1 at 32: no pad to fold, no normalisation
+    assert "graph rewrites (export only) | none applied" in (out / "report.md").read_text()
     from mobilekit.schema import BuildReport
 
     assert report["schema_version"] == 1 and BuildReport.from_dict(report).to_dict() == report

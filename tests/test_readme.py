@@ -33,6 +33,7 @@ CHEAP = {
     "mobilekit archs",
     "mobilekit env",
     "mobilekit numerics build/squeezenet1_1/squeezenet1_1.tflite --reference build/squeezenet1_1/squeezenet1_1_float.tflite",
+    "mobilekit export tflite --arch shufflenet_v2 --scale 0.5 --out exports/",
 }
 CHEAP_ARM = {  # need the aarch64 root (`mobilekit emulate setup`, done by scripts/setup.sh --test)
     "mobilekit emulate setup",
@@ -50,6 +51,8 @@ SLOW = {  # command -> why it is slow (what the appended budget cuts)
     "mobilekit build --arch squeezenet1_0 --recipe deep-compression": "trains 4.5 epochs on 60,000 images",
     "mobilekit build --recipe cluster-int8 --clusters 8": "trains on 60,000 images",
     "mobilekit build --recipe int8-ptq --calibration mse --bias-correction": "trains on 60,000 images",
+    "mobilekit build --recipe int8-ptq --rewrites pad-fold,normalization-fold,space-to-depth-stem":
+        "trains on 60,000 images",
     "mobilekit build --arch squeezenet1_0 --recipe deep-compression --size-only": "k-means on 1.2 M weights",
     "mobilekit build --arch squeezenet1_1 --teacher squeezenet1_0": "trains a teacher and two students",
     "mobilekit bench --compare onnxruntime --arch squeezenet1_1": "converts and times four 224x224 models",
@@ -148,6 +151,9 @@ def test_cheap_readme_command_runs_as_written(workdir, command):
         assert "time by op type" in result.stdout
     if "--from-benchmark-model" in command:
         assert "benchmark_model" in result.stdout and "model.tflite" in result.stdout
+    if command.startswith("mobilekit export tflite"):
+        files = sorted(p.name for p in (workdir / "exports").iterdir())
+        assert files == ["export.json", "shufflenet_v2_float.tflite", "shufflenet_v2_int8.tflite"]
     if command.startswith("mobilekit numerics"):
         assert "fire9_concat" in result.stdout and "top-1" in result.stdout
 

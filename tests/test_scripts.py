@@ -10,18 +10,25 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_zoo_benchmark_writes_its_table(tmp_path):
+def test_zoo_benchmark_writes_its_table_before_and_after_the_rewrites(tmp_path):
     out = tmp_path / "zoo.json"
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "zoo.py"), "--archs", "squeezenet1_1",
-                             "--size", "64", "--runs", "3", "--rounds", "2", "--out", str(out)],
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "zoo.py"), "--archs", "squeezenet1_0",
+                             "--size", "64", "--runs", "3", "--rounds", "2", "--no-arm", "--out", str(out)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     row, = json.loads(out.read_text())["rows"]
-    assert row["arch"] == "squeezenet1_1" and row["input"] == 64
-    assert row["int8_bytes"] < row["float_bytes"] / 3  # int8 weights: about a quarter
-    assert row["float_ms"] > 0 and row["int8_ms"] > 0 and row["stem"]["layer"] == "conv1"
-    assert row["int8_xnnpack_partitions"] == 1 and set(row["int8_ops_outside_xnnpack"]) <= {"SOFTMAX"}
-    assert "| squeezenet1_1 | 1,235,496 |" in out.with_suffix(".md").read_text()
+    assert row["arch"] == "squeezenet1_0" and row["input"] == 64
+    paper, default = row["variants"]["paper"], row["variants"]["default"]
+    assert set(row["variants"]) == {"paper", "default", "+space-to-depth-stem"}  # pad-grow adds nothing here
+    assert paper["rewrites"] == [] and default["rewrites"] == ["pad-fold:pool4_pad"]
+    assert paper["int8_ops"]["PAD"] == 1 and "PAD" not in default["int8_ops"]
+    assert row["variants"]["+space-to-depth-stem"]["int8_ops"]["SPACE_TO_DEPTH"] == 1
+    for v in row["variants"].values():
+        assert v["int8_bytes"] < v["float_bytes"] / 3  # int8 weights: about a quarter
+        assert v["float_ms"] > 0 and v["int8_ms"] > 0
+        assert v["int8_xnnpack_partitions"] == 1 and set(v["int8_ops_outside_xnnpack"]) <= {"SOFTMAX"}
+    md = out.with_suffix(".md").read_text()
+    assert "| squeezenet1_0 | 1,248,424 |" in md and "| squeezenet1_0 | space-to-depth-stem |" in md
 
 
 def test_zoo_benchmark_rejects_an_unknown_arch(tmp_path):

@@ -118,6 +118,18 @@ def arch_kwargs_of(args) -> dict:
     return {k: getattr(args, k) for k in arch_knob_flags() if getattr(args, k, None) is not None}
 
 
+def rewrite_list(text: str) -> tuple[str, ...]:
+    """``--rewrites``: comma-separated names of mobilekit.rewrites.REWRITES, or "none"."""
+    from mobilekit.rewrites import check_names
+
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        return check_names(t.strip() for t in text.split(",") if t.strip())
+    except MobilekitError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def recipe_name(text: str) -> str:
     from mobilekit.recipes import Recipe
 
@@ -176,6 +188,10 @@ def add_build_flags(b, d: dict) -> None:
     t.add_argument("--bias-correction", dest="bias_correction", action=argparse.BooleanOptionalAction,
                    default=None, help="post-training: fold the expected output shift of each layer's weight "
                                       "rounding into its bias (default: the recipe's, off)")
+    t.add_argument("--rewrites", type=rewrite_list, default=None, metavar="NAMES",
+                   help="export-time graph rewrites, comma-separated, or none: pad-fold, pad-grow, "
+                        "normalization-fold, space-to-depth-stem; exact, the trained model unchanged (default: "
+                        "the recipe's, pad-fold; with QAT only pad-fold)")
     t.add_argument("--teacher", default=None, metavar="PATH_or_ARCH",
                    help="distill the float training from a teacher: a Keras model file, or a registered arch "
                         "trained first on the same data and epochs; the report also gives the student's "
@@ -208,6 +224,6 @@ def training_options(args) -> dict:
     from mobilekit.pipeline.config import TRAINING_FIELDS
 
     options = {name: getattr(args, name) for name in TRAINING_FIELDS if name != "arch_kwargs"}
-    options.update(calibration=args.calibration, bias_correction=args.bias_correction)
+    options.update(calibration=args.calibration, bias_correction=args.bias_correction, rewrites=args.rewrites)
     options["arch_kwargs"] = {**arch_kwargs_of(args), **({} if args.batch_norm else {"batch_norm": False})} or None
     return options

@@ -1,16 +1,19 @@
-"""`mobilekit export android`, `env` and `archs`."""
+"""`mobilekit export android|tflite`, `env` and `archs`."""
 
 from __future__ import annotations
 
 import os
 import sys
 
-from mobilekit.cli.flags import Parser
+from mobilekit._checks import LIMITS
+from mobilekit.cli.flags import Parser, add_arch_knobs, arch_kwargs_of, number, rewrite_list
 
 
 def add_parser(sub) -> None:
-    ex = sub.add_parser("export", help="export a build for an app: `export android BUILD_DIR`",
-                        description="Export a build's artifacts for an application.")
+    ex = sub.add_parser("export", help="`export android BUILD_DIR` for an app; `export tflite --arch NAME` "
+                                       "untrained float and int8 files",
+                        description="Export a build's artifacts for an application, or an untrained arch's "
+                                    ".tflite files.")
     exs = ex.add_subparsers(dest="export_command", parser_class=Parser, required=True)
     ea = exs.add_parser("android", help="the .tflite, labels.txt and model.json for the Android demo app",
                         description="Copy a build's .tflite and labels.txt and write model.json (input and output "
@@ -18,6 +21,21 @@ def add_parser(sub) -> None:
     ea.add_argument("build_dir", metavar="BUILD_DIR", help="a folder written by `mobilekit build`")
     ea.add_argument("--to", default=None, metavar="DIR",
                     help="destination (default: android_demo/app/src/main/assets of this checkout)")
+    et = exs.add_parser("tflite", help="float and int8 .tflite of an untrained arch, for size and latency checks",
+                        description="Write <arch>_float.tflite and <arch>_int8.tflite (full int8, ranges from "
+                                    "random images) of an untrained arch, through the same graph rewrites and "
+                                    "conversion as a build, and export.json (ops, sizes, sha256, rewrites).")
+    et.add_argument("--arch", required=True, help="registered architecture (see `mobilekit archs`)")
+    et.add_argument("--input-size", type=number(int, 1, high=LIMITS["input_size"], what="--input-size"),
+                    default=224, help="input height and width (default: %(default)s)")
+    et.add_argument("--classes", type=number(int, 1, high=LIMITS["classes"], what="--classes"), default=1000,
+                    help="output classes (default: %(default)s)")
+    et.add_argument("--out", required=True, metavar="DIR", help="folder for the files (created if missing)")
+    et.add_argument("--rewrites", type=rewrite_list, default=None, metavar="NAMES",
+                    help="graph rewrites, comma-separated, or none (default: the measured defaults)")
+    et.add_argument("-v", "--verbose", action="store_true",
+                    help="show the libraries' own logs and warnings (TensorFlow, absl, LiteRT)")
+    add_arch_knobs(et.add_argument_group("architecture knobs"))
 
     sub.add_parser("env", help="print versions and data locations for bug reports")
     a = sub.add_parser("archs", help="list the registered architectures")
@@ -25,12 +43,34 @@ def add_parser(sub) -> None:
 
 
 def run_export(args) -> int:
+    if args.export_command == "tflite":
+        return run_export_tflite(args)
     from mobilekit.export_android import export_android
 
     doc = export_android(args.build_dir, args.to)
     to = args.to or "android_demo/app/src/main/assets"
     print(f"{doc['model']}, {doc['labels']} and model.json -> {to}/ (input {doc['input']['shape']} "
           f"{doc['input']['dtype']}, {doc['num_classes']} classes, sha256 {doc['sha256'][:12]})")
+    return 0
+
+
+def run_export_tflite(args) -> int:
+    from mobilekit import _io, archs
+
+    arch = archs.resolve(args.arch)
+    kwargs = arch_kwargs_of(args)
+    archs.check_kwargs(arch, kwargs)  # before TensorFlow loads
+    _io.check_output_path(args.out, kind="dir", what="--out")
+    from mobilekit.export_tflite import export_untrained
+    from mobilekit.rewrites import DEFAULT_REWRITES
+
+    rewrites = DEFAULT_REWRITES if args.rewrites is None else args.rewrites
+    doc = export_untrained(arch, args.out, args.input_size, args.classes, kwargs, rewrites)
+    for kind, f in doc["files"].items():
+        ops = ", ".join(f"{n} {c}" for n, c in f["ops"].items())
+        print(f"{args.out}/{f['file']}: {f['bytes']:,} bytes ({ops})")
+    applied = [f"{e['rewrite']} ({e['layer']})" for e in doc["rewrites"]["log"] if e["applied"]]
+    print(f"rewrites: {', '.join(applied) or 'none applied'} (requested: {', '.join(rewrites) or 'none'})")
     return 0
 
 

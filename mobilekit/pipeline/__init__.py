@@ -71,6 +71,7 @@ def build(cfg: BuildConfig, console=None) -> dict:
     from mobilekit.bench import evaluate_tflite, measure_latency
     from mobilekit.hostinfo import cpu_info
     from mobilekit.pipeline import artifacts, guards, stages
+    from mobilekit.pipeline.training import throughput
     from mobilekit.schema import BuildReport
     from mobilekit.tflite_file import TfliteFile
 
@@ -90,7 +91,7 @@ def build(cfg: BuildConfig, console=None) -> dict:
     info = complexity(model)
     state = _train(cfg, timer, data, model)
     calibration = stages.calibration_images(cfg, data)
-    float_bytes, int8_bytes = timer.run("convert", "Converting to int8 .tflite (batch 1)", stages.convert, cfg,
+    float_bytes, int8_bytes, rewrites = timer.run("convert", "Converting to int8 .tflite (batch 1)", stages.convert, cfg,
                                         state, calibration)
     sparsity, survival = stages.weights_report(int8_bytes, [layer.name for layer in model.layers], state,
                                                cfg.sparsity)
@@ -108,7 +109,8 @@ def build(cfg: BuildConfig, console=None) -> dict:
         input_shape=list(data.ds.input_shape), classes=list(data.ds.class_names),
         num_classes=len(data.ds.class_names), params=info["params"], macs=info["macs"],
         preprocessing=data.ds.preprocessing(), **artifacts.file_fields(TfliteFile(int8_bytes), float_bytes, int8_bytes),
-        recipe=guards.recipe_section(cfg), sparsity=sparsity, warnings=warnings or None, survival=survival,
+        recipe=guards.recipe_section(cfg), rewrites=rewrites, sparsity=sparsity, warnings=warnings or None, survival=survival,
         accuracy=state.accuracy, numerics=numerics, latency=latency, arm=arm, host=cpu_info(), seed=cfg.seed, config=asdict(cfg), versions=artifacts.versions(),
-        stage_seconds=timer.seconds)
+        stage_seconds=timer.seconds,
+        throughput={k: throughput(v, cfg.batch_size) for k, v in timer.throughput.items()} or None)
     return artifacts.write_artifacts(out_dir, report, int8_bytes, data.ds.class_names, float_bytes)

@@ -51,6 +51,7 @@ class BuildConfig:
     clusters: int | None = None  # None: the recipe's
     calibration: str | None = None  # post-training ranges: minmax, percentile, mse (None: the recipe's)
     bias_correction: bool | None = None  # post-training bias correction (None: the recipe's)
+    rewrites: tuple[str, ...] | None = None  # export graph rewrites (mobilekit.rewrites; None: the recipe's)
     cluster_epochs: float | None = None  # None: the recipe's, else 0.5
     teacher: str | None = None  # distillation: a Keras model file or a registered arch (trained first)
     trust_teacher: bool = False  # load a teacher file whose layers carry Python code (Lambda)
@@ -75,6 +76,12 @@ class BuildConfig:
         object.__setattr__(self, "arch", archs.resolve(self.arch))
         if self.input_size is None:
             object.__setattr__(self, "input_size", 224 if self.weights else 48)
+        if self.rewrites is not None:
+            from mobilekit.rewrites import check_names
+
+            if isinstance(self.rewrites, str) or not isinstance(self.rewrites, (list, tuple)):
+                raise MobilekitError(f"rewrites must be a list of names; received rewrites={self.rewrites!r}")
+            object.__setattr__(self, "rewrites", check_names(self.rewrites))
         if self.weights is not None:
             check_pretrained_config(self)
             from mobilekit.ptq import CALIBRATION_METHODS
@@ -95,7 +102,7 @@ class BuildConfig:
                 check_number(name, getattr(self, name), float, 0, LIMITS["epochs"])
         if self.weights is None:
             spec = self.spec  # unknown recipe or bad overrides fail here
-            for name in ("sparsity", "qat", "clusters", "calibration", "bias_correction"):
+            for name in ("sparsity", "qat", "clusters", "calibration", "bias_correction", "rewrites"):
                 object.__setattr__(self, name, getattr(spec, name))
             validate_sparsity(self.sparsity)
         for name, high in (("input_size", LIMITS["input_size"]), ("batch_size", LIMITS["batch_size"]),
@@ -132,7 +139,7 @@ class BuildConfig:
         from mobilekit.recipes import Recipe
 
         return Recipe.resolve(self.recipe, self.sparsity, self.qat, self.clusters, self.calibration,
-                              self.bias_correction)
+                              self.bias_correction, self.rewrites)
 
     @property
     def out_dir(self) -> Path:

@@ -65,9 +65,9 @@ def build_pretrained(cfg, out_dir, console) -> dict:
     """Port, calibrate on photos, convert, check, compare, time and write; returns the report."""
     from mobilekit.analysis import complexity
     from mobilekit.bench import measure_latency
-    from mobilekit.convert import convert_float
-    from mobilekit.ptq import convert_ptq
     from mobilekit.converters import imagenet_mobilenet_v2
+    from mobilekit.export_tflite import convert_pair
+    from mobilekit.rewrites import DEFAULT_REWRITES
     from mobilekit.data import OFFSET, RESIZE_CONVENTIONS, SCALE, to_float
     from mobilekit.photos import load_photos
     from mobilekit.hostinfo import cpu_info
@@ -84,10 +84,11 @@ def build_pretrained(cfg, out_dir, console) -> dict:
     console.print(f"   {len(names)} photos at {size}x{size}: {', '.join(names)}")
     # The photos and their mirror images calibrate the activation ranges.
     calibration = to_float(np.concatenate([images, images[:, :, ::-1]]))
-    float_bytes, int8_bytes = stages.run(
-        "convert", f"Converting to int8 .tflite (batch 1, {len(calibration)} calibration images)",
-        lambda: (convert_float(model), convert_ptq(model, calibration, cfg.calibration or DEFAULT_CALIBRATION,
-                                                   bool(cfg.bias_correction))[0]))
+    rewrites = DEFAULT_REWRITES if cfg.rewrites is None else cfg.rewrites
+    pair = stages.run("convert", f"Converting to int8 .tflite (batch 1, {len(calibration)} calibration images)",
+                      convert_pair, model, calibration, rewrites, cfg.calibration or DEFAULT_CALIBRATION,
+                      bool(cfg.bias_correction))
+    float_bytes, int8_bytes = pair["float"], pair["int8"]
     tfl = TfliteFile(int8_bytes)
     photos = stages.run("evaluate_int8", "Comparing float and int8 on the photos",
                         compare_on_photos, model, int8_bytes, names, images)
@@ -119,6 +120,7 @@ def build_pretrained(cfg, out_dir, console) -> dict:
                           "formula": "float_input = uint8_pixel * scale + offset; mean/std "
                                      "normalization happens inside the model"},
         **file_fields(tfl, float_bytes, int8_bytes),
+        "rewrites": pair["rewrites"],
         "sparsity": {"target": 0.0, "int8_weights": 0.0, "scope": "not pruned (pretrained weights)",
                      "per_layer": {}},
         "accuracy": {"dataset": "scikit-image photos (no ImageNet data offline)",

@@ -27,12 +27,22 @@ class StageTimer:
     def __init__(self, console):
         self.console = console
         self.seconds: dict[str, float] = {}
+        self.throughput: dict[str, dict] = {}  # per training stage: steps, images, seconds, images/s
 
     def run(self, name: str, title: str, fn, *args, **kw):
+        from mobilekit.pipeline.training import PROFILE
+
         self.console.print(f"[bold]{len(self.seconds) + 1}. {title}[/bold]")
+        profile: dict = {}
+        token = PROFILE.set(profile)
         t0 = time.perf_counter()
-        result = fn(*args, **kw)
+        try:
+            result = fn(*args, **kw)
+        finally:
+            PROFILE.reset(token)
         self.seconds[name] = round(time.perf_counter() - t0, 2)
+        if profile:
+            self.throughput[name] = profile
         return result
 
 
@@ -53,6 +63,7 @@ class Trained:
     masks: dict = field(default_factory=dict)  # layer -> nonzero mask kept by pruning
     labels: dict = field(default_factory=dict)  # layer -> cluster labels kept by clustering
     float_model: object = None  # the last model before QAT (the float .tflite's source)
+    rewrites: list = field(default_factory=list)  # mobilekit.rewrites log of the rewrites made before QAT
 
 
 def load_data(cfg: BuildConfig, console) -> Data:
@@ -151,14 +162,20 @@ def qat_scheme(state: Trained) -> str:
 def qat(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
     """Quantization-aware training that keeps the zeros (PQAT) and clusters (CQAT) it was given."""
     from mobilekit.optimize import KeepClusters, KeepSparsity, quantize_aware
+    from mobilekit.rewrites import check_exact, rewrite_for_qat
 
-    model = quantize_aware(state.model, preserve_sparsity=bool(state.masks), preserve_clusters=bool(state.labels))
+    # Kernel-keeping rewrites go in before QAT: the same function, and the QAT model then converts without
+    # the ops they remove.
+    exported, log = rewrite_for_qat(state.model, cfg.spec.rewrites)
+    if exported is not state.model:
+        check_exact(state.model, exported)
+    model = quantize_aware(exported, preserve_sparsity=bool(state.masks), preserve_clusters=bool(state.labels))
     keep = KeepClusters(state.labels) if state.labels else KeepSparsity(state.masks) if state.masks else None
     if cfg.qat_epochs > 0:
         fit(model, data.ds.x_train, data.ds.y_train, cfg, cfg.qat_epochs, cfg.lr * 0.05,
             "quantization-aware training", [keep] if keep else [], seed_offset=2)
     accuracy = {**state.accuracy, "keras_qat": keras_accuracy(model, data.x_test, data.ds.y_test)}
-    return Trained(model, accuracy, state.masks, state.labels, float_model=state.model)
+    return Trained(model, accuracy, state.masks, state.labels, float_model=exported, rewrites=log)
 
 
 def calibration_images(cfg: BuildConfig, data: Data) -> np.ndarray:
@@ -171,20 +188,23 @@ def calibration_images(cfg: BuildConfig, data: Data) -> np.ndarray:
     return to_float(x_train[idx])
 
 
-def convert(cfg: BuildConfig, state: Trained, calibration: np.ndarray) -> tuple[bytes, bytes]:
-    """(float .tflite, full-int8 .tflite of the final model), both at batch 1. The float file is the int8
-    file's reference: the same weights in float (QAT's trained weights without its fake-quant nodes; the
-    pre-QAT model where cluster-preserving QAT keeps no plain weights)."""
-    from mobilekit.convert import convert_float
+def convert(cfg: BuildConfig, state: Trained, calibration: np.ndarray) -> tuple[bytes, bytes, list]:
+    """(float .tflite, full-int8 .tflite of the final model, rewrites log), both at batch 1, through the
+    export path (mobilekit.export_tflite). The float file is the int8 file's reference: the same weights in
+    float (QAT's trained weights without its fake-quant nodes; the pre-QAT model where cluster-preserving
+    QAT keeps no plain weights)."""
+    from mobilekit.convert import convert_float, convert_int8
+    from mobilekit.export_tflite import convert_pair
     from mobilekit.optimize import float_twin
-    from mobilekit.ptq import convert_ptq
 
     spec = cfg.spec
-    int8, _ = convert_ptq(state.model, calibration, spec.calibration, spec.bias_correction, spec.per_tensor_weights)
-    float_model = state.model
-    if state.float_model is not None:
-        float_model = float_twin(state.model, state.float_model) or state.float_model
-    return convert_float(float_model), int8
+    if state.float_model is None:  # post-training quantization: the recipe's rewrites, then conversion
+        pair = convert_pair(state.model, calibration, spec.rewrites, spec.calibration, spec.bias_correction,
+                            spec.per_tensor_weights)
+        return pair["float"], pair["int8"], pair["rewrites"]
+    int8 = convert_int8(state.model, calibration, per_tensor_weights=spec.per_tensor_weights)
+    float_model = float_twin(state.model, state.float_model) or state.float_model
+    return convert_float(float_model), int8, state.rewrites
 
 
 def weights_report(int8_bytes: bytes, layer_names: list[str], state: Trained, target) -> tuple[dict, dict]:

@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
+import contextvars
+import time
+
 import numpy as np
 
 from mobilekit._tf import keras, tf
+
+
+# The running stage's throughput record (StageTimer sets it): fit() and keras_accuracy() add to it.
+PROFILE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("mobilekit_stage_profile", default=None)
+
+
+def _record(key: str, value: float) -> None:
+    profile = PROFILE.get()
+    if profile is not None:
+        profile[key] = round(profile.get(key, 0) + value, 3)
+
+
+def throughput(profile: dict, batch_size: int) -> dict:
+    """``profile`` (a stage's sums) with its rates: training images/s after each fit's first step (which
+    traces and compiles), evaluation images/s."""
+    out = dict(profile)
+    steady = profile.get("train_s", 0) - profile.get("first_step_s", 0)
+    images = profile.get("train_images", 0) - profile.get("fits", 0) * batch_size
+    if steady > 0 and images > 0:
+        out["train_images_per_s"] = round(images / steady, 1)
+    if profile.get("evaluate_s"):
+        out["evaluate_images_per_s"] = round(profile["evaluate_images"] / profile["evaluate_s"], 1)
+    return out
 
 
 def train_dataset(x, y, cfg, seed_offset: int):
@@ -34,13 +60,48 @@ def fit(model, x, y, cfg, epochs: float, lr: float, title: str, callbacks=(), se
     optimizer = (keras.optimizers.Adam(schedule) if cfg.optimizer == "adam"
                  else keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True))
     model.compile(optimizer, "sparse_categorical_crossentropy", ["accuracy"])
+    _create_variables(model, optimizer, x, y, cfg)
+    progress = ProgressCallback(title, n)
+    t0 = time.perf_counter()
     model.fit(train_dataset(x, y, cfg, seed_offset), epochs=1, steps_per_epoch=n, verbose=0,
-              callbacks=[ProgressCallback(title, n), *callbacks])
+              callbacks=[progress, *callbacks])
+    end = time.perf_counter()
+    # The first step traces and compiles the training function: its own entry, out of the images/s.
+    first = (progress.first_step_end or end) - t0
+    _record("train_steps", n)
+    _record("train_images", n * cfg.batch_size)
+    _record("first_step_s", first)
+    _record("train_s", end - t0)
+    _record("fits", 1)
+
+
+def _create_variables(model, optimizer, x, y, cfg) -> None:
+    """Create the optimizer's slots and the compiled loss and metric variables before ``fit``.
+
+    A tf.function whose first call creates variables is traced twice; Keras creates these lazily in its
+    first training step, so every stage paid two traces of its graph (tfmot's pruning graph: 4 s each on
+    2 cores). Made here, ``fit`` traces once. Inference-mode calls only: no weight, BN statistic, mask or
+    random state changes, and ``fit`` resets the metrics it starts with.
+    """
+    if type(model).train_step is not keras.Model.train_step:
+        return  # a custom train step (distillation) computes its own losses
+    from mobilekit.data import OFFSET, SCALE
+
+    images = tf.cast(x[:cfg.batch_size], tf.float32) * SCALE + OFFSET
+    labels = tf.constant(y[:cfg.batch_size])
+    optimizer.build(model.trainable_variables)
+    outputs = model(images, training=False)
+    model.compiled_loss(labels, outputs, regularization_losses=model.losses)
+    model.compiled_metrics.update_state(labels, outputs)
+    model.reset_metrics()
 
 
 def keras_accuracy(model, x_float, y) -> float:
     """Top-1 accuracy of a Keras model on float inputs."""
+    t0 = time.perf_counter()
     probs = model.predict(x_float, batch_size=500, verbose=0)
+    _record("evaluate_s", time.perf_counter() - t0)
+    _record("evaluate_images", len(x_float))
     return float(np.mean(np.argmax(probs, axis=-1) == y))
 
 
@@ -53,6 +114,7 @@ class ProgressCallback(keras.callbacks.Callback):
         self.total_steps = total_steps
         self._progress = None
         self._task = None
+        self.first_step_end = None
 
     def on_train_begin(self, logs=None):
         from mobilekit import progress  # its console may be redirected (progress.use_console)
@@ -62,6 +124,8 @@ class ProgressCallback(keras.callbacks.Callback):
         self._task = self._progress.add_task(self.description, total=self.total_steps, info="")
 
     def on_train_batch_end(self, batch, logs=None):
+        if self.first_step_end is None:
+            self.first_step_end = time.perf_counter()
         logs = logs or {}
         info = " ".join(f"{k}={v:.3f}" for k, v in logs.items() if k in ("loss", "accuracy"))
         self._progress.update(self._task, advance=1, info=info)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mobilekit.errors import MobilekitError
+from mobilekit.rewrites import DEFAULT_REWRITES, QAT_REWRITES, check_names
 
 PRESETS_DIR = Path(__file__).with_name("presets")
 
@@ -39,6 +40,9 @@ class Recipe:
         calibration: post-training activation ranges: "minmax" (the converter's), "percentile" or "mse"
             (mobilekit.ptq); QAT learns its ranges, so only with qat=False.
         bias_correction: post-training bias correction of the weights' rounding (mobilekit.ptq); qat=False.
+        rewrites: export-time graph rewrites (mobilekit.rewrites.REWRITES); the trained model keeps the
+            paper's graph. With QAT only "pad-fold" applies (it keeps every kernel as trained): the
+            defaults' others are skipped (logged), others asked for are refused.
     """
 
     name: str
@@ -54,6 +58,7 @@ class Recipe:
     qat_epochs: float | None = None
     calibration: str = "minmax"
     bias_correction: bool = False
+    rewrites: tuple[str, ...] = DEFAULT_REWRITES
 
     def __post_init__(self):
         from mobilekit._checks import validate_sparsity
@@ -78,6 +83,13 @@ class Recipe:
             raise MobilekitError(f"recipe {self.name!r}: calibration={self.calibration!r} and bias_correction apply "
                                  "to post-training quantization only (QAT learns its ranges); use qat=False, e.g. "
                                  "--recipe int8-ptq or --no-qat")
+        if isinstance(self.rewrites, str) or not isinstance(self.rewrites, (list, tuple)):
+            raise MobilekitError(f"rewrites must be a list of names; received rewrites={self.rewrites!r}")
+        object.__setattr__(self, "rewrites", check_names(self.rewrites))
+        reshaping = [r for r in self.rewrites if r not in QAT_REWRITES]
+        if self.qat and reshaping and set(self.rewrites) != set(DEFAULT_REWRITES):
+            raise MobilekitError(f"recipe {self.name!r}: rewrite {reshaping[0]!r} changes kernels, which QAT would "
+                                 f"then train; with QAT only {', '.join(QAT_REWRITES)} (or use qat=False)")
         if self.clusters is not None and (isinstance(self.clusters, bool) or not isinstance(self.clusters, int)
                                           or not 2 <= self.clusters <= 256):
             raise MobilekitError(f"clusters must be an int in [2, 256]; received clusters={self.clusters!r}")
@@ -92,6 +104,7 @@ class Recipe:
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
         d["m_by_n"] = list(self.m_by_n) if self.m_by_n else None
+        d["rewrites"] = list(self.rewrites)
         return d
 
     @classmethod
@@ -99,7 +112,8 @@ class Recipe:
         unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise MobilekitError(f"recipe {d.get('name', '?')!r} has an unknown field {unknown[0]!r}")
-        return cls(**{**d, "m_by_n": tuple(d["m_by_n"]) if d.get("m_by_n") else None})
+        return cls(**{**d, "m_by_n": tuple(d["m_by_n"]) if d.get("m_by_n") else None,
+                      **({"rewrites": tuple(d["rewrites"])} if isinstance(d.get("rewrites"), list) else {})})
 
     @staticmethod
     def preset(name: str) -> "Recipe":
@@ -130,10 +144,10 @@ class Recipe:
     @staticmethod
     def resolve(name: str, sparsity: float | None = None, qat: bool | None = None,
                 clusters: int | None = None, calibration: str | None = None,
-                bias_correction: bool | None = None) -> "Recipe":
+                bias_correction: bool | None = None, rewrites: tuple[str, ...] | None = None) -> "Recipe":
         """The preset ``name`` with the overrides that are not None (the build flags) applied."""
         overrides = {"sparsity": sparsity, "qat": qat, "clusters": clusters, "calibration": calibration,
-                     "bias_correction": bias_correction}
+                     "bias_correction": bias_correction, "rewrites": rewrites}
         return Recipe.preset(name).replace(**{k: v for k, v in overrides.items() if v is not None})
 
 
