@@ -181,6 +181,10 @@ def test_spec_file_equals_flags_and_flags_win(tmp_path):
     assert plan(from_file, "fp")[0] == plan(flags, "fp")[0]
     won = config("--spec", str(spec), "--input-size", "32", "--seeds", "1")
     assert won.base["input_size"] == 32 and won.seeds == 1 and won.search == "oneatatime"
+    # Build options such as the export rewrites reach every point's build.
+    rewritten = config("--spec", str(spec), "--recipe", "int8-ptq", "--rewrites", "pad-fold,space-to-depth-stem")
+    assert rewritten.base["rewrites"] == ("pad-fold", "space-to-depth-stem")
+    assert "rewrites" not in from_file.base
 
 
 # ---- real sweeps on Ray (slow) ----

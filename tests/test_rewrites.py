@@ -166,5 +166,8 @@ def test_export_tflite_writes_both_files_through_the_rewrites(tmp_path, capsys):
                                                      "squeezenet1_0_int8.tflite"]
     assert "pool4_pad" in capsys.readouterr().out
     assert main(["export", "tflite", "--arch", "squeezenet1_0", "--input-size", "224", "--classes", "10",
+                 "--out", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "squeezenet1_0_int8.tflite").read_bytes() == int8_bytes  # seeded: the same bytes
+    assert main(["export", "tflite", "--arch", "squeezenet1_0", "--input-size", "224", "--classes", "10",
                  "--out", str(out), "--rewrites", "none"]) == 0
     assert ops((out / "squeezenet1_0_int8.tflite").read_bytes())["PAD"] == 1

@@ -13,7 +13,8 @@ SPEC_KEYS = {"base", "space", "arch", "search", "trials", "seeds", "objectives",
              "address", "cpus_per_trial", "max_concurrent"}
 BASE_FLAGS = ("data", "input_size", "epochs", "prune_epochs", "qat_epochs", "cluster_epochs", "recipe", "sparsity",
               "qat", "clusters", "teacher", "trust_teacher", "distill_alpha", "temperature", "seed", "batch_size", "lr",
-              "optimizer", "augment", "limit_train", "limit_test", "latency_runs", "calibration", "bias_correction")
+              "optimizer", "augment", "limit_train", "limit_test", "latency_runs", "calibration", "bias_correction",
+              "rewrites")
 
 
 def load_spec(path: str) -> dict:

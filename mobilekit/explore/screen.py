@@ -46,10 +46,12 @@ def screen_key(config: dict, classes: int, device: str | None, sram_kb: float | 
     """What decides the screening metrics: the architecture, the input, the recipe's structure."""
     from mobilekit.recipes import Recipe
 
-    spec = Recipe.resolve(config["recipe"], config["sparsity"], config["qat"], config["clusters"])
+    spec = Recipe.resolve(config["recipe"], config["sparsity"], config["qat"], config["clusters"],
+                          rewrites=config.get("rewrites"))
     key = {"arch": config["arch"], "arch_kwargs": _arch_kwargs(config), "input_size": config["input_size"],
            "classes": classes, "sparsity": spec.sparsity, "m_by_n": spec.m_by_n, "clusters": spec.clusters,
-           "per_tensor_weights": spec.per_tensor_weights, "device": device, "sram_kb": sram_kb}
+           "per_tensor_weights": spec.per_tensor_weights, "rewrites": list(spec.rewrites), "device": device,
+           "sram_kb": sram_kb}
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=list).encode()).hexdigest()[:12]
 
 
@@ -60,16 +62,20 @@ def untrained_int8(config: dict, classes: int) -> tuple[dict, bytes]:
     from mobilekit.convert import convert_int8
     from mobilekit.optimize import one_shot
     from mobilekit.recipes import Recipe
+    from mobilekit.rewrites import rewrite, rewrite_for_qat
 
     keras.utils.set_random_seed(0)
     model = create_model(config, classes)
     info = complexity(model)
-    spec = Recipe.resolve(config["recipe"], config["sparsity"], config["qat"], config["clusters"])
+    spec = Recipe.resolve(config["recipe"], config["sparsity"], config["qat"], config["clusters"],
+                          rewrites=config.get("rewrites"))
     # m-by-n pruning zeroes half of each group: its size is close to 50% magnitude pruning's.
     one_shot(model, spec.sparsity or (spec.m_by_n[0] / spec.m_by_n[1] if spec.m_by_n else 0.0), spec.clusters)
     s = config["input_size"]
     calibration = np.random.default_rng(0).random((8, s, s, 3), np.float32)
-    return info, convert_int8(model, calibration, per_tensor_weights=spec.per_tensor_weights)
+    # The build's export rewrites (with QAT, the kernel-keeping ones only), so the screen sees its graph.
+    exported, _ = (rewrite_for_qat if spec.qat else rewrite)(model, spec.rewrites)
+    return info, convert_int8(exported, calibration, per_tensor_weights=spec.per_tensor_weights)
 
 
 def device_latency(content: bytes, device: str) -> dict:
