@@ -170,10 +170,7 @@ def zoo_rewrites() -> str:
              "|---|---|---|---:|---:|---:|"]
     for r in d["rows"]:
         p, v = r["variants"]["paper"], r["variants"]["default"]
-        ops = dict(v["int8_ops"])
-        for name, n in p["int8_ops"].items():
-            ops[name] = ops.get(name, 0) - n
-        change = ", ".join(f"{name} {n:+d}" for name, n in sorted(ops.items()) if n) or "none"
+        change = zoo_script.ops_change(p["int8_ops"], v["int8_ops"])
         done = ", ".join(sorted({x.split(":")[0] for x in v["rewrites"]})) or "none apply"
         cells = [f"{p['instructions']['int8'][c] / 1e6:.1f} -> {v['instructions']['int8'][c] / 1e6:.1f}"
                  for c in ("cortex-a76", "cortex-a53", "x86-avx2")]

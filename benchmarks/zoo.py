@@ -125,7 +125,7 @@ def bench_arch(arch: str, size: int, runs: int, rounds: int, calibration: np.nda
         partitions, outside = delegate_partitions(make_interpreter(files["int8"]))
         row = {**d, "float_bytes": len(files["float"]), "int8_bytes": len(files["int8"]),
                "float_ms": timed[f"{name}/float"]["median_ms"], "int8_ms": timed[f"{name}/int8"]["median_ms"],
-               "int8_ops": dict(Counter(op.name for op in TfliteFile(files["int8"]).ops)),
+               "int8_ops": TfliteFile(files["int8"]).op_counts(),
                "int8_xnnpack_partitions": partitions, "int8_ops_outside_xnnpack": outside}
         row["int8_over_float"] = row["int8_ms"] / row["float_ms"]
         if arm:
@@ -169,6 +169,13 @@ def to_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ops_change(before: dict, after: dict) -> str:
+    """"ADD -1, CONCATENATION +2": the ops a variant removed or added, by type; "none" when equal."""
+    diff = Counter(after)
+    diff.subtract(before)
+    return ", ".join(f"{n} {c:+d}" for n, c in sorted(diff.items()) if c) or "none"
+
+
 def candidates_markdown(rows: list[dict]) -> str:
     """The opt-in rewrites on top of the defaults: what each does to int8 on ARM and the host."""
     lines = ["| arch | default + | int8 ops removed / added | a76 int8 | a53 int8 | AVX2 x86 int8 "
@@ -180,9 +187,7 @@ def candidates_markdown(rows: list[dict]) -> str:
             v = r["variants"].get(f"+{name}")
             if v is None:
                 continue
-            diff = Counter(v["int8_ops"])
-            diff.subtract(p["int8_ops"])
-            ops = ", ".join(f"{n} {c:+d}" for n, c in sorted(diff.items()) if c) or "none"
+            ops = ops_change(p["int8_ops"], v["int8_ops"])
             arm = [f"{(v['instructions']['int8'][c] / p['instructions']['int8'][c] - 1) * 100:+.1f}%"
                    if "instructions" in v else "-" for c in (*CPUS, X86_AVX2)]
             lines.append(f"| {r['arch']} | {name} | {ops} | {arm[0]} | {arm[1]} | {arm[2]} | "

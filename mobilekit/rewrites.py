@@ -99,6 +99,17 @@ class _Graph:
         return kind in _PASS_SIGN and all(self.non_negative(i) for i in self.inputs(name))
 
 
+def _same_pads(n: int, stride: int, kernel: int) -> tuple[int, int]:
+    """(before, after): the zeros TensorFlow's "same" padding puts around an axis of size ``n``."""
+    total = max((-(-n // stride) - 1) * stride + kernel - n, 0)
+    return total // 2, total - total // 2
+
+
+def _plain(cfg: dict) -> bool:
+    """A conv config without groups or dilation (what the kernel rewrites handle)."""
+    return cfg.get("groups", 1) == 1 and list(cfg.get("dilation_rate", [1, 1])) == [1, 1]
+
+
 def _same_offsets(n: int, stride: int, kernel: int, pad_top: int, pad_bottom: int, grow: int) -> tuple | None:
     """(new kernel, rows of zeros before the old kernel) making "same" read what an explicit
     (pad_top, pad_bottom) + "valid" read along one axis of size ``n``; None if none within ``grow``."""
@@ -106,8 +117,7 @@ def _same_offsets(n: int, stride: int, kernel: int, pad_top: int, pad_bottom: in
     if out != -(-n // stride):
         return None
     for new in range(kernel, kernel + grow + 1):
-        top = max((out - 1) * stride + new - n, 0) // 2
-        before = top - pad_top
+        before = _same_pads(n, stride, new)[0] - pad_top
         if before >= 0 and new - kernel - before >= 0:
             return new, before
     return None
@@ -125,7 +135,7 @@ def _fold_pads(graph: _Graph, grow: int, log: list) -> None:
             log.append({"rewrite": "pad-fold", "layer": name, "applied": False,
                         "reason": "the pooled input can be negative"})
             continue
-        if cfg.get("dilation_rate", [1, 1]) not in ([1, 1], (1, 1)):
+        if kind in _CONVS and not _plain(cfg):
             continue
         size = graph.shapes[name][1:3]
         kernel = cfg["kernel_size"] if kind in _CONVS else cfg["pool_size"]
@@ -158,11 +168,6 @@ def _first_conv(graph: _Graph, start: str) -> tuple[str | None, list[str]]:
     return (name if name and graph.layer(name)["class_name"] == "Conv2D" else None), pads
 
 
-def _same_pads(n: int, stride: int, kernel: int) -> tuple[int, int]:
-    total = max((-(-n // stride) - 1) * stride + kernel - n, 0)
-    return total // 2, total - total // 2
-
-
 def _fold_normalization(graph: _Graph, log: list) -> None:
     for entry in [e for e in graph.config["layers"] if e["class_name"] == "Rescaling"]:
         name = entry["name"]
@@ -170,7 +175,7 @@ def _fold_normalization(graph: _Graph, log: list) -> None:
         if conv is None:
             continue
         cfg = graph.layer(conv)["config"]
-        if cfg.get("groups", 1) != 1 or list(cfg.get("dilation_rate", [1, 1])) != [1, 1]:
+        if not _plain(cfg):
             continue
         channels = graph.shapes[name][-1]
         scale = np.broadcast_to(np.asarray(entry["config"]["scale"], np.float64), (channels,))
@@ -231,12 +236,10 @@ def _space_to_depth_stem(graph: _Graph, log: list) -> None:
     cfg = graph.layer(conv)["config"]
     n_h, n_w, cin = graph.shapes[conv][1:4]
     k_h, k_w = cfg["kernel_size"]
-    if (list(cfg["strides"]) != [2, 2] or cin > 4 or n_h % 2 or n_w % 2 or cfg.get("groups", 1) != 1
-            or list(cfg.get("dilation_rate", [1, 1])) != [1, 1]):
+    if list(cfg["strides"]) != [2, 2] or cin > 4 or n_h % 2 or n_w % 2 or not _plain(cfg):
         return
     # Along an axis, output i reads rows 2i - top + j: block i + (j - top) // 2, row (j - top) % 2 in it.
-    tops = [0, 0] if cfg["padding"] == "valid" else [max((-(-n // 2) - 1) * 2 + k - n, 0) // 2
-                                                      for n, k in ((n_h, k_h), (n_w, k_w))]
+    tops = [0, 0] if cfg["padding"] == "valid" else [_same_pads(n, 2, k)[0] for n, k in ((n_h, k_h), (n_w, k_w))]
     if any(tops):
         log.append({"rewrite": "space-to-depth-stem", "layer": conv, "applied": False,
                     "reason": "the stem pads at the top/left; its blocks would need a larger kernel"})
@@ -258,6 +261,18 @@ def _space_to_depth_stem(graph: _Graph, log: list) -> None:
                 "input_channels": 4 * cin})
 
 
+def _plan(model, names) -> tuple[_Graph, list]:
+    """The edited config and weights of ``model`` with the named rewrites, and their log (no model built)."""
+    graph, log = _Graph(model), []
+    if "normalization-fold" in names:
+        _fold_normalization(graph, log)
+    if "pad-fold" in names or "pad-grow" in names:
+        _fold_pads(graph, 1 if "pad-grow" in names else 0, log)
+    if "space-to-depth-stem" in names:
+        _space_to_depth_stem(graph, log)
+    return graph, log
+
+
 def rewrite_for_qat(model, names) -> tuple[object, list]:
     """``rewrite`` for a model about to be QAT-trained: kernels must stay as QAT trains them, so only
     QAT_REWRITES apply; the others that would apply are logged as not applied, with the reason."""
@@ -267,35 +282,34 @@ def rewrite_for_qat(model, names) -> tuple[object, list]:
     if others:
         log += [{**e, "applied": False, "reason": "QAT trains the model's own kernels; this rewrite applies to "
                                                   "post-training quantization"}
-                for e in rewrite(model, others)[1] if e["applied"]]
+                for e in _plan(model, others)[1] if e["applied"]]
     return export, log
 
 
 def rewrite(model, names=DEFAULT_REWRITES):
     """(export model, log): ``model``'s function with the named rewrites applied, and one log entry per
-    rewrite applied or refused (with the reason). ``model`` itself is not changed.
+    rewrite applied or refused (with the reason). ``model`` itself is not changed. A rewritten model is
+    checked against ``model`` (:func:`check_exact`) before it is returned.
 
     Example: ``export, log = rewrite(model, ("pad-fold", "space-to-depth-stem"))``.
+
+    Raises:
+        MobilekitError: an unknown name, or a rewritten model whose outputs differ from ``model``'s.
     """
-    from mobilekit import layers  # noqa: F401  (registers SpaceToDepth)
+    from mobilekit import layers  # noqa: F401  (registers SpaceToDepth and ConstantBorder)
     from mobilekit._tf import keras
 
     names = check_names(names)
     if not names:
         return model, []
-    graph, log = _Graph(model), []
-    if "normalization-fold" in names:
-        _fold_normalization(graph, log)
-    if "pad-fold" in names or "pad-grow" in names:
-        _fold_pads(graph, 1 if "pad-grow" in names else 0, log)
-    if "space-to-depth-stem" in names:
-        _space_to_depth_stem(graph, log)
+    graph, log = _plan(model, names)
     if not any(entry["applied"] for entry in log):
         return model, log
     new = keras.Model.from_config(graph.config)
     for layer in new.layers:
         if layer.weights:
             layer.set_weights(graph.weights[layer.name])
+    check_exact(model, new)
     return new, log
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import gzip
 import lzma
 
-import numpy as np
-
 from mobilekit.errors import MobilekitError
 
 
@@ -24,6 +22,7 @@ def size_only(arch: str, spec, input_size: int = 224, classes: int = 1000, arch_
     from mobilekit import archs
     from mobilekit._tf import keras
     from mobilekit.convert import convert_int8
+    from mobilekit.export_tflite import random_calibration
     from mobilekit.optimize import one_shot
     from mobilekit.tflite_file import TfliteFile
 
@@ -32,7 +31,7 @@ def size_only(arch: str, spec, input_size: int = 224, classes: int = 1000, arch_
     keras.utils.set_random_seed(seed)
     model = archs.create(arch, input_shape=(input_size, input_size, 3), classes=classes, **(arch_kwargs or {}))
     one_shot(model, spec.sparsity, spec.clusters, seed=seed)
-    calibration = np.random.default_rng(seed).random((8, input_size, input_size, 3), np.float32)
+    calibration = random_calibration((input_size, input_size, 3), seed=seed)
     content = convert_int8(model, calibration, per_tensor_weights=spec.per_tensor_weights)
     f = TfliteFile(content)
     params = f.weight_params()

@@ -19,8 +19,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import numpy as np
-
 from mobilekit._io import write_json_atomic
 
 # A size target drops a point before training only when the untrained estimate is this far over
@@ -61,6 +59,7 @@ def untrained_int8(config: dict, classes: int) -> tuple[dict, bytes]:
     from mobilekit.analysis import complexity
     from mobilekit.convert import convert_int8
     from mobilekit.optimize import one_shot
+    from mobilekit.export_tflite import random_calibration
     from mobilekit.recipes import Recipe
     from mobilekit.rewrites import rewrite, rewrite_for_qat
 
@@ -72,7 +71,7 @@ def untrained_int8(config: dict, classes: int) -> tuple[dict, bytes]:
     # m-by-n pruning zeroes half of each group: its size is close to 50% magnitude pruning's.
     one_shot(model, spec.sparsity or (spec.m_by_n[0] / spec.m_by_n[1] if spec.m_by_n else 0.0), spec.clusters)
     s = config["input_size"]
-    calibration = np.random.default_rng(0).random((8, s, s, 3), np.float32)
+    calibration = random_calibration((s, s, 3))
     # The build's export rewrites (with QAT, the kernel-keeping ones only), so the screen sees its graph.
     exported, _ = (rewrite_for_qat if spec.qat else rewrite)(model, spec.rewrites)
     return info, convert_int8(exported, calibration, per_tensor_weights=spec.per_tensor_weights)

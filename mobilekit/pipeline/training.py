@@ -85,9 +85,9 @@ def _create_variables(model, optimizer, x, y, cfg) -> None:
     """
     if type(model).train_step is not keras.Model.train_step:
         return  # a custom train step (distillation) computes its own losses
-    from mobilekit.data import OFFSET, SCALE
+    from mobilekit.data import to_float
 
-    images = tf.cast(x[:cfg.batch_size], tf.float32) * SCALE + OFFSET
+    images = to_float(x[:cfg.batch_size])
     labels = tf.constant(y[:cfg.batch_size])
     optimizer.build(model.trainable_variables)
     outputs = model(images, training=False)
