@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     print(f"wrote {out} ({out.stat().st_size:,} bytes, {model.count_params():,} values)")
     if args.check:
         from mobilekit.photos import load_photos
-        from mobilekit.pipeline.pretrained import imagenet_class_names
+        from mobilekit.photos import imagenet_class_names
 
         names, images = load_photos(224)
         classes = imagenet_class_names()

@@ -71,6 +71,8 @@ class Dataset:
 
     def preprocessing(self) -> dict:
         """How an app turns a camera/bitmap pixel into the model's float input, every convention stated."""
+        if "preprocessing" in self.extra:
+            return dict(self.extra["preprocessing"])
         h, w, c = self.input_shape
         return {"size": [h, w], "channels": c, "scale": SCALE, "offset": OFFSET,
                 "resize": "bilinear", "layout": "NHWC", **RESIZE_CONVENTIONS,
@@ -169,8 +171,11 @@ def _decode(path: Path, size: int, channels: int) -> np.ndarray:
     return resize_uint8(image.numpy()[None], size, channels)[0]
 
 
-def scan_image_folder(path: str | os.PathLike) -> list[tuple[str, list[Path]]]:
+def scan_image_folder(path: str | os.PathLike, hold_out: bool = True) -> list[tuple[str, list[Path]]]:
     """[(class name, image files)] of ``path``, checked without decoding anything.
+
+    Args:
+        hold_out: a test share is split off each class, so each needs two images (else one).
 
     Raises:
         MobilekitError: missing or empty folder, a single class, or a class with
@@ -188,16 +193,36 @@ def scan_image_folder(path: str | os.PathLike) -> list[tuple[str, list[Path]]]:
     if len(classes) < 2:
         raise MobilekitError(f"data folder {path} has only one class ({classes[0][0]!r}); "
                              f"a classifier needs at least 2")
-    for name, files in classes:
-        if len(files) < 2:
-            raise MobilekitError(f"class folder {root / name} has {len(files)} image; "
-                                 f"at least 2 are needed to hold one out for testing")
+    if hold_out:
+        for name, files in classes:
+            if len(files) < 2:
+                raise MobilekitError(f"class folder {root / name} has {len(files)} image; "
+                                     f"at least 2 are needed to hold one out for testing")
+    return classes
+
+
+def check_test_folder(path: str | os.PathLike, class_names: list[str]) -> list[tuple[str, list[Path]]]:
+    """``--test-data``: a folder scanned like the data's, whose classes must be the same (same names).
+
+    Raises:
+        MobilekitError: naming the classes one folder has and the other lacks.
+    """
+    classes = scan_image_folder(path, hold_out=False)
+    names = [name for name, _ in classes]
+    if names != list(class_names):
+        only_test = sorted(set(names) - set(class_names))
+        only_train = sorted(set(class_names) - set(names))
+        raise MobilekitError(f"test data folder {str(path)!r} has other classes than the data: "
+                             + "; ".join(part for part in (
+                                 f"only in the test folder: {', '.join(map(repr, only_test))}" if only_test else "",
+                                 f"missing from it: {', '.join(map(repr, only_train))}" if only_train else "")
+                                 if part))
     return classes
 
 
 def load_image_folder(path: str | os.PathLike, size: int = 64, channels: int = 3,
                       test_fraction: float = 0.2, seed: int = 0, limit_train: int | None = None,
-                      limit_test: int | None = None) -> Dataset:
+                      limit_test: int | None = None, test_path: str | os.PathLike | None = None) -> Dataset:
     """Images in ``path/<class>/*.{png,jpg,...}``, split per class into train and test.
 
     Example: ``ds = load_image_folder("flowers/", size=96)``.
@@ -209,6 +234,7 @@ def load_image_folder(path: str | os.PathLike, size: int = 64, channels: int = 3
         test_fraction: share of each class held out for the test set.
         seed: seed of the per-class shuffle before the split (and of the limits' choice).
         limit_train, limit_test: keep a seeded random N of each split (chosen before decoding).
+        test_path: a held-out folder with the same classes; then all of ``path`` trains.
 
     Raises:
         MobilekitError: missing or empty folder, a single class, a class with
@@ -216,10 +242,15 @@ def load_image_folder(path: str | os.PathLike, size: int = 64, channels: int = 3
     """
     if not 0.0 < test_fraction < 1.0:
         raise MobilekitError(f"test_fraction must be in (0, 1); received {test_fraction!r}")
-    classes = scan_image_folder(path)
+    classes = scan_image_folder(path, hold_out=test_path is None)
     rng = np.random.default_rng(seed)
     chosen = {"train": [], "test": []}  # (file, label) per split, before any decoding
-    for label, (name, files) in enumerate(classes):
+    if test_path is not None:
+        tests = check_test_folder(test_path, [name for name, _ in classes])
+        for label, ((_, files), (_, test_files)) in enumerate(zip(classes, tests)):
+            chosen["train"] += [(f, label) for f in files]
+            chosen["test"] += [(f, label) for f in test_files]
+    for label, (name, files) in enumerate(classes if test_path is None else ()):
         order = rng.permutation(len(files))
         n_test = min(len(files) - 1, max(1, int(round(len(files) * test_fraction))))
         for rank, idx in enumerate(order):
@@ -233,11 +264,39 @@ def load_image_folder(path: str | os.PathLike, size: int = 64, channels: int = 3
         arrays += [np.stack([_decode(f, size, channels) for f, _ in chosen[split]]),
                    np.array([label for _, label in chosen[split]], np.int64)]
     root = Path(path)
-    return Dataset(root.name, *arrays, class_names=[name for name, _ in classes], source=str(root))
+    extra = {"test_source": str(test_path)} if test_path is not None else {}
+    return Dataset(root.name, *arrays, class_names=[name for name, _ in classes], source=str(root), extra=extra)
 
 
-def load(data: str | None, size: int = 64, channels: int = 3, seed: int = 0, **kw) -> Dataset:
-    """Fashion-MNIST when ``data`` is None or "fashion-mnist", else an image folder."""
+def load(data: str | None, size: int = 64, channels: int = 3, seed: int = 0, test_data: str | None = None,
+         **kw) -> Dataset:
+    """Fashion-MNIST when ``data`` is None or "fashion-mnist", else an image folder (``test_data``: its
+    held-out folder)."""
     if data is None or data == "fashion-mnist":
         return load_fashion_mnist(size, channels, **kw)
-    return load_image_folder(data, size, channels, seed=seed, **kw)
+    return load_image_folder(data, size, channels, seed=seed, test_path=test_data, **kw)
+
+
+def write_image_folder(root: str | os.PathLike, images: np.ndarray, labels: np.ndarray,
+                       class_names: list[str]) -> Path:
+    """Write uint8 NHWC ``images`` as ``root/<class>/<index>.png`` (one sub-folder per class, "/" in a class name
+    written as "_"): the layout ``--data`` reads. Returns ``root``."""
+    root = Path(root)
+    folders = [root / name.replace("/", "_") for name in class_names]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    for i, (image, label) in enumerate(zip(images, labels)):
+        image = image if image.ndim == 3 else image[..., None]
+        (folders[int(label)] / f"{i:06d}.png").write_bytes(tf.io.encode_png(image).numpy())
+    return root
+
+
+def fashion_mnist_folder(root: str | os.PathLike, per_class: int, split: str = "train", seed: int = 0) -> Path:
+    """A seeded ``per_class`` Fashion-MNIST images of each class (28x28 grey PNGs) written as an image folder: a
+    stand-in for a user's small folder of photos (no colour data set is reachable offline)."""
+    ds = load_fashion_mnist(28, 1)
+    x, y = (ds.x_train, ds.y_train) if split == "train" else (ds.x_test, ds.y_test)
+    rng = np.random.default_rng(seed)
+    keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False)
+                                   for c in range(len(ds.class_names))]))
+    return write_image_folder(root, x[keep], y[keep], ds.class_names)

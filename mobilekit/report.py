@@ -41,12 +41,15 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
         if "teacher" in acc:
             rows.append(("accuracy teacher", f"{acc['teacher']:.2%} ({report['config']['teacher']})"))
             rows.append(("accuracy Keras float without teacher", f"{acc['keras_float_without_teacher']:.2%}"))
+        rows += _transfer_rows(report)
         rows.append(("accuracy Keras float" + (" distilled" if "teacher" in acc else ""), f"{acc['keras_float']:.2%}"))
         for key, label in (("keras_pruned", "accuracy Keras pruned"), ("keras_clustered", "accuracy Keras clustered"),
                            ("keras_qat", "accuracy Keras QAT")):
             if key in acc:
                 rows.append((label, f"{acc[key]:.2%}"))
-        rows.append(("accuracy int8 .tflite", f"{acc['tflite_int8']:.2%} on {acc['test_images']:,} test images"))
+        ci = acc.get("tflite_int8_ci95")
+        rows.append(("accuracy int8 .tflite", f"{acc['tflite_int8']:.2%} on {acc['test_images']:,} test images"
+                     + (f" (95% interval {ci[0]:.1%} to {ci[1]:.1%})" if ci else "")))
     if report.get("numerics"):
         n = report["numerics"]
         rows.append(("int8 vs float reference", f"top-1 agreement {n['output']['top1_agreement']:.1%} on "
@@ -62,6 +65,44 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
         ("build time", f"{report['stage_seconds']['total']:.0f} s"),
     ]
     return rows
+
+
+def _transfer_rows(report: dict) -> list[tuple[str, str]]:
+    """The pretrained weights and each transfer phase: what trained, and the accuracy after it."""
+    t = report.get("transfer")
+    if not t or not t.get("phases"):
+        return []
+    w = t["weights"]
+    rows = [("pretrained weights", f"{w['weights']}: {w['source']}, {w['file']} (sha256 {w['sha256'][:16]}...)")]
+    for p in t["phases"]:
+        what = ("the new head on the frozen backbone" if p["phase"] == "head"
+                else f"fine-tuning ({p.get('fine_tune')}: {len(p['trainable_layers'])} layers)")
+        done = (f"{p['epochs']:g} epochs, {p['steps']} steps at lr {p['lr']:g}, {p['trainable_params']:,} trainable / "
+                f"{p['frozen_params']:,} frozen params (BatchNorm frozen)" if p["steps"] else "skipped")
+        acc = f": {p['accuracy']:.2%}" if "accuracy" in p else ""
+        rows.append((f"phase {p['phase']}", f"{what}, {done}{acc}"))
+    return rows
+
+
+def _class_lines(acc: dict, files: dict) -> list[str]:
+    """report.md's per-class accuracy and confusion matrix (rows: true class)."""
+    detail = acc.get("int8_detail")
+    if not detail:
+        return []
+    names = list(detail["per_class"])
+    lines = ["", "## Per-class accuracy of the int8 file", "",
+             f"{acc['test_images']:,} test images; overall {acc['tflite_int8']:.2%}, 95% interval "
+             f"{acc['tflite_int8_ci95'][0]:.1%} to {acc['tflite_int8_ci95'][1]:.1%} ({acc['ci_method']}).", "",
+             "| class | test images | accuracy |", "|---|---:|---:|"]
+    for name, c in detail["per_class"].items():
+        lines.append(f"| {name} | {c['test_images']:,} | {'-' if c['accuracy'] is None else format(c['accuracy'], '.1%')} |")
+    if len(names) <= 30:
+        lines += ["", "Confusion matrix (rows: true class, columns: predicted)"
+                  + (f"; the picture: `{files['confusion_png']}`" if files.get("confusion_png") else "") + ":", "",
+                  "| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+        lines += [f"| {name} | " + " | ".join(str(v) for v in row) + " |"
+                  for name, row in zip(names, detail["confusion"])]
+    return lines
 
 
 def _recipe_rows(report: dict) -> list[tuple[str, str]]:
@@ -118,6 +159,7 @@ def to_markdown(report: dict) -> str:
              *[f"**Warning: {w}**\n" for w in report.get("warnings") or []],
              "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in summary_rows(report)]
+    lines += _class_lines(report["accuracy"], report.get("files") or {})
     q = report["quantization"]
     lines += ["", "## Preprocessing (what the app must do)", "", *preprocessing_steps(report["preprocessing"], q),
               "",

@@ -172,10 +172,11 @@ class BuildReport:
     numerics: dict | None = None  # int8 vs its float reference per layer (mobilekit.numerics): the worst layers
     rewrites: list | None = None  # export graph rewrites made or refused, with reasons (mobilekit.rewrites)
     throughput: dict | None = None  # per training stage: steps, images, seconds, steady images/s, evaluation
+    transfer: dict | None = None  # pretrained builds: the weights' source and sha256, each phase's layers and accuracy
     schema_version: int = SCHEMA_VERSION
 
     # report.json's key order (the order the fields were always written in).
-    ORDER = ("schema_version", "arch", "weights", "source", "metaparameters", "input_shape", "classes", "num_classes",
+    ORDER = ("schema_version", "arch", "weights", "source", "transfer", "metaparameters", "input_shape", "classes", "num_classes",
              "params", "macs", "preprocessing", "quantization", "sizes", "ops", "sha256", "recipe", "rewrites", "sparsity",
              "survival", "accuracy", "numerics", "warnings", "calibration", "latency", "host", "arm", "seed", "config", "versions",
              "stage_seconds", "throughput", "files")

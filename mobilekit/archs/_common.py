@@ -6,6 +6,8 @@ its BatchNormalization), no Lambda, no fused ``activation=`` on convs.
 
 from __future__ import annotations
 
+import numpy as np
+
 from mobilekit._tf import keras
 from mobilekit.errors import MobilekitError
 
@@ -91,3 +93,61 @@ def pool_features(x, pooling):
     if pooling == "max":
         return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
     return x
+
+
+# --- Conv/BN/ReLU6 helpers of the inverted-residual families (MobileNet, EfficientNet-Lite) ---
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round channels to a multiple of ``divisor``, never below 90% of ``value``."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+PADDINGS = ("same", "symmetric")
+# torchvision's ImageNet input normalization (inputs in [0, 1]).
+TORCH_IMAGENET_NORMALIZATION = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+def bn_relu6(x, name: str, relu: bool = True, bn_epsilon: float = 1e-3):
+    x = add_batch_norm(x, name, bn_epsilon)
+    return keras.layers.ReLU(6.0, name=f"{name}_relu")(x) if relu else x
+
+
+def pad_for(x, kernel: int, strides: int, padding: str, name: str) -> tuple:
+    """("same" conv padding) or, for ``padding="symmetric"`` stride-2 convs, PyTorch's
+    ``kernel // 2`` zeros on every side as a ZeroPadding2D before a "valid" conv."""
+    if padding == "symmetric" and strides > 1 and kernel > 1:
+        return keras.layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x), "valid"
+    return x, "same"
+
+
+def conv_bn(x, filters: int, kernel: int, name: str, strides: int = 1, relu: bool = True,
+             padding: str = "same", bn_epsilon: float = 1e-3):
+    x, pad = pad_for(x, kernel, strides, padding, name)
+    x = keras.layers.Conv2D(filters, kernel, strides=strides, padding=pad, use_bias=False,
+                            name=name)(x)
+    return bn_relu6(x, name, relu, bn_epsilon)
+
+
+def depthwise_bn(x, strides: int, name: str, depth_multiplier: int = 1, padding: str = "same",
+                 bn_epsilon: float = 1e-3, kernel: int = 3):
+    x, pad = pad_for(x, kernel, strides, padding, name)
+    x = keras.layers.DepthwiseConv2D(kernel, strides=strides, padding=pad, use_bias=False,
+                                     depth_multiplier=depth_multiplier, name=name)(x)
+    return bn_relu6(x, name, bn_epsilon=bn_epsilon)
+
+
+def normalize_input(x, normalization, channels: int, arch: str):
+    if normalization is None:
+        return x
+    try:
+        mean, std = (np.asarray(v, np.float64).reshape(-1) for v in normalization)
+    except (TypeError, ValueError):
+        mean = std = None
+    if mean is None or mean.shape != (channels,) or std.shape != (channels,) or not np.all(std > 0):
+        raise MobilekitError(f"{arch}: normalization must be (mean, std) with {channels} values each "
+                             f"and std > 0; received normalization={normalization!r}")
+    return keras.layers.Rescaling(scale=(1 / std).tolist(), offset=(-mean / std).tolist(),
+                                  name="normalize")(x)

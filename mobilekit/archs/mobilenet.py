@@ -13,12 +13,11 @@ converts to one FULLY_CONNECTED op with no Reshape.
 
 from __future__ import annotations
 
-import numpy as np
-
 from mobilekit._tf import keras
 from mobilekit.archs.registry import register
-from mobilekit.archs._common import (add_batch_norm, check_choice, check_common, check_min_size,
-                                     classifier_top, model_input)
+from mobilekit.archs._common import (PADDINGS, TORCH_IMAGENET_NORMALIZATION, check_choice, check_common,
+                                     check_min_size, classifier_top, conv_bn, depthwise_bn, make_divisible,
+                                     model_input, normalize_input)
 from mobilekit.errors import MobilekitError
 
 # MobileNet v1 body: (pointwise filters at alpha 1, depthwise stride).
@@ -27,48 +26,6 @@ _V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
 # MobileNet v2 body: (expansion t, output channels c, repeats n, first stride s), Table 2.
 _V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
               (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
-
-
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """Round channels to a multiple of ``divisor``, never below 90% of ``value``."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
-
-
-PADDINGS = ("same", "symmetric")
-# torchvision's ImageNet input normalization (inputs in [0, 1]).
-TORCH_IMAGENET_NORMALIZATION = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-
-
-def _bn_relu6(x, name: str, relu: bool = True, bn_epsilon: float = 1e-3):
-    x = add_batch_norm(x, name, bn_epsilon)
-    return keras.layers.ReLU(6.0, name=f"{name}_relu")(x) if relu else x
-
-
-def _pad(x, kernel: int, strides: int, padding: str, name: str) -> tuple:
-    """("same" conv padding) or, for ``padding="symmetric"`` stride-2 convs, PyTorch's
-    ``kernel // 2`` zeros on every side as a ZeroPadding2D before a "valid" conv."""
-    if padding == "symmetric" and strides > 1 and kernel > 1:
-        return keras.layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x), "valid"
-    return x, "same"
-
-
-def _conv_bn(x, filters: int, kernel: int, name: str, strides: int = 1, relu: bool = True,
-             padding: str = "same", bn_epsilon: float = 1e-3):
-    x, pad = _pad(x, kernel, strides, padding, name)
-    x = keras.layers.Conv2D(filters, kernel, strides=strides, padding=pad, use_bias=False,
-                            name=name)(x)
-    return _bn_relu6(x, name, relu, bn_epsilon)
-
-
-def _depthwise_bn(x, strides: int, name: str, depth_multiplier: int = 1, padding: str = "same",
-                  bn_epsilon: float = 1e-3):
-    x, pad = _pad(x, 3, strides, padding, name)
-    x = keras.layers.DepthwiseConv2D(3, strides=strides, padding=pad, use_bias=False,
-                                     depth_multiplier=depth_multiplier, name=name)(x)
-    return _bn_relu6(x, name, bn_epsilon=bn_epsilon)
 
 
 def _check_alpha(arch: str, alpha) -> float:
@@ -105,10 +62,10 @@ def mobilenet_v1(*, input_shape=(224, 224, 3), classes=1000, include_top=True, p
                              f"received depth_multiplier={depth_multiplier!r}")
     check_min_size(arch, input_shape)
     inputs = model_input(input_shape, batch_size)
-    x = _conv_bn(inputs, int(32 * alpha), 3, "conv1", strides=2)
+    x = conv_bn(inputs, int(32 * alpha), 3, "conv1", strides=2)
     for i, (filters, stride) in enumerate(_V1_BLOCKS, start=1):
-        x = _depthwise_bn(x, stride, f"conv_dw_{i}", depth_multiplier)
-        x = _conv_bn(x, int(filters * alpha), 1, f"conv_pw_{i}")
+        x = depthwise_bn(x, stride, f"conv_dw_{i}", depth_multiplier)
+        x = conv_bn(x, int(filters * alpha), 1, f"conv_pw_{i}")
     x = classifier_top(x, classes, include_top, pooling, classifier_activation, dropout)
     return keras.Model(inputs, x, name=f"mobilenet_v1_{alpha:g}_{input_shape[0]}")
 
@@ -118,26 +75,12 @@ def _inverted_residual(x, expansion: int, filters: int, stride: int, block: int,
     in_channels = x.shape[-1]
     y = x
     if expansion != 1:
-        y = _conv_bn(y, in_channels * expansion, 1, f"{name}_expand", **style)
-    y = _depthwise_bn(y, stride, f"{name}_depthwise", **style)
-    y = _conv_bn(y, filters, 1, f"{name}_project", relu=False, **style)
+        y = conv_bn(y, in_channels * expansion, 1, f"{name}_expand", **style)
+    y = depthwise_bn(y, stride, f"{name}_depthwise", **style)
+    y = conv_bn(y, filters, 1, f"{name}_project", relu=False, **style)
     if stride == 1 and in_channels == filters:
         y = keras.layers.Add(name=f"{name}_add")([x, y])
     return y
-
-
-def _normalize(x, normalization, channels: int, arch: str):
-    if normalization is None:
-        return x
-    try:
-        mean, std = (np.asarray(v, np.float64).reshape(-1) for v in normalization)
-    except (TypeError, ValueError):
-        mean = std = None
-    if mean is None or mean.shape != (channels,) or std.shape != (channels,) or not np.all(std > 0):
-        raise MobilekitError(f"{arch}: normalization must be (mean, std) with {channels} values each "
-                             f"and std > 0; received normalization={normalization!r}")
-    return keras.layers.Rescaling(scale=(1 / std).tolist(), offset=(-mean / std).tolist(),
-                                  name="normalize")(x)
 
 
 @register
@@ -175,9 +118,9 @@ def mobilenet_v2(*, input_shape=(224, 224, 3), classes=1000, include_top=True, p
         raise MobilekitError(f"{arch}: bn_epsilon must be in (0, 1); received bn_epsilon={bn_epsilon!r}")
     check_min_size(arch, input_shape)
     inputs = model_input(input_shape, batch_size)
-    x = _normalize(inputs, normalization, input_shape[-1], arch)
+    x = normalize_input(inputs, normalization, input_shape[-1], arch)
     style = {"padding": padding, "bn_epsilon": float(bn_epsilon)}
-    x = _conv_bn(x, make_divisible(32 * alpha), 3, "conv1", strides=2, **style)
+    x = conv_bn(x, make_divisible(32 * alpha), 3, "conv1", strides=2, **style)
     block = 0
     for expansion, channels, repeats, stride in _V2_STAGES:
         for r in range(repeats):
@@ -185,6 +128,6 @@ def mobilenet_v2(*, input_shape=(224, 224, 3), classes=1000, include_top=True, p
                                    stride if r == 0 else 1, block, style)
             block += 1
     last = make_divisible(1280 * alpha) if alpha > 1.0 else 1280
-    x = _conv_bn(x, last, 1, "conv_last", **style)
+    x = conv_bn(x, last, 1, "conv_last", **style)
     x = classifier_top(x, classes, include_top, pooling, classifier_activation, dropout)
     return keras.Model(inputs, x, name=f"mobilenet_v2_{alpha:g}_{input_shape[0]}")

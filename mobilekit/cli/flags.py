@@ -144,26 +144,12 @@ def add_build_flags(b, d: dict) -> None:
     """The flags of one build (model, data, training, compression), shared by `build` and `explore`."""
     from mobilekit.recipes import PRESETS
 
-    g = b.add_argument_group("model and data")
-    g.add_argument("--arch", default="squeezenet", help="registered architecture (default: squeezenet "
-                   "= squeezenet1_1); see `mobilekit archs`")
-    g.add_argument("--data", default=None, metavar="DIR",
-                   help="image folder with one sub-folder per class (default: Fashion-MNIST)")
-    g.add_argument("--weights", choices=("imagenet",), default=None,
-                   help="start from pretrained weights instead of training: `--arch mobilenet_v2 "
-                        "--weights imagenet` ports torchvision's ImageNet model, calibrates on "
-                        "scikit-image's photos and converts (no training options apply)")
-    g.add_argument("--input-size", type=number(int, 1, high=LIMITS["input_size"], what="--input-size"), default=None,
-                   help="model input height and width (default: 48, or 224 with --weights)")
-    g.add_argument("--no-batch-norm", dest="batch_norm", action="store_false",
-                   help="no BatchNormalization after convs (BN folds into the convs at conversion)")
-    g.add_argument("--limit-train", type=number(int, 1, high=LIMITS["limit"], what="--limit-train"), default=None, metavar="N",
-                   help="use N training images (Fashion-MNIST: the first N; --data: a seeded choice) for quick runs")
-    g.add_argument("--limit-test", type=number(int, 1, high=LIMITS["limit"], what="--limit-test"), default=None, metavar="N",
-                   help="use N test images (Fashion-MNIST: the first N; --data: a seeded choice) for quick runs")
+    add_model_and_data_flags(b)
     t = b.add_argument_group("training and compression")
-    t.add_argument("--epochs", type=number(float, 0, high=LIMITS["epochs"], what="--epochs"), default=d["epochs"],
-                   help="float training epochs, fractions allowed (default: %(default)s)")
+    t.add_argument("--epochs", type=number(float, 0, high=LIMITS["epochs"], what="--epochs"), default=None,
+                   help="float training epochs, fractions allowed (default: 1.5); with --weights and data: the "
+                        "fine-tuning phase's epochs (default: 5)")
+    add_transfer_flags(t)
     t.add_argument("--prune-epochs", type=number(float, 0, high=LIMITS["epochs"], what="--prune-epochs"), default=None,
                    help="pruning fine-tune epochs (default: the recipe's, else 0.5)")
     t.add_argument("--qat-epochs", type=number(float, 0, high=LIMITS["epochs"], what="--qat-epochs"), default=None,
@@ -192,10 +178,12 @@ def add_build_flags(b, d: dict) -> None:
                    help="export-time graph rewrites, comma-separated, or none: pad-fold, pad-grow, "
                         "normalization-fold, space-to-depth-stem; exact, the trained model unchanged (default: "
                         "the recipe's, pad-fold; with QAT only pad-fold)")
-    t.add_argument("--teacher", default=None, metavar="PATH_or_ARCH",
-                   help="distill the float training from a teacher: a Keras model file, or a registered arch "
-                        "trained first on the same data and epochs; the report also gives the student's "
-                        "accuracy without the teacher (same data, epochs and initial weights)")
+    t.add_argument("--teacher", default=None, metavar="PATH|ARCH|ARCH:imagenet",
+                   help="distill the float training from a teacher: a Keras model file, a registered arch "
+                        "trained first on the same data and epochs, or a pretrained backbone such as "
+                        "mobilenet_v2:imagenet fine-tuned first on the same data (--head-epochs, --fine-tune); "
+                        "the report also gives the student's accuracy without the teacher (same data, epochs "
+                        "and initial weights)")
     t.add_argument("--trust-teacher", action="store_true",
                    help="load a --teacher file even if its layers carry Python code (Lambda), which runs while "
                         "loading; only for a file you made (default: such files are refused)")
@@ -205,10 +193,11 @@ def add_build_flags(b, d: dict) -> None:
     t.add_argument("--temperature", type=number(float, 0, low_open=True, high=100, what="--temperature"),
                    default=d["temperature"], help="softmax temperature of the soft targets (default: %(default)s)")
     t.add_argument("--batch-size", type=number(int, 1, high=LIMITS["batch_size"], what="--batch-size"),
-                   default=d["batch_size"], help="training batch size (default: %(default)s; a dataset with fewer "
-                   "than 10 steps per epoch gets a warning)")
+                   default=None, help="training batch size (default: 128, or 32 with --weights; a dataset with "
+                   "fewer than 10 steps per epoch gets a warning)")
     t.add_argument("--lr", type=number(float, 0, low_open=True, high=10, what="--lr"), default=d["lr"],
-                   help="peak learning rate of the float stage (cosine decay; default: %(default)s)")
+                   help="peak learning rate of the float stage, or of the new head with --weights (cosine decay; "
+                        "default: %(default)s)")
     t.add_argument("--optimizer", choices=("adam", "sgd"), default=d["optimizer"],
                    help="Adam, or SGD with Nesterov momentum 0.9 (default: %(default)s)")
     t.add_argument("--augment", action="store_true",
@@ -216,6 +205,47 @@ def add_build_flags(b, d: dict) -> None:
     t.add_argument("--seed", type=number(int, 0, high=LIMITS["seed"], what="--seed"), default=d["seed"],
                    help="seeds weights, data order, splits and calibration; same seed, same bytes (default: "
                         "%(default)s)")
+
+
+def add_model_and_data_flags(b) -> None:
+    """The arch, the data (and its held-out folder), pretrained weights, the input size, the limits."""
+    g = b.add_argument_group("model and data")
+    g.add_argument("--arch", default="squeezenet", help="registered architecture (default: squeezenet "
+                   "= squeezenet1_1); see `mobilekit archs`")
+    g.add_argument("--data", default=None, metavar="DIR",
+                   help="image folder with one sub-folder per class (default: Fashion-MNIST)")
+    g.add_argument("--test-data", default=None, metavar="DIR",
+                   help="a held-out image folder with the same class sub-folders as --data (default: 20%% of each "
+                        "--data class); its accuracy gets a 95%% confidence interval, per-class accuracy and a "
+                        "confusion matrix")
+    g.add_argument("--weights", choices=("imagenet",), default=None,
+                   help="start from pretrained ImageNet weights (mobilenet_v2: torchvision's; efficientnet_lite0: "
+                        "TensorFlow's). With --data (or --data fashion-mnist): transfer learning, a new head trained "
+                        "on the frozen backbone, then fine-tuning, then the recipe; without data: ImageNet's own "
+                        "model, calibrated on scikit-image's photos, nothing trained")
+    g.add_argument("--input-size", type=number(int, 1, high=LIMITS["input_size"], what="--input-size"), default=None,
+                   help="model input height and width (default: 48, or 224 with --weights)")
+    g.add_argument("--no-batch-norm", dest="batch_norm", action="store_false",
+                   help="no BatchNormalization after convs (BN folds into the convs at conversion)")
+    g.add_argument("--limit-train", type=number(int, 1, high=LIMITS["limit"], what="--limit-train"), default=None, metavar="N",
+                   help="use N training images (Fashion-MNIST: the first N; --data: a seeded choice) for quick runs")
+    g.add_argument("--limit-test", type=number(int, 1, high=LIMITS["limit"], what="--limit-test"), default=None, metavar="N",
+                   help="use N test images (Fashion-MNIST: the first N; --data: a seeded choice) for quick runs")
+
+
+def add_transfer_flags(t) -> None:
+    """Transfer learning's phases (with --weights and data)."""
+    t.add_argument("--head-epochs", type=number(float, 0, high=LIMITS["epochs"], what="--head-epochs"), default=None,
+                   help="with --weights and data: epochs of the new head on the frozen backbone (default: 5)")
+    t.add_argument("--fine-tune", default=None, metavar="all|none|block_N|FRACTION",
+                   help="with --weights and data: what of the backbone the second phase trains: all, none (head "
+                        "only), block_N and every layer after it, or a fraction of its layers from the top, e.g. "
+                        "0.3; BatchNormalization stays frozen (default: all)")
+    t.add_argument("--fine-tune-lr", type=number(float, 0, low_open=True, high=10, what="--fine-tune-lr"),
+                   default=None, help="with --weights and data: peak learning rate of fine-tuning and of the "
+                                      "compression stages after it (default: 1e-4; the head uses --lr)")
+    t.add_argument("--label-smoothing", type=number(float, 0, high=0.5, what="--label-smoothing"), default=None,
+                   help="label smoothing of the training loss in [0, 0.5] (default: 0.1 with --weights, else 0)")
 
 
 def training_options(args) -> dict:

@@ -78,7 +78,8 @@ def _keras_weights(kind: str, params: dict[str, np.ndarray]) -> list[np.ndarray]
 
 
 def port_state_dict(model, state_dict: dict[str, np.ndarray]) -> None:
-    """Load torchvision MobileNetV2 ``state_dict`` into the Keras ``model`` in place.
+    """Load a PyTorch ``state_dict`` whose modules come in the Keras model's weighted-layer order (torchvision
+    MobileNetV2, lukemelas EfficientNet-Lite) into ``model`` in place.
 
     Raises:
         MobilekitError: the layer sequences or any shape differ (the first mismatch named).

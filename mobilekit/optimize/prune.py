@@ -10,6 +10,8 @@ from mobilekit.errors import MobilekitError
 
 # Layers whose kernels tfmot prunes; DepthwiseConv2D is never pruned by tfmot.
 _KERNEL_LAYERS = ("Conv2D", "Dense")
+# Weightless layers without a pruning registry entry (a pretrained model's in-model input normalisation): copied.
+_WEIGHTLESS_UNREGISTERED = (keras.layers.Rescaling,)
 
 
 def _check_model(model, what: str):
@@ -48,7 +50,15 @@ def prune(model, sparsity: float, *, end_step: int, begin_step: int = 0, frequen
         initial_sparsity=0.0, final_sparsity=sparsity, begin_step=begin_step,
         end_step=end_step, frequency=max(1, min(frequency, end_step - begin_step)))
     if m_by_n is None:
-        return tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
+        if not any(isinstance(layer, _WEIGHTLESS_UNREGISTERED) for layer in model.layers):
+            return tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
+
+        def wrap_known(layer):  # tfmot's registry refuses a whole model holding a layer it does not know
+            if isinstance(layer, _WEIGHTLESS_UNREGISTERED):
+                return layer.__class__.from_config(layer.get_config())
+            return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+
+        return keras.models.clone_model(model, clone_function=wrap_known)
     m, n = m_by_n
     if not (isinstance(m, int) and isinstance(n, int) and 0 < m < n):
         raise MobilekitError(f"m_by_n must be two ints 0 < m < n such as (2, 4); received m_by_n={m_by_n!r}")

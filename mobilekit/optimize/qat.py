@@ -34,6 +34,28 @@ class PassThroughQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
         return {}
 
 
+def rescaling_as_depthwise(model):
+    """``model`` with each per-channel ``Rescaling`` (``x * scale + offset``: a pretrained model's input
+    normalisation) as the same arithmetic in a frozen 1x1 DepthwiseConv2D with bias, which tfmot's 8-bit scheme
+    quantizes and the converter keeps in int8 (a Rescaling under QAT converts with a float island). Other layers
+    are shared, not copied."""
+    swapped = {}
+
+    def clone(layer):
+        if isinstance(layer, keras.layers.Rescaling):
+            swapped[layer.name] = layer
+            return keras.layers.DepthwiseConv2D(1, use_bias=True, trainable=False, name=layer.name)
+        return layer
+
+    new = keras.models.clone_model(model, clone_function=clone)
+    for name, old in swapped.items():
+        channels = int(old.input_shape[-1])
+        scale = np.broadcast_to(np.asarray(old.scale, np.float32), (channels,))
+        offset = np.broadcast_to(np.asarray(old.offset, np.float32), (channels,))
+        new.get_layer(name).set_weights([scale.reshape(1, 1, channels, 1), offset.copy()])
+    return new
+
+
 def _annotate(layer):
     if isinstance(layer, PASS_THROUGH_LAYERS):
         return tfmot.quantization.keras.quantize_annotate_layer(
@@ -49,6 +71,8 @@ def quantize_aware(model, *, preserve_sparsity: bool = True, preserve_clusters: 
     Example: ``qat = quantize_aware(strip_pruning(pruned))``.
     """
     qkeras = tfmot.quantization.keras
+    if any(isinstance(layer, keras.layers.Rescaling) for layer in model.layers):
+        model = rescaling_as_depthwise(model)
     if any(isinstance(layer, PASS_THROUGH_LAYERS) for layer in model.layers):
         model = keras.models.clone_model(model, clone_function=_annotate)  # shares the layers
     annotated = qkeras.quantize_annotate_model(model)

@@ -6,10 +6,14 @@ full-integer int8 conversion at batch 1 -> flatbuffer checks (what survived, per
 accuracy of the Keras float model and of the int8 file on the held-out test set -> batch-1
 latency -> artifacts written atomically.
 
+With ``weights`` and data (transfer learning) the float training is two phases on a pretrained
+backbone with a new head (``transfer``); with ``weights`` and no data, ImageNet's model is used as is
+(the zero-epoch case: calibrated and compared on photos, ``imagenet``).
+
 Modules: ``config`` (BuildConfig, pure validation), ``training`` (fit helpers), ``stages`` (each
-stage a function), ``artifacts`` (report fields read from the files, atomic writing),
-``pretrained`` (``--weights imagenet``: the same artifacts without training). :func:`build` is
-the orchestrator.
+stage a function), ``transfer`` (the head and fine-tune phases), ``evaluation`` (confidence
+interval, per-class accuracy, confusion), ``artifacts`` (report fields read from the files, atomic
+writing), ``imagenet`` (the photo checks of an ImageNet head). :func:`build` is the orchestrator.
 """
 
 from __future__ import annotations
@@ -25,13 +29,17 @@ __all__ = ["BuildConfig", "build", "preflight", "arch_kwargs", "arch_defaults", 
            "STAGE_EPOCHS"]
 
 
-def _train(cfg: BuildConfig, timer, data, model):
-    """Float training (with its teacher), then the recipe's pruning, clustering and QAT stages."""
+def _train(cfg: BuildConfig, timer, data, model) -> tuple:
+    """Float training (with its teacher; two phases on a pretrained backbone), then the recipe's pruning,
+    clustering and QAT stages; (the final state, the transfer phases or None)."""
     from mobilekit._tf import keras
     from mobilekit.pipeline import stages
+    from mobilekit.pipeline.training import keras_accuracy
 
     accuracy: dict = {"test_images": int(len(data.ds.y_test)), "dataset": data.ds.name}
-    teacher = None
+    if cfg.imagenet_as_is:
+        return stages.Trained(model, accuracy), None
+    teacher = phases = None
     if cfg.teacher:
         teacher, accuracy["teacher"] = timer.run("teacher", f"Teacher {cfg.teacher}", stages.teacher, cfg, data)
         # The same student, same initial weights, data order and epochs, without the teacher.
@@ -40,9 +48,18 @@ def _train(cfg: BuildConfig, timer, data, model):
         accuracy["keras_float_without_teacher"] = timer.run(
             "train_float_alone", f"Training {cfg.arch} (float) without the teacher", stages.train_float, cfg, data,
             alone)
-    accuracy["keras_float"] = timer.run("train_float", f"Training {cfg.arch} (float)"
-                                        + (" distilled from the teacher" if teacher else ""),
-                                        stages.train_float, cfg, data, model, teacher)
+    if cfg.transfer:
+        from mobilekit.pipeline.transfer import train_phases
+
+        phase_accuracy, phases = timer.run("transfer", f"Transfer learning: {cfg.arch} from {cfg.weights} weights",
+                                           train_phases, cfg, data, model)
+        accuracy.update(phase_accuracy)
+        accuracy["keras_float"] = (phase_accuracy.get("keras_fine_tune") or phase_accuracy.get("keras_head")
+                                   or keras_accuracy(model, data.x_test, data.ds.y_test))
+    else:
+        accuracy["keras_float"] = timer.run("train_float", f"Training {cfg.arch} (float)"
+                                            + (" distilled from the teacher" if teacher else ""),
+                                            stages.train_float, cfg, data, model, teacher)
     state = stages.Trained(model, accuracy)
     spec = cfg.spec
     if spec.prunes:
@@ -55,62 +72,81 @@ def _train(cfg: BuildConfig, timer, data, model):
     if spec.qat:
         state = timer.run("qat", f"Quantization-aware training ({stages.qat_scheme(state)})", stages.qat, cfg, data,
                           state)
-    return state
+    return state, phases
 
 
 def build(cfg: BuildConfig, console=None) -> dict:
     """Run the whole pipeline and write the artifacts; returns the report dict.
 
     Raises:
-        MobilekitError: bad settings, data or output folder, or a conversion that
-            left float tensors in the int8 file.
+        MobilekitError: bad settings, data or output folder, a conversion that left float tensors in the
+            int8 file, or an int8 file that lost most of the float model's accuracy (nothing written).
     """
     from mobilekit import progress  # its console may be redirected (progress.use_console)
     from mobilekit._tf import keras, tf
+    from mobilekit.pipeline import guards, stages
+
+    console = console or progress.console
+    out_dir = preflight(cfg)  # data, weights, teacher file, ARM root, output folder: before TensorFlow loads
+    stages.check_model(cfg)  # the input size the backbone takes, the block --fine-tune names
+    timer = stages.StageTimer(console)
+    keras.utils.set_random_seed(cfg.seed)
+    tf.config.experimental.enable_op_determinism()
+    data = timer.run("data", "Loading data" if not cfg.imagenet_as_is else "Loading scikit-image's photos",
+                     stages.load_data, cfg, console)
+    warnings = [] if cfg.imagenet_as_is else guards.data_warnings(len(data.ds.x_train), cfg.batch_size)
+    warnings += [n for n in (stages.budget_note(cfg, stage, getattr(cfg, f"{stage}_epochs"), len(data.ds.x_train))
+                             for stage, on in (("prune", cfg.spec.prunes), ("cluster", cfg.spec.clusters),
+                                               ("qat", cfg.spec.qat)) if on) if n]
+    for line in warnings:
+        console.print(f"[bold yellow]warning:[/bold yellow] {line}")
+    model = (timer.run("weights", f"Porting {cfg.arch}'s {cfg.weights} weights", stages.create_model, cfg, data)
+             if cfg.weights else stages.create_model(cfg, data))
+    state, phases = _train(cfg, timer, data, model)
+    calibration = stages.calibration_images(cfg, data)
+    float_bytes, int8_bytes, rewrites = timer.run("convert", f"Converting to int8 .tflite (batch 1, {len(calibration)} "
+                                                  "calibration images)", stages.convert, cfg, state, calibration)
+    evaluated = timer.run("evaluate_int8", f"Evaluating the int8 file on {len(data.ds.y_test)} test "
+                          + ("photos" if cfg.imagenet_as_is else "images"), stages.evaluate, cfg, data, state,
+                          int8_bytes)
+    guards.check_kept_accuracy(state.accuracy, data.ds.y_test, len(data.ds.class_names))
+    return _report(cfg, timer, data, model, state, phases, (float_bytes, int8_bytes, rewrites), evaluated,
+                   warnings, out_dir)
+
+
+def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, out_dir) -> dict:
+    """Latency, numerics, ARM counts, then the report and the artifacts written whole."""
     from mobilekit.analysis import complexity
-    from mobilekit.bench import evaluate_tflite, measure_latency
+    from mobilekit.bench import measure_latency
     from mobilekit.hostinfo import cpu_info
     from mobilekit.pipeline import artifacts, guards, stages
     from mobilekit.pipeline.training import throughput
     from mobilekit.schema import BuildReport
     from mobilekit.tflite_file import TfliteFile
 
-    console = console or progress.console
-    out_dir = preflight(cfg)  # data, teacher file, ARM root, output folder: before TensorFlow loads
-    if cfg.weights is not None:
-        from mobilekit.pipeline.pretrained import build_pretrained
-        return build_pretrained(cfg, out_dir, console)
-    timer = stages.StageTimer(console)
-    keras.utils.set_random_seed(cfg.seed)
-    tf.config.experimental.enable_op_determinism()
-    data = timer.run("data", "Loading data", stages.load_data, cfg, console)
-    warnings = guards.data_warnings(len(data.ds.x_train), cfg.batch_size)
-    for line in warnings:
-        console.print(f"[bold yellow]warning:[/bold yellow] {line}")
-    model = stages.create_model(cfg, data)
-    info = complexity(model)
-    state = _train(cfg, timer, data, model)
-    calibration = stages.calibration_images(cfg, data)
-    float_bytes, int8_bytes, rewrites = timer.run("convert", "Converting to int8 .tflite (batch 1)", stages.convert, cfg,
-                                        state, calibration)
-    sparsity, survival = stages.weights_report(int8_bytes, [layer.name for layer in model.layers], state,
-                                               cfg.sparsity)
-    state.accuracy["tflite_int8"] = timer.run(
-        "evaluate_int8", f"Evaluating the int8 file on {len(data.ds.y_test)} test images", evaluate_tflite,
-        int8_bytes, data.x_test, data.ds.y_test)["top1"]
+    float_bytes, int8_bytes, rewrites = files
     latency = timer.run("latency", "Measuring batch-1 latency (LiteRT, 1 thread)", measure_latency, int8_bytes,
                         num_runs=cfg.latency_runs, warmup_runs=cfg.latency_warmup, num_threads=1)
     numerics = timer.run("numerics", "Comparing the int8 file with its float reference, layer by layer",
                          artifacts.numerics_section, int8_bytes, float_bytes, data.x_test[:NUMERICS_IMAGES])
     arm = stages.arm(timer, cfg, int8_bytes)
-    warnings += guards.accuracy_warnings(state.accuracy, data.ds.y_test, len(data.ds.class_names))
+    if not cfg.imagenet_as_is:
+        warnings += guards.accuracy_warnings(state.accuracy, data.ds.y_test, len(data.ds.class_names))
+        warnings += evaluated.get("warnings", [])
+    info = complexity(model)
+    weights = stages.weights_section(cfg)
     report = BuildReport(
-        arch=cfg.arch, metaparameters={**arch_defaults(cfg.arch), **arch_kwargs(cfg.arch, cfg.arch_kwargs)},
-        input_shape=list(data.ds.input_shape), classes=list(data.ds.class_names),
-        num_classes=len(data.ds.class_names), params=info["params"], macs=info["macs"],
-        preprocessing=data.ds.preprocessing(), **artifacts.file_fields(TfliteFile(int8_bytes), float_bytes, int8_bytes),
-        recipe=guards.recipe_section(cfg), rewrites=rewrites, sparsity=sparsity, warnings=warnings or None, survival=survival,
-        accuracy=state.accuracy, numerics=numerics, latency=latency, arm=arm, host=cpu_info(), seed=cfg.seed, config=asdict(cfg), versions=artifacts.versions(),
+        arch=cfg.arch, weights=cfg.weights, source=weights["source"] if weights else None,
+        metaparameters=stages.metaparameters(cfg), input_shape=list(data.ds.input_shape),
+        classes=list(data.ds.class_names), num_classes=len(data.ds.class_names), params=info["params"],
+        macs=info["macs"], preprocessing=data.ds.preprocessing(),
+        **artifacts.file_fields(TfliteFile(int8_bytes), float_bytes, int8_bytes),
+        recipe=guards.recipe_section(cfg), rewrites=rewrites,
+        **stages.sparsity_fields(cfg, int8_bytes, model, state),
+        warnings=warnings or None, accuracy=state.accuracy, numerics=numerics, latency=latency, arm=arm,
+        calibration=stages.calibration_section(cfg, data), host=cpu_info(), seed=cfg.seed, config=asdict(cfg),
+        transfer={"weights": weights, "phases": phases} if weights else None, versions=artifacts.versions(),
         stage_seconds=timer.seconds,
         throughput={k: throughput(v, cfg.batch_size) for k, v in timer.throughput.items()} or None)
-    return artifacts.write_artifacts(out_dir, report, int8_bytes, data.ds.class_names, float_bytes)
+    return artifacts.write_artifacts(out_dir, report, int8_bytes, data.ds.class_names, float_bytes,
+                                     evaluated.get("confusion_png"))

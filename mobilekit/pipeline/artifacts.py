@@ -84,18 +84,23 @@ def file_fields(tfl, float_bytes: bytes, int8_bytes: bytes) -> dict:
             "ops": tfl.op_counts(), "sha256": hashlib.sha256(int8_bytes).hexdigest()}
 
 
-def write_artifacts(out_dir: Path, report, int8_bytes: bytes, class_names, float_bytes: bytes) -> dict:
+def write_artifacts(out_dir: Path, report, int8_bytes: bytes, class_names, float_bytes: bytes,
+                    confusion_png: bytes | None = None) -> dict:
     """``<arch>.tflite``, ``<arch>_float.tflite`` (its float reference for `mobilekit numerics`), labels.txt,
-    report.md and report.json (a mobilekit.schema.BuildReport) written into a staging sibling of ``out_dir``
-    that then replaces it whole; returns report.json's dict."""
+    report.md and report.json (a mobilekit.schema.BuildReport), and confusion.png when given, written into a
+    staging sibling of ``out_dir`` that then replaces it whole; returns report.json's dict."""
     from mobilekit.report import to_markdown
 
     t0 = time.perf_counter()
     name = report.arch
     files = {"tflite": f"{name}.tflite", "float_tflite": f"{name}_float.tflite", "labels": "labels.txt",
              "report_json": "report.json", "report_md": "report.md"}
+    if confusion_png is not None:
+        files["confusion_png"] = "confusion.png"
     seconds = dict(report.stage_seconds)
     with staged_dir(out_dir) as stage:
+        if confusion_png is not None:
+            write_bytes_atomic(stage / files["confusion_png"], confusion_png)
         write_bytes_atomic(stage / files["tflite"], int8_bytes)
         write_bytes_atomic(stage / files["float_tflite"], float_bytes)
         write_text_atomic(stage / "labels.txt", "".join(f"{c}\n" for c in class_names))

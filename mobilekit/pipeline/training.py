@@ -33,14 +33,17 @@ def throughput(profile: dict, batch_size: int) -> dict:
     return out
 
 
-def train_dataset(x, y, cfg, seed_offset: int):
-    """Shuffled, repeated, batched uint8 images -> ``pixel * SCALE + OFFSET`` (the build's preprocessing)."""
+def train_dataset(x, y, cfg, seed_offset: int, num_classes: int | None = None):
+    """Shuffled, repeated, batched uint8 images -> ``pixel * SCALE + OFFSET`` (the build's preprocessing);
+    one-hot labels when ``num_classes`` is given (label smoothing needs them)."""
     from mobilekit.data import OFFSET, SCALE
 
     def prep(images, labels):
         images = tf.cast(images, tf.float32) * SCALE + OFFSET
         if cfg.augment:
             images = tf.image.random_flip_left_right(images, seed=cfg.seed + seed_offset)
+        if num_classes:
+            labels = tf.one_hot(labels, num_classes)
         return images, labels
 
     ds = tf.data.Dataset.from_tensor_slices((x, y))
@@ -48,22 +51,28 @@ def train_dataset(x, y, cfg, seed_offset: int):
     return ds.batch(cfg.batch_size, drop_remainder=True).map(prep).prefetch(2)
 
 
-def steps(cfg, num_images: int, epochs: float) -> int:
-    """Optimizer steps for ``epochs`` passes (fractions allowed) over ``num_images``."""
-    return max(1, int(round(epochs * max(1, num_images // cfg.batch_size))))
+def steps(cfg, num_images: int, epochs: float, min_steps: int = 1) -> int:
+    """Optimizer steps for ``epochs`` passes (fractions allowed) over ``num_images``, at least ``min_steps``."""
+    return max(1, min_steps, int(round(epochs * max(1, num_images // cfg.batch_size))))
 
 
-def fit(model, x, y, cfg, epochs: float, lr: float, title: str, callbacks=(), seed_offset: int = 0) -> None:
-    """Train ``epochs`` passes with a cosine-decayed ``lr`` and a progress bar."""
-    n = steps(cfg, len(x), epochs)
+def fit(model, x, y, cfg, epochs: float, lr: float, title: str, callbacks=(), seed_offset: int = 0,
+        min_steps: int = 1) -> int:
+    """Train ``epochs`` passes (at least ``min_steps`` optimizer steps) with a cosine-decayed ``lr`` and a
+    progress bar; returns the steps taken."""
+    n = steps(cfg, len(x), epochs, min_steps)
     schedule = keras.optimizers.schedules.CosineDecay(lr, n)
     optimizer = (keras.optimizers.Adam(schedule) if cfg.optimizer == "adam"
                  else keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True))
-    model.compile(optimizer, "sparse_categorical_crossentropy", ["accuracy"])
-    _create_variables(model, optimizer, x, y, cfg)
+    smoothing = getattr(cfg, "label_smoothing", 0.0) or 0.0
+    one_hot = int(model.output_shape[-1]) if smoothing and type(model).train_step is keras.Model.train_step else None
+    loss = (keras.losses.CategoricalCrossentropy(label_smoothing=smoothing) if one_hot
+            else "sparse_categorical_crossentropy")
+    model.compile(optimizer, loss, ["accuracy"])
+    _create_variables(model, optimizer, x, y, cfg, one_hot)
     progress = ProgressCallback(title, n)
     t0 = time.perf_counter()
-    model.fit(train_dataset(x, y, cfg, seed_offset), epochs=1, steps_per_epoch=n, verbose=0,
+    model.fit(train_dataset(x, y, cfg, seed_offset, one_hot), epochs=1, steps_per_epoch=n, verbose=0,
               callbacks=[progress, *callbacks])
     end = time.perf_counter()
     # The first step traces and compiles the training function: its own entry, out of the images/s.
@@ -73,9 +82,10 @@ def fit(model, x, y, cfg, epochs: float, lr: float, title: str, callbacks=(), se
     _record("first_step_s", first)
     _record("train_s", end - t0)
     _record("fits", 1)
+    return n
 
 
-def _create_variables(model, optimizer, x, y, cfg) -> None:
+def _create_variables(model, optimizer, x, y, cfg, num_classes: int | None = None) -> None:
     """Create the optimizer's slots and the compiled loss and metric variables before ``fit``.
 
     A tf.function whose first call creates variables is traced twice; Keras creates these lazily in its
@@ -89,6 +99,8 @@ def _create_variables(model, optimizer, x, y, cfg) -> None:
 
     images = to_float(x[:cfg.batch_size])
     labels = tf.constant(y[:cfg.batch_size])
+    if num_classes:
+        labels = tf.one_hot(labels, num_classes)
     optimizer.build(model.trainable_variables)
     outputs = model(images, training=False)
     model.compiled_loss(labels, outputs, regularization_losses=model.losses)
