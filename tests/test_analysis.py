@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import mobilekit
 from mobilekit._tf import keras
 from mobilekit.analysis import complexity, peak_activation_elements, weight_bytes
@@ -25,6 +27,7 @@ def test_peak_activation_and_weight_bytes_of_a_hand_computed_graph():
     assert complexity(model)["macs"] == 2 * 16 * 8
 
 
+@pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
 def test_info_json_for_a_knob_variant():
     result = subprocess.run([MOBILEKIT, "info", "--arch", "shufflenet_v1", "--groups", "8",
                              "--scale", "0.5", "--json"], capture_output=True, text=True, timeout=300)

@@ -97,6 +97,17 @@ def test_no_private_name_is_imported_across_modules():
     assert private == []
 
 
+def test_no_private_module_is_imported_as_a_name():
+    """``from mobilekit import _io`` hands a private module around as an object; import its public names."""
+    found = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "mobilekit":
+                found += [f"{name}: from {node.module} import {a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]
+    assert found == []
+
+
 def test_no_function_longer_than_80_lines():
     long = []
     for name, path in _modules().items():

@@ -32,7 +32,8 @@ def workspace(tmp_path_factory):
     for name, text in LOGS.items():
         (w / name).write_text(text)
     for root, classes in (("one-class", ["cats"]), ("control-chars", ["cats", "dogs\nhorses"]),
-                          ("blank-class", ["cats", " "])):
+                          ("blank-class", ["cats", " "]), ("two-class", ["cats", "dogs"]),
+                          ("other-classes", ["cats", "horses"])):
         for c in classes:
             (w / root / c).mkdir(parents=True)
             for i in range(3):
@@ -146,6 +147,25 @@ CASES = [
     (["export", "tflite", "--arch", "squeezenet1_1", "--input-size", "0", "--out", "x"], "--input-size"),
     (["export", "tflite", "--arch", "squeezenet1_1", "--out", "a-file"], "a-file"),
     (["build", "--rewrites", "space-to-depth-stem"], "changes kernels"),
+    # build: transfer learning
+    (["build", "--arch", "squeezenet1_1", "--weights", "imagenet", "--data", "two-class"],
+     "no offline 'imagenet' weights for squeezenet1_1"),
+    (["build", "--arch", "mobilenet_v2", "--weights", "imagenet", "--data", "two-class", "--fine-tune", "block_99"],
+     "fine_tune='block_99' names no block"),
+    (["build", "--arch", "efficientnet_lite0", "--weights", "imagenet", "--data", "two-class", "--fine-tune",
+      "banana"], "fine_tune must be all, none, block_N"),
+    (["build", "--arch", "mobilenet_v2", "--weights", "imagenet", "--data", "two-class", "--fine-tune", "1.5"],
+     "fine_tune='1.5'"),
+    (["build", "--arch", "efficientnet_lite0", "--weights", "imagenet", "--data", "two-class", "--input-size", "16"],
+     "input_shape=(16, 16, 3) is too small"),
+    (["build", "--arch", "mobilenet_v2", "--weights", "imagenet", "--data", "two-class", "--test-data",
+      "other-classes"], "only in the test folder: 'horses'"),
+    (["build", "--fine-tune", "all"], "needs pretrained weights and data"),
+    (["build", "--data", "two-class", "--head-epochs", "3"], "head_epochs=3.0 needs pretrained weights"),
+    (["build", "--test-data", "two-class"], "needs data=DIR"),
+    (["build", "--label-smoothing", "0.9"], "--label-smoothing must be <= 0.5"),
+    (["build", "--teacher", "squeezenet1_0:imagenet", "--data", "two-class"], "no offline 'imagenet' weights"),
+    (["build", "--arch", "mobilenet_v2", "--weights", "imagenet", "--fine-tune-lr", "0"], "--fine-tune-lr"),
     (["nope"], "nope"),
 ]
 

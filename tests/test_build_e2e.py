@@ -37,8 +37,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 
 def test_artifacts_and_report_fields(small_build):
     out, report, result = small_build
-    assert sorted(p.name for p in out.iterdir()) == ["labels.txt", "report.json", "report.md",
+    assert sorted(p.name for p in out.iterdir()) == ["confusion.png", "labels.txt", "report.json", "report.md",
                                                      "squeezenet1_1.tflite", "squeezenet1_1_float.tflite"]
+    assert (out / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "labels.txt").read_text().splitlines()[9] == "Ankle boot"
     for key in ("arch", "metaparameters", "input_shape", "classes", "params", "macs", "preprocessing",
                 "sizes", "sparsity", "accuracy", "latency", "sha256", "seed", "versions", "stage_seconds"):
@@ -65,9 +66,11 @@ def test_artifacts_and_report_fields(small_build):
     assert report["accuracy"]["test_images"] == 500
     assert set(report["versions"]) >= {"tensorflow", "tfmot", "ai_edge_litert"}
     assert "accuracy int8 .tflite" in result.stdout  # the summary table
-    # Throughput per training stage: 2000 images / batch 64 = 31 steps per epoch.
+    # Throughput per training stage: 2000 images / batch 64 = 31 steps per epoch; pruning's 2 epochs (62 steps)
+    # and QAT's 1 (31) are raised to their minimum optimizer steps, and the report says so.
     t = report["throughput"]
-    assert [t[s]["train_steps"] for s in ("train_float", "prune", "qat")] == [124, 62, 31]
+    assert [t[s]["train_steps"] for s in ("train_float", "prune", "qat")] == [124, 100, 50]
+    assert [w.split(":")[0] for w in report["warnings"]] == ["prune", "qat"]
     for stage in ("train_float", "prune", "qat"):
         assert t[stage]["train_images"] == 64 * t[stage]["train_steps"] and t[stage]["evaluate_images"] == 500
         assert 0 < t[stage]["first_step_s"] < t[stage]["train_s"] <= report["stage_seconds"][stage]
@@ -131,7 +134,7 @@ def test_deep_compression_recipe_is_deterministic_and_survives_into_the_file(tmp
     files, and every layer's zeros and per-channel clusters read back from the flatbuffer."""
     tiny = ["--input-size", "32", "--limit-train", "600", "--limit-test", "100", "--epochs", "1",
             "--prune-epochs", "1", "--cluster-epochs", "0.5", "--qat-epochs", "0.5", "--latency-runs", "5",
-            "--seed", "7", "--recipe", "deep-compression"]
+            "--seed", "7", "--recipe", "deep-compression", "--min-stage-steps", "0"]
     digests = []
     for run in ("a", "b"):
         result = subprocess.run([MOBILEKIT, "build", *tiny, "--out", str(tmp_path / run)],
@@ -157,7 +160,7 @@ def test_build_with_architecture_knobs(tmp_path):
     # --sparsity 0: tracing a pruning-wrapped ShuffleNet costs ~80 s; pruning of every arch is
     # covered by tests/test_zoo_int8.py, the graph-mode pruning stage by the SqueezeNet builds.
     tiny = ["--input-size", "32", "--limit-train", "300", "--limit-test", "100", "--epochs", "0.5",
-            "--sparsity", "0", "--qat-epochs", "0.5", "--latency-runs", "5"]
+            "--sparsity", "0", "--qat-epochs", "0.5", "--latency-runs", "5", "--min-stage-steps", "0"]
     result = subprocess.run([MOBILEKIT, "build", "--arch", "shufflenet_v1", "--groups", "2",
                              "--scale", "0.5", *tiny, "--device", "snapdragon-865", "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=900)

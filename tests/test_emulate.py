@@ -190,6 +190,7 @@ def test_root_is_ready():
     assert r.returncode == 0 and "nothing to do" in r.stdout
 
 
+@pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
 @pytest.mark.needs_arm_root
 def test_emulated_int8_is_bit_exact_and_counts_repeat_across_processes(small_int8, tmp_path):
     out = tmp_path / "emu.json"
@@ -207,6 +208,7 @@ def test_emulated_int8_is_bit_exact_and_counts_repeat_across_processes(small_int
     assert "bit-exact with the host" in r.stdout and "predicted" in r.stdout
 
 
+@pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
 @pytest.mark.needs_arm_root
 def test_info_predicts_untrained_float_and_int8():
     r = cli("info", "--arch", "squeezenet1_1", "--input-size", "32", "--classes", "10", "--device",

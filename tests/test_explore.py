@@ -26,7 +26,7 @@ from mobilekit.explore.space import ExploreConfig, parse_objectives, parse_space
 BIN = Path(sys.executable).parent
 MOBILEKIT = str(BIN / "mobilekit")
 TINY = ["--limit-train", "2000", "--limit-test", "500", "--input-size", "32", "--epochs", "0.3",
-        "--prune-epochs", "0.1", "--qat-epochs", "0.1"]
+        "--prune-epochs", "0.1", "--qat-epochs", "0.1", "--min-stage-steps", "0"]
 ACCEPTANCE = ["--arch", "squeezenet1_1", "--space", "squeeze_ratio=0.25,0.5", "--space", "pct3x3=0.25,0.5", *TINY]
 
 

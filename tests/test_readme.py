@@ -21,8 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
 QUICK_BUILD = ["--limit-train", "600", "--limit-test", "200", "--epochs", "0.3", "--prune-epochs", "0.3",
-               "--qat-epochs", "0.1", "--cluster-epochs", "0.1", "--latency-runs", "5"]
+               "--qat-epochs", "0.1", "--cluster-epochs", "0.1", "--min-stage-steps", "0", "--latency-runs", "5"]
 QUICK_EXPLORE = ["--input-size", "32", *QUICK_BUILD]
+# Transfer builds on the 12-image photos folder: the smallest input, one epoch per phase, no stage minimum.
+QUICK_TRANSFER = ["--input-size", "32", "--head-epochs", "1", "--epochs", "1", "--min-stage-steps", "0",
+                  "--latency-runs", "5"]
 
 CHEAP = {
     "mobilekit info --arch mobilenet_v1 --alpha 0.5 --input-size 160",
@@ -48,6 +51,12 @@ SLOW = {  # command -> why it is slow (what the appended budget cuts)
     "mobilekit build --limit-train 2000 --limit-test 500 --input-size 32 --epochs 4": "trains 4 epochs",
     "mobilekit build --arch shufflenet_v1 --groups 3 --scale 0.5": "trains on 60,000 images",
     "mobilekit build --arch mobilenet_v2 --weights imagenet": "ports and converts a 224x224 ImageNet model",
+    "mobilekit build --arch efficientnet_lite0 --weights imagenet --data photos/ --input-size 128":
+        "fine-tunes a pretrained backbone",
+    "mobilekit build --arch mobilenet_v2 --weights imagenet --data photos/ --test-data held-out/ --fine-tune block_12 "
+    "--recipe int8-qat": "fine-tunes a pretrained backbone",
+    "mobilekit build --arch squeezenet1_1 --data photos/ --input-size 96 --epochs 20 --teacher mobilenet_v2:imagenet":
+        "fine-tunes a teacher, trains two students",
     "mobilekit build --arch squeezenet1_0 --recipe deep-compression": "trains 4.5 epochs on 60,000 images",
     "mobilekit build --recipe cluster-int8 --clusters 8": "trains on 60,000 images",
     "mobilekit build --recipe int8-ptq --calibration mse --bias-correction": "trains on 60,000 images",
@@ -158,6 +167,7 @@ def test_cheap_readme_command_runs_as_written(workdir, command):
         assert "fire9_concat" in result.stdout and "top-1" in result.stdout
 
 
+@pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
 @pytest.mark.needs_arm_root
 @pytest.mark.parametrize("command", sorted(CHEAP_ARM))
 def test_cheap_arm_readme_command_runs_as_written(workdir, command):
@@ -181,10 +191,14 @@ def _image_folder(root: Path):
 @pytest.mark.needs_arm_root
 def test_slow_readme_commands_run_with_a_small_budget(workdir):
     _image_folder(workdir / "photos")
+    _image_folder(workdir / "held-out")
     shutil.rmtree(workdir / "build" / "squeezenet1_1")  # the cheap tests' stand-in; the real build goes there
     for command in [c for c in readme_commands() if c in SLOW]:  # README order: `--report` follows the sweeps
-        if command.startswith("mobilekit build") and "--weights" not in command and "--size-only" not in command:
-            extra = QUICK_BUILD if "--data" not in command else ["--latency-runs", "5"]
+        if command.startswith("mobilekit build") and ("--data" in command and ("--weights" in command
+                                                                               or "--teacher" in command)):
+            extra = QUICK_TRANSFER
+        elif command.startswith("mobilekit build") and "--weights" not in command and "--size-only" not in command:
+            extra = QUICK_BUILD if "--data" not in command else ["--min-stage-steps", "0", "--latency-runs", "5"]
         elif command.startswith("mobilekit explore") and "--report" not in command:
             extra = QUICK_EXPLORE
         else:
@@ -192,6 +206,8 @@ def test_slow_readme_commands_run_with_a_small_budget(workdir):
         run(command, workdir, extra)
     assert (workdir / "build" / "squeezenet1_1" / "report.json").is_file()
     assert (workdir / "build" / "photos" / "report.json").is_file()
+    transfer = json.loads((workdir / "build" / "efficientnet_lite0" / "report.json").read_text())
+    assert [p["phase"] for p in transfer["transfer"]["phases"]] == ["head", "fine_tune"]
     assert (workdir / "build" / "explore" / "explore.md").is_file()
 
 

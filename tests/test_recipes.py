@@ -120,6 +120,7 @@ def test_keep_clusters_reties_shared_weights_to_their_mean_and_pins_zeros():
         np.testing.assert_allclose(tied[kernel == value], moved[kernel == value].mean(), rtol=1e-6)
 
 
+@pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
 def test_deep_compression_of_imagenet_squeezenet1_0_fits_480_kb(tmp_path):
     r = cli("build", "--arch", "squeezenet1_0", "--recipe", "deep-compression", "--size-only", "--out", tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -6,10 +6,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
 def test_zoo_benchmark_writes_its_table_before_and_after_the_rewrites(tmp_path):
     out = tmp_path / "zoo.json"
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "zoo.py"), "--archs", "squeezenet1_0",
@@ -38,6 +40,7 @@ def test_zoo_benchmark_rejects_an_unknown_arch(tmp_path):
     assert not (tmp_path / "z.json").exists()
 
 
+@pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
 def test_porter_script_writes_loadable_keras_weights(tmp_path):
     out = tmp_path / "mnv2.h5"
     result = subprocess.run([sys.executable, str(ROOT / "converters" / "torchvision_mobilenet_v2.py"), str(out)],
@@ -65,6 +68,7 @@ def test_harness_overhead_benchmark_runs(tmp_path):
     assert len(row["round_medians_ms"]["harness"]) == len(row["round_medians_ms"]["bare"]) == 2
 
 
+@pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
 def test_keras_to_int8_converter_writes_a_verified_file_and_refuses_code(tmp_path):
     import mobilekit
     from mobilekit._tf import keras

@@ -152,6 +152,11 @@ def add_build_flags(b, d: dict) -> None:
     add_transfer_flags(t)
     t.add_argument("--prune-epochs", type=number(float, 0, high=LIMITS["epochs"], what="--prune-epochs"), default=None,
                    help="pruning fine-tune epochs (default: the recipe's, else 0.5)")
+    t.add_argument("--min-stage-steps", type=number(int, 0, high=LIMITS["runs"], what="--min-stage-steps"),
+                   default=None, metavar="N",
+                   help="fewest optimizer steps of each compression stage whatever the data's size, more passes "
+                        "when its epochs are fewer steps (default: pruning 100, clustering and QAT 50; 0: exactly "
+                        "the epochs asked)")
     t.add_argument("--qat-epochs", type=number(float, 0, high=LIMITS["epochs"], what="--qat-epochs"), default=None,
                    help="quantization-aware training epochs (default: the recipe's, else 0.25)")
     t.add_argument("--recipe", type=recipe_name, default=d["recipe"], metavar="NAME|FILE.json",

@@ -55,12 +55,13 @@ def run_export(args) -> int:
 
 
 def run_export_tflite(args) -> int:
-    from mobilekit import _io, archs
+    from mobilekit import archs
+    from mobilekit._io import check_output_path
 
     arch = archs.resolve(args.arch)
     kwargs = arch_kwargs_of(args)
     archs.check_kwargs(arch, kwargs)  # before TensorFlow loads
-    _io.check_output_path(args.out, kind="dir", what="--out")
+    check_output_path(args.out, kind="dir", what="--out")
     from mobilekit.export_tflite import export_untrained
     from mobilekit.rewrites import DEFAULT_REWRITES
 

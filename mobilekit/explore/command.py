@@ -11,10 +11,11 @@ from mobilekit.explore.space import (DEFAULT_OBJECTIVES, TARGET_FIELDS, ExploreC
 
 SPEC_KEYS = {"base", "space", "arch", "search", "trials", "seeds", "objectives", "targets", "device", "out",
              "address", "cpus_per_trial", "max_concurrent"}
-BASE_FLAGS = ("data", "input_size", "epochs", "prune_epochs", "qat_epochs", "cluster_epochs", "recipe", "sparsity",
-              "qat", "clusters", "teacher", "trust_teacher", "distill_alpha", "temperature", "seed", "batch_size", "lr",
-              "optimizer", "augment", "limit_train", "limit_test", "latency_runs", "calibration", "bias_correction",
-              "rewrites")
+BASE_FLAGS = ("data", "test_data", "input_size", "epochs", "prune_epochs", "qat_epochs", "cluster_epochs", "recipe",
+              "sparsity", "qat", "clusters", "teacher", "trust_teacher", "distill_alpha", "temperature", "seed",
+              "batch_size", "lr", "optimizer", "augment", "limit_train", "limit_test", "latency_runs", "calibration",
+              "bias_correction", "rewrites", "min_stage_steps", "weights", "head_epochs", "fine_tune", "fine_tune_lr",
+              "label_smoothing")
 
 
 def load_spec(path: str) -> dict:
@@ -55,9 +56,7 @@ def _pick(given: set[str], name: str, cli_value, spec: dict, spec_value_key: str
 def config_from_args(args, training: dict, knobs: dict, given: set[str]) -> ExploreConfig:
     """The sweep asked for by the flags (and ``--spec``), validated; flags given on the command line win."""
     spec = load_spec(args.spec) if args.spec else {}
-    if args.weights is not None:
-        raise MobilekitError("explore trains every point; it does not take --weights")
-    cli_base = {**{k: training.get(k) for k in BASE_FLAGS if k in training},
+    cli_base = {**{k: training.get(k) for k in BASE_FLAGS if k in training}, "weights": args.weights,
                 "input_size": args.input_size, "seed": args.seed, "latency_runs": args.latency_runs}
     base = {k: v for k, v in dict(spec.get("base", {})).items()}
     for name, value in cli_base.items():

@@ -30,7 +30,12 @@ SEARCHES = ("grid", "oneatatime", "optuna")
 # BuildConfig fields a sweep may vary, with their value types.
 BUILD_KNOBS = {"input_size": int, "epochs": float, "prune_epochs": float, "qat_epochs": float,
                "cluster_epochs": float, "lr": float, "batch_size": int, "recipe": str, "optimizer": str,
-               "augment": bool, "sparsity": float, "clusters": int, "qat": bool}
+               "augment": bool, "sparsity": float, "clusters": int, "qat": bool, "min_stage_steps": int,
+               # transfer learning: pretrained or scratch ("none"), which backbone (the arch), how much to unfreeze
+               "weights": str, "head_epochs": float, "fine_tune": str, "fine_tune_lr": float,
+               "label_smoothing": float}
+# Knobs whose word "none" is a value of its own, not "unset" (fine_tune=none: the head only).
+NONE_IS_A_VALUE = ("fine_tune",)
 # Result columns an objective may name; the direction is given with it ("accuracy_int8:max").
 OBJECTIVE_COLUMNS = ("accuracy_int8", "size_gzip_bytes", "size_tflite_bytes", "latency_host_ms",
                      "latency_device_ms", "energy_mj", "params", "macs", "peak_activation_bytes", "train_seconds")
@@ -51,7 +56,7 @@ def _cast(knob: str, kind, value):
     """``value`` (text from the command line, or a JSON/YAML scalar) as ``kind``."""
     if isinstance(value, str):
         text = value.strip()
-        if text.lower() == "none" and kind is not bool:
+        if text.lower() == "none" and kind is not bool and knob not in NONE_IS_A_VALUE:
             return None
         try:
             if kind is bool:
@@ -320,6 +325,11 @@ def make_config(arch: str, base: dict, knobs: dict) -> dict:
             fields_[knob] = value
         elif knob in accepted:
             arch_kwargs[knob] = value
+    if fields_.get("weights") is not None and fields_.get("data") is None:
+        fields_["data"] = "fashion-mnist"  # a sweep trains every point: pretrained weights fine-tune on the data
+    if fields_.get("weights") is None:  # a scratch point of a pretrained-or-scratch sweep: no transfer settings
+        for name in ("head_epochs", "fine_tune", "fine_tune_lr"):
+            fields_.pop(name, None)
     cfg = BuildConfig(arch=arch, arch_kwargs=arch_kwargs or None, **fields_)
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items() if k != "out"}
 

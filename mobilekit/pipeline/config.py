@@ -21,7 +21,7 @@ from mobilekit.errors import MobilekitError
 TRAINING_FIELDS = ("data", "test_data", "epochs", "head_epochs", "fine_tune", "fine_tune_lr", "label_smoothing",
                    "prune_epochs", "qat_epochs", "recipe", "sparsity", "qat", "clusters", "cluster_epochs", "teacher",
                    "trust_teacher", "distill_alpha", "temperature", "batch_size", "lr", "optimizer", "arch_kwargs",
-                   "augment", "limit_train", "limit_test")
+                   "augment", "limit_train", "limit_test", "min_stage_steps")
 # Transfer learning defaults (a pretrained backbone on the user's data; docs/transfer-learning.md): Model Maker's
 # head phase of 5 epochs at batch 32 with label smoothing 0.1, then the Keras guide's fine-tune at a low rate.
 TRANSFER_DEFAULTS = {"head_epochs": 5.0, "epochs": 5.0, "batch_size": 32, "label_smoothing": 0.1,
@@ -66,6 +66,7 @@ class BuildConfig:
     bias_correction: bool | None = None  # post-training bias correction (None: the recipe's)
     rewrites: tuple[str, ...] | None = None  # export graph rewrites (mobilekit.rewrites; None: the recipe's)
     cluster_epochs: float | None = None  # None: the recipe's, else 0.5
+    min_stage_steps: int | None = None  # fewest optimizer steps per compression stage (None: stages.MIN_STAGE_STEPS)
     teacher: str | None = None  # distillation: a Keras model file or a registered arch (trained first)
     trust_teacher: bool = False  # load a teacher file whose layers carry Python code (Lambda)
     distill_alpha: float = 0.5  # weight of the hard-label loss; 1 - alpha on the teacher's soft outputs
@@ -118,6 +119,8 @@ class BuildConfig:
             if not (name.startswith("limit") and getattr(self, name) is None):
                 check_number(name, getattr(self, name), int, 1, high)
         check_number("latency_warmup", self.latency_warmup, int, 0, LIMITS["runs"])
+        if self.min_stage_steps is not None:
+            check_number("min_stage_steps", self.min_stage_steps, int, 0, LIMITS["runs"])
         check_number("seed", self.seed, int, 0, LIMITS["seed"])
         if self.out is not None and not str(self.out).strip():
             raise MobilekitError(f"out must name a folder; received out={self.out!r} (leave it out for build/<arch>/)")

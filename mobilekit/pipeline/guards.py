@@ -16,7 +16,8 @@ NEAR_CHANCE_POINTS = 0.05
 LOSS_POINTS = 0.10
 # A build whose int8 file keeps less than this share of the float model's lead over chance is refused (nothing
 # written): a model that lost most of what it learned is not an artifact to ship. Applies when float leads
-# chance by at least MIN_LEAD.
+# chance by at least MIN_LEAD, and only on evidence: the upper end of the int8 accuracy's 95% interval must be
+# below the line too (a handful of test images proves nothing either way).
 MIN_KEPT_LEAD, MIN_LEAD = 0.5, 0.2
 
 
@@ -35,13 +36,16 @@ def check_kept_accuracy(accuracy: dict, y_test, num_classes: int) -> None:
     int8, float_ = accuracy.get("tflite_int8"), accuracy.get("keras_float")
     if int8 is None or float_ is None:
         return
+    from mobilekit.pipeline.evaluation import wilson_interval
+
     base, _ = chance(y_test, num_classes)
-    lead = float_ - base
-    if lead >= MIN_LEAD and int8 - base < MIN_KEPT_LEAD * lead:
+    lead, n = float_ - base, len(y_test)
+    if lead >= MIN_LEAD and wilson_interval(round(int8 * n), n)[1] < base + MIN_KEPT_LEAD * lead:
         stages = ", ".join(f"{k.removeprefix('keras_')} {v:.1%}" for k, v in accuracy.items()
                            if k.startswith("keras_") and isinstance(v, float))
-        raise MobilekitError(f"refused: the int8 file's accuracy {int8:.1%} kept less than half of what the float "
-                             f"model learned ({float_:.1%}, chance {base:.1%}; per stage: {stages}); nothing was "
+        raise MobilekitError(f"refused: the int8 file's accuracy {int8:.1%} on {n} test images kept less than half "
+                             f"of what the float model learned ({float_:.1%}, chance {base:.1%}; per stage: {stages}); "
+                             "nothing was "
                              "written. Try a milder recipe (--recipe int8-qat or int8-ptq), --sparsity 0.3, or "
                              "longer stages (--prune-epochs, --qat-epochs)")
 

@@ -72,6 +72,11 @@ class Trained:
 MIN_STAGE_STEPS = {"prune": 100, "cluster": 50, "qat": 50}
 
 
+def min_steps(cfg: BuildConfig, stage: str) -> int:
+    """A compression stage's fewest optimizer steps: ``--min-stage-steps`` when given, else MIN_STAGE_STEPS."""
+    return MIN_STAGE_STEPS[stage] if cfg.min_stage_steps is None else max(1, cfg.min_stage_steps)
+
+
 def load_data(cfg: BuildConfig, console) -> Data:
     from mobilekit import data as data_mod
 
@@ -137,11 +142,11 @@ def budget_note(cfg: BuildConfig, stage: str, epochs: float, num_images: int) ->
     """The line saying a stage's epochs were raised to its minimum steps (None when they were not)."""
     from mobilekit.pipeline.training import steps
 
-    asked = steps(cfg, num_images, epochs)
-    if asked >= MIN_STAGE_STEPS[stage]:
+    asked, least = steps(cfg, num_images, epochs), min_steps(cfg, stage)
+    if asked >= least:
         return None
     return (f"{stage}: {epochs:g} epochs of {num_images} images at batch {cfg.batch_size} are {asked} optimizer "
-            f"step(s); ran the minimum {MIN_STAGE_STEPS[stage]} (small data: more passes, not a wrecked model)")
+            f"step(s); ran the minimum {least} (small data: more passes, not a wrecked model; --min-stage-steps)")
 
 
 def train_float(cfg: BuildConfig, data: Data, model, teacher=None) -> float:
@@ -164,8 +169,11 @@ def teacher(cfg: BuildConfig, data: Data):
         from mobilekit.pipeline.transfer import train_phases
 
         arch, _, weights = cfg.teacher.partition(":")
-        teacher_cfg = replace(cfg, arch=arch, weights=weights, teacher=None, epochs=None, batch_size=None,
-                              label_smoothing=None, arch_kwargs=None)
+        # The student's data, epochs (the fine-tune phase's) and batch size; the head phase and what to unfreeze
+        # from --head-epochs and --fine-tune; the transfer default label smoothing.
+        teacher_cfg = replace(cfg, arch=arch, weights=weights, teacher=None, label_smoothing=None, arch_kwargs=None,
+                              recipe="int8-ptq", sparsity=None, qat=None, clusters=None, prune_epochs=None,
+                              cluster_epochs=None, qat_epochs=None)
         model = create_model(teacher_cfg, data)
         train_phases(teacher_cfg, data, model)
         return model, keras_accuracy(model, data.x_test, ds.y_test)
@@ -200,12 +208,12 @@ def prune(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
     from mobilekit.optimize import prune as prune_model, sparsity_masks, strip_pruning
 
     spec = cfg.spec
-    n = steps(cfg, len(data.ds.x_train), cfg.prune_epochs, MIN_STAGE_STEPS["prune"])
+    n = steps(cfg, len(data.ds.x_train), cfg.prune_epochs, min_steps(cfg, "prune"))
     pruned = prune_model(state.model, spec.sparsity or 0.5, end_step=max(1, int(n * 0.75)), m_by_n=spec.m_by_n)
     what = f"{spec.m_by_n[0]}:{spec.m_by_n[1]}" if spec.m_by_n else f"{spec.sparsity:.0%}"
     fit(pruned, data.ds.x_train, data.ds.y_train, cfg, cfg.prune_epochs, stage_lr(cfg, 0.2),
         f"pruning to {what}", [tfmot.sparsity.keras.UpdatePruningStep()], seed_offset=1,
-        min_steps=MIN_STAGE_STEPS["prune"])
+        min_steps=min_steps(cfg, "prune"))
     stripped = strip_pruning(pruned)
     return Trained(stripped, {**state.accuracy, "keras_pruned": keras_accuracy(stripped, data.x_test, data.ds.y_test)},
                    sparsity_masks(stripped))
@@ -223,7 +231,7 @@ def cluster(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
     wrapped = cluster_model(base, spec.clusters, preserve_sparsity=bool(state.masks))
     if cfg.cluster_epochs > 0:
         fit(wrapped, data.ds.x_train, data.ds.y_train, cfg, cfg.cluster_epochs, stage_lr(cfg, 0.05),
-            f"clustering to {spec.clusters} values", seed_offset=3, min_steps=MIN_STAGE_STEPS["cluster"])
+            f"clustering to {spec.clusters} values", seed_offset=3, min_steps=min_steps(cfg, "cluster"))
     stripped = strip_clustering(wrapped)
     accuracy = {**state.accuracy, "keras_clustered": keras_accuracy(stripped, data.x_test, data.ds.y_test)}
     return Trained(stripped, accuracy, sparsity_masks(stripped), cluster_labels(stripped))
@@ -245,7 +253,7 @@ def qat(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
     keep = KeepClusters(state.labels) if state.labels else KeepSparsity(state.masks) if state.masks else None
     if cfg.qat_epochs > 0:
         fit(model, data.ds.x_train, data.ds.y_train, cfg, cfg.qat_epochs, stage_lr(cfg, 0.05),
-            "quantization-aware training", [keep] if keep else [], seed_offset=2, min_steps=MIN_STAGE_STEPS["qat"])
+            "quantization-aware training", [keep] if keep else [], seed_offset=2, min_steps=min_steps(cfg, "qat"))
     accuracy = {**state.accuracy, "keras_qat": keras_accuracy(model, data.x_test, data.ds.y_test)}
     return Trained(model, accuracy, state.masks, state.labels, float_model=exported, rewrites=log)
 
