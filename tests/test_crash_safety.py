@@ -30,7 +30,7 @@ def test_sigkill_mid_training_keeps_the_previous_build_and_leaves_nothing(tmp_pa
     assert first.returncode == 0, first.stderr[-2000:]
     before = snapshot(out)
     assert set(before) == {"squeezenet1_1.tflite", "squeezenet1_1_float.tflite", "labels.txt", "report.json",
-                           "report.md"}
+                           "report.md", "confusion.png"}
 
     proc = subprocess.Popen([MOBILEKIT, "build", *TINY, "--seed", "1", "--out", str(out)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)

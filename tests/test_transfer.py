@@ -222,3 +222,16 @@ def test_a_build_that_lost_most_of_its_float_accuracy_is_refused_on_evidence_onl
     check_kept_accuracy({"keras_float": 0.533, "tflite_int8": 0.45}, y, 10)  # kept most of it
     check_kept_accuracy({"keras_float": 0.25, "tflite_int8": 0.1}, y, 10)  # float barely learned: not judged
     check_kept_accuracy({"keras_float": 1.0, "tflite_int8": 0.5}, np.array([0, 1]), 2)  # 2 images prove nothing
+
+
+def test_qat_that_loses_accuracy_falls_back_to_post_training_quantization():
+    from mobilekit.pipeline.stages import Trained, qat_or_fallback
+
+    before = Trained("pruned model", {"keras_float": 0.81, "keras_pruned": 0.775}, masks={"conv": 1})
+    kept = Trained("qat model", {**before.accuracy, "keras_qat": 0.77}, masks={"conv": 1}, float_model="exported")
+    assert qat_or_fallback(before, kept, 10_000) is kept  # within 2 points
+    assert qat_or_fallback(before, Trained("qat", {**before.accuracy, "keras_qat": 0.735}), 60).model == "qat"  # noise
+    lost = Trained("qat model", {**before.accuracy, "keras_qat": 0.58}, masks={"conv": 1}, float_model="exported")
+    used = qat_or_fallback(before, lost, 10_000)
+    assert used.model == "pruned model" and used.float_model is None and used.masks == {"conv": 1}
+    assert used.accuracy["keras_qat"] == 0.58 and "lost 19.5% points (77.5% -> 58.0%)" in used.accuracy["qat_fallback"]

@@ -139,6 +139,34 @@ def depthwise_bn(x, strides: int, name: str, depth_multiplier: int = 1, padding:
     return bn_relu6(x, name, bn_epsilon=bn_epsilon)
 
 
+def checkpoint_layout_input(arch: str, input_shape, padding, bn_epsilon, normalization, batch_size):
+    """The input of an inverted-residual net whose layout follows a checkpoint's (MobileNetV2, EfficientNet-Lite):
+    ``padding`` and ``bn_epsilon`` checked, the input normalised in the model; (inputs, x, style for the blocks)."""
+    check_choice(arch, "padding", padding, PADDINGS)
+    if isinstance(bn_epsilon, bool) or not isinstance(bn_epsilon, (int, float)) or not 0 < bn_epsilon < 1:
+        raise MobilekitError(f"{arch}: bn_epsilon must be in (0, 1); received bn_epsilon={bn_epsilon!r}")
+    check_min_size(arch, input_shape)
+    inputs = model_input(input_shape, batch_size)
+    x = normalize_input(inputs, normalization, input_shape[-1], arch)
+    return inputs, x, {"padding": padding, "bn_epsilon": float(bn_epsilon)}
+
+
+def inverted_residual(x, expansion: int, filters: int, stride: int, block: int, style: dict, kernel: int = 3):
+    """MobileNetV2's inverted residual with a linear bottleneck (EfficientNet-Lite's MBConv without SE): 1x1
+    expansion (none when ``expansion`` is 1), ``kernel`` x ``kernel`` depthwise, 1x1 projection, and the
+    identity added when the shapes allow; layers named ``block_{block}_expand/_depthwise/_project/_add``."""
+    name = f"block_{block}"
+    in_channels = x.shape[-1]
+    y = x
+    if expansion != 1:
+        y = conv_bn(y, in_channels * expansion, 1, f"{name}_expand", **style)
+    y = depthwise_bn(y, stride, f"{name}_depthwise", kernel=kernel, **style)
+    y = conv_bn(y, filters, 1, f"{name}_project", relu=False, **style)
+    if stride == 1 and in_channels == filters:
+        y = keras.layers.Add(name=f"{name}_add")([x, y])
+    return y
+
+
 def normalize_input(x, normalization, channels: int, arch: str):
     if normalization is None:
         return x

@@ -17,8 +17,8 @@ import math
 
 from mobilekit._tf import keras
 from mobilekit.archs.registry import register
-from mobilekit.archs._common import (PADDINGS, check_choice, check_common, check_min_size, classifier_top, conv_bn,
-                                     depthwise_bn, make_divisible, model_input, normalize_input)
+from mobilekit.archs._common import (check_common, checkpoint_layout_input, classifier_top, conv_bn, inverted_residual,
+                                     make_divisible)
 from mobilekit.errors import MobilekitError
 
 # The B0 body: (depthwise kernel, first stride, expansion, output channels, repeats).
@@ -44,19 +44,6 @@ def stage_table(width: float, depth: float) -> list[tuple[int, int, int, int, in
         out.append((kernel, stride, expansion, make_divisible(channels * width),
                     repeats if fixed else int(math.ceil(depth * repeats))))
     return out
-
-
-def _mbconv(x, kernel: int, stride: int, expansion: int, filters: int, block: int, style: dict):
-    name = f"block_{block}"
-    in_channels = x.shape[-1]
-    y = x
-    if expansion != 1:
-        y = conv_bn(y, in_channels * expansion, 1, f"{name}_expand", **style)
-    y = depthwise_bn(y, stride, f"{name}_depthwise", kernel=kernel, **style)
-    y = conv_bn(y, filters, 1, f"{name}_project", relu=False, **style)
-    if stride == 1 and in_channels == filters:
-        y = keras.layers.Add(name=f"{name}_add")([x, y])
-    return y
 
 
 @register
@@ -87,18 +74,12 @@ def efficientnet_lite0(*, input_shape=(224, 224, 3), classes=1000, include_top=T
     input_shape = check_common(arch, input_shape, classes, include_top, pooling, classifier_activation, dropout)
     width = _coefficient(arch, "width_coefficient", width_coefficient)
     depth = _coefficient(arch, "depth_coefficient", depth_coefficient)
-    check_choice(arch, "padding", padding, PADDINGS)
-    if isinstance(bn_epsilon, bool) or not isinstance(bn_epsilon, (int, float)) or not 0 < bn_epsilon < 1:
-        raise MobilekitError(f"{arch}: bn_epsilon must be in (0, 1); received bn_epsilon={bn_epsilon!r}")
-    check_min_size(arch, input_shape)
-    inputs = model_input(input_shape, batch_size)
-    x = normalize_input(inputs, normalization, input_shape[-1], arch)
-    style = {"padding": padding, "bn_epsilon": float(bn_epsilon)}
+    inputs, x, style = checkpoint_layout_input(arch, input_shape, padding, bn_epsilon, normalization, batch_size)
     x = conv_bn(x, STEM, 3, "conv1", strides=2, **style)
     block = 0
     for kernel, stride, expansion, channels, repeats in stage_table(width, depth):
         for r in range(repeats):
-            x = _mbconv(x, kernel, stride if r == 0 else 1, expansion, channels, block, style)
+            x = inverted_residual(x, expansion, channels, stride if r == 0 else 1, block, style, kernel)
             block += 1
     x = conv_bn(x, HEAD, 1, "conv_last", **style)
     x = classifier_top(x, classes, include_top, pooling, classifier_activation, dropout)

