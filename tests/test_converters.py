@@ -66,3 +66,16 @@ def test_ported_model_classifies_the_photos():
     top1 = model.predict(images / 255.0, verbose=0).argmax(axis=1)
     for name, label in zip(names, top1):
         assert label in EXPECTED_CLASSES[name], (name, label)
+
+
+@pytest.mark.slow
+def test_ported_efficientnet_lite0_classifies_the_photos():
+    """TensorFlow's Lite0 weights in the lukemelas layout: the tabby lands in the cat classes, the espresso in its."""
+    from mobilekit.converters import imagenet_efficientnet_lite0
+
+    model = imagenet_efficientnet_lite0()
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == 4_652_008
+    names, images = load_photos(224, tuple(EXPECTED_CLASSES))
+    top1 = model.predict(images / 255.0, verbose=0).argmax(axis=1)
+    for name, label in zip(names, top1):
+        assert label in EXPECTED_CLASSES[name], (name, label)
