@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 import math
+import re
 
 from mobilekit.errors import MobilekitError
+
+
+_PLAIN = {int: re.compile(r"[+-]?[0-9]+"), float: re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")}
+
+
+def plain_number(text: str, kind=float):
+    """``text`` as ``kind`` when it is a plain ASCII decimal ("0.5", "-3", "1e-4"); Python's own int() and
+    float() also take "1_0" and full-width digits, which no user means as numbers here.
+
+    Raises:
+        ValueError: anything else (inf and nan included).
+    """
+    text = text.strip()
+    if not _PLAIN[kind].fullmatch(text):
+        raise ValueError(text)
+    return kind(text)
 
 
 def validate_sparsity(sparsity) -> float:

@@ -69,11 +69,11 @@ def _existing_ancestor(path: Path) -> Path:
 
 
 def check_output_path(path: str | os.PathLike, kind: str = "file", what: str = "output",
-                      owned_marker: str | None = None) -> Path:
+                      owned_marker: str | tuple[str, ...] | None = None) -> Path:
     """Check, before any work and without creating anything, that ``path`` can be written as a ``kind``
     ("file" or "dir"): not an existing path of the other kind, its nearest existing folder writable. A
-    non-empty existing folder must hold ``owned_marker`` (a previous output of the same command, which the
-    new one replaces whole) when one is given.
+    non-empty existing folder must hold ``owned_marker`` (a file only the same command writes: the folder is
+    its earlier output, which the new run replaces or continues) when one is given; any of a tuple of them.
 
     Raises:
         MobilekitError: naming the path and what is wrong with it.
@@ -86,10 +86,11 @@ def check_output_path(path: str | os.PathLike, kind: str = "file", what: str = "
         raise MobilekitError(f"{what} path {text!r} is a folder; name a file")
     if kind == "dir" and path.exists() and not path.is_dir():
         raise MobilekitError(f"{what} folder {text!r} exists and is not a folder")
-    if kind == "dir" and owned_marker and path.is_dir() and any(path.iterdir()) \
-            and not (path / owned_marker).is_file():
-        raise MobilekitError(f"{what} folder {text!r} is not empty and holds no {owned_marker} from an earlier "
-                             "run; choose an empty or new folder (an earlier run's folder is replaced whole)")
+    markers = (owned_marker,) if isinstance(owned_marker, str) else tuple(owned_marker or ())
+    if kind == "dir" and markers and path.is_dir() and any(path.iterdir()) \
+            and not any((path / m).is_file() and not (path / m).is_symlink() for m in markers):
+        raise MobilekitError(f"{what} folder {text!r} is not empty and holds no {markers[0]} from an earlier "
+                             "run of this command; choose an empty or new folder")
     base = _existing_ancestor(path if kind == "dir" else path.parent)
     if not base.is_dir():
         raise MobilekitError(f"{what} path {text!r} is not writable: {str(base)!r} is a file, not a folder")
@@ -98,6 +99,32 @@ def check_output_path(path: str | os.PathLike, kind: str = "file", what: str = "
     except OSError as e:
         raise MobilekitError(f"{what} path {text!r} is not writable ({str(base)!r}: {e.strerror or e})") from None
     return path
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, name: str, what: str):
+    """Hold an exclusive OS lock (``flock``) on ``folder/name`` while the block runs; the file keeps the holder's
+    pid. The lock dies with the process (kill -9 included); a second holder is refused with one line naming it.
+
+    Raises:
+        MobilekitError: another live process holds the lock.
+    """
+    import fcntl
+
+    path = Path(folder) / name
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise MobilekitError(f"{what} {str(folder)!r} is in use by another run (pid {holder}); wait for it "
+                                 "to finish or choose another folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
 
 
 _RENAME_EXCHANGE = 2

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
-from mobilekit._io import ensure_writable_dir, write_bytes_atomic, write_json_atomic
+from mobilekit._io import check_output_path, ensure_writable_dir, write_bytes_atomic, write_json_atomic
 from mobilekit.data import RESIZE_CONVENTIONS
 from mobilekit.errors import MobilekitError
 
@@ -83,6 +84,20 @@ def model_json(report: dict, model_name: str, labels_name: str) -> dict:
     }
 
 
+def _arch_name(report: dict) -> str:
+    """The registry's own name for the report's arch (a file name that cannot leave the folder)."""
+    from mobilekit.archs import resolve
+
+    try:
+        name = resolve(str(report.get("arch")))
+    except MobilekitError:
+        raise MobilekitError(f"report.json names arch {str(report.get('arch'))[:80]!r}, which mobilekit does not "
+                             "know: not a mobilekit build report") from None
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise MobilekitError(f"arch {name!r} cannot name a file")
+    return name
+
+
 def export_android(build_dir: str | Path, to: str | Path | None = None) -> dict:
     """Copy a build's .tflite and labels.txt into ``to`` and write model.json there; returns model.json.
 
@@ -96,8 +111,10 @@ def export_android(build_dir: str | Path, to: str | Path | None = None) -> dict:
         if not DEMO_ASSETS.parent.is_dir():
             raise MobilekitError("the demo app's folder (android_demo/app) is not next to this install; pass --to DIR")
         to = DEMO_ASSETS
+    if Path(to).resolve() != DEMO_ASSETS.resolve():  # the demo's own assets folder is the kit's
+        check_output_path(to, "dir", "--to", owned_marker="model.json")
+    model_name, labels_name = f"{_arch_name(report)}.tflite", "labels.txt"  # names from the kit, never the report
     out = ensure_writable_dir(to)
-    model_name, labels_name = f"{report['arch']}.tflite", "labels.txt"
     doc = model_json(report, model_name, labels_name)
     write_bytes_atomic(out / model_name, content)
     write_bytes_atomic(out / labels_name, "".join(f"{c}\n" for c in labels).encode("utf-8"))

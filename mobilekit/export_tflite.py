@@ -41,8 +41,10 @@ def export_untrained(arch: str, out: str, input_size: int = 224, classes: int = 
     Example: ``export_untrained("squeezenet1_1", "out/", input_size=224)``.
     """
     import mobilekit
-    from mobilekit._io import ensure_writable_dir, write_bytes_atomic, write_json_atomic
+    from mobilekit._io import check_output_path, ensure_writable_dir, write_bytes_atomic, write_json_atomic
     from mobilekit._tf import keras
+
+    check_output_path(out, "dir", "--out", owned_marker="export.json")  # never into a build or a user's folder
     from mobilekit.tflite_analysis import analyze
     from mobilekit.tflite_file import TfliteFile
 

@@ -117,7 +117,32 @@ def _rounding_only(f: np.ndarray, scale: float, zero_point: int, dtype: str) -> 
     return _dequantize(q, scale, zero_point)
 
 
-def numerics(int8_content: bytes, float_content: bytes, images_float: np.ndarray) -> dict:
+MIN_PAIRED = 0.5  # at least this share of the int8 file's quantised layers must pair up with the reference's
+
+
+def check_pair(int8_content: bytes, float_content: bytes) -> None:
+    """The reference must be a float model with the int8 file's input (H, W, C) and number of outputs.
+
+    Raises:
+        MobilekitError: naming what differs.
+    """
+    from mobilekit.tflite_file import FLOAT_TYPES, TfliteFile
+
+    q, f = TfliteFile(int8_content), TfliteFile(float_content)
+    quantized = [t.name for t in f.tensors if t.dtype in ("INT8", "UINT8", "INT16") and t.scale is not None]
+    if f.inputs[0].dtype not in FLOAT_TYPES or quantized:
+        raise MobilekitError(f"the reference is not a float model (input {f.inputs[0].dtype}, {len(quantized)} "
+                             "quantised tensors): give the float file the int8 one came from")
+    if tuple(q.inputs[0].shape[1:]) != tuple(f.inputs[0].shape[1:]):
+        raise MobilekitError(f"the int8 file takes {list(q.inputs[0].shape[1:])} images, the reference "
+                             f"{list(f.inputs[0].shape[1:])}: not the same model")
+    q_out, f_out = tuple(q.outputs[0].shape[1:]), tuple(f.outputs[0].shape[1:])
+    if q_out != f_out:
+        raise MobilekitError(f"the int8 file outputs {list(q_out)}, the reference {list(f_out)} (a different class "
+                             "count): not the same model")
+
+
+def numerics(int8_content: bytes, float_content: bytes, images_float: np.ndarray, same_model: bool = False) -> dict:
     """Per-layer comparison of an int8 .tflite with its float reference on ``images_float`` (N, H, W, C),
     the float model's inputs; the int8 file gets them quantised with its input scale and zero point.
 
@@ -126,11 +151,16 @@ def numerics(int8_content: bytes, float_content: bytes, images_float: np.ndarray
     "output": {"top1_agreement", "top5_agreement" (float's top-1 within int8's top 5), "kl", "sqnr_db" (the
     last compared layer's), "images"}, "unmatched": [...], "images"}``.
 
+    With ``same_model`` (the command line's files) the pair must be one model: :func:`check_pair`, and at least
+    ``MIN_PAIRED`` of the int8 file's quantised layers paired.
+
     Raises:
         MobilekitError: unloadable files, different input shapes, or no layer in common.
     """
     from mobilekit.litert import quantize_input
 
+    if same_model:
+        check_pair(int8_content, float_content)
     q_it, f_it = reference_interpreter(int8_content), reference_interpreter(float_content)
     q_in, f_in = q_it.get_input_details()[0], f_it.get_input_details()[0]
     if list(q_in["shape"]) != list(f_in["shape"]):
@@ -140,8 +170,10 @@ def numerics(int8_content: bytes, float_content: bytes, images_float: np.ndarray
                              f"{tuple(f_in['shape'][1:])}")
     q_rows, f_rows = op_outputs(int8_content), op_outputs(float_content)
     pairs = pair(q_rows, f_rows)
-    if not pairs:
-        raise MobilekitError("no layer of the int8 file has a counterpart in the reference (are they the same model?)")
+    quantized = sum(r["scale"] is not None for r in q_rows)
+    if not pairs or (same_model and len(pairs) < MIN_PAIRED * quantized):
+        raise MobilekitError(f"only {len(pairs)} of the int8 file's {quantized} quantised layers have a counterpart "
+                             "in the reference: not the same model (give the float file this int8 file came from)")
     stats = [_Stats() for _ in pairs]
     agree, agree5, kl = 0, 0, 0.0
     for image in images_float:

@@ -40,7 +40,52 @@ def workspace(tmp_path_factory):
                 (w / root / c / f"{i}.png").write_bytes(b"\x89PNG not decoded: the structure is refused first")
     (w / "spec.yaml").write_text("space: {nope: [1, 2]}\n")
     (w / "spec-bad.yaml").write_text("space: [unclosed\n")
+    for name, text in SPECS.items():
+        (w / name).write_text(text)
+    (w / "user-results").mkdir()  # a user's own folder that happens to hold files named like a sweep's
+    (w / "user-results" / "results.json").write_text('{"mine": true}\n')
+    (w / "user-results" / "explore.md").write_text("my notes\n")
+    (w / "a-build").mkdir()  # a build's folder: export tflite must not replace its files
+    (w / "a-build" / "report.json").write_text("{}\n")
+    (w / "a-build" / "squeezenet1_1_float.tflite").write_bytes(b"trained")
+    (w / "damaged-sweep").mkdir()
+    (w / "damaged-sweep" / "results.json").write_text(
+        '{"schema_version": 1, "sweep": {"space": 3}, "counts": {}, "screened_out": {}, "saturation": {}, "rows": []}')
+    (w / "torn-sweep").mkdir()
+    (w / "torn-sweep" / "results.json").write_text('{"schema_version": 1, "sweep": {')
+    _tampered_build(w / "tampered", "../../escaped")
     return w
+
+
+def _tampered_build(d: Path, arch: str) -> None:
+    """A build folder whose report.json is consistent except for ``arch``, a path."""
+    import hashlib
+    import json
+
+    d.mkdir()
+    (d / "m.tflite").write_bytes(b"model bytes")
+    (d / "labels.txt").write_text("a\nb\n")
+    (d / "report.json").write_text(json.dumps({
+        "arch": arch, "sha256": hashlib.sha256(b"model bytes").hexdigest(), "classes": ["a", "b"],
+        "files": {"tflite": "m.tflite", "labels": "labels.txt"},
+        "preprocessing": {"size": [32, 32], "scale": 1 / 255, "offset": 0},
+        "quantization": {"input": {"scale": 1 / 255, "zero_point": -128},
+                         "output": {"scale": 1 / 256, "zero_point": -128}}}))
+
+
+SPECS = {  # spec files with one defect each
+    "spec-out-list.yaml": "out: [1]\nspace: {squeeze_ratio: [0.5]}\n",
+    "spec-device-number.yaml": "device: 5\nspace: {squeeze_ratio: [0.5]}\n",
+    "spec-address-number.yaml": "address: 7\nspace: {squeeze_ratio: [0.5]}\n",
+    "spec-arch-mapping.yaml": "arch: {a: 1}\nspace: {squeeze_ratio: [0.5]}\n",
+    "spec-space-scalar.yaml": "space: {squeeze_ratio: 0.5}\n",
+    "spec-duplicate.yaml": "space: {squeeze_ratio: [0.25]}\nspace: {pct3x3: [0.5]}\n",
+    "spec-duplicate.json": '{"seeds": 1, "seeds": 2, "space": {"squeeze_ratio": [0.5]}}',
+    "spec-underscore.yaml": "seeds: 1_0\nspace: {squeeze_ratio: [0.5]}\n",
+    "spec-hex.yaml": "space: {input_size: [0x20]}\n",
+    "spec-nan.json": '{"space": {"squeeze_ratio": [NaN]}}',
+}
+GRID = ",".join(f"{i / 1000:.3f}" for i in range(1, 1001))  # 1,000 values: a 1,000,000-point grid with two knobs
 
 
 CASES = [
@@ -135,6 +180,35 @@ CASES = [
     (["explore", "--spec", "spec-bad.yaml"], "spec-bad.yaml"),
     (["explore", "--address", "127.0.0.1:1"], "127.0.0.1:1"),
     (["explore", "--seeds", "0"], "--seeds"),
+    # explore: folders that are not a sweep's, duplicates, numbers, bounds, addresses, spec types
+    (["explore", "--space", "squeeze_ratio=0.5", "--out", "not-empty"], "holds no sweep"),
+    (["explore", "--space", "squeeze_ratio=0.5", "--out", "user-results"], "holds no sweep"),
+    (["explore", "--space", "squeeze_ratio=0.5", "--out", "a-file"], "a-file"),
+    (["explore", "--space", "squeeze_ratio=0.25", "--space", "squeeze_ratio=0.5"], "names squeeze_ratio twice"),
+    (["explore", "--space", "squeeze_ratio=\uff10.5"], "received '\uff10.5'"),
+    (["explore", "--space", "input_size=3_2"], "received '3_2'"),
+    (["explore", "--seeds", "1_0"], "--seeds"),
+    (["explore", "--space", f"squeeze_ratio={GRID}", "--space", f"pct3x3={GRID}"], "asks for 1,000,000 points"),
+    (["explore", "--space", "squeeze_ratio=0.25,0.5", "--max-points", "1"], "more than --max-points 1"),
+    (["explore", "--space", "squeeze_ratio=0.5", "--cpus-per-trial", "1000"], "no trial could ever start"),
+    (["explore", "--space", "squeeze_ratio=0.5", "--address", "ray://127.0.0.1:10001"], "ray://"),
+    (["explore", "--space", "squeeze_ratio=0.5", "--address", "http://127.0.0.1:8265"], "ray job submit"),
+    (["explore", "--space", "squeeze_ratio=0.5", "--address", "[::1]:1"], "[::1]:1"),
+    (["explore", "--space", "squeeze_ratio=0.5", "--address", "::1:1"], "[IPv6]:PORT"),
+    (["explore", "--space", "squeeze_ratio=0.5", "--address", "127.0.0.1:99999"], "127.0.0.1:99999"),
+    (["explore", "--spec", "spec-out-list.yaml"], "out must be str"),
+    (["explore", "--spec", "spec-device-number.yaml"], "device must be str"),
+    (["explore", "--spec", "spec-address-number.yaml"], "address must be str"),
+    (["explore", "--spec", "spec-arch-mapping.yaml"], "arch must be str or a list"),
+    (["explore", "--spec", "spec-space-scalar.yaml"], "space.squeeze_ratio must be a list"),
+    (["explore", "--spec", "spec-duplicate.yaml"], "duplicate key 'space'"),
+    (["explore", "--spec", "spec-duplicate.json"], "duplicate key 'seeds'"),
+    (["explore", "--spec", "spec-underscore.yaml"], "'1_0' is not a plain decimal number"),
+    (["explore", "--spec", "spec-hex.yaml"], "'0x20' is not a plain decimal number"),
+    (["explore", "--spec", "spec-nan.json"], "NaN is not a number here"),
+    (["explore", "--report", "damaged-sweep"], "sweep.space is missing or not a dict"),
+    (["explore", "--report", "torn-sweep"], "is damaged"),
+    (["explore", "--report", "user-results"], "schema_version"),
     # export, emulate, top level
     (["export", "android", "missing-dir"], "missing-dir"),
     (["export", "android", "not-empty"], "not-empty"),
@@ -146,6 +220,11 @@ CASES = [
     (["export", "tflite", "--arch", "squeezenet1_1", "--alpha", "0.5", "--out", "x"], "no metaparameter 'alpha'"),
     (["export", "tflite", "--arch", "squeezenet1_1", "--input-size", "0", "--out", "x"], "--input-size"),
     (["export", "tflite", "--arch", "squeezenet1_1", "--out", "a-file"], "a-file"),
+    (["export", "tflite", "--arch", "squeezenet1_1", "--out", "a-build"], "holds no export.json"),
+    (["export", "tflite", "--arch", "squeezenet1_1", "--out", "not-empty"], "holds no export.json"),
+    (["export", "tflite", "--arch", "mobilenet_v1", "--alpha", "0.001", "--out", "x"], "makes an invalid layer"),
+    (["export", "android", "tampered", "--to", "app-assets"], "'../../escaped'"),
+    (["export", "android", "tampered", "--to", "not-empty"], "holds no model.json"),
     (["build", "--rewrites", "space-to-depth-stem"], "changes kernels"),
     # build: transfer learning
     (["build", "--arch", "squeezenet1_1", "--weights", "imagenet", "--data", "two-class"],
@@ -186,3 +265,90 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli_error, workspace, m
 def test_there_are_at_least_fifty_cases_across_every_command():
     commands = {argv[0] for argv, _ in CASES if argv}
     assert len(CASES) >= 50 and {"build", "info", "bench", "explore", "export", "emulate", "numerics"} <= commands
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    """Small .tflite files for numerics: an int8 SqueezeNet 1.1 and float files that are and are not its model."""
+    import numpy as np
+
+    import mobilekit
+    from mobilekit.convert import convert_float, convert_int8
+
+    d = tmp_path_factory.mktemp("pairs")
+    rng = np.random.default_rng(0)
+
+    def model(name, arch="squeezenet1_1", size=32, classes=10, **kw):
+        m = mobilekit.create(arch, input_shape=(size, size, 3), classes=classes, **kw)
+        (d / f"{name}_float.tflite").write_bytes(convert_float(m))
+        return m
+
+    same = model("same")
+    (d / "int8.tflite").write_bytes(convert_int8(same, rng.random((4, 32, 32, 3), np.float32)))
+    model("bigger", size=48)
+    model("five", classes=5)
+    model("other", arch="mobilenet_v1", alpha=0.25)
+    return d
+
+
+@pytest.mark.needs_data
+@pytest.mark.parametrize("reference,needle", [
+    ("int8.tflite", "the reference is not a float model"),
+    ("bigger_float.tflite", "the int8 file takes [32, 32, 3] images, the reference [48, 48, 3]"),
+    ("five_float.tflite", "a different class count"),
+    ("other_float.tflite", "quantised layers have a counterpart in the reference: not the same model"),
+])
+def test_numerics_refuses_a_reference_that_is_not_the_int8_files_model(cli_error, pairs, monkeypatch, reference,
+                                                                         needle):
+    monkeypatch.chdir(pairs)
+    before = tree(pairs)
+    assert needle in cli_error("numerics", "int8.tflite", "--reference", reference, "--images", "4")
+    assert tree(pairs) == before
+
+
+def test_a_locked_sweep_folder_is_refused_naming_the_holder(cli_error, tmp_path, monkeypatch):
+    import os
+
+    from mobilekit._io import folder_lock
+    from mobilekit.explore.engine import SWEEP_LOCK
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sweep").mkdir()
+    with folder_lock(tmp_path / "sweep", SWEEP_LOCK, "sweep folder"):  # as a running driver holds it
+        line = cli_error("explore", "--space", "squeeze_ratio=0.5", "--input-size", "32", "--out", "sweep",
+                         "--limit-train", "64", "--limit-test", "32")
+    assert f"in use by another run (pid {os.getpid()})" in line
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir()) == [SWEEP_LOCK]
+
+
+def test_the_lock_dies_with_its_process(tmp_path):
+    import subprocess
+    import sys
+
+    from mobilekit._io import folder_lock
+
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom mobilekit._io import folder_lock\n"
+                               f"with folder_lock({str(tmp_path)!r}, 'l', 'x'):\n print('held', flush=True)\n"
+                               " time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(Exception, match=f"pid {holder.pid}"):
+            with folder_lock(tmp_path, "l", "x"):
+                pass
+    finally:
+        holder.kill()  # SIGKILL: no clean-up code runs
+        holder.wait()
+    with folder_lock(tmp_path, "l", "x") as path:
+        assert path.read_text().strip() == str(__import__("os").getpid())
+
+
+def test_address_auto_without_a_cluster_on_the_machine(cli_error, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path / "no-ray-here"))  # Ray's record of a running cluster: none
+    assert "--address auto: no Ray cluster runs on this machine" in cli_error(
+        "explore", "--space", "squeeze_ratio=0.5", "--address", "auto")
+    (tmp_path / "no-ray-here" / "ray").mkdir(parents=True)
+    (tmp_path / "no-ray-here" / "ray" / "ray_current_cluster").write_text("127.0.0.1:1\n")  # a stale record
+    assert "no Ray cluster answers at --address auto (Ray's record names 127.0.0.1:1)" in cli_error(
+        "explore", "--space", "squeeze_ratio=0.5", "--address", "auto")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["no-ray-here"]

@@ -20,7 +20,7 @@ import pytest
 from mobilekit import cli
 from mobilekit.errors import MobilekitError
 from mobilekit.explore import results
-from mobilekit.explore.space import ExploreConfig, parse_objectives, parse_space_arg, plan
+from mobilekit.explore.space import ExploreConfig, arch_list, parse_objectives, parse_space_arg, plan, point_count
 
 MOBILEKIT = str(Path(sys.executable).parent / "mobilekit")
 TINY = ["--limit-train", "2000", "--limit-test", "500", "--input-size", "32", "--epochs", "0.3",
@@ -32,6 +32,12 @@ pytestmark = [pytest.mark.needs_data, pytest.mark.xdist_group("ray")]  # one Ray
 
 
 # ---- the space, parsing and the table (no Ray, no training) ----
+
+def test_ray_tests_share_one_test_worker(request):
+    """Two sweeps at once on a 2-core machine would fight over it: every test of this file runs on one worker."""
+    if getattr(request.config.option, "loadgroup", False):  # a pytest-xdist worker with --dist loadgroup
+        assert request.node.nodeid.endswith("@ray"), "xdist_group ignored: check the pytest / pytest-xdist pins"
+
 
 def test_space_and_objective_parsing():
     assert parse_space_arg("squeeze-ratio=0.25, 0.5") == ("squeeze_ratio", ["0.25", "0.5"])
@@ -183,6 +189,23 @@ def test_spec_file_equals_flags_and_flags_win(tmp_path):
     rewritten = config("--spec", str(spec), "--recipe", "int8-ptq", "--rewrites", "pad-fold,space-to-depth-stem")
     assert rewritten.base["rewrites"] == ("pad-fold", "space-to-depth-stem")
     assert "rewrites" not in from_file.base
+    # The spec's base point names the arch: honoured, not replaced by --arch's default.
+    spec.write_text("base: {arch: mobilenet_v1, input_size: 32}\nspace: {alpha: [0.25, 0.5]}\n")
+    assert arch_list(config("--spec", str(spec))) == ["mobilenet_v1"]
+    assert arch_list(config("--spec", str(spec), "--arch", "mobilenet_v2")) == ["mobilenet_v2"]  # the flag wins
+
+
+def test_points_are_counted_before_any_is_made():
+    base = {"arch": "squeezenet1_1"}
+    values = [str(v) for v in range(1, 2001)]
+    assert point_count(ExploreConfig(base=base, space={"a": values, "b": values})) == 4_000_000
+    assert point_count(ExploreConfig(base=base, space={"a": values, "b": values}, search="oneatatime", seeds=3)) \
+        == 12_000
+    assert point_count(ExploreConfig(base=base, space={"a": values[:2], "arch": ["x", "y", "z"]})) == 6
+    assert point_count(ExploreConfig(base=base, space={"a": values[:2]}, search="optuna", trials=50, seeds=2)) \
+        == 100
+    with pytest.raises(MobilekitError, match="asks for 4,000,000 points, more than --max-points 1,000"):
+        plan(ExploreConfig(base=base, space={"squeeze_ratio": values, "pct3x3": values}), "fp")  # from the lengths
 
 
 # ---- real sweeps on Ray (slow) ----
@@ -196,6 +219,32 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _ppids() -> dict[int, int]:
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                out[int(d)] = int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+def _descendants(pid: int) -> list[int]:
+    ppids, tree, new = _ppids(), {pid}, {pid}
+    while new:
+        new = {p for p, pp in ppids.items() if pp in new} - tree
+        tree |= new
+    return sorted(tree - {pid})
+
+
+def _alive(pid: int) -> bool:  # a zombie is dead
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 @pytest.fixture(scope="module")
 def acceptance(tmp_path_factory):
     """The acceptance sweep, killed with SIGKILL once its first point finished, then run again."""
@@ -207,12 +256,17 @@ def acceptance(tmp_path_factory):
         assert driver.poll() is None, driver.stderr.read().decode()[-2000:]
         assert time.monotonic() < deadline, "no point finished in 10 minutes"
         time.sleep(0.5)
+    ray_processes = _descendants(driver.pid)  # the local Ray the driver started: daemons, agents, workers
     driver.kill()  # SIGKILL to the sweep's driver
     driver.wait()
+    deadline = time.monotonic() + 30
+    while (alive := [p for p in ray_processes if _alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.5)
     try:
-        os.killpg(driver.pid, signal.SIGKILL)  # Ray's helper processes the dead driver leaves behind
+        os.killpg(driver.pid, signal.SIGKILL)  # a failed check below must not leave them running
     except ProcessLookupError:
         pass
+    assert alive == [], "Ray processes outlived the killed driver by 30 s"
     first = {p.parent.name: {f.name: (f.stat().st_mtime_ns, _sha(f)) for f in p.parent.iterdir()}
              for p in out.glob("points/*/point.json")}
     result = _explore(*ACCEPTANCE, "--out", str(out))
@@ -312,6 +366,27 @@ def test_the_same_sweep_on_a_ray_cluster_at_an_address(acceptance, tmp_path):
         assert r["point"] in local
         assert _sha(tmp_path / "cluster" / r["tflite"]) == _sha(out / local[r["point"]]["tflite"])
         assert r["accuracy_int8"] == local[r["point"]]["accuracy_int8"]
+
+
+@slow
+def test_a_local_sweep_starts_its_own_ray_beside_another_cluster():
+    """Another Ray cluster on the machine (Ray's record points at it): the local default must not attach to it."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    probe = ("from mobilekit.explore.engine import _ray_init, _ray_shutdown\n"
+             "from mobilekit.explore.space import ExploreConfig\n"
+             "ray = _ray_init(ExploreConfig(base={'arch': 'squeezenet1_1'}, space={'squeeze_ratio': [0.5]}))\n"
+             "print(ray.get_runtime_context().gcs_address, ray.cluster_resources().get('CPU'))\n"
+             "_ray_shutdown(ray)\n")
+    try:
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                                env={**os.environ, "RAY_ADDRESS": cluster.address})
+    finally:
+        cluster.shutdown()
+    assert result.returncode == 0, result.stderr[-2000:]
+    gcs, cpus = result.stdout.split()
+    assert gcs != cluster.address and float(cpus) == os.cpu_count()
 
 
 @pytest.mark.needs_arm_root

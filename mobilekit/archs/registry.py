@@ -73,7 +73,12 @@ def create(name: str, **kwargs):
         MobilekitError: unknown ``name``, an unknown keyword or an invalid metaparameter.
     """
     check_kwargs(name, kwargs)
-    return _REGISTRY[resolve(name)](**kwargs)
+    try:
+        return _REGISTRY[resolve(name)](**kwargs)
+    except ValueError as e:  # Keras refusing a layer the metaparameters made (e.g. zero filters)
+        knobs = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k not in NOT_KNOBS) or "its defaults"
+        raise MobilekitError(f"{resolve(name)} with {knobs} makes an invalid layer: "
+                             f"{str(e).strip().splitlines()[0][:200]}") from None
 
 
 def builder(name: str) -> Callable:

@@ -50,6 +50,8 @@ def add_parser(sub, d: dict) -> None:
                    default=None, help="Ray CPUs per design point (default: 1; concurrency = CPUs / this)")
     r.add_argument("--max-concurrent", type=number(int, 1, high=1000, what="--max-concurrent"), default=None,
                    help="at most this many points at once (default: what the CPUs allow)")
+    r.add_argument("--max-points", type=number(int, 1, high=10**6, what="--max-points"), default=None,
+                   help="refuse a sweep of more points than this, counted before any is made (default: 1000)")
     r.add_argument("--latency-runs", type=number(int, 1, high=100000, what="latency runs"),
                    default=d["latency_runs"], help="timed batch-1 runs per point (default: %(default)s)")
     r.add_argument("--retry-failed", action="store_true", help="run failed points again on resume")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
-from mobilekit._checks import LIMITS
+from mobilekit._checks import LIMITS, plain_number
 from mobilekit.errors import MobilekitError
 
 EXIT_USAGE = 2
@@ -22,7 +23,7 @@ class Parser(argparse.ArgumentParser):
 def number(kind, low=None, low_open=False, high=None, high_open=False, what="value"):
     def parse(text):
         try:
-            value = kind(text)
+            value = plain_number(text, kind)
         except ValueError:
             raise argparse.ArgumentTypeError(f"invalid {what}: {text!r}") from None
         if kind is float and not math.isfinite(value):
@@ -38,7 +39,7 @@ def number(kind, low=None, low_open=False, high=None, high_open=False, what="val
 def thread_list(text):
     parts = text.split(",")
     high = LIMITS["num_threads"]
-    if not all(p.strip().isdigit() and 1 <= int(p) <= high for p in parts):
+    if not all(re.fullmatch(r"[0-9]+", p.strip()) and 1 <= int(p) <= high for p in parts):
         raise argparse.ArgumentTypeError(f"thread counts must be ints in [1, {high}] such as 1 or 1,2; "
                                          f"received {text!r}")
     return list(dict.fromkeys(int(p) for p in parts))

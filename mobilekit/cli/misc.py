@@ -61,7 +61,7 @@ def run_export_tflite(args) -> int:
     arch = archs.resolve(args.arch)
     kwargs = arch_kwargs_of(args)
     archs.check_kwargs(arch, kwargs)  # before TensorFlow loads
-    check_output_path(args.out, kind="dir", what="--out")
+    check_output_path(args.out, kind="dir", what="--out", owned_marker="export.json")
     from mobilekit.export_tflite import export_untrained
     from mobilekit.rewrites import DEFAULT_REWRITES
 

@@ -88,7 +88,7 @@ def run(args) -> int:
     source = args.data or ("fashion-mnist" if classes == 10 else "photos")
     described, images = load_images(source, shape, args.images, args.seed)
     doc = {"int8": args.int8, "reference": args.reference, "data": described,
-           **numerics(content, reference, images)}
+           **numerics(content, reference, images, same_model=True)}
     numerics_table(doc)
     if args.json:
         write_json_atomic(args.json, doc)

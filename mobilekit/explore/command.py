@@ -6,11 +6,9 @@ import json
 from pathlib import Path
 
 from mobilekit.errors import MobilekitError
-from mobilekit.explore.space import (DEFAULT_OBJECTIVES, TARGET_FIELDS, ExploreConfig, parse_objectives,
+from mobilekit.explore.space import (DEFAULT_OBJECTIVES, MAX_POINTS, TARGET_FIELDS, ExploreConfig, parse_objectives,
                                      parse_space_arg)
 
-SPEC_KEYS = {"base", "space", "arch", "search", "trials", "seeds", "objectives", "targets", "device", "out",
-             "address", "cpus_per_trial", "max_concurrent"}
 BASE_FLAGS = ("data", "test_data", "input_size", "epochs", "prune_epochs", "qat_epochs", "cluster_epochs", "recipe",
               "sparsity", "qat", "clusters", "teacher", "trust_teacher", "distill_alpha", "temperature", "seed",
               "batch_size", "lr", "optimizer", "augment", "limit_train", "limit_test", "latency_runs", "calibration",
@@ -18,8 +16,82 @@ BASE_FLAGS = ("data", "test_data", "input_size", "epochs", "prune_epochs", "qat_
               "label_smoothing")
 
 
+# The type of each top-level spec key (a bool is never a number here).
+SPEC_TYPES = {"base": dict, "space": dict, "targets": dict, "arch": (str, list), "search": str, "trials": int,
+              "seeds": int, "objectives": (str, list), "device": str, "out": str, "address": str,
+              "cpus_per_trial": (int, float), "max_concurrent": int, "max_points": int}
+SPEC_KEYS = set(SPEC_TYPES)
+
+
+def _no_duplicates(pairs):
+    keys = [k for k, _ in pairs]
+    dup = next((k for k in keys if keys.count(k) > 1), None)
+    if dup is not None:
+        raise ValueError(f"duplicate key {dup!r}")
+    return dict(pairs)
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not a number here")
+
+
+def _yaml_loader():
+    """yaml.SafeLoader (data only, never code) that also refuses duplicate keys and numbers that are not plain
+    ASCII decimals (YAML 1.1 reads ``1_0``, ``0x1f``, ``1:30`` and ``.inf`` as numbers)."""
+    import re
+
+    import yaml
+    from yaml.constructor import ConstructorError
+
+    class SpecLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    if key_node.value in seen:
+                        raise ConstructorError(None, None, f"duplicate key {key_node.value!r}", key_node.start_mark)
+                    seen.add(key_node.value)
+            return super().construct_mapping(node, deep)
+
+        def _plain(self, node, pattern):
+            if not re.fullmatch(pattern, node.value):
+                raise ConstructorError(None, None, f"{node.value!r} is not a plain decimal number",
+                                       node.start_mark)
+
+        def construct_yaml_int(self, node):
+            self._plain(node, r"[-+]?[0-9]+")
+            return super().construct_yaml_int(node)
+
+        def construct_yaml_float(self, node):
+            self._plain(node, r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+            return super().construct_yaml_float(node)
+
+    SpecLoader.add_constructor("tag:yaml.org,2002:int", SpecLoader.construct_yaml_int)
+    SpecLoader.add_constructor("tag:yaml.org,2002:float", SpecLoader.construct_yaml_float)
+    return SpecLoader
+
+
+def _check_types(spec: dict, path: str) -> None:
+    for key, kind in SPEC_TYPES.items():
+        if key not in spec:
+            continue
+        v = spec[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(v, bool) or not isinstance(v, kinds):
+            names = " or ".join("a list" if k is list else "a mapping" if k is dict else k.__name__ for k in kinds)
+            raise MobilekitError(f"spec file {path!r}: {key} must be {names}; received {v!r}"[:300])
+        if isinstance(v, list) and not all(isinstance(x, str) for x in v):
+            raise MobilekitError(f"spec file {path!r}: {key} must list names (text); received {v!r}"[:300])
+    for name, values in spec.get("space", {}).items():
+        if not isinstance(name, str) or not isinstance(values, list):
+            raise MobilekitError(f"spec file {path!r}: space.{name} must be a list of values; received {values!r}"
+                                 [:300])
+    if not all(isinstance(k, str) for k in (*spec.get("base", {}), *spec.get("targets", {}))):
+        raise MobilekitError(f"spec file {path!r}: base and targets take names as keys")
+
+
 def load_spec(path: str) -> dict:
-    """A sweep spec (JSON, or YAML read with ``yaml.safe_load``: data only, never code)."""
+    """A sweep spec (JSON, or YAML read with a safe loader: data only, never code), its keys and types checked."""
     p = Path(path)
     if not p.is_file():
         raise MobilekitError(f"no such spec file: {path!r}")
@@ -28,20 +100,18 @@ def load_spec(path: str) -> dict:
         if p.suffix.lower() in (".yaml", ".yml"):
             import yaml
 
-            spec = yaml.safe_load(text)
+            spec = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
         else:
-            spec = json.loads(text)
+            spec = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
     except Exception as e:  # yaml and json raise several types for bad text
         raise MobilekitError(f"spec file {path!r} is not valid {p.suffix.lstrip('.') or 'JSON'}: "
                              f"{str(e).splitlines()[0][:200]}") from None
     if not isinstance(spec, dict):
         raise MobilekitError(f"spec file {path!r} must hold a mapping with keys such as base, space, search")
-    unknown = sorted(set(spec) - SPEC_KEYS)
+    unknown = sorted(set(map(str, spec)) - SPEC_KEYS)
     if unknown:
         raise MobilekitError(f"spec file {path!r}: unknown key {unknown[0]!r}; keys: {', '.join(sorted(SPEC_KEYS))}")
-    for key in ("base", "space", "targets"):
-        if key in spec and not isinstance(spec[key], dict):
-            raise MobilekitError(f"spec file {path!r}: {key} must be a mapping")
+    _check_types(spec, path)
     return spec
 
 
@@ -68,10 +138,17 @@ def config_from_args(args, training: dict, knobs: dict, given: set[str]) -> Expl
     base["arch_kwargs"] = arch_kwargs or None
     base = {k: v for k, v in base.items() if v is not None or k in ("data",)}
     space = dict(spec.get("space", {}))
+    flagged = set()
     for text in args.space:
         knob, values = parse_space_arg(text)
+        if knob in flagged:
+            raise MobilekitError(f"--space names {knob} twice; give its values once (--space {knob}=V1,V2,...)")
+        flagged.add(knob)
         space[knob] = values
-    archs = _pick(given, "arch", args.arch, spec)
+    if "arch" not in given and "arch" not in spec and isinstance(spec.get("base", {}).get("arch"), str):
+        archs = spec["base"]["arch"]  # the spec's base point names the arch
+    else:
+        archs = _pick(given, "arch", args.arch, spec)
     archs = [a.strip() for a in archs.split(",")] if isinstance(archs, str) else list(archs)
     if any(not a for a in archs):
         raise MobilekitError(f"--arch has an empty name; received {args.arch!r}")
@@ -101,6 +178,7 @@ def config_from_args(args, training: dict, knobs: dict, given: set[str]) -> Expl
         address=_pick(given, "address", args.address, spec),
         cpus_per_trial=_pick(given, "cpus_per_trial", args.cpus_per_trial, spec, default=1.0),
         max_concurrent=_pick(given, "max_concurrent", args.max_concurrent, spec),
+        max_points=_pick(given, "max_points", args.max_points, spec, default=MAX_POINTS),
         retry_failed=args.retry_failed)
 
 

@@ -10,8 +10,10 @@ Optuna's NSGA-II sampler over the same knobs and the sweep's objectives.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -23,18 +25,92 @@ from mobilekit.explore import results
 from mobilekit.explore.space import ExploreConfig, Point, arch_list, base_values, data_fingerprint, plan
 
 
-def check_address(address: str | None) -> None:
-    """An unreachable ``HOST:PORT`` is a one-line error now, not a minute-long hang inside ray.init."""
-    if address is None or address == "auto" or address.startswith("ray://"):
-        return
+RAY_CLIENT_HINT = "submit the sweep to the cluster instead: `ray job submit --address http://HEAD:8265 -- mobilekit explore ...`"
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[IPv6]:PORT`` -> (host, port), or a one-line error."""
     host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise MobilekitError(f"--address must be HOST:PORT or auto; received {address!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        host = ""  # a bare IPv6 address: the port is ambiguous
+    if not sep or not host or not re.fullmatch(r"[0-9]{1,5}", port) or not 0 < int(port) < 65536 \
+            or any(c.isspace() for c in host):
+        raise MobilekitError(f"--address must be HOST:PORT, [IPv6]:PORT or auto; received {address!r}")
+    return host, int(port)
+
+
+def _running_cluster() -> str | None:
+    """The address Ray's ``auto`` would attach to on this machine (Ray's own record), if any."""
+    record = Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray" / "ray_current_cluster"
     try:
-        with socket.create_connection((host, int(port)), timeout=5):
+        text = record.read_text().strip()
+    except OSError:
+        return None
+    return text or None
+
+
+def check_address(address: str | None) -> None:
+    """Every ``--address`` form checked before anything is written: a reachable ``HOST:PORT`` (IPv6 in
+    brackets), ``auto`` only with a cluster running on this machine; Ray Client (``ray://``) and dashboard
+    (``http://``) URLs are refused with what to use instead."""
+    if address is None:
+        return
+    if address.startswith(("ray://", "http://", "https://")):
+        raise MobilekitError(f"--address {address!r}: explore drives Ray Tune on the cluster itself and takes the "
+                             f"head's HOST:PORT (as `ray start --head` prints); or {RAY_CLIENT_HINT}")
+    if address == "auto":
+        found = _running_cluster()
+        if found is None:
+            raise MobilekitError("--address auto: no Ray cluster runs on this machine (start one with `ray start "
+                                 "--head`, or leave out --address for a local Ray of the sweep's own)")
+    host, port = _host_port(found if address == "auto" else address)
+    try:
+        with socket.create_connection((host, port), timeout=5):
             pass
     except OSError as e:
-        raise MobilekitError(f"no Ray cluster answers at --address {address}: {e.strerror or e}") from None
+        where = f"auto (Ray's record names {found})" if address == "auto" else address
+        raise MobilekitError(f"no Ray cluster answers at --address {where}: {e.strerror or e}") from None
+
+
+SWEEP_LOCK = ".explore.lock"  # held by the running driver; its presence marks a sweep folder
+
+
+def _is_sweep_folder(path: Path) -> bool:
+    lock = path / SWEEP_LOCK
+    if lock.is_file() and not lock.is_symlink():
+        return True
+    try:  # a sweep written before the lock file existed
+        doc = json.loads((path / "results.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("sweep"), dict) and isinstance(doc.get("rows"), list)
+
+
+def check_sweep_folder(out: str) -> Path:
+    """``--out`` must be absent, empty, or a sweep folder (this command's earlier output): anything else is a
+    user's folder, refused before anything is written."""
+    from mobilekit._io import check_output_path
+
+    path = check_output_path(out, "dir", "--out")
+    if path.is_dir() and any(path.iterdir()) and not _is_sweep_folder(path):
+        raise MobilekitError(f"--out folder {str(out)!r} is not empty and holds no sweep (no {SWEEP_LOCK} or sweep "
+                             "results.json); choose an empty or new folder")
+    return path
+
+
+def check_cpus(cfg: ExploreConfig, cluster_cpus: float | None = None) -> None:
+    """A trial asking for more CPUs than one node has would wait forever: refused before anything starts."""
+    have = cluster_cpus if cluster_cpus is not None else float(os.cpu_count() or 1)
+    if cfg.cpus_per_trial > have:
+        where = "the largest node of the cluster" if cluster_cpus is not None else "this machine"
+        raise MobilekitError(f"--cpus-per-trial {cfg.cpus_per_trial:g} is more than the {have:g} CPUs of {where}: "
+                             "no trial could ever start")
+
+
+def _largest_node_cpus(ray) -> float:
+    return max([float(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")] or [0.0])
 
 
 def _classes(data: str | None) -> int:
@@ -123,6 +199,67 @@ def _record_crash(sweep: dict, config: dict, message: str) -> None:
         store_failed(sweep, p, f"the trial's worker died: {message.strip().splitlines()[-1][:300]}")
 
 
+# Runs beside a local sweep's driver, noting every second the processes under it (Ray's daemons, agents, workers;
+# start times kept, so a reused pid is never hit). When the driver is gone without saying "ok" (kill -9, a crash),
+# it kills them at once: Ray's own agents notice only after about a minute.
+_WATCHDOG = r"""
+import os, select, signal, sys
+driver, me, seen = int(sys.argv[1]), os.getpid(), {}
+def scan():
+    procs = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    rest = f.read().rsplit(")", 1)[1].split()
+                procs[int(d)] = (int(rest[1]), rest[19])
+            except (OSError, ValueError, IndexError):
+                pass
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, start) in procs.items():
+            if (ppid == driver or ppid in seen) and pid not in seen and pid != me:
+                seen[pid], grew = start, True
+    return procs
+while True:
+    if select.select([sys.stdin], [], [], 1.0)[0]:
+        if sys.stdin.readline().strip() == "ok":
+            sys.exit(0)
+        break
+    scan()
+procs = scan()
+for pid, start in seen.items():
+    if pid in procs and procs[pid][1] == start:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+"""
+
+
+class _RayWatchdog:
+    """Kills a local Ray's processes when the driver dies without shutting it down (Linux /proc)."""
+
+    def __init__(self):
+        import subprocess
+        import sys
+
+        self.proc = None
+        if Path("/proc/self/stat").is_file():
+            self.proc = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid())],
+                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def release(self):
+        """Ray was shut down cleanly: the watchdog exits without killing anything."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.communicate(b"ok\n", timeout=30)
+            except Exception:  # noqa: BLE001 - best effort; it dies with its pipe anyway
+                self.proc.kill()
+
+
 def _ray_init(cfg: ExploreConfig):
     import ray
 
@@ -141,7 +278,19 @@ def _ray_init(cfg: ExploreConfig):
                              f"{str(e).strip().splitlines()[0][:200]}") from None
     for name in ("ray", "ray.tune", "ray.train"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    if cfg.address is None:
+        _WATCHDOGS.append(_RayWatchdog())
     return ray
+
+
+_WATCHDOGS: list[_RayWatchdog] = []
+
+
+def _ray_shutdown(ray) -> None:
+    """Shut Ray down, then dismiss the watchdog of a local instance."""
+    ray.shutdown()
+    while _WATCHDOGS:
+        _WATCHDOGS.pop().release()
 
 
 def _tuner(cfg: ExploreConfig, sweep: dict, pending: list[Point], callback):
@@ -194,14 +343,15 @@ def explore(cfg: ExploreConfig, console=None) -> dict:
     Raises:
         MobilekitError: a bad space, target, data folder, output folder or Ray address, before any training.
     """
-    from mobilekit._io import ensure_writable_dir
-    from mobilekit.explore.render import render
+    from mobilekit._io import ensure_writable_dir, folder_lock
     from mobilekit.explore.space import check_single_values
-    from mobilekit.explore.trial import finished, store_failed
     from mobilekit.progress import console as default_console
 
     console = console or default_console
     check_address(cfg.address)
+    check_sweep_folder(cfg.out)
+    if cfg.address is None:
+        check_cpus(cfg)
     classes = _classes(cfg.base.get("data"))
     fingerprint = data_fingerprint(cfg.base.get("data"), cfg.base.get("limit_train"), cfg.base.get("limit_test"))
     points, space = plan(cfg, fingerprint)
@@ -213,7 +363,26 @@ def explore(cfg: ExploreConfig, console=None) -> dict:
 
     with quiet_native_stderr():  # TensorFlow's first model: its CUDA probe and absl lines
         check_single_values(cfg, space, classes)  # every check before the first file is written
-    out = ensure_writable_dir(cfg.out)
+    ray = None
+    if cfg.address is not None:  # connect first: the cluster's CPUs are checked before anything is written
+        ray = _ray_init(cfg)
+    try:
+        if ray is not None:
+            check_cpus(cfg, _largest_node_cpus(ray))
+        out = ensure_writable_dir(cfg.out)
+        with folder_lock(out, SWEEP_LOCK, "sweep folder"):
+            return _sweep(cfg, out, points, space, fingerprint, classes, console, ray)
+    finally:
+        if ray is not None and ray.is_initialized():
+            _ray_shutdown(ray)
+
+
+def _sweep(cfg: ExploreConfig, out: Path, points: list[Point], space: dict, fingerprint: str, classes: int,
+           console, ray) -> dict:
+    """The sweep proper, in a locked folder: failed rows for invalid points, screening, the trials, the table."""
+    from mobilekit.explore.render import render
+    from mobilekit.explore.trial import finished, store_failed
+
     sweep = sweep_document(cfg, space, fingerprint, classes)
     t0 = time.perf_counter()
     for p in points:
@@ -229,14 +398,16 @@ def explore(cfg: ExploreConfig, console=None) -> dict:
                   f"results in {out}/")
     display = _Display(console, total, sweep)
     if pending or cfg.search == "optuna":
-        ray = _ray_init(cfg)
+        local = ray is None
+        ray = ray or _ray_init(cfg)
         try:
             with display.progress:
                 display.refresh()
                 _tuner(cfg, sweep, pending, _ProgressCallback(display, cfg.seeds)).fit()
                 display.refresh()
         finally:
-            ray.shutdown()
+            if local:
+                _ray_shutdown(ray)
     doc = results.write(out, sweep)
     render(out)
     doc["seconds"] = round(time.perf_counter() - t0, 1)

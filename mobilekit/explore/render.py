@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mobilekit._io import write_text_atomic
 from mobilekit.errors import MobilekitError
+from mobilekit.explore.results import SCHEMA_VERSION
 
 
 def _pyplot():
@@ -158,16 +159,49 @@ def markdown(doc: dict, images: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _damaged(path: Path, what: str) -> MobilekitError:
+    return MobilekitError(f"{str(path)!r} is damaged: {what}; run the sweep again to rewrite it")
+
+
+def check_results(doc, path: Path) -> dict:
+    """``doc`` (a results.json read back) has the structure rendering needs, or a one-line error naming the part."""
+    if not isinstance(doc, dict):
+        raise _damaged(path, f"expected a JSON object, found {type(doc).__name__}")
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise _damaged(path, f"schema_version is {doc.get('schema_version')!r}, not {SCHEMA_VERSION}")
+    shape = {"sweep": dict, "counts": dict, "screened_out": dict, "saturation": dict, "rows": list}
+    sweep_shape = {"space": dict, "archs": list, "objectives": list, "targets": dict, "search": str, "seeds": int}
+    for parent, fields in ((doc, shape), (doc.get("sweep"), sweep_shape)):
+        for key, kind in fields.items():
+            if not isinstance(parent.get(key), kind) or isinstance(parent.get(key), bool):
+                where = key if parent is doc else f"sweep.{key}"
+                raise _damaged(path, f"{where} is missing or not a {kind.__name__}")
+    for i, row in enumerate(doc["rows"]):
+        if not isinstance(row, dict) or not isinstance(row.get("point"), str) or \
+                row.get("status") not in ("ok", "failed", "screened_out"):
+            raise _damaged(path, f"rows[{i}] is not a point row (point, status)")
+    return doc
+
+
 def render(sweep_dir: str | Path) -> dict:
-    """Plots and explore.md from ``DIR/results.json``; returns the results document."""
+    """Plots and explore.md from ``DIR/results.json``; returns the results document.
+
+    Raises:
+        MobilekitError: no results.json, or one that is not a sweep's (the damaged part is named).
+    """
     out = Path(sweep_dir)
     path = out / "results.json"
     if not path.is_file():
         raise MobilekitError(f"no sweep results in {str(out)!r} (results.json missing)")
     try:
-        doc = json.loads(path.read_text())
-    except ValueError:
-        raise MobilekitError(f"{str(path)!r} is not valid JSON") from None
-    images = plots(doc, out)
-    write_text_atomic(out / "explore.md", markdown(doc, images))
+        doc = check_results(json.loads(path.read_text(errors="replace")), path)
+        images = plots(doc, out)
+        text = markdown(doc, images)
+    except MobilekitError:
+        raise
+    except ValueError as e:
+        raise _damaged(path, str(e).splitlines()[0][:200] if str(e) else "not valid JSON") from None
+    except (KeyError, TypeError, AttributeError, IndexError) as e:  # a value of the wrong kind deeper inside
+        raise _damaged(path, f"{type(e).__name__} {str(e)[:150]}") from None
+    write_text_atomic(out / "explore.md", text)
     return doc

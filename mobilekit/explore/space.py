@@ -24,6 +24,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from mobilekit import archs
+from mobilekit._checks import plain_number
 from mobilekit.errors import MobilekitError
 
 SEARCHES = ("grid", "oneatatime", "optuna")
@@ -40,6 +41,8 @@ NONE_IS_A_VALUE = ("fine_tune",)
 OBJECTIVE_COLUMNS = ("accuracy_int8", "size_gzip_bytes", "size_tflite_bytes", "latency_host_ms",
                      "latency_device_ms", "energy_mj", "params", "macs", "peak_activation_bytes", "train_seconds")
 DEFAULT_OBJECTIVES = (("accuracy_int8", "max"), ("size_gzip_bytes", "min"))
+# A sweep of more points than this is refused before any point is made (--max-points raises it).
+MAX_POINTS = 1000
 TARGET_FIELDS = ("min_accuracy", "max_size_kb", "sram_kb", "fps", "energy_mj")
 
 
@@ -61,13 +64,8 @@ def _cast(knob: str, kind, value):
         try:
             if kind is bool:
                 return parse_bool(text)
-            if kind is int:
-                return int(text)
-            if kind is float:
-                v = float(text)
-                if not math.isfinite(v):
-                    raise ValueError
-                return v
+            if kind in (int, float):
+                return plain_number(text, kind)  # ASCII decimals only: not "1_0", not full-width digits
             return text
         except (ValueError, MobilekitError):
             raise MobilekitError(f"knob {knob} takes {kind.__name__} values; received {value!r}") from None
@@ -162,6 +160,7 @@ class ExploreConfig:
     cpus_per_trial: float = 1.0
     max_concurrent: int | None = None  # None: what the cluster's CPUs allow
     retry_failed: bool = False
+    max_points: int = MAX_POINTS  # more points than this are refused before any is made
 
     def __post_init__(self):
         if self.search not in SEARCHES:
@@ -171,10 +170,14 @@ class ExploreConfig:
                 raise MobilekitError(f"--search optuna needs --trials N >= 1; received trials={self.trials!r}")
         elif self.trials is not None:
             raise MobilekitError(f"--trials applies to --search optuna; received --search {self.search}")
-        for name, low in (("seeds", 1), ("max_concurrent", 1)):
+        for name, low, high in (("seeds", 1, 1000), ("max_concurrent", 1, 1000), ("max_points", 1, 10**6)):
             v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not low <= v <= 1000):
-                raise MobilekitError(f"{name} must be an int in [{low}, 1000]; received {name}={v!r}")
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high):
+                raise MobilekitError(f"{name} must be an int in [{low}, {high}]; received {name}={v!r}")
+        for name in ("out", "device", "address"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, str):
+                raise MobilekitError(f"{name} must be text; received {name}={v!r}"[:300])
         c = self.cpus_per_trial
         if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 < c <= 1024:
             raise MobilekitError(f"--cpus-per-trial must be in (0, 1024]; received {c!r}")
@@ -369,6 +372,7 @@ def plan(cfg: ExploreConfig, fingerprint: str) -> tuple[list[Point], dict[str, l
     Points an arch cannot take (a knob it has no such metaparameter for) keep that knob as None;
     duplicates collapse. Raises MobilekitError for an unknown knob or an empty list.
     """
+    check_point_count(cfg)
     space = _typed_space(cfg, arch_list(cfg))
     points: dict[str, Point] = {}
     for arch, values in base_values(cfg, space).items():
@@ -376,6 +380,25 @@ def plan(cfg: ExploreConfig, fingerprint: str) -> tuple[list[Point], dict[str, l
             for p in point_group(arch, cfg.base, combo, cfg.seeds, fingerprint):
                 points.setdefault(p.id, p)
     return list(points.values()), space
+
+
+def point_count(cfg: ExploreConfig) -> int:
+    """How many points the sweep asks for, counted from the value lists (nothing is made): per arch the grid's
+    product (one-at-a-time: the sum) times the seeds; with Optuna, its trials times the seeds when more."""
+    lengths = [len(v) if isinstance(v, (list, tuple)) else 1 for k, v in cfg.space.items() if k != "arch"]
+    per_arch = sum(lengths) if cfg.search == "oneatatime" else math.prod(lengths)
+    names = cfg.space.get("arch") or [cfg.base.get("arch")]
+    n_archs = len(names) if isinstance(names, (list, tuple)) else len(str(names).split(","))
+    grid = max(per_arch, 1) * n_archs * cfg.seeds
+    return max(grid, (cfg.trials or 0) * cfg.seeds) if cfg.search == "optuna" else grid
+
+
+def check_point_count(cfg: ExploreConfig) -> None:
+    """Refuse, before any point is made, a sweep larger than ``cfg.max_points``."""
+    n = point_count(cfg)
+    if n > cfg.max_points:
+        raise MobilekitError(f"the sweep asks for {n:,} points, more than --max-points {cfg.max_points:,}; "
+                             "shrink the space or raise --max-points")
 
 
 def base_values(cfg: ExploreConfig, space: dict) -> dict[str, dict]:
