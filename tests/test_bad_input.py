@@ -191,6 +191,7 @@ CASES = [
     (["explore", "--space", f"squeeze_ratio={GRID}", "--space", f"pct3x3={GRID}"], "asks for 1,000,000 points"),
     (["explore", "--space", "squeeze_ratio=0.25,0.5", "--max-points", "1"], "more than --max-points 1"),
     (["explore", "--space", "squeeze_ratio=0.5", "--cpus-per-trial", "1000"], "no trial could ever start"),
+    (["explore", "--space", "squeeze_ratio=0.5", "--schedule-timeout", "0"], "--schedule-timeout"),
     (["explore", "--space", "squeeze_ratio=0.5", "--address", "ray://127.0.0.1:10001"], "ray://"),
     (["explore", "--space", "squeeze_ratio=0.5", "--address", "http://127.0.0.1:8265"], "ray job submit"),
     (["explore", "--space", "squeeze_ratio=0.5", "--address", "[::1]:1"], "[::1]:1"),

@@ -369,6 +369,35 @@ def test_the_same_sweep_on_a_ray_cluster_at_an_address(acceptance, tmp_path):
 
 
 @slow
+def test_a_sweep_whose_points_cannot_start_stops_with_one_line(tmp_path):
+    """A cluster whose only CPU is held by another job: the sweep stops after --schedule-timeout, not never."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False)
+
+        @ray.remote(num_cpus=1)
+        class Holder:  # another user's job on the cluster's only CPU
+            def ready(self):
+                return True
+
+        holder = Holder.remote()
+        assert ray.get(holder.ready.remote())
+        out = tmp_path / "sweep"
+        result = _explore("--arch", "squeezenet1_1", "--space", "squeeze_ratio=0.5", *TINY, "--out", str(out),
+                          "--address", cluster.address, "--schedule-timeout", "10", timeout=600)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    err = [line for line in result.stderr.splitlines() if line.strip()]  # the live progress lines, then the error
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert err[-1].startswith("mobilekit explore: error: no point could start for 10 s")
+    assert not list(out.glob("points/*/point.json"))
+
+
+@slow
 def test_a_local_sweep_starts_its_own_ray_beside_another_cluster():
     """Another Ray cluster on the machine (Ray's record points at it): the local default must not attach to it."""
     from ray.cluster_utils import Cluster

@@ -52,6 +52,9 @@ def add_parser(sub, d: dict) -> None:
                    help="at most this many points at once (default: what the CPUs allow)")
     r.add_argument("--max-points", type=number(int, 1, high=10**6, what="--max-points"), default=None,
                    help="refuse a sweep of more points than this, counted before any is made (default: 1000)")
+    r.add_argument("--schedule-timeout", type=number(float, 1, high=86400, what="--schedule-timeout"), default=None,
+                   metavar="SECONDS", help="stop the sweep when its points wait this long with none running "
+                                           "(default: 600)")
     r.add_argument("--latency-runs", type=number(int, 1, high=100000, what="latency runs"),
                    default=d["latency_runs"], help="timed batch-1 runs per point (default: %(default)s)")
     r.add_argument("--retry-failed", action="store_true", help="run failed points again on resume")

@@ -19,7 +19,8 @@ BASE_FLAGS = ("data", "test_data", "input_size", "epochs", "prune_epochs", "qat_
 # The type of each top-level spec key (a bool is never a number here).
 SPEC_TYPES = {"base": dict, "space": dict, "targets": dict, "arch": (str, list), "search": str, "trials": int,
               "seeds": int, "objectives": (str, list), "device": str, "out": str, "address": str,
-              "cpus_per_trial": (int, float), "max_concurrent": int, "max_points": int}
+              "cpus_per_trial": (int, float), "max_concurrent": int, "max_points": int,
+              "schedule_timeout": (int, float)}
 SPEC_KEYS = set(SPEC_TYPES)
 
 
@@ -179,6 +180,7 @@ def config_from_args(args, training: dict, knobs: dict, given: set[str]) -> Expl
         cpus_per_trial=_pick(given, "cpus_per_trial", args.cpus_per_trial, spec, default=1.0),
         max_concurrent=_pick(given, "max_concurrent", args.max_concurrent, spec),
         max_points=_pick(given, "max_points", args.max_points, spec, default=MAX_POINTS),
+        schedule_timeout=_pick(given, "schedule_timeout", args.schedule_timeout, spec, default=600.0),
         retry_failed=args.retry_failed)
 
 

@@ -25,7 +25,8 @@ from mobilekit.explore import results
 from mobilekit.explore.space import ExploreConfig, Point, arch_list, base_values, data_fingerprint, plan
 
 
-RAY_CLIENT_HINT = "submit the sweep to the cluster instead: `ray job submit --address http://HEAD:8265 -- mobilekit explore ...`"
+RAY_CLIENT_HINT = ("submit the sweep to the cluster instead: "
+                   "`ray job submit --address http://HEAD:8265 -- mobilekit explore ...`")
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -160,14 +161,28 @@ class _ProgressCallback(tune.Callback):
     """Keeps the live line and the table current. Tune pickles its callbacks with the experiment
     state: the display (locks, a terminal) stays out of that."""
 
-    def __init__(self, display: _Display, seeds: int):
-        self.display, self.seeds = display, seeds
+    def __init__(self, display: _Display, seeds: int, schedule_timeout: float | None = None):
+        self.display, self.seeds, self.timeout, self.waiting_since = display, seeds, schedule_timeout, None
 
     def __getstate__(self):
-        return {"seeds": self.seeds}
+        return {"seeds": self.seeds, "timeout": self.timeout}
 
     def __setstate__(self, state):
-        self.display, self.seeds = None, state["seeds"]
+        self.display, self.seeds, self.timeout, self.waiting_since = None, state["seeds"], state["timeout"], None
+
+    def on_step_end(self, iteration, trials, **info):
+        """A sweep whose trials wait with none running for ``timeout`` seconds stops with one line."""
+        if self.timeout is None or self.display is None:
+            return
+        statuses = {t.status for t in trials}
+        if "RUNNING" in statuses or "PENDING" not in statuses:
+            self.waiting_since = None
+        elif self.waiting_since is None:
+            self.waiting_since = time.monotonic()
+        elif time.monotonic() - self.waiting_since > self.timeout:
+            raise MobilekitError(f"no point could start for {self.timeout:g} s: the cluster has no free CPUs for a "
+                                 "trial (busy, or its nodes are gone); finished points are kept, run the command "
+                                 "again to resume (--schedule-timeout sets the wait)")
 
     def _points(self, trial) -> int:
         return 1 if "point_id" in trial.config else self.seeds
@@ -403,7 +418,7 @@ def _sweep(cfg: ExploreConfig, out: Path, points: list[Point], space: dict, fing
         try:
             with display.progress:
                 display.refresh()
-                _tuner(cfg, sweep, pending, _ProgressCallback(display, cfg.seeds)).fit()
+                _tuner(cfg, sweep, pending, _ProgressCallback(display, cfg.seeds, cfg.schedule_timeout)).fit()
                 display.refresh()
         finally:
             if local:

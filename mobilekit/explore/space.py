@@ -161,6 +161,7 @@ class ExploreConfig:
     max_concurrent: int | None = None  # None: what the cluster's CPUs allow
     retry_failed: bool = False
     max_points: int = MAX_POINTS  # more points than this are refused before any is made
+    schedule_timeout: float = 600.0  # seconds trials may wait with none running before the sweep stops
 
     def __post_init__(self):
         if self.search not in SEARCHES:
@@ -178,6 +179,9 @@ class ExploreConfig:
             v = getattr(self, name)
             if v is not None and not isinstance(v, str):
                 raise MobilekitError(f"{name} must be text; received {name}={v!r}"[:300])
+        t = self.schedule_timeout
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 1 <= t <= 86400:
+            raise MobilekitError(f"--schedule-timeout must be seconds in [1, 86400]; received {t!r}")
         c = self.cpus_per_trial
         if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 < c <= 1024:
             raise MobilekitError(f"--cpus-per-trial must be in (0, 1024]; received {c!r}")
