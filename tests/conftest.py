@@ -8,8 +8,14 @@ the test with the reason; in CI (`CI=true`) or with `MOBILEKIT_STRICT=1` it fail
 skips silently.
 """
 
+import hashlib
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -100,3 +106,77 @@ def _negate_weights(content: bytes, op_index: int) -> bytes:
 def negate_weights():
     """A planted numerics fault: ``negate_weights(content, op_index)`` (see ``_negate_weights``)."""
     return _negate_weights
+
+
+# ---- the acceptance sweep, shared by tests/test_explore.py and the README's first sweep (one Ray worker) ----
+
+MOBILEKIT = str(Path(sys.executable).parent / "mobilekit")
+TINY = ["--limit-train", "2000", "--limit-test", "500", "--input-size", "32", "--epochs", "0.3",
+        "--prune-epochs", "0.1", "--qat-epochs", "0.1", "--min-stage-steps", "0"]
+# The README's 2x2 grid, as written there, with the TINY budget.
+ACCEPTANCE = ["--arch", "squeezenet1_1", "--space", "squeeze_ratio=0.25,0.5", "--space", "pct3x3=0.25,0.5", *TINY]
+
+
+def explore(*argv, timeout=900, env=None) -> subprocess.CompletedProcess:
+    """``mobilekit explore ARGV`` in a child process."""
+    return subprocess.run([MOBILEKIT, "explore", *argv], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _ppids() -> dict[int, int]:
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                out[int(d)] = int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+def _descendants(pid: int) -> list[int]:
+    ppids, tree, new = _ppids(), {pid}, {pid}
+    while new:
+        new = {p for p, pp in ppids.items() if pp in new} - tree
+        tree |= new
+    return sorted(tree - {pid})
+
+
+def _alive(pid: int) -> bool:  # a zombie is dead
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def acceptance(tmp_path_factory):
+    """The acceptance sweep, killed with SIGKILL once its first point finished (its local Ray must die with
+    it), then run again: (sweep folder, the first run's finished files, the second run's result)."""
+    out = tmp_path_factory.mktemp("explore") / "sweep"
+    driver = subprocess.Popen([MOBILEKIT, "explore", *ACCEPTANCE, "--out", str(out)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 600
+    while not list(out.glob("points/*/point.json")):
+        assert driver.poll() is None, driver.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "no point finished in 10 minutes"
+        time.sleep(0.5)
+    ray_processes = _descendants(driver.pid)  # the local Ray the driver started: daemons, agents, workers
+    driver.kill()  # SIGKILL to the sweep's driver
+    driver.wait()
+    deadline = time.monotonic() + 30
+    while (alive := [p for p in ray_processes if _alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    try:
+        os.killpg(driver.pid, signal.SIGKILL)  # a failed check below must not leave them running
+    except ProcessLookupError:
+        pass
+    assert alive == [], "Ray processes outlived the killed driver by 30 s"
+    first = {p.parent.name: {f.name: (f.stat().st_mtime_ns, sha256_file(f)) for f in p.parent.iterdir()}
+             for p in out.glob("points/*/point.json")}
+    result = explore(*ACCEPTANCE, "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, first, result

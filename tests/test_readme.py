@@ -230,10 +230,21 @@ def test_slow_readme_command_runs_with_a_small_budget(tmp_path, command):
 @pytest.mark.needs_data
 @pytest.mark.needs_arm_root
 @pytest.mark.xdist_group("ray")  # one Ray instance at a time on the machine
-def test_readme_sweeps_run_with_a_small_budget(tmp_path):
+def test_readme_sweeps_run_with_a_small_budget(tmp_path, acceptance):
+    """The 2x2 grid is the acceptance sweep of tests/test_explore.py (same flags, same budget): run as written into
+    that finished folder it trains nothing and rewrites the same table. The other sweeps run here, one seed."""
+    from conftest import ACCEPTANCE, TINY
+
     d = _slow_folder(tmp_path)
+    sweep, _, _ = acceptance
+    before = json.loads((sweep / "results.json").read_text())["rows"]
     for command in [c for c in readme_commands() if c in SWEEPS]:  # README order: `--report` follows the sweeps
-        run(command, d, _budget(command))
+        if command.split()[2:] == ACCEPTANCE[:len(ACCEPTANCE) - len(TINY)]:
+            result = run(command, d, [*TINY, "--out", str(sweep)])
+            assert "4 point(s), 4 already finished" in result.stdout + result.stderr
+        else:
+            run(command, d, [*_budget(command), "--seeds", "1"] if "--seeds" in command else _budget(command))
+    assert json.loads((sweep / "results.json").read_text())["rows"] == before
     assert (d / "build" / "explore" / "explore.md").is_file()
 
 
