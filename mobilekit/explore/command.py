@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mobilekit._checks import plain_number
 from mobilekit.errors import MobilekitError
 from mobilekit.explore.space import (DEFAULT_OBJECTIVES, MAX_POINTS, TARGET_FIELDS, ExploreConfig, parse_objectives,
                                      parse_space_arg)
@@ -39,8 +40,6 @@ def _refuse_constant(name):
 def _yaml_loader():
     """yaml.SafeLoader (data only, never code) that also refuses duplicate keys and numbers that are not plain
     ASCII decimals (YAML 1.1 reads ``1_0``, ``0x1f``, ``1:30`` and ``.inf`` as numbers)."""
-    import re
-
     import yaml
     from yaml.constructor import ConstructorError
 
@@ -54,18 +53,18 @@ def _yaml_loader():
                     seen.add(key_node.value)
             return super().construct_mapping(node, deep)
 
-        def _plain(self, node, pattern):
-            if not re.fullmatch(pattern, node.value):
+        def _plain(self, node, kind):
+            try:
+                return plain_number(node.value, kind)
+            except ValueError:
                 raise ConstructorError(None, None, f"{node.value!r} is not a plain decimal number",
-                                       node.start_mark)
+                                       node.start_mark) from None
 
         def construct_yaml_int(self, node):
-            self._plain(node, r"[-+]?[0-9]+")
-            return super().construct_yaml_int(node)
+            return self._plain(node, int)
 
         def construct_yaml_float(self, node):
-            self._plain(node, r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
-            return super().construct_yaml_float(node)
+            return self._plain(node, float)
 
     SpecLoader.add_constructor("tag:yaml.org,2002:int", SpecLoader.construct_yaml_int)
     SpecLoader.add_constructor("tag:yaml.org,2002:float", SpecLoader.construct_yaml_float)
