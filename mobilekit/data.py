@@ -112,6 +112,31 @@ def find_fashion_mnist() -> Path | None:
     return None
 
 
+def _fashion_mnist_raw() -> dict:
+    """Fashion-MNIST's four files decoded: 28x28x1 uint8 images and int64 labels of each split, and the folder."""
+    root = find_fashion_mnist()
+    if root is None:
+        raise MobilekitError("Fashion-MNIST not found in " + " or ".join(FASHION_MNIST_DIRS)
+                             + "; install it with `apt-get install dataset-fashion-mnist`")
+    raw = {"source": str(root)}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        raw[f"x_{split}"] = _read_idx(root / f"{prefix}-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28, 1)
+        raw[f"y_{split}"] = _read_idx(root / f"{prefix}-labels-idx1-ubyte.gz", 8).astype(np.int64)
+    return raw
+
+
+def _fashion_mnist_dataset(raw: dict, size: int, channels: int, limit_train: int | None,
+                           limit_test: int | None) -> Dataset:
+    parts = {}
+    for split, limit in (("train", limit_train), ("test", limit_test)):
+        images, labels = raw[f"x_{split}"], raw[f"y_{split}"]
+        if limit is not None:
+            images, labels = images[:limit], labels[:limit]
+        parts[split] = (resize_uint8(images, size, channels), labels)
+    return Dataset("fashion-mnist", *parts["train"], *parts["test"],
+                   class_names=list(FASHION_MNIST_CLASSES), source=raw["source"])
+
+
 def load_fashion_mnist(size: int = 64, channels: int = 3, limit_train: int | None = None,
                        limit_test: int | None = None) -> Dataset:
     """Fashion-MNIST (60,000 train, 10,000 test) resized to ``size`` x ``size`` x ``channels``.
@@ -126,20 +151,7 @@ def load_fashion_mnist(size: int = 64, channels: int = 3, limit_train: int | Non
     Raises:
         MobilekitError: the data is not installed anywhere it is looked for.
     """
-    root = find_fashion_mnist()
-    if root is None:
-        raise MobilekitError("Fashion-MNIST not found in " + " or ".join(FASHION_MNIST_DIRS)
-                             + "; install it with `apt-get install dataset-fashion-mnist`")
-    parts = {}
-    for split, prefix in (("train", "train"), ("test", "t10k")):
-        images = _read_idx(root / f"{prefix}-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28, 1)
-        labels = _read_idx(root / f"{prefix}-labels-idx1-ubyte.gz", 8).astype(np.int64)
-        limit = limit_train if split == "train" else limit_test
-        if limit is not None:
-            images, labels = images[:limit], labels[:limit]
-        parts[split] = (resize_uint8(images, size, channels), labels)
-    return Dataset("fashion-mnist", *parts["train"], *parts["test"],
-                   class_names=list(FASHION_MNIST_CLASSES), source=str(root))
+    return _fashion_mnist_dataset(_fashion_mnist_raw(), size, channels, limit_train, limit_test)
 
 
 def check_class_name(name: str, folder: Path) -> str:
@@ -275,6 +287,62 @@ def load(data: str | None, size: int = 64, channels: int = 3, seed: int = 0, tes
     if data is None or data == "fashion-mnist":
         return load_fashion_mnist(size, channels, **kw)
     return load_image_folder(data, size, channels, seed=seed, test_path=test_data, **kw)
+
+
+@dataclass
+class DataSource:
+    """A build's data held in memory, to go where its files are not (a Ray worker, through the object store).
+
+    Fashion-MNIST travels as its decoded 28x28 uint8 arrays; an image folder as its image files' bytes (a phone
+    photo is ~10x bigger decoded, and the size a point trains at is only known on the worker). ``dataset`` makes
+    the same Dataset ``load`` makes from the files (same code after the read, same bytes), and names the data as
+    the driver named it (``data``, ``test_data``: labels only, never opened).
+    """
+
+    data: str | None
+    test_data: str | None = None
+    arrays: dict | None = None  # Fashion-MNIST: x_train, y_train, x_test, y_test, source
+    folders: dict | None = None  # image folder: {"data"/"test": [(class, [(file name, bytes)])]}
+
+    @classmethod
+    def snapshot(cls, data: str | None, test_data: str | None = None) -> "DataSource":
+        """Read ``data`` (and ``test_data``) into memory, checked as ``load`` checks them."""
+        if data is None or data == "fashion-mnist":
+            return cls(data, None, arrays=_fashion_mnist_raw())
+        classes = scan_image_folder(data, hold_out=test_data is None)
+        folders = {"data": classes}
+        if test_data is not None:
+            folders["test"] = check_test_folder(test_data, [name for name, _ in classes])
+        return cls(data, test_data, folders={split: [(name, [(f.name, f.read_bytes()) for f in files])
+                                                     for name, files in classes]
+                                             for split, classes in folders.items()})
+
+    @property
+    def nbytes(self) -> int:
+        if self.arrays is not None:
+            return sum(v.nbytes for v in self.arrays.values() if isinstance(v, np.ndarray))
+        return sum(len(b) for classes in self.folders.values() for _, files in classes for _, b in files)
+
+    def dataset(self, size: int = 64, channels: int = 3, seed: int = 0, **kw) -> Dataset:
+        """What ``load(self.data, size, channels, seed, self.test_data, **kw)`` returns on the machine with the
+        files."""
+        if self.arrays is not None:
+            return _fashion_mnist_dataset(self.arrays, size, channels, kw.get("limit_train"), kw.get("limit_test"))
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="mobilekit-data-") as tmp:
+            roots = {}
+            for split, classes in self.folders.items():
+                roots[split] = Path(tmp) / split
+                for name, files in classes:
+                    (roots[split] / name).mkdir(parents=True)
+                    for file_name, content in files:
+                        (roots[split] / name / file_name).write_bytes(content)
+            ds = load_image_folder(roots["data"], size, channels, seed=seed, test_path=roots.get("test"), **kw)
+        ds.name, ds.source = Path(self.data).name, str(Path(self.data))
+        if self.test_data is not None:
+            ds.extra["test_source"] = str(self.test_data)
+        return ds
 
 
 def write_image_folder(root: str | os.PathLike, images: np.ndarray, labels: np.ndarray,

@@ -89,3 +89,31 @@ def test_class_with_one_image(tmp_path):
     _write_png_folder(tmp_path, [img, img, img], [0, 0, 1], ["cats", "dogs"])
     with pytest.raises(MobilekitError, match="dogs has 1 image"):
         data.load_image_folder(tmp_path)
+
+
+def _same(a: data.Dataset, b: data.Dataset) -> None:
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+        assert getattr(a, name).dtype == getattr(b, name).dtype
+    assert (a.name, a.source, a.class_names, a.extra) == (b.name, b.source, b.class_names, b.extra)
+
+
+@pytest.mark.needs_data
+def test_data_in_memory_makes_the_same_dataset_as_the_files(tmp_path):
+    """What a sweep's trial gets through Ray's object store (no file to open) loads exactly as the files do."""
+    raw = data.load_fashion_mnist(size=28, channels=1, limit_train=40, limit_test=100)
+    _write_png_folder(tmp_path / "photos", raw.x_train, raw.y_train, raw.class_names)
+    _write_png_folder(tmp_path / "held-out", raw.x_test, raw.y_test, raw.class_names)
+    folder = data.DataSource.snapshot(str(tmp_path / "photos"))
+    assert folder.arrays is None and folder.nbytes == sum(f.stat().st_size for f in (tmp_path / "photos").rglob("*.png"))
+    for kw in ({"seed": 0}, {"seed": 3, "limit_train": 10, "limit_test": 5}):
+        _same(folder.dataset(24, 3, **kw), data.load(str(tmp_path / "photos"), 24, 3, **kw))
+    # A held-out test folder too (both folders' classes must match).
+    with_test = data.DataSource.snapshot(str(tmp_path / "photos"), str(tmp_path / "held-out"))
+    _same(with_test.dataset(16, 3, seed=1),
+          data.load(str(tmp_path / "photos"), 16, 3, seed=1, test_data=str(tmp_path / "held-out")))
+    fashion = data.DataSource.snapshot(None)
+    assert fashion.folders is None and fashion.arrays["x_train"].shape == (60_000, 28, 28, 1)
+    _same(fashion.dataset(20, 3, limit_train=50, limit_test=30), data.load(None, 20, 3, limit_train=50, limit_test=30))
+    with pytest.raises(MobilekitError, match="missing"):  # checked where it is read, as `load` checks
+        data.DataSource.snapshot(str(tmp_path / "missing"))

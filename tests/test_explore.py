@@ -11,6 +11,7 @@ import random
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -280,17 +281,30 @@ def test_each_point_is_byte_identical_to_mobilekit_build(acceptance, tmp_path):
 
 
 @slow
-def test_the_same_sweep_on_a_ray_cluster_at_an_address(acceptance, tmp_path):
-    out, _, _ = acceptance
+def test_ray_job_submit_runs_the_sweep_on_the_jobs_cluster(acceptance, tmp_path):
+    """`ray job submit -- mobilekit explore ...`: the driver runs on the head and uses that cluster (no
+    --address), the live line names it, and the points are the embedded run's, byte for byte."""
+    import socket
+
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})
+    out, _, _ = acceptance
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": True,
+                                                            "dashboard_host": "127.0.0.1", "dashboard_port": port})
     try:  # a head this test owns (and stops: no `ray stop`, which would stop every Ray on the machine)
         two = ["--arch", "squeezenet1_1", "--space", "squeeze_ratio=0.25,0.5", "--pct3x3", "0.25", *TINY]
-        result = _explore(*two, "--out", str(tmp_path / "cluster"), "--address", cluster.address)
-        assert result.returncode == 0, result.stderr[-3000:]
+        ray_cli = str(Path(sys.executable).parent / "ray")
+        result = subprocess.run([ray_cli, "job", "submit", "--address", f"http://127.0.0.1:{port}", "--",
+                                 MOBILEKIT, "explore", *two, "--out", str(tmp_path / "cluster")],
+                                capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     finally:
         cluster.shutdown()
+    assert "on 1 Ray node(s), 2 CPUs" in result.stdout, result.stdout[-3000:]
+    assert "a local Ray" not in result.stdout
     remote = json.loads((tmp_path / "cluster" / "results.json").read_text())["rows"]
     local = {r["point"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
     assert len(remote) == 2 and {r["status"] for r in remote} == {"ok"}

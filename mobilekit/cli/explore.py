@@ -55,6 +55,9 @@ def add_parser(sub, d: dict) -> None:
     r.add_argument("--schedule-timeout", type=number(float, 1, high=86400, what="--schedule-timeout"), default=None,
                    metavar="SECONDS", help="stop the sweep when its points wait this long with none running "
                                            "(default: 600)")
+    r.add_argument("--max-failures", type=number(int, 0, high=20, what="--max-failures"), default=None,
+                   help="run a point again (on another node) this many times when its worker or node dies "
+                        "(default: 2)")
     r.add_argument("--latency-runs", type=number(int, 1, high=100000, what="latency runs"),
                    default=d["latency_runs"], help="timed batch-1 runs per point (default: %(default)s)")
     r.add_argument("--retry-failed", action="store_true", help="run failed points again on resume")

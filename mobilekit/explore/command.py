@@ -7,8 +7,8 @@ from pathlib import Path
 
 from mobilekit._checks import plain_number
 from mobilekit.errors import MobilekitError
-from mobilekit.explore.space import (DEFAULT_OBJECTIVES, MAX_POINTS, TARGET_FIELDS, ExploreConfig, parse_objectives,
-                                     parse_space_arg)
+from mobilekit.explore.space import (DEFAULT_OBJECTIVES, MAX_FAILURES, MAX_POINTS, TARGET_FIELDS, ExploreConfig,
+                                     parse_objectives, parse_space_arg)
 
 BASE_FLAGS = ("data", "test_data", "input_size", "epochs", "prune_epochs", "qat_epochs", "cluster_epochs", "recipe",
               "sparsity", "qat", "clusters", "teacher", "trust_teacher", "distill_alpha", "temperature", "seed",
@@ -21,7 +21,7 @@ BASE_FLAGS = ("data", "test_data", "input_size", "epochs", "prune_epochs", "qat_
 SPEC_TYPES = {"base": dict, "space": dict, "targets": dict, "arch": (str, list), "search": str, "trials": int,
               "seeds": int, "objectives": (str, list), "device": str, "out": str, "address": str,
               "cpus_per_trial": (int, float), "max_concurrent": int, "max_points": int,
-              "schedule_timeout": (int, float)}
+              "schedule_timeout": (int, float), "max_failures": int}
 SPEC_KEYS = set(SPEC_TYPES)
 
 
@@ -180,6 +180,7 @@ def config_from_args(args, training: dict, knobs: dict, given: set[str]) -> Expl
         max_concurrent=_pick(given, "max_concurrent", args.max_concurrent, spec),
         max_points=_pick(given, "max_points", args.max_points, spec, default=MAX_POINTS),
         schedule_timeout=_pick(given, "schedule_timeout", args.schedule_timeout, spec, default=600.0),
+        max_failures=_pick(given, "max_failures", args.max_failures, spec, default=MAX_FAILURES),
         retry_failed=args.retry_failed)
 
 

@@ -140,7 +140,7 @@ class _Display:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
             TimeRemainingColumn
 
-        self.sweep, self.total, self.running = sweep, total, 0
+        self.sweep, self.total, self.running, self.points = sweep, total, 0, {}
         self.progress = Progress(TextColumn("  explore"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                                  console=console, transient=False)
@@ -158,17 +158,36 @@ class _Display:
 
 
 class _ProgressCallback(tune.Callback):
-    """Keeps the live line and the table current. Tune pickles its callbacks with the experiment
-    state: the display (locks, a terminal) stays out of that."""
+    """Stores what trials return (the driver alone writes the sweep folder) and keeps the live line and the
+    table current. Tune pickles its callbacks with the experiment state: the display (locks, a terminal) stays
+    out of that."""
 
     def __init__(self, display: _Display, seeds: int, schedule_timeout: float | None = None):
         self.display, self.seeds, self.timeout, self.waiting_since = display, seeds, schedule_timeout, None
+        self.store_seconds, self.stored_bytes = 0.0, 0
 
     def __getstate__(self):
         return {"seeds": self.seeds, "timeout": self.timeout}
 
     def __setstate__(self, state):
         self.display, self.seeds, self.timeout, self.waiting_since = None, state["seeds"], state["timeout"], None
+        self.store_seconds, self.stored_bytes = 0.0, 0
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        """A trial's rows and files, taken out of the result (Tune keeps results in its state) and stored."""
+        from mobilekit.explore.trial import ARTIFACTS, finished, store
+
+        artifacts = result.pop(ARTIFACTS, None) or []
+        if self.display is None:
+            return
+        t0 = time.perf_counter()
+        out = self.display.sweep["dir"]
+        for a in artifacts:
+            done = finished(out, a["row"]["point"])
+            if done is None or done["status"] == "failed":  # Optuna may suggest a design twice: the first stays
+                store(out, {**a["row"], "attempts": trial.num_failures + 1}, a["files"])
+                self.stored_bytes += sum(len(b) for b in a["files"].values())
+        self.store_seconds += time.perf_counter() - t0
 
     def on_step_end(self, iteration, trials, **info):
         """A sweep whose trials wait with none running for ``timeout`` seconds stops with one line."""
@@ -197,21 +216,30 @@ class _ProgressCallback(tune.Callback):
             self.display.running = max(0, self.display.running - self._points(trial))
             self.display.refresh()
 
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        """Its worker or node died; Tune runs it again (``--max-failures``)."""
+        if self.display:
+            self.display.running = max(0, self.display.running - self._points(trial))
+            self.display.refresh()
+
     def on_trial_error(self, iteration, trials, trial, **info):
         if self.display:
-            _record_crash(self.display.sweep, trial.config, str(getattr(trial, "error_msg", "") or "worker died"))
+            _record_crash(self.display, trial, str(getattr(trial, "error_msg", "") or "worker died"))
         self.on_trial_complete(iteration, trials, trial)
 
 
-def _record_crash(sweep: dict, config: dict, message: str) -> None:
-    """A trial whose worker died (no row written) becomes failed rows, so the table stays whole."""
+def _record_crash(display: _Display, trial, message: str) -> None:
+    """A trial whose worker died on every attempt (no row came back) becomes failed rows: the table stays whole."""
     from mobilekit.explore.space import make_point_group
     from mobilekit.explore.trial import store_failed
 
-    points = [config["points"][config["point_id"]]] if "point_id" in config else \
+    sweep, config = display.sweep, trial.config
+    points = [display.points[config["point_id"]]] if "point_id" in config else \
         make_point_group(sweep, {k: config[k] for k in sweep["knobs"]})
+    last = message.strip().splitlines()[-1][:300] if message.strip() else "no reason given"
     for p in points:
-        store_failed(sweep, p, f"the trial's worker died: {message.strip().splitlines()[-1][:300]}")
+        store_failed(sweep["dir"], p, f"the trial's worker died on each of {trial.num_failures} attempt(s): {last}",
+                     attempts=trial.num_failures)
 
 
 # Runs beside a local sweep's driver, noting every second the processes under it (Ray's daemons, agents, workers;
@@ -308,7 +336,9 @@ def _ray_shutdown(ray) -> None:
         _WATCHDOGS.pop().release()
 
 
-def _tuner(cfg: ExploreConfig, sweep: dict, pending: list[Point], callback):
+def _tuner(cfg: ExploreConfig, sweep: dict, pending: list[Point], callback, shipped: dict, storage: str):
+    """Tune over the unfinished points. What trials need travels once through the object store
+    (``tune.with_parameters``); a trial's config holds only its point id (grid) or Optuna's knobs."""
     from mobilekit.explore.trial import trainable
 
     if cfg.search == "optuna":
@@ -316,40 +346,83 @@ def _tuner(cfg: ExploreConfig, sweep: dict, pending: list[Point], callback):
         from ray.tune.search.optuna import OptunaSearch
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" lines
-        space = {k: tune.choice(v) for k, v in sweep["space"].items()}
+        param_space = {k: tune.choice(v) for k, v in sweep["space"].items()}
         if len(sweep["archs"]) > 1:
-            space["arch"] = tune.choice(sweep["archs"])
+            param_space["arch"] = tune.choice(sweep["archs"])
         searcher = OptunaSearch(metric=[c for c, _ in cfg.objectives], mode=[m for _, m in cfg.objectives],
                                 sampler=optuna.samplers.NSGAIISampler(seed=cfg.base.get("seed", 0) or 0))
-        param_space = {**space, "sweep": sweep}
         tune_config = tune.TuneConfig(search_alg=searcher, num_samples=cfg.trials,
                                       max_concurrent_trials=cfg.max_concurrent)
     else:
-        param_space = {"point_id": tune.grid_search([p.id for p in pending]),
-                       "points": {p.id: dataclasses.asdict(p) for p in pending}, "sweep": sweep}
+        param_space = {"point_id": tune.grid_search([p.id for p in pending])}
         tune_config = tune.TuneConfig(max_concurrent_trials=cfg.max_concurrent)
-    run_config = tune.RunConfig(name="tune", storage_path=str(Path(sweep["dir"]) / "ray"), verbose=0,
-                                callbacks=[callback], log_to_file=True)
-    return tune.Tuner(tune.with_resources(trainable, {"cpu": cfg.cpus_per_trial}), param_space=param_space,
-                      tune_config=tune_config, run_config=run_config)
+    run_config = tune.RunConfig(name="tune", storage_path=storage, verbose=0, callbacks=[callback],
+                                failure_config=tune.FailureConfig(max_failures=cfg.max_failures))
+    return tune.Tuner(tune.with_resources(tune.with_parameters(trainable, shipped=shipped), {"cpu": cfg.cpus_per_trial}),
+                      param_space=param_space, tune_config=tune_config, run_config=run_config)
 
 
-def _screen_all(points: list[Point], sweep: dict) -> None:
-    """Screening metrics for every unfinished point before any training; the points that end there (a missed
-    hard target, or a screening failure) are stored as rows and never reach Ray."""
-    from mobilekit.explore.trial import finished, screen_point
+def _shipped(cfg: ExploreConfig, sweep: dict, pending: list[Point], screened: dict, out: Path) -> dict:
+    """Everything a trial reads, for the object store: the sweep without its folder, the points, their
+    screening metrics, the rows Optuna's repeats may reuse and the data in memory. No path a worker must open."""
+    from mobilekit.data import DataSource
+    from mobilekit.explore.results import collect
+
+    finished_rows = {}
+    if cfg.search == "optuna":
+        finished_rows = {r["point"]: r for r in collect(out) if not (cfg.retry_failed and r["status"] == "failed")}
+    return {"sweep": {k: v for k, v in sweep.items() if k != "dir"},
+            "points": {p.id: dataclasses.asdict(p) for p in pending},
+            "screened": {p.id: screened[p.id] for p in pending if p.id in screened},
+            "finished": finished_rows,
+            "data": DataSource.snapshot(cfg.base.get("data"), cfg.base.get("test_data"))}
+
+
+def _screen_all(points: list[Point], sweep: dict) -> dict:
+    """Screening metrics for every unfinished point before any training, by point id; the points that end there
+    (a missed hard target, or a screening failure) are stored as rows and never reach Ray."""
+    from mobilekit.explore.trial import finished, screen_point, store
     from mobilekit.progress import progress
 
     todo = [p for p in points if finished(sweep["dir"], p.id) is None and not p.error]
+    metrics = {}
     if not todo:
-        return
+        return metrics
     with progress() as bar:
         task = bar.add_task("screening (untrained int8 files"
                             + (f", ARM counts for {sweep['device']})" if sweep["device"] else ")"),
                             total=len(todo), info="")
         for p in todo:
-            screen_point(dataclasses.asdict(p), sweep)
+            screened, ended = screen_point(dataclasses.asdict(p), sweep, Path(sweep["dir"]) / "screen")
+            if ended is not None:
+                store(sweep["dir"], ended)
+            else:
+                metrics[p.id] = screened
             bar.advance(task)
+    return metrics
+
+
+def _job_address() -> str | None:
+    """Inside `ray job submit`: the cluster the job runs on (Ray gives the entrypoint its address in RAY_ADDRESS)."""
+    if os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") and os.environ.get("RAY_ADDRESS"):
+        return os.environ["RAY_ADDRESS"]
+    return None
+
+
+def _check_shippable(cfg: ExploreConfig) -> None:
+    """What cannot travel to a cluster's workers, refused before anything is written."""
+    from mobilekit.pipeline.config import teacher_is_file
+
+    teacher = cfg.base.get("teacher")
+    if cfg.address is not None and isinstance(teacher, str) and teacher_is_file(teacher):
+        raise MobilekitError(f"--teacher {teacher!r}: a teacher model file does not travel to a cluster's workers; "
+                             "name a registry teacher (ARCH or ARCH:WEIGHTS) or run the sweep without --address")
+
+
+def _cluster_line(ray) -> str:
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    cpus = ray.cluster_resources().get("CPU", 0)
+    return f"{len(nodes)} Ray node(s), {cpus:g} CPUs"
 
 
 def explore(cfg: ExploreConfig, console=None) -> dict:
@@ -363,6 +436,9 @@ def explore(cfg: ExploreConfig, console=None) -> dict:
     from mobilekit.progress import console as default_console
 
     console = console or default_console
+    if cfg.address is None and (job := _job_address()) is not None:  # a `ray job submit` driver: its cluster
+        cfg = dataclasses.replace(cfg, address=job)
+    _check_shippable(cfg)
     check_address(cfg.address)
     check_sweep_folder(cfg.out)
     if cfg.address is None:
@@ -395,6 +471,9 @@ def explore(cfg: ExploreConfig, console=None) -> dict:
 def _sweep(cfg: ExploreConfig, out: Path, points: list[Point], space: dict, fingerprint: str, classes: int,
            console, ray) -> dict:
     """The sweep proper, in a locked folder: failed rows for invalid points, screening, the trials, the table."""
+    import shutil
+    import tempfile
+
     from mobilekit.explore.render import render
     from mobilekit.explore.trial import finished, store_failed
 
@@ -402,9 +481,8 @@ def _sweep(cfg: ExploreConfig, out: Path, points: list[Point], space: dict, fing
     t0 = time.perf_counter()
     for p in points:
         if p.error and finished(out, p.id) is None:
-            store_failed(sweep, dataclasses.asdict(p), p.error)  # an invalid combination: a row, never a build
-    if cfg.search != "optuna":
-        _screen_all(points, sweep)
+            store_failed(out, dataclasses.asdict(p), p.error)  # an invalid combination: a row, never a build
+    screened = _screen_all(points, sweep) if cfg.search != "optuna" else {}
     pending = [p for p in points if (row := finished(out, p.id)) is None
                or (cfg.retry_failed and row["status"] == "failed")]
     total = len(points) if cfg.search != "optuna" else cfg.trials * cfg.seeds
@@ -412,18 +490,37 @@ def _sweep(cfg: ExploreConfig, out: Path, points: list[Point], space: dict, fing
                   f"{total - len(pending) if cfg.search != 'optuna' else 0} already finished or screened out; "
                   f"results in {out}/")
     display = _Display(console, total, sweep)
+    display.points = {p.id: dataclasses.asdict(p) for p in pending}
+    driver = {"ship_seconds": 0.0, "shipped_bytes": 0, "store_seconds": 0.0, "stored_bytes": 0}
     if pending or cfg.search == "optuna":
         local = ray is None
         ray = ray or _ray_init(cfg)
+        from mobilekit._io import remove_dead_process_folders
+
+        remove_dead_process_folders(Path(tempfile.gettempdir()), "mobilekit-tune-")  # a killed driver's
+        storage = tempfile.mkdtemp(prefix=f"mobilekit-tune-{os.getpid()}-")  # Tune's own state; not the sweep's
         try:
+            console.print(f"  on {_cluster_line(ray)} ({'a local Ray of this sweep' if local else cfg.address}), "
+                          f"{cfg.cpus_per_trial:g} CPU(s) per point")
+            t_ship = time.perf_counter()
+            shipped = _shipped(cfg, sweep, pending, screened, out)
+            callback = _ProgressCallback(display, cfg.seeds, cfg.schedule_timeout)
+            tuner = _tuner(cfg, sweep, pending, callback, shipped, storage)  # the object store holds it from here
+            driver.update(ship_seconds=round(time.perf_counter() - t_ship, 3), shipped_bytes=shipped["data"].nbytes)
             with display.progress:
                 display.refresh()
-                _tuner(cfg, sweep, pending, _ProgressCallback(display, cfg.seeds, cfg.schedule_timeout)).fit()
+                tuner.fit()
                 display.refresh()
+            driver.update(store_seconds=round(callback.store_seconds, 3), stored_bytes=callback.stored_bytes)
         finally:
+            shutil.rmtree(storage, ignore_errors=True)
             if local:
                 _ray_shutdown(ray)
+    for p in pending if cfg.search != "optuna" else ():  # every point asked for ends as a row
+        if finished(out, p.id) is None:
+            store_failed(out, dataclasses.asdict(p), "no result came back from Ray for this point")
     doc = results.write(out, sweep)
     render(out)
     doc["seconds"] = round(time.perf_counter() - t0, 1)
+    doc["driver"] = driver
     return doc

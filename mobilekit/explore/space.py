@@ -43,6 +43,8 @@ OBJECTIVE_COLUMNS = ("accuracy_int8", "size_gzip_bytes", "size_tflite_bytes", "l
 DEFAULT_OBJECTIVES = (("accuracy_int8", "max"), ("size_gzip_bytes", "min"))
 # A sweep of more points than this is refused before any point is made (--max-points raises it).
 MAX_POINTS = 1000
+# A trial whose worker process or node died runs again on another node up to this many times (--max-failures).
+MAX_FAILURES, MAX_FAILURES_LIMIT = 2, 20
 TARGET_FIELDS = ("min_accuracy", "max_size_kb", "sram_kb", "fps", "energy_mj")
 
 
@@ -162,6 +164,7 @@ class ExploreConfig:
     retry_failed: bool = False
     max_points: int = MAX_POINTS  # more points than this are refused before any is made
     schedule_timeout: float = 600.0  # seconds trials may wait with none running before the sweep stops
+    max_failures: int = MAX_FAILURES  # a trial whose worker or node died is run again this many times
 
     def __post_init__(self):
         if self.search not in SEARCHES:
@@ -171,7 +174,8 @@ class ExploreConfig:
                 raise MobilekitError(f"--search optuna needs --trials N >= 1; received trials={self.trials!r}")
         elif self.trials is not None:
             raise MobilekitError(f"--trials applies to --search optuna; received --search {self.search}")
-        for name, low, high in (("seeds", 1, 1000), ("max_concurrent", 1, 1000), ("max_points", 1, 10**6)):
+        for name, low, high in (("seeds", 1, 1000), ("max_concurrent", 1, 1000), ("max_points", 1, 10**6),
+                                ("max_failures", 0, MAX_FAILURES_LIMIT)):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high):
                 raise MobilekitError(f"{name} must be an int in [{low}, {high}]; received {name}={v!r}")

@@ -1,9 +1,12 @@
-"""One design point, run where Ray places it: screen, build with `mobilekit build`'s own code, record.
+"""One design point: screened and stored by the driver, built on whichever Ray node Tune places it.
 
-A point's folder ``DIR/points/<id>/`` appears only when the point is finished: the build writes
-into a hidden sibling that is renamed into place after ``point.json`` (the row) is written in
-it. A killed sweep therefore leaves finished points whole and unfinished ones invisible; the
-same command again skips every folder that holds a ``point.json``.
+Nothing is shared but Ray. A trial gets everything through Ray's object store (the sweep document
+without its folder, the points, their screening metrics and the data in memory, put once for the
+whole sweep) and builds in a temporary folder of its own node; it returns the point's row and files
+(.tflite, report.json, build.log, ...) with its ``tune.report``, and only the driver writes them:
+``DIR/points/<id>/`` appears when the point is finished, written in a hidden sibling that is renamed
+into place after ``point.json`` (the row). A killed sweep therefore leaves finished points whole and
+unfinished ones invisible; the same command again skips every folder that holds a ``point.json``.
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
 import traceback
 from pathlib import Path
 
-from mobilekit._io import remove_dead_process_folders, write_json_atomic
+from mobilekit._io import remove_dead_process_folders, write_bytes_atomic, write_json_atomic
 from mobilekit.errors import MobilekitError
 
+ARTIFACTS = "artifacts"  # the result key that carries a trial's rows and files to the driver
 TRAIN_STAGES = ("teacher", "train_float_alone", "train_float", "prune", "cluster", "qat")
 
 
@@ -36,12 +41,23 @@ def finished(sweep_dir: str | Path, pid: str) -> dict | None:
         return None
 
 
-def _store(sweep: dict, pid: str, row: dict, tmp: Path | None = None) -> dict:
-    """Write ``row`` as point.json and move the point's folder into place (atomically)."""
-    final = point_dir(sweep["dir"], pid)
-    if tmp is None:
-        tmp = final.with_name(f".{pid}.tmp-{os.getpid()}")
-        tmp.mkdir(parents=True, exist_ok=True)
+def store(sweep_dir: str | Path, row: dict, files: dict[str, bytes] | None = None) -> dict:
+    """Write a point's ``files`` (relative name -> bytes) and ``row`` as point.json, then move its folder into
+    place (atomically). The driver's job only."""
+    pid = row["point"]
+    final = point_dir(sweep_dir, pid)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_process_folders(final.parent, f".{pid}.tmp-")  # a killed driver's half-written point
+    tmp = final.with_name(f".{pid}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    for name, content in (files or {}).items():
+        target = (tmp / name).resolve()
+        if tmp.resolve() not in target.parents:
+            raise MobilekitError(f"a trial returned a file outside its point's folder: {name!r}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(target, content)
     write_json_atomic(tmp / "point.json", row)
     if final.exists():  # a failed row being retried, or a leftover without point.json
         shutil.rmtree(final)
@@ -84,11 +100,12 @@ def _measured(report: dict, out: Path, screened: dict, point: dict, sweep: dict)
             "tflite": f"points/{point['id']}/{report['files']['tflite']}", "sha256": report["sha256"]}
 
 
-def run_point(point: dict, sweep: dict) -> dict:
-    """Screen, then build ``point`` into ``DIR/points/<id>/``; the row (also stored as point.json).
+def run_point(point: dict, shipped: dict) -> tuple[dict, dict[str, bytes]]:
+    """Build ``point`` in a temporary folder of this node; (its row, its files by relative name).
 
-    ``sweep`` holds ``dir``, ``classes``, ``device`` and ``targets`` (a dict of Targets fields).
-    Never raises for a bad point: a failure is a row with ``status="failed"`` and one line.
+    ``shipped`` is what the driver put in the object store: ``sweep`` (classes, device, targets, ...),
+    ``screened`` (metrics by point id, when the driver screened), ``data`` (a DataSource). Never raises for a
+    bad point: a failure is a row with ``status="failed"`` and one line.
     """
     from rich.console import Console
 
@@ -97,71 +114,64 @@ def run_point(point: dict, sweep: dict) -> dict:
     from mobilekit.pipeline import build
     from mobilekit.progress import use_console
 
-    done = finished(sweep["dir"], point["id"])
-    if done is not None and not (sweep.get("retry_failed") and done["status"] == "failed"):
-        return {**done, "cached": True}
+    sweep = shipped["sweep"]
     if point.get("error"):
-        return store_failed(sweep, point, point["error"])
+        return _row(point, "failed", error=point["error"]), {}
     t0 = time.perf_counter()
-    targets = Targets(**sweep["targets"])
-    screened, ended = screen_point(point, sweep)
-    if ended is not None:
-        return ended
-    tmp = point_dir(sweep["dir"], point["id"]).with_name(f".{point['id']}.tmp-{os.getpid()}")
-    remove_dead_process_folders(tmp.parent, f".{point['id']}.tmp-")  # a killed sweep's half-built point
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    with open(tmp / "build.log", "w") as log:
-        console = Console(file=log, width=120, no_color=True, highlight=False)
-        try:
-            with use_console(console):  # the build replaces its --out whole: a folder of its own, moved up
-                report = build(Point(**point).build_config(str(tmp / "build")), console)
-            for artifact in (tmp / "build").iterdir():
-                os.replace(artifact, tmp / artifact.name)
-            (tmp / "build").rmdir()
-            row = _row(point, "ok", **_measured(report, tmp, screened, point, sweep))
-        except MobilekitError as e:
-            row = _row(point, "failed", error=str(e), **_screened_fields(screened))
-        except Exception as e:  # a diverged or crashed build is a row, and the sweep goes on
-            log.write(traceback.format_exc())
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            row = _row(point, "failed", error=f"{type(e).__name__}: {first[:300]} (points/{point['id']}/build.log)",
-                       **_screened_fields(screened))
+    with tempfile.TemporaryDirectory(prefix="mobilekit-point-") as work:
+        tmp = Path(work)
+        screened = shipped.get("screened", {}).get(point["id"])
+        if screened is None:
+            screened, ended = screen_point(point, sweep, tmp / "screen")
+            if ended is not None:
+                return ended, {}
+            shutil.rmtree(tmp / "screen", ignore_errors=True)
+        with open(tmp / "build.log", "w") as log:
+            console = Console(file=log, width=120, no_color=True, highlight=False)
+            try:
+                with use_console(console):  # the build replaces its --out whole: a folder of its own, moved up
+                    report = build(Point(**point).build_config(str(tmp / "build")), console, source=shipped["data"])
+                for artifact in (tmp / "build").iterdir():
+                    os.replace(artifact, tmp / artifact.name)
+                (tmp / "build").rmdir()
+                row = _row(point, "ok", **_measured(report, tmp, screened, point, sweep))
+            except MobilekitError as e:
+                row = _row(point, "failed", error=str(e), **_screened_fields(screened))
+            except Exception as e:  # a diverged or crashed build is a row, and the sweep goes on
+                log.write(traceback.format_exc())
+                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                row = _row(point, "failed", error=f"{type(e).__name__}: {first[:300]} (points/{point['id']}/build.log)",
+                           **_screened_fields(screened))
+        shutil.rmtree(tmp / "build", ignore_errors=True)
+        files = {str(f.relative_to(tmp)): f.read_bytes() for f in sorted(tmp.rglob("*")) if f.is_file()}
     row["point_seconds"] = round(time.perf_counter() - t0, 2)
     if row["status"] == "ok":
-        checks = target_checks(row, targets)
+        checks = target_checks(row, Targets(**sweep["targets"]))
         row["targets_met"] = {name: met for name, (met, _) in checks.items()}
         row["meets_targets"] = all(row["targets_met"].values())
-    return _store(sweep, point["id"], row, tmp)
+    return row, files
 
 
-def screen_point(point: dict, sweep: dict) -> tuple[dict | None, dict | None]:
-    """(screening metrics, the stored row when the point ends here): a point whose screening fails, or that
-    misses a hard target before training, is stored as failed / screened out and never trained."""
+def screen_point(point: dict, sweep: dict, cache: Path) -> tuple[dict | None, dict | None]:
+    """(screening metrics, the row when the point ends here): a point whose screening fails, or that misses a
+    hard target before training, ends as failed / screened out and is never trained."""
     from mobilekit.explore.screen import screen, violations
     from mobilekit.explore.space import Targets
 
     targets = Targets(**sweep["targets"])
     try:
-        screened = screen(point["config"], sweep["classes"], sweep["device"], targets.sram_kb,
-                          Path(sweep["dir"]) / "screen")
+        screened = screen(point["config"], sweep["classes"], sweep["device"], targets.sram_kb, cache)
     except MobilekitError as e:
-        return None, store_failed(sweep, point, f"screening: {e}")
+        return None, _row(point, "failed", error=f"screening: {e}")
     reasons = violations({**screened, "screened": True}, targets)
-    return screened, (store_screened(sweep, point, screened, reasons) if reasons else None)
+    return screened, (_row(point, "screened_out", error="; ".join(reasons), **_screened_fields(screened))
+                      if reasons else None)
 
 
-def store_screened(sweep: dict, point: dict, screened: dict, reasons: list[str]) -> dict:
-    """Record a point that misses a hard target before training (it is never trained)."""
-    return _store(sweep, point["id"], _row(point, "screened_out", error="; ".join(reasons),
-                                           **_screened_fields(screened)))
-
-
-def store_failed(sweep: dict, point: dict, message: str) -> dict:
+def store_failed(sweep_dir: str | Path, point: dict, message: str, **fields) -> dict:
     """Record a point that could not be built, with its one-line reason (unless it finished meanwhile)."""
-    done = finished(sweep["dir"], point["id"])
-    return done if done is not None else _store(sweep, point["id"], _row(point, "failed", error=message))
+    done = finished(sweep_dir, point["id"])
+    return done if done is not None else store(sweep_dir, _row(point, "failed", error=message, **fields))
 
 
 def _screened_fields(screened: dict) -> dict:
@@ -170,24 +180,33 @@ def _screened_fields(screened: dict) -> dict:
     return {k: screened.get(k) for k in keys}
 
 
-def trainable(config: dict) -> None:
-    """Ray Tune function trainable: run the trial's points (one, or one per seed) and report once.
-
-    ``config["point_ids"]`` (grid / one-at-a-time) names points in ``config["points"]``; otherwise the
-    knobs are Optuna's suggestion and the points are made here, one per seed.
-    """
-    from ray import tune
-
+def trial_points(config: dict, shipped: dict) -> list[dict]:
+    """The points of one trial: the grid's point, or one per seed of Optuna's suggested knobs."""
     from mobilekit.explore.space import make_point_group
 
-    sweep = config["sweep"]
     if "point_id" in config:
-        points = [config["points"][config["point_id"]]]
-    else:
-        knobs = {k: config[k] for k in sweep["knobs"]}
-        points = make_point_group(sweep, knobs)
-    rows = [run_point(p, sweep) for p in points]
-    tune.report(summarize(rows))
+        return [shipped["points"][config["point_id"]]]
+    return make_point_group(shipped["sweep"], {k: config[k] for k in shipped["sweep"]["knobs"]})
+
+
+def trainable(config: dict, shipped: dict | None = None) -> None:
+    """Ray Tune function trainable: run the trial's points (one, or one per seed) and report once, with their
+    rows and files for the driver to store (``ARTIFACTS``). Points the driver already holds are not rebuilt."""
+    import ray
+    from ray import tune
+
+    node = ray.get_runtime_context().get_node_id()
+    rows, artifacts = [], []
+    for p in trial_points(config, shipped):
+        done = shipped.get("finished", {}).get(p["id"])
+        if done is not None:
+            rows.append(done)
+            continue
+        row, files = run_point(p, shipped)
+        row["node"] = node
+        rows.append(row)
+        artifacts.append({"row": row, "files": files})
+    tune.report({**summarize(rows), ARTIFACTS: artifacts})
 
 
 def summarize(rows: list[dict]) -> dict:

@@ -79,8 +79,11 @@ def _train(cfg: BuildConfig, timer, data, model) -> tuple:
     return state, phases
 
 
-def build(cfg: BuildConfig, console=None) -> dict:
+def build(cfg: BuildConfig, console=None, source=None) -> dict:
     """Run the whole pipeline and write the artifacts; returns the report dict.
+
+    ``source`` (a ``mobilekit.data.DataSource``): the data already in memory (a sweep's trial on a Ray worker),
+    used instead of reading ``cfg.data``.
 
     Raises:
         MobilekitError: bad settings, data or output folder, a conversion that left float tensors in the
@@ -91,13 +94,13 @@ def build(cfg: BuildConfig, console=None) -> dict:
     from mobilekit.pipeline import guards, stages
 
     console = console or progress.console
-    out_dir = preflight(cfg)  # data, weights, teacher file, ARM root, output folder: before TensorFlow loads
+    out_dir = preflight(cfg, data_given=source is not None)  # data, weights, teacher file, ARM root, output folder: before TensorFlow loads
     stages.check_model(cfg)  # the input size the backbone takes, the block --fine-tune names
     timer = stages.StageTimer(console)
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
     data = timer.run("data", "Loading data" if not cfg.imagenet_as_is else "Loading scikit-image's photos",
-                     stages.load_data, cfg, console)
+                     stages.load_data, cfg, console, source)
     warnings = [] if cfg.imagenet_as_is else guards.data_warnings(len(data.ds.x_train), cfg.batch_size)
     warnings += [n for n in (stages.budget_note(cfg, stage, getattr(cfg, f"{stage}_epochs"), len(data.ds.x_train))
                              for stage, on in (("prune", cfg.spec.prunes), ("cluster", cfg.spec.clusters),

