@@ -251,10 +251,20 @@ def explore() -> str:
     return explore_squeezenet.readme_section(_json("explore.json"))
 
 
+def explore_cluster(summary: bool = False) -> str:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import explore_cluster as script
+
+    result = _json("explore_cluster.json")
+    return script.summary_line(result) if summary else script.to_markdown(result)
+
+
 RENDERERS = {"default-build": default_build, "default-build-stages": default_build_stages,
              "default-build-sha": default_build_sha, "build-speed": build_speed, "recipes": recipes, "pretrained": pretrained, "zoo": zoo,
              "zoo-host": zoo_host, "zoo-rewrites": zoo_rewrites, "ptq": ptq,
-             "arm": arm, "explore": explore, "transfer": transfer}
+             "arm": arm, "explore": explore, "explore-cluster": explore_cluster,
+             "explore-cluster-summary": lambda: explore_cluster(summary=True),
+             "transfer": transfer}
 
 
 def render(name: str) -> str:

@@ -217,9 +217,12 @@ class _ProgressCallback(tune.Callback):
             self.display.refresh()
 
     def on_trial_recover(self, iteration, trials, trial, **info):
-        """Its worker or node died; Tune runs it again (``--max-failures``)."""
+        """Its worker or node died; Tune runs it again (``--max-failures``): one line says so."""
         if self.display:
             self.display.running = max(0, self.display.running - self._points(trial))
+            self.display.progress.console.print(
+                f"  a trial lost its worker or node ({_last_line(getattr(trial, 'error_msg', ''))}); running it "
+                f"again, attempt {trial.num_failures + 1}")
             self.display.refresh()
 
     def on_trial_error(self, iteration, trials, trial, **info):
@@ -236,10 +239,14 @@ def _record_crash(display: _Display, trial, message: str) -> None:
     sweep, config = display.sweep, trial.config
     points = [display.points[config["point_id"]]] if "point_id" in config else \
         make_point_group(sweep, {k: config[k] for k in sweep["knobs"]})
-    last = message.strip().splitlines()[-1][:300] if message.strip() else "no reason given"
     for p in points:
-        store_failed(sweep["dir"], p, f"the trial's worker died on each of {trial.num_failures} attempt(s): {last}",
-                     attempts=trial.num_failures)
+        store_failed(sweep["dir"], p, f"the trial's worker died on each of {trial.num_failures} attempt(s): "
+                                      f"{_last_line(message)}", attempts=trial.num_failures)
+
+
+def _last_line(message) -> str:
+    lines = [line.strip() for line in str(message or "").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no reason given"
 
 
 # Runs beside a local sweep's driver, noting every second the processes under it (Ray's daemons, agents, workers;
@@ -319,14 +326,33 @@ def _ray_init(cfg: ExploreConfig):
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise MobilekitError(f"could not start or reach Ray ({cfg.address or 'local'}): "
                              f"{str(e).strip().splitlines()[0][:200]}") from None
-    for name in ("ray", "ray.tune", "ray.train"):
+    for name in ("ray", "ray.train"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)  # a failed trial is a row and one line of ours
+    _quiet_cluster_errors()
     if cfg.address is None:
         _WATCHDOGS.append(_RayWatchdog())
     return ray
 
 
 _WATCHDOGS: list[_RayWatchdog] = []
+
+
+def _quiet_cluster_errors() -> None:
+    """Ray prints the cluster's error events (a raylet that died, a node marked dead) straight to the driver's
+    stdout, with no switch to turn them off; a sweep says what they mean in its own line (a trial run again)."""
+    import ray._private.worker as ray_worker
+
+    if getattr(ray_worker.print_to_stdstream, "_mobilekit", False):
+        return
+    original = ray_worker.print_to_stdstream
+
+    def print_to_stdstream(data, ignore_prefix):
+        if data.get("pid") != "raylet":
+            original(data, ignore_prefix)
+
+    print_to_stdstream._mobilekit = True
+    ray_worker.print_to_stdstream = print_to_stdstream
 
 
 def _ray_shutdown(ray) -> None:
