@@ -105,7 +105,8 @@ def test_data_in_memory_makes_the_same_dataset_as_the_files(tmp_path):
     _write_png_folder(tmp_path / "photos", raw.x_train, raw.y_train, raw.class_names)
     _write_png_folder(tmp_path / "held-out", raw.x_test, raw.y_test, raw.class_names)
     folder = data.DataSource.snapshot(str(tmp_path / "photos"))
-    assert folder.arrays is None and folder.nbytes == sum(f.stat().st_size for f in (tmp_path / "photos").rglob("*.png"))
+    on_disk = sum(f.stat().st_size for f in (tmp_path / "photos").rglob("*.png"))
+    assert folder.arrays is None and folder.nbytes == on_disk
     for kw in ({"seed": 0}, {"seed": 3, "limit_train": 10, "limit_test": 5}):
         _same(folder.dataset(24, 3, **kw), data.load(str(tmp_path / "photos"), 24, 3, **kw))
     # A held-out test folder too (both folders' classes must match).

@@ -80,8 +80,8 @@ OUTSIDE = {
     "bash scripts/setup.sh && .venv/bin/mobilekit build --arch squeezenet":
         "the set-up is what CI runs first; its build is `mobilekit build --arch squeezenet` in SLOW",
     "bash scripts/setup.sh --test && .venv/bin/python -m pytest -v --durations=15": "CI's own command (.ci/run)",
-    "mobilekit explore --spec sweep.yaml --address HEAD_IP:6379 --out /shared/s1":
-        "needs a Ray cluster; tests/test_explore.py runs the same with a local head and --address",
+    "mobilekit explore --spec sweep.yaml --address HEAD_IP:6379 --out sweeps/s1":
+        "needs a Ray cluster; tests/test_explore_cluster.py runs a sweep through --address on a three-node cluster",
     "mobilekit export android build/squeezenet1_1":
         "writes into this checkout's demo app; tests/test_android_demo.py runs it with --to",
 }

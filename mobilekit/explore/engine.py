@@ -384,8 +384,9 @@ def _tuner(cfg: ExploreConfig, sweep: dict, pending: list[Point], callback, ship
         tune_config = tune.TuneConfig(max_concurrent_trials=cfg.max_concurrent)
     run_config = tune.RunConfig(name="tune", storage_path=storage, verbose=0, callbacks=[callback],
                                 failure_config=tune.FailureConfig(max_failures=cfg.max_failures))
-    return tune.Tuner(tune.with_resources(tune.with_parameters(trainable, shipped=shipped), {"cpu": cfg.cpus_per_trial}),
-                      param_space=param_space, tune_config=tune_config, run_config=run_config)
+    shipping = tune.with_parameters(trainable, shipped=shipped)  # ray.put here, once
+    return tune.Tuner(tune.with_resources(shipping, {"cpu": cfg.cpus_per_trial}), param_space=param_space,
+                      tune_config=tune_config, run_config=run_config)
 
 
 def _shipped(cfg: ExploreConfig, sweep: dict, pending: list[Point], screened: dict, out: Path) -> dict:
