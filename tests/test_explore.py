@@ -281,6 +281,24 @@ def test_each_point_is_byte_identical_to_mobilekit_build(acceptance, tmp_path):
 
 
 @slow
+def test_optuna_reuses_finished_points_through_ray(acceptance, tmp_path):
+    """`--search optuna` over the acceptance sweep's space, resumed from its points: each suggestion is a point the
+    folder holds (shipped to the trials with the data), so nothing is rebuilt and every row stays as it was."""
+    import shutil
+
+    out, _, _ = acceptance
+    resumed = tmp_path / "optuna"
+    shutil.copytree(out, resumed)
+    before = {p.parent.name: _sha(p) for p in resumed.glob("points/*/point.json")}
+    result = _explore("--arch", "squeezenet1_1", "--space", "squeeze_ratio=0.25,0.5", "--space", "pct3x3=0.25,0.5",
+                      *TINY, "--search", "optuna", "--trials", "3", "--out", str(resumed), timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    doc = json.loads((resumed / "results.json").read_text())
+    assert doc["counts"] == {"ok": 4, "failed": 0, "screened_out": 0} and doc["sweep"]["search"] == "optuna"
+    assert {p.parent.name: _sha(p) for p in resumed.glob("points/*/point.json")} == before  # nothing rebuilt
+
+
+@slow
 def test_ray_job_submit_runs_the_sweep_on_the_jobs_cluster(acceptance, tmp_path):
     """`ray job submit -- mobilekit explore ...`: the driver runs on the head and uses that cluster (no
     --address), the live line names it, and the points are the embedded run's, byte for byte."""
