@@ -110,8 +110,12 @@ def check_cpus(cfg: ExploreConfig, cluster_cpus: float | None = None) -> None:
                              "no trial could ever start")
 
 
+def _alive_nodes(ray) -> list[dict]:
+    return [n for n in ray.nodes() if n.get("Alive")]
+
+
 def _largest_node_cpus(ray) -> float:
-    return max([float(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")] or [0.0])
+    return max([float(n.get("Resources", {}).get("CPU", 0)) for n in _alive_nodes(ray)] or [0.0])
 
 
 def _classes(data: str | None) -> int:
@@ -389,7 +393,7 @@ def _tuner(cfg: ExploreConfig, sweep: dict, pending: list[Point], callback, ship
                       tune_config=tune_config, run_config=run_config)
 
 
-def _shipped(cfg: ExploreConfig, sweep: dict, pending: list[Point], screened: dict, out: Path) -> dict:
+def _shipped(cfg: ExploreConfig, sweep: dict, pending: dict[str, dict], screened: dict, out: Path) -> dict:
     """Everything a trial reads, for the object store: the sweep without its folder, the points, their
     screening metrics, the rows Optuna's repeats may reuse and the data in memory. No path a worker must open."""
     from mobilekit.data import DataSource
@@ -399,8 +403,8 @@ def _shipped(cfg: ExploreConfig, sweep: dict, pending: list[Point], screened: di
     if cfg.search == "optuna":
         finished_rows = {r["point"]: r for r in collect(out) if not (cfg.retry_failed and r["status"] == "failed")}
     return {"sweep": {k: v for k, v in sweep.items() if k != "dir"},
-            "points": {p.id: dataclasses.asdict(p) for p in pending},
-            "screened": {p.id: screened[p.id] for p in pending if p.id in screened},
+            "points": pending,
+            "screened": {pid: screened[pid] for pid in pending if pid in screened},
             "finished": finished_rows,
             "data": DataSource.snapshot(cfg.base.get("data"), cfg.base.get("test_data"))}
 
@@ -447,9 +451,7 @@ def _check_shippable(cfg: ExploreConfig) -> None:
 
 
 def _cluster_line(ray) -> str:
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    cpus = ray.cluster_resources().get("CPU", 0)
-    return f"{len(nodes)} Ray node(s), {cpus:g} CPUs"
+    return f"{len(_alive_nodes(ray))} Ray node(s), {ray.cluster_resources().get('CPU', 0):g} CPUs"
 
 
 def explore(cfg: ExploreConfig, console=None) -> dict:
@@ -501,6 +503,7 @@ def _sweep(cfg: ExploreConfig, out: Path, points: list[Point], space: dict, fing
     import shutil
     import tempfile
 
+    from mobilekit._io import remove_dead_process_folders
     from mobilekit.explore.render import render
     from mobilekit.explore.trial import finished, store_failed
 
@@ -517,20 +520,18 @@ def _sweep(cfg: ExploreConfig, out: Path, points: list[Point], space: dict, fing
                   f"{total - len(pending) if cfg.search != 'optuna' else 0} already finished or screened out; "
                   f"results in {out}/")
     display = _Display(console, total, sweep)
-    display.points = {p.id: dataclasses.asdict(p) for p in pending}
+    display.points = {p.id: dataclasses.asdict(p) for p in pending}  # what a crashed trial's rows are made from
     driver = {"ship_seconds": 0.0, "shipped_bytes": 0, "store_seconds": 0.0, "stored_bytes": 0}
     if pending or cfg.search == "optuna":
         local = ray is None
         ray = ray or _ray_init(cfg)
-        from mobilekit._io import remove_dead_process_folders
-
         remove_dead_process_folders(Path(tempfile.gettempdir()), "mobilekit-tune-")  # a killed driver's
         storage = tempfile.mkdtemp(prefix=f"mobilekit-tune-{os.getpid()}-")  # Tune's own state; not the sweep's
         try:
             console.print(f"  on {_cluster_line(ray)} ({'a local Ray of this sweep' if local else cfg.address}), "
                           f"{cfg.cpus_per_trial:g} CPU(s) per point")
             t_ship = time.perf_counter()
-            shipped = _shipped(cfg, sweep, pending, screened, out)
+            shipped = _shipped(cfg, sweep, display.points, screened, out)
             callback = _ProgressCallback(display, cfg.seeds, cfg.schedule_timeout)
             tuner = _tuner(cfg, sweep, pending, callback, shipped, storage)  # the object store holds it from here
             driver.update(ship_seconds=round(time.perf_counter() - t_ship, 3), shipped_bytes=shipped["data"].nbytes)
