@@ -259,12 +259,21 @@ def explore_cluster(summary: bool = False) -> str:
     return script.summary_line(result) if summary else script.to_markdown(result)
 
 
+def precision(summary: bool = False) -> str:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import precision as script
+
+    result = _json("precision.json")
+    return script.summary(result) if summary else script.to_markdown(result)
+
+
 RENDERERS = {"default-build": default_build, "default-build-stages": default_build_stages,
              "default-build-sha": default_build_sha, "build-speed": build_speed, "recipes": recipes, "pretrained": pretrained, "zoo": zoo,
              "zoo-host": zoo_host, "zoo-rewrites": zoo_rewrites, "ptq": ptq,
              "arm": arm, "explore": explore, "explore-cluster": explore_cluster,
              "explore-cluster-summary": lambda: explore_cluster(summary=True),
-             "transfer": transfer}
+             "transfer": transfer, "precision": precision,
+             "precision-summary": lambda: precision(summary=True)}
 
 
 def render(name: str) -> str:

@@ -20,10 +20,21 @@ from mobilekit.data import RESIZE_CONVENTIONS
 from mobilekit.errors import MobilekitError
 
 SCHEMA_VERSION = 1
+DTYPE_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+
+
+def precision_summary(report: dict) -> dict:
+    """What the model computes in, for the app: full int8, or how many ops are int16 / float (and the
+    QUANTIZE / DEQUANTIZE between them); a report from before mixed precision is full int8."""
+    p = report.get("precision")
+    if not p:
+        return {"mode": "int8", "full_int8": True}
+    return {"mode": p["mode"], "full_int8": p["full_int8"], "ops": p["ops"],
+            "layers_not_int8": {k: v for k, v in p["layers"].items() if v != "int8"}}
 DEMO_ASSETS = Path(__file__).resolve().parent.parent / "android_demo" / "app" / "src" / "main" / "assets"
 
 
-def _read_build(build_dir: Path) -> tuple[dict, bytes, list[str]]:
+def read_build(build_dir: Path) -> tuple[dict, bytes, list[str]]:
     """(report, .tflite bytes, labels) of a complete build folder, or a one-line MobilekitError."""
     if not build_dir.is_dir():
         raise MobilekitError(f"no build folder at {str(build_dir)!r}")
@@ -63,6 +74,7 @@ def model_json(report: dict, model_name: str, labels_name: str) -> dict:
         "arch": report["arch"],
         "input": {"shape": [1, h, w, pre["channels"]], "dtype": q["input"]["dtype"], "layout": "NHWC",
                   "scale": q["input"]["scale"], "zero_point": q["input"]["zero_point"]},
+        "precision": precision_summary(report),
         "output": {"shape": q["output"]["shape"], "dtype": q["output"]["dtype"], "scale": q["output"]["scale"],
                    "zero_point": q["output"]["zero_point"], "meaning": "class probabilities (softmax), labels order"},
         "preprocessing": {
@@ -77,9 +89,8 @@ def model_json(report: dict, model_name: str, labels_name: str) -> dict:
                        "rounding": RESIZE_CONVENTIONS["rounding"]},
             "scale": pre["scale"], "offset": pre["offset"],
             "float_input": "float_input = uint8_pixel * scale + offset (float32)",
-            "quantize": f"q = clamp(round_half_even(float_input / input.scale + input.zero_point), "
-                        f"{-128 if q['input']['dtype'] == 'int8' else 0}, {127 if q['input']['dtype'] == 'int8' else 255})"
-                        " in float32",
+            "quantize": "q = clamp(round_half_even(float_input / input.scale + input.zero_point), "
+                        "{}, {}) in float32".format(*DTYPE_RANGE[q["input"]["dtype"]]),
             "arithmetic": "IEEE float32 throughout, every operation rounded (no fused multiply-add)"},
     }
 
@@ -106,7 +117,7 @@ def export_android(build_dir: str | Path, to: str | Path | None = None) -> dict:
             labels out of step with the report, or an unwritable destination.
     """
     build_dir = Path(build_dir)
-    report, content, labels = _read_build(build_dir)
+    report, content, labels = read_build(build_dir)
     if to is None:
         if not DEMO_ASSETS.parent.is_dir():
             raise MobilekitError("the demo app's folder (android_demo/app) is not next to this install; pass --to DIR")

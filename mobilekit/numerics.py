@@ -101,7 +101,7 @@ class _Stats:
         self.round_noise += float(r @ r)
 
 
-def _db(signal: float, noise: float) -> float:
+def sqnr_db(signal: float, noise: float) -> float:
     if noise <= 0:
         return SQNR_CAP_DB
     return min(SQNR_CAP_DB, 10 * math.log10(max(signal, EPS) / noise))
@@ -187,15 +187,15 @@ def numerics(int8_content: bytes, float_content: bytes, images_float: np.ndarray
             q_val = _dequantize(q_it.get_tensor(q["tensor"]), q["scale"], q["zero_point"])
             s.add(f_val, q_val, _rounding_only(f_val, q["scale"], q["zero_point"], q["dtype"]))
         q_out, f_out = q_it.get_output_details()[0], f_it.get_output_details()[0]
-        pq = _probabilities(q_it.get_tensor(q_out["index"]), q_out)
-        pf = _probabilities(f_it.get_tensor(f_out["index"]), f_out)
+        pq = probabilities_of(q_it.get_tensor(q_out["index"]), q_out)
+        pf = probabilities_of(f_it.get_tensor(f_out["index"]), f_out)
         agree += int(np.argmax(pq) == np.argmax(pf))
         agree5 += int(np.argmax(pf) in np.argsort(pq)[-5:])
         kl += float(np.sum(pf * (np.log(pf + EPS) - np.log(pq + EPS))))
-    layers = [{"name": q["key"], "op": q["op"], "shape": q["shape"], "sqnr_db": _db(s.sig, s.noise),
+    layers = [{"name": q["key"], "op": q["op"], "shape": q["shape"], "sqnr_db": sqnr_db(s.sig, s.noise),
                "cosine": s.dot / math.sqrt(max(s.sig * s.qq, EPS)), "max_abs_err": s.max_abs,
                "mean_abs_err": s.abs_sum / max(s.n, 1), "scale": q["scale"], "zero_point": q["zero_point"],
-               "rounding_sqnr_db": _db(s.sig, s.round_noise),
+               "rounding_sqnr_db": sqnr_db(s.sig, s.round_noise),
                "rounding_mean_abs_err": math.sqrt(s.round_noise / max(s.n, 1)),
                "error_vs_rounding": s.noise / s.round_noise if s.round_noise > 0 else None}
               for s, (q, _) in zip(stats, pairs)]
@@ -209,7 +209,7 @@ def numerics(int8_content: bytes, float_content: bytes, images_float: np.ndarray
                       "compared with the float reference's output of the same Keras layer"}
 
 
-def _probabilities(raw: np.ndarray, detail: dict) -> np.ndarray:
+def probabilities_of(raw: np.ndarray, detail: dict) -> np.ndarray:
     """A graph output as probabilities (dequantised; softmax taken unless it already sums to ~1)."""
     x = raw.astype(np.float32).ravel()
     scale, zero_point = detail["quantization"]

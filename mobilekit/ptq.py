@@ -28,13 +28,13 @@ BINS = 2048
 PERCENTILE = 99.99
 
 
-def _model_t(content: bytes):
+def model_object(content: bytes):
     from ai_edge_litert import schema_py_generated as schema
 
     return schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
 
 
-def _pack(model) -> bytes:
+def pack_model(model) -> bytes:
     import flatbuffers
 
     builder = flatbuffers.Builder(1024 * 1024)
@@ -82,7 +82,7 @@ def _ranged_tensors(content: bytes, model) -> dict[int, tuple[float, float]]:
     return out
 
 
-def _histograms(content: bytes, ranges: dict, images: np.ndarray) -> dict[int, np.ndarray]:
+def histograms(content: bytes, ranges: dict, images: np.ndarray) -> dict[int, np.ndarray]:
     from mobilekit.numerics import reference_interpreter
 
     it = reference_interpreter(content)
@@ -125,18 +125,18 @@ def set_ranges(content: bytes, method: str, images: np.ndarray) -> tuple[bytes, 
     """The calibrated model with every activation range chosen by ``method``; returns (model, summary)."""
     if method not in CALIBRATION_METHODS:
         raise MobilekitError(f"calibration must be one of {', '.join(CALIBRATION_METHODS)}; received {method!r}")
-    model = _model_t(content)
+    model = model_object(content)
     ranges = _ranged_tensors(content, model)
     if method == "minmax":
         return content, {"tensors": len(ranges), "clipped": 0}
-    hists = _histograms(content, ranges, images)
+    hists = histograms(content, ranges, images)
     clipped = 0
     for i, (lo, hi) in ranges.items():
         new_lo, new_hi = choose_range(hists[i], lo, hi, method)
         q = model.subgraphs[0].tensors[i].quantization
         q.min, q.max = [float(new_lo)], [float(new_hi)]
         clipped += int(new_hi < hi or new_lo > lo)
-    return _pack(model), {"tensors": len(ranges), "clipped": clipped}
+    return pack_model(model), {"tensors": len(ranges), "clipped": clipped}
 
 
 WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
@@ -177,7 +177,7 @@ def bias_correct(int8_content: bytes, float_content: bytes, images: np.ndarray) 
     q_ops, f_ops = weighted(q_file), weighted(f_file)
     common = [k for k in q_ops if k in f_ops]
     means = _input_means(float_content, {k: f_ops[k].inputs[0] for k in common}, images)
-    model = _model_t(int8_content)
+    model = model_object(int8_content)
     shifts = []
     for key in common:
         q_op, f_op = q_ops[key], f_ops[key]
@@ -207,7 +207,7 @@ def bias_correct(int8_content: bytes, float_content: bytes, images: np.ndarray) 
         buffer = model.buffers[model.subgraphs[0].tensors[b_t.index].buffer]
         buffer.data = new_bias.view(np.uint8).tolist()
         shifts.append(float(np.abs(lsb).max()) if lsb.size else 0.0)
-    return _pack(model), {"layers": len(shifts), "max_shift_lsb": max(shifts, default=0.0)}
+    return pack_model(model), {"layers": len(shifts), "max_shift_lsb": max(shifts, default=0.0)}
 
 
 def convert_ptq(keras_model, calibration: np.ndarray, method: str = "minmax", bias_correction: bool = False,

@@ -24,7 +24,8 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
     q = report["quantization"]["input"]
     rows = [
         ("arch", report["arch"]),
-        ("input", f"{report['input_shape']} int8 (scale {q['scale']:.6g}, zero point {q['zero_point']})"),
+        ("input", f"{report['input_shape']} {q['dtype']} (scale {q['scale']:.6g}, zero point {q['zero_point']})"),
+        *_precision_rows(report.get("precision")),
         ("classes", str(report["num_classes"])),
         ("params / MACs", f"{report['params']:,} / {report['macs']:,}"),
         ("float .tflite", _kb(sizes["float_tflite_bytes"])),
@@ -152,10 +153,37 @@ def _photo_rows(photos: dict, classes: list[str]) -> list[tuple[str, str]]:
     return rows
 
 
+def model_kind(report: dict) -> str:
+    """"full-integer int8 TFLite, int8 input and output", or what a mixed-precision file computes in."""
+    q = report["quantization"]
+    io = f"{q['input']['dtype']} input and {q['output']['dtype']} output"
+    p = report.get("precision")
+    if not p or p["full_int8"]:
+        return f"full-integer int8 TFLite, {io}"
+    ops = p["ops"]
+    return (f"mixed-precision TFLite, not full int8 ({ops['int8']} int8 ops, {ops['int16']} int16x8, {ops['float']} "
+            f"float, {ops['conversions']} QUANTIZE / DEQUANTIZE), {io}")
+
+
+def _precision_rows(p: dict | None) -> list[tuple[str, str]]:
+    """The precision row of a build that is not the converter's full-int8 file."""
+    if not p or (p["mode"] == "int8" and not p.get("explicit")):
+        return []
+    moved = [f"{k} ({v})" for k, v in p["layers"].items() if v != "int8"]
+    text = f"{p['mode']}" + (f", {len(moved)} layer(s) not int8: {', '.join(moved[:6])}"
+                             + (" ..." if len(moved) > 6 else "") if moved else ", every layer int8")
+    if "chosen" in p:
+        text += (f"; top-1 agreement with float {p['chosen']['top1_agreement']:.1%} (int8 "
+                 f"{p['int8']['top1_agreement']:.1%}) on {p['search_images']} held-out images")
+    if "xnnpack" in p:
+        text += f"; XNNPACK partitions {p['xnnpack']['partitions']}, ops outside {p['xnnpack']['ops_outside']}"
+    return [("precision", text)]
+
+
 def to_markdown(report: dict) -> str:
     lines = [f"# mobilekit build: {report['arch']}", "",
-             f"`{report['files']['tflite']}`: full-integer int8 TFLite, batch 1, "
-             f"int8 input and output; labels in `{report['files']['labels']}`.", "",
+             f"`{report['files']['tflite']}`: {model_kind(report)}, batch 1; labels in "
+             f"`{report['files']['labels']}`.", "",
              *[f"**Warning: {w}**\n" for w in report.get("warnings") or []],
              "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in summary_rows(report)]
@@ -186,7 +214,9 @@ def preprocessing_steps(pre: dict, q: dict) -> list[str]:
     """report.md's numbered preprocessing steps: every convention an app must copy, with this build's numbers
     (reports written before the conventions were recorded get the steps they have)."""
     qi, qo = q["input"], q["output"]
-    low, high = (-128, 127) if qi["dtype"] == "int8" else (0, 255)
+    from mobilekit.export_android import DTYPE_RANGE
+
+    low, high = DTYPE_RANGE[qi["dtype"]]
     h, w = pre["size"]
     grey = pre.get("grey", "")
     if pre.get("grey_source"):
@@ -228,6 +258,17 @@ def _wide_console():
     return console if console.is_terminal else Console(width=160)
 
 
+def _bench_precision(p: dict | None) -> str:
+    """"full int8", or the op counts of a file that is not (bench's precision row)."""
+    if not p:
+        return "-"
+    if p["full_int8"]:
+        return "full int8"
+    ops = p["ops"]
+    kinds = ", ".join(f"{ops[k]} {k}" for k in ("int8", "int16", "float") if ops[k])
+    return f"{kinds} ops, {ops['conversions']} (de)quantize; {p['io'][0]} I/O"
+
+
 def print_bench_tables(result: dict) -> None:
     from rich.table import Table
 
@@ -264,6 +305,7 @@ def print_bench_tables(result: dict) -> None:
         rows += [(k.replace("_ms", " ms").replace("_", " "), (lambda key: lambda m, r: _fmt(r[key]))(k))
                  for k in STAT_FIELDS if k != "xnnpack_partitions"]
         rows += [("runtime", lambda m, r: m["runtime"]),
+                 ("precision", lambda m, r: _bench_precision(m.get("precision"))),
                  ("XNNPACK partitions / outside", lambda m, r: "-" if r["xnnpack_partitions"] is None else
                   f"{r['xnnpack_partitions']} / {', '.join(r['ops_outside_xnnpack']) or '-'}"),
                  ("MACs", lambda m, r: f"{m['analysis']['macs']:,}" if m["analysis"] else "-"),

@@ -98,13 +98,14 @@ class BenchEntry:
     inputs: list | None = None
     outputs: list | None = None
     ops: dict | None = None
+    precision: dict | None = None  # full int8, or its int8 / int16 / float op counts (mobilekit.precision)
     analysis: dict | None = None
     runs: dict | None = None  # thread count (str) -> RunStats
     targets: dict | None = None
     profile: dict | None = None
     arm: dict | None = None
 
-    _OPTIONAL = ("source_log", "profile", "arm", "runs", "targets", "inputs", "outputs", "ops")
+    _OPTIONAL = ("source_log", "profile", "arm", "runs", "targets", "inputs", "outputs", "ops", "precision")
 
     def to_dict(self) -> dict:
         d = _to_dict(self, self._OPTIONAL)
@@ -172,12 +173,13 @@ class BuildReport:
     numerics: dict | None = None  # int8 vs its float reference per layer (mobilekit.numerics): the worst layers
     rewrites: list | None = None  # export graph rewrites made or refused, with reasons (mobilekit.rewrites)
     throughput: dict | None = None  # per training stage: steps, images, seconds, steady images/s, evaluation
+    precision: dict | None = None  # what each op computes in, and how auto chose (mobilekit.precision)
     transfer: dict | None = None  # pretrained builds: the weights' source and sha256, each phase's layers and accuracy
     schema_version: int = SCHEMA_VERSION
 
     # report.json's key order (the order the fields were always written in).
     ORDER = ("schema_version", "arch", "weights", "source", "transfer", "metaparameters", "input_shape", "classes", "num_classes",
-             "params", "macs", "preprocessing", "quantization", "sizes", "ops", "sha256", "recipe", "rewrites", "sparsity",
+             "params", "macs", "preprocessing", "quantization", "sizes", "ops", "sha256", "recipe", "rewrites", "precision", "sparsity",
              "survival", "accuracy", "numerics", "warnings", "calibration", "latency", "host", "arm", "seed", "config", "versions",
              "stage_seconds", "throughput", "files")
 

@@ -74,8 +74,14 @@ class TfliteFile:
             dtype = _TYPE_NAMES.get(t.type, str(t.type))
             data = None
             buf = buffers[t.buffer] if 0 < t.buffer < len(buffers) else None
-            if buf is not None and buf.data is not None and len(buf.data) and dtype in _NUMPY_TYPES:
-                data = np.frombuffer(bytes(bytearray(buf.data)), _NUMPY_TYPES[dtype])
+            raw = None
+            if buf is not None and buf.data is not None and len(buf.data):
+                raw = bytes(bytearray(buf.data))
+            elif buf is not None and (buf.offset or 0) > 1 and buf.size:  # stored after the flatbuffer (AEQ)
+                end = int(buf.offset) + int(buf.size)
+                raw = self.content[int(buf.offset):end] if end <= len(self.content) else None
+            if raw is not None and dtype in _NUMPY_TYPES and len(raw) % np.dtype(_NUMPY_TYPES[dtype]).itemsize == 0:
+                data = np.frombuffer(raw, _NUMPY_TYPES[dtype])
                 shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
                 if int(np.prod(shape)) == data.size:
                     data = data.reshape(shape)

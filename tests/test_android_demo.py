@@ -167,6 +167,34 @@ def test_core_feeds_exactly_the_bytes_mobilekit_evaluates_and_ranks_like_python(
     assert len(set(python_top1)) > 1, "a degenerate model would make the top-1 comparison meaningless"
 
 
+def test_an_int16x8_model_gets_the_same_int16_bytes_in_java(exported, held_out, tmp_path):
+    """`--precision int16x8` files take int16 input: the core writes two bytes per value, NumPy's rounding."""
+    from mobilekit.data import load_fashion_mnist, to_float
+    from mobilekit.export_android import model_json
+    from mobilekit.litert import make_interpreter, quantize_input
+    from mobilekit.pipeline.artifacts import file_fields
+    from mobilekit.precision import assign
+    from mobilekit.tflite_file import TfliteFile
+
+    build, _, classes = exported
+    pngs = held_out[0][:20]
+    ds = load_fashion_mnist(size=32, limit_train=64, limit_test=20)  # the PNGs' images, as the build reads them
+    images = to_float(ds.x_test)
+    content, _ = assign((build / "squeezenet1_1.tflite").read_bytes(),
+                        (build / "squeezenet1_1_float.tflite").read_bytes(), to_float(ds.x_train), images,
+                        precision="int16x8")
+    report = {**json.loads((build / "report.json").read_text()), **file_fields(TfliteFile(content), b"", content)}
+    doc = model_json(report, "m.tflite", "labels.txt")
+    assert doc["input"]["dtype"] == doc["output"]["dtype"] == "int16" and "-32768, 32767" in \
+        doc["preprocessing"]["quantize"]
+    (tmp_path / "model.json").write_text(json.dumps(doc))
+    detail = make_interpreter(content).get_input_details()[0]
+    ours = [quantize_input(images[i:i + 1], detail).tobytes() for i in range(20)]
+    theirs = java_bytes(classes, tmp_path / "model.json", pngs, tmp_path / "bins")
+    assert all(len(t) == 32 * 32 * 3 * 2 for t in theirs)
+    assert theirs == ours
+
+
 def test_the_parity_check_has_teeth(exported, held_out, tmp_path):
     """A wrong zero point in model.json, or a resize without half-pixel centres in the core, changes bytes."""
     _, assets, classes = exported

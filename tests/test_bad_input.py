@@ -251,6 +251,17 @@ CASES = [
     (["build", "--label-smoothing", "0.9"], "--label-smoothing must be <= 0.5"),
     (["build", "--teacher", "squeezenet1_0:imagenet", "--data", "two-class"], "no offline 'imagenet' weights"),
     (["build", "--arch", "mobilenet_v2", "--weights", "imagenet", "--fine-tune-lr", "0"], "--fine-tune-lr"),
+    # build: mixed precision
+    (["build", "--keep-float", "nosuchlayer"], "--keep-float 'nosuchlayer' matches no layer"),
+    (["build", "--int16", "fire9_*,zz*"], "--int16 'zz*' matches no layer"),
+    (["build", "--precision", "auto", "--max-agreement-drop", "60"], "--max-agreement-drop must be <= 50"),
+    (["build", "--precision", "auto", "--max-agreement-drop", "-1"], "--max-agreement-drop"),
+    (["build", "--max-agreement-drop", "1"], "set the budget of precision='auto'"),
+    (["build", "--precision", "auto", "--max-agreement-drop", "1", "--min-output-sqnr", "20"], "give one budget"),
+    (["build", "--precision", "fp4"], "'fp4'"),
+    (["build", "--precision", "int16x8", "--int16", "conv1_relu"], "every layer has int16 activations"),
+    (["build", "--keep-float", "conv1_relu", "--int16", "conv1_*"], "both --keep-float and --int16"),
+    (["build", "--keep-float", ","], "name at least one layer"),
     (["nope"], "nope"),
 ]
 

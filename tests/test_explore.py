@@ -136,6 +136,20 @@ def test_plan_counts_ids_and_families(tmp_path):
     assert len(invalid) == 1 and invalid[0].knobs["sparsity"] == 0.5 and "prune_epochs" in invalid[0].error
 
 
+def test_precision_is_a_knob_and_int8_points_keep_their_ids():
+    base = {"arch": "squeezenet1_1", "input_size": 32, "epochs": 0.3}
+    before = plan(ExploreConfig(base=base, space={"squeeze_ratio": ["0.25"]}), "fp")[0]
+    mixed, _ = plan(ExploreConfig(base=base, space={"squeeze_ratio": ["0.25"], "precision": ["int8", "auto"],
+                                                    "max_agreement_drop": ["0.5", "2"]}), "fp")
+    assert len(mixed) == 3 and not any(p.error for p in mixed)  # a budget does not apply to int8: one point
+    int8 = [p for p in mixed if p.knobs["precision"] == "int8"]
+    assert len(int8) == 1 and int8[0].id == before[0].id and int8[0].config["max_agreement_drop"] is None
+    auto = sorted(p.config["max_agreement_drop"] for p in mixed if p.knobs["precision"] == "auto")
+    assert auto == [0.5, 2.0]
+    bad, _ = plan(ExploreConfig(base=base, space={"precision": ["int4"]}), "fp")
+    assert "precision must be one of int8, int16x8, auto" in bad[0].error
+
+
 def test_bad_specs_are_one_line_errors_before_anything_is_written(cli_error, tmp_path):
     out = tmp_path / "sweep"
     base = ["explore", "--arch", "squeezenet1_1", *TINY, "--out", str(out)]

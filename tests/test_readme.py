@@ -37,6 +37,8 @@ CHEAP = {
     "mobilekit archs",
     "mobilekit env",
     "mobilekit numerics build/squeezenet1_1/squeezenet1_1.tflite --reference build/squeezenet1_1/squeezenet1_1_float.tflite",
+    "mobilekit numerics build/squeezenet1_1/squeezenet1_1.tflite --reference build/squeezenet1_1/squeezenet1_1_float.tflite "
+    "--model-explorer sqnr.json",
     "mobilekit export tflite --arch shufflenet_v2 --scale 0.5 --out exports/",
 }
 CHEAP_ARM = {  # need the aarch64 root (`mobilekit emulate setup`, done by scripts/setup.sh --test)
@@ -75,6 +77,9 @@ SLOW = {  # command -> why it is slow (what the appended budget cuts)
     "mobilekit explore --spec sweep.yaml --device snapdragon-450 --fps 30 --max-size-kb 100":
         "screens on emulated ARM, trains the survivors",
     "mobilekit explore --report build/explore": "needs the sweeps above",
+    "mobilekit build --arch mobilenet_v2 --weights imagenet --precision auto --max-agreement-drop 2":
+        "ports, converts and searches a 224x224 ImageNet model",
+    "mobilekit build --keep-float fire9_expand3x3_relu --int16 'fire8_*'": "trains on 60,000 images",
 }
 OUTSIDE = {
     "bash scripts/setup.sh && .venv/bin/mobilekit build --arch squeezenet":
@@ -84,6 +89,8 @@ OUTSIDE = {
         "needs a Ray cluster; tests/test_explore_cluster.py runs a sweep through --address on a three-node cluster",
     "mobilekit export android build/squeezenet1_1":
         "writes into this checkout's demo app; tests/test_android_demo.py runs it with --to",
+    "mobilekit view build/squeezenet1_1":
+        "a server that runs until Ctrl+C; tests/test_model_explorer.py serves it and opens it in Chromium",
 }
 SWEEP_YAML = """base: {arch: squeezenet1_1}
 arch: [squeezenet1_1, mobilenet_v1]
@@ -154,6 +161,9 @@ def run(command: str, cwd: Path, extra=(), timeout=1200) -> subprocess.Completed
                                                   id=c) for c in sorted(CHEAP)])
 def test_cheap_readme_command_runs_as_written(workdir, command):
     result = run(command, workdir)
+    if "--model-explorer sqnr.json" in command:
+        assert json.loads((workdir / "sqnr.json").read_text())["results"]
+        assert (workdir / "sqnr.vs_rounding.json").is_file()
     if "--json bench.json" in command:
         assert json.loads((workdir / "bench.json").read_text())["models"][0]["runs"].keys() == {"1", "2"}
     if "--profile" in command:

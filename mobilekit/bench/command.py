@@ -86,6 +86,9 @@ def read_model(path: str) -> tuple[dict, object, dict]:
                 "gzip_bytes": len(gzip.compress(content, 9, mtime=0)),
                 "inputs": [_tensor_info(t) for t in f.inputs], "outputs": [_tensor_info(t) for t in f.outputs],
                 "ops": f.op_counts()}
+        from mobilekit.precision import layer_precisions
+
+        info["precision"] = {k: v for k, v in layer_precisions(content).items() if k != "layers"}
         a = analyze(f)
     except MobilekitError as e:
         raise MobilekitError(f"{path}: {e}") from None

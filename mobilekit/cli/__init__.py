@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from mobilekit.cli import bench, build, emulate, explore, info, misc, numerics
+from mobilekit.cli import bench, build, emulate, explore, info, misc, numerics, view
 from mobilekit.cli.flags import EXIT_USAGE, Parser
 from mobilekit.errors import MobilekitError
 
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_parser(sub)
     bench.add_parser(sub)
     numerics.add_parser(sub)
+    view.add_parser(sub)
     emulate.add_parser(sub)
     misc.add_parser(sub)
     for command in sub.choices.values():
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     commands = {"build": build.run, "info": info.run, "bench": bench.run, "emulate": emulate.run,
                 "env": misc.run_env, "explore": explore.run, "export": misc.run_export, "archs": misc.run_archs,
-                "numerics": numerics.run}
+                "numerics": numerics.run, "view": view.run}
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

@@ -211,6 +211,37 @@ def add_build_flags(b, d: dict) -> None:
     t.add_argument("--seed", type=number(int, 0, high=LIMITS["seed"], what="--seed"), default=d["seed"],
                    help="seeds weights, data order, splits and calibration; same seed, same bytes (default: "
                         "%(default)s)")
+    add_precision_flags(b)
+
+
+def layer_list(text: str) -> tuple[str, ...]:
+    """``--keep-float`` / ``--int16``: comma-separated layer names as `mobilekit numerics` prints them, globs allowed."""
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"name at least one layer; received {text!r}")
+    return names
+
+
+def add_precision_flags(b) -> None:
+    """Mixed precision (mobilekit.precision): the whole model's, an accuracy budget, named layers."""
+    from mobilekit.precision import DEFAULT_BUDGET_POINTS, MAX_BUDGET_POINTS, PRECISIONS
+
+    p = b.add_argument_group("precision")
+    p.add_argument("--precision", choices=PRECISIONS, default="int8",
+                   help="int8: full int8 from the converter (the default gate); int16x8: int16 activations and "
+                        "int8 weights everywhere; auto: the fewest layers lifted to float (in the order "
+                        "`mobilekit numerics` ranks them) until the budget holds on held-out images "
+                        "(ai-edge-quantizer; default: %(default)s)")
+    p.add_argument("--max-agreement-drop", type=number(float, 0, high=MAX_BUDGET_POINTS, what="--max-agreement-drop"),
+                   default=None, metavar="POINTS",
+                   help=f"auto's budget: percentage points of top-1 agreement with the float model it may lose "
+                        f"(default: {DEFAULT_BUDGET_POINTS:g})")
+    p.add_argument("--min-output-sqnr", type=number(float, 0, high=150, what="--min-output-sqnr"), default=None,
+                   metavar="DB", help="auto's budget as the output's SQNR against float, in dB, instead")
+    p.add_argument("--keep-float", type=layer_list, default=(), metavar="LAYER,...",
+                   help="layers computed in float (names as `mobilekit numerics` prints them; globs allowed)")
+    p.add_argument("--int16", type=layer_list, default=(), metavar="LAYER,...",
+                   help="layers given int16 activations (int8 weights); globs allowed")
 
 
 def add_model_and_data_flags(b) -> None:
@@ -260,6 +291,8 @@ def training_options(args) -> dict:
     from mobilekit.pipeline.config import TRAINING_FIELDS
 
     options = {name: getattr(args, name) for name in TRAINING_FIELDS if name != "arch_kwargs"}
-    options.update(calibration=args.calibration, bias_correction=args.bias_correction, rewrites=args.rewrites)
+    options.update(calibration=args.calibration, bias_correction=args.bias_correction, rewrites=args.rewrites,
+                   precision=args.precision, max_agreement_drop=args.max_agreement_drop,
+                   min_output_sqnr=args.min_output_sqnr, keep_float=args.keep_float, int16=args.int16)
     options["arch_kwargs"] = {**arch_kwargs_of(args), **({} if args.batch_norm else {"batch_norm": False})} or None
     return options

@@ -23,6 +23,9 @@ def add_parser(sub) -> None:
                    help="how many images (default: %(default)s)")
     n.add_argument("--json", default=None, metavar="OUT.json", help="write the comparison as JSON")
     n.add_argument("--plot", default=None, metavar="OUT.png", help="write SQNR by layer as a PNG plot")
+    n.add_argument("--model-explorer", default=None, metavar="OUT.json",
+                   help="write each layer's SQNR as Model Explorer node data (and its error over the rounding "
+                        "floor as OUT.vs_rounding.json): `mobilekit view INT8.tflite --node-data OUT.json`")
     n.add_argument("--trust-reference", action="store_true",
                    help="load a Keras --reference whose layers carry Python code (Lambda)")
     n.add_argument("--seed", type=number(int, 0, high=LIMITS["seed"], what="--seed"), default=0,
@@ -71,7 +74,13 @@ def run(args) -> int:
     from mobilekit.report import numerics_plot, numerics_table
     from mobilekit.tflite_file import TfliteFile
 
-    for flag, out in (("--json", args.json), ("--plot", args.plot)):
+    me_paths = []
+    if args.model_explorer is not None:
+        from pathlib import Path
+
+        me = Path(args.model_explorer)
+        me_paths = [me, me.with_name(me.stem + ".vs_rounding" + (me.suffix or ".json"))]
+    for flag, out in (("--json", args.json), ("--plot", args.plot), *(("--model-explorer", p) for p in me_paths)):
         if out is not None:
             check_output_path(out, "file", flag)
     if args.data not in (None, "fashion-mnist", "photos"):
@@ -94,4 +103,9 @@ def run(args) -> int:
         write_json_atomic(args.json, doc)
     if args.plot:
         numerics_plot(doc, args.plot)
+    if me_paths:
+        from mobilekit.model_explorer import numerics_node_data, write_node_data
+
+        for path, data in zip(me_paths, numerics_node_data(content, doc["layers"])):
+            write_node_data(path, data)
     return 0

@@ -34,7 +34,13 @@ BUILD_KNOBS = {"input_size": int, "epochs": float, "prune_epochs": float, "qat_e
                "augment": bool, "sparsity": float, "clusters": int, "qat": bool, "min_stage_steps": int,
                # transfer learning: pretrained or scratch ("none"), which backbone (the arch), how much to unfreeze
                "weights": str, "head_epochs": float, "fine_tune": str, "fine_tune_lr": float,
-               "label_smoothing": float}
+               "label_smoothing": float,
+               # mixed precision: int8, int16x8 or auto, and auto's budget (mobilekit.precision)
+               "precision": str, "max_agreement_drop": float}
+# BuildConfig fields newer than the sweeps already on disk: left out of a point's id at their defaults, so those
+# points keep their ids (and are reused).
+ID_DEFAULTS = {"precision": "int8", "max_agreement_drop": None, "min_output_sqnr": None, "keep_float": [],
+               "int16": []}
 # Knobs whose word "none" is a value of its own, not "unset" (fine_tune=none: the head only).
 NONE_IS_A_VALUE = ("fine_tune",)
 # Result columns an objective may name; the direction is given with it ("accuracy_int8:max").
@@ -252,7 +258,8 @@ def data_fingerprint(data: str | None, limit_train=None, limit_test=None) -> str
 
 def point_id(config: dict, fingerprint: str) -> str:
     """The hash naming a point: its build config (``out`` aside), the data and mobilekit's version."""
-    key = {k: v for k, v in config.items() if k not in ("out", "devices")}
+    key = {k: v for k, v in config.items() if k not in ("out", "devices")
+           and not (k in ID_DEFAULTS and (list(v) if isinstance(v, tuple) else v) == ID_DEFAULTS[k])}
     blob = json.dumps({"config": key, "data": fingerprint, "mobilekit": version("mobilekit")},
                       sort_keys=True, default=list)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -338,6 +345,8 @@ def make_config(arch: str, base: dict, knobs: dict) -> dict:
             arch_kwargs[knob] = value
     if fields_.get("weights") is not None and fields_.get("data") is None:
         fields_["data"] = "fashion-mnist"  # a sweep trains every point: pretrained weights fine-tune on the data
+    if fields_.get("precision", "int8") != "auto":  # a budget belongs to auto's points only
+        fields_.pop("max_agreement_drop", None)
     if fields_.get("weights") is None:  # a scratch point of a pretrained-or-scratch sweep: no transfer settings
         for name in ("head_epochs", "fine_tune", "fine_tune_lr"):
             fields_.pop(name, None)

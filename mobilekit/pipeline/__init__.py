@@ -113,12 +113,18 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
     calibration = stages.calibration_images(cfg, data)
     float_bytes, int8_bytes, rewrites = timer.run("convert", f"Converting to int8 .tflite (batch 1, {len(calibration)} "
                                                   "calibration images)", stages.convert, cfg, state, calibration)
+    if stages.needs_precision_stage(cfg):
+        int8_bytes, precision = timer.run("precision", f"Precision {cfg.precision}: layers out of int8, judged "
+                                          "against the float file", stages.precision, cfg, data, float_bytes,
+                                          int8_bytes, calibration, console)
+    else:
+        int8_bytes, precision = stages.precision(cfg, data, float_bytes, int8_bytes, calibration, console)
     evaluated = timer.run("evaluate_int8", f"Evaluating the int8 file on {len(data.ds.y_test)} test "
                           + ("photos" if cfg.imagenet_as_is else "images"), stages.evaluate, cfg, data, state,
                           int8_bytes)
     guards.check_kept_accuracy(state.accuracy, data.ds.y_test, len(data.ds.class_names))
-    return _report(cfg, timer, data, model, state, phases, (float_bytes, int8_bytes, rewrites), evaluated,
-                   warnings, out_dir)
+    return _report(cfg, timer, data, model, state, phases, (float_bytes, int8_bytes, rewrites, precision),
+                   evaluated, warnings, out_dir)
 
 
 def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, out_dir) -> dict:
@@ -131,7 +137,7 @@ def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, 
     from mobilekit.schema import BuildReport
     from mobilekit.tflite_file import TfliteFile
 
-    float_bytes, int8_bytes, rewrites = files
+    float_bytes, int8_bytes, rewrites, precision = files
     latency = timer.run("latency", "Measuring batch-1 latency (LiteRT, 1 thread)", measure_latency, int8_bytes,
                         num_runs=cfg.latency_runs, warmup_runs=cfg.latency_warmup, num_threads=1)
     numerics = timer.run("numerics", "Comparing the int8 file with its float reference, layer by layer",
@@ -149,7 +155,7 @@ def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, 
         classes=list(data.ds.class_names), num_classes=len(data.ds.class_names), params=info["params"],
         macs=info["macs"], preprocessing=data.ds.preprocessing(),
         **artifacts.file_fields(TfliteFile(int8_bytes), float_bytes, int8_bytes),
-        recipe=guards.recipe_section(cfg), rewrites=rewrites,
+        recipe=guards.recipe_section(cfg), rewrites=rewrites, precision=precision,
         **stages.sparsity_fields(cfg, int8_bytes, model, state),
         warnings=warnings or None, accuracy=state.accuracy, numerics=numerics, latency=latency, arm=arm,
         calibration=stages.calibration_section(cfg, data), host=cpu_info(), seed=cfg.seed, config=asdict(cfg),

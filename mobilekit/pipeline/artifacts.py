@@ -119,4 +119,5 @@ def numerics_section(int8_bytes: bytes, float_bytes: bytes, images) -> dict:
     doc = numerics(int8_bytes, float_bytes, images)
     return {"images": doc["images"], "output": doc["output"], "worst_layers": worst(doc["layers"]),
             "layers_compared": len(doc["layers"]),
+            "layers_sqnr_db": {r["name"]: round(r["sqnr_db"], 2) for r in doc["layers"]},  # `mobilekit view`
             "command": "mobilekit numerics <arch>.tflite --reference <arch>_float.tflite"}

@@ -85,6 +85,13 @@ class BuildConfig:
     latency_warmup: int = 10
     weights: str | None = None  # "imagenet": a pretrained backbone (converters.PRETRAINED); without data, used as is
     devices: tuple[str, ...] = ()  # phones to predict the int8 file's latency on (emulated ARM counts)
+    # Mixed precision (mobilekit.precision): "int8" (full int8, the converter's file), "int16x8" (int16
+    # activations, int8 weights), or "auto" (the fewest layers lifted to float for an accuracy budget).
+    precision: str = "int8"
+    max_agreement_drop: float | None = None  # auto: top-1 agreement points with float it may lose (None: 1.0)
+    min_output_sqnr: float | None = None  # auto: the budget as output SQNR in dB instead
+    keep_float: tuple[str, ...] = ()  # layers (numerics' names, globs) kept in float
+    int16: tuple[str, ...] = ()  # layers given int16 activations
 
     def __post_init__(self):
         object.__setattr__(self, "arch", archs.resolve(self.arch))
@@ -139,6 +146,14 @@ class BuildConfig:
             check_distill(self.distill_alpha, self.temperature)
             if not teacher_is_file(self.teacher):
                 object.__setattr__(self, "teacher", resolve_teacher(self.teacher))  # else: unknown arch, named
+        for name in ("keep_float", "int16"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not isinstance(value, (list, tuple)):
+                raise MobilekitError(f"{name} must be a list of layer names; received {name}={value!r}")
+            object.__setattr__(self, name, tuple(value))
+        from mobilekit.precision import check_settings
+
+        check_settings(self.precision, self.max_agreement_drop, self.min_output_sqnr, self.keep_float, self.int16)
         if self.spec.prunes and self.prune_epochs == 0:
             raise MobilekitError(f"pruning ({self.recipe}, sparsity={self.sparsity}) needs prune_epochs > 0; "
                                  f"received prune_epochs={self.prune_epochs}")

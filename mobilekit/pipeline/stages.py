@@ -109,19 +109,34 @@ def create_model(cfg: BuildConfig, data: Data | None = None):
 
 
 def check_model(cfg: BuildConfig) -> None:
-    """What only the model's graph can say, before any data is read: the input size the backbone takes and the
-    block ``--fine-tune`` names."""
+    """What only the model's graph can say, before any data is read: the input size the backbone takes, the
+    block ``--fine-tune`` names, and the layers ``--keep-float`` / ``--int16`` name (against the Keras layers;
+    the converted file's own names are checked again after conversion; a transfer build's new head is not in the
+    graph yet, so its names are checked then only)."""
+    if (cfg.keep_float or cfg.int16) and not cfg.transfer:
+        from mobilekit.precision import match_layers
+
+        names = [layer.name for layer in create_model_graph(cfg).layers] + ["output0"]
+        match_layers(cfg.keep_float, names, "keep_float")
+        match_layers(cfg.int16, names, "int16")
     if cfg.weights is None:
         return
-    from mobilekit.archs import create
-    from mobilekit.converters import pretrained
-
-    entry = pretrained(cfg.arch, cfg.weights)
-    model = create(cfg.arch, input_shape=(cfg.input_size, cfg.input_size, 3), **entry.builder_kwargs)
+    model = create_model_graph(cfg)
     if cfg.transfer:
         from mobilekit.pipeline.transfer import check_fine_tune
 
         check_fine_tune(model, cfg.fine_tune)
+
+
+def create_model_graph(cfg: BuildConfig):
+    """The build's arch with untrained weights at its input size (its layer names; nothing read or trained)."""
+    if cfg.weights is None:
+        return archs.create(cfg.arch, input_shape=(cfg.input_size, cfg.input_size, 3), classes=10,
+                            **arch_kwargs(cfg.arch, cfg.arch_kwargs))
+    from mobilekit.converters import pretrained
+
+    entry = pretrained(cfg.arch, cfg.weights)
+    return archs.create(cfg.arch, input_shape=(cfg.input_size, cfg.input_size, 3), **entry.builder_kwargs)
 
 
 def weights_section(cfg: BuildConfig) -> dict | None:
@@ -309,6 +324,29 @@ def convert(cfg: BuildConfig, state: Trained, calibration: np.ndarray) -> tuple[
     int8 = convert_int8(state.model, calibration, per_tensor_weights=spec.per_tensor_weights)
     float_model = float_twin(state.model, state.float_model) or state.float_model
     return convert_float(float_model), int8, state.rewrites
+
+
+PRECISION_IMAGES = 150  # photo views an ImageNet head's precision is judged on (15 photos, 10 views each)
+
+
+def needs_precision_stage(cfg: BuildConfig) -> bool:
+    return cfg.precision != "int8" or bool(cfg.keep_float or cfg.int16)
+
+
+def precision(cfg: BuildConfig, data: Data, float_bytes: bytes, int8_bytes: bytes, calibration: np.ndarray,
+              console) -> tuple[bytes, dict]:
+    """(the file the build ships, report.json's ``precision``): the converter's int8 file, or one with layers in
+    int16 or float (mobilekit.precision), judged against the float file on held-out images."""
+    from mobilekit.precision import assign
+
+    held_out = data.x_test
+    if cfg.imagenet_as_is and needs_precision_stage(cfg):
+        from mobilekit.numerics import load_images
+
+        held_out = load_images("photos", data.ds.input_shape, PRECISION_IMAGES, cfg.seed)[1]
+    return assign(int8_bytes, float_bytes, calibration, held_out, precision=cfg.precision,
+                  budget=cfg.max_agreement_drop, min_output_sqnr=cfg.min_output_sqnr, keep_float=cfg.keep_float,
+                  int16=cfg.int16, method=cfg.spec.calibration, say=console.print)
 
 
 def weights_report(int8_bytes: bytes, layer_names: list[str], state: Trained, target) -> tuple[dict, dict]:

@@ -150,7 +150,7 @@ public class MainActivity extends ComponentActivity {
         byte[] inputBytes = Preprocess.toInputBytes(spec, argb, w, h);
         ByteBuffer input = ByteBuffer.allocateDirect(inputBytes.length).order(ByteOrder.nativeOrder());
         input.put(inputBytes);
-        int outBytes = spec.numClasses * (spec.outputDtype.equals("float32") ? 4 : 1);
+        int outBytes = spec.numClasses * (spec.outputDtype.equals("float32") ? 4 : spec.outputDtype.equals("int16") ? 2 : 1);
         ByteBuffer output = ByteBuffer.allocateDirect(outBytes).order(ByteOrder.nativeOrder());
         Interpreter it = interpreter();
         double[] ms = new double[RUNS];

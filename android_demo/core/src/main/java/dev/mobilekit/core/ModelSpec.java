@@ -53,7 +53,7 @@ public final class ModelSpec {
             throw new IllegalArgumentException("model.json: 1 or 3 input channels expected; received " + channels);
         }
         for (String dtype : new String[] {inputDtype, outputDtype}) {
-            if (!dtype.equals("int8") && !dtype.equals("uint8") && !dtype.equals("float32")) {
+            if (!dtype.equals("int8") && !dtype.equals("uint8") && !dtype.equals("int16") && !dtype.equals("float32")) {
                 throw new IllegalArgumentException("model.json: unsupported dtype " + dtype);
             }
         }
@@ -70,9 +70,10 @@ public final class ModelSpec {
         return new ModelSpec(map);
     }
 
-    /** Bytes of the model's input tensor: NHWC, one byte per value for int8/uint8, four (little-endian) for float32. */
+    /** Bytes of the model's input tensor: NHWC, one byte per value for int8/uint8, two for int16 (int16x8 models),
+     * four for float32 (little-endian). */
     public int inputBytes() {
-        return height * width * channels * (inputDtype.equals("float32") ? 4 : 1);
+        return height * width * channels * (inputDtype.equals("float32") ? 4 : inputDtype.equals("int16") ? 2 : 1);
     }
 
     @SuppressWarnings("unchecked")

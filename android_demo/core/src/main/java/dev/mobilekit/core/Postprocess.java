@@ -28,7 +28,7 @@ public final class Postprocess {
         }
     }
 
-    /** Output bytes (int8/uint8, or float32 little-endian) -> float values: (q - zero_point) * scale. */
+    /** Output bytes (int8/uint8, int16 or float32, little-endian) -> float values: (q - zero_point) * scale. */
     public static float[] dequantize(ModelSpec spec, byte[] output) {
         float[] p = new float[spec.numClasses];
         ByteBuffer buf = ByteBuffer.wrap(output).order(ByteOrder.LITTLE_ENDIAN);
@@ -36,7 +36,8 @@ public final class Postprocess {
             if (spec.outputDtype.equals("float32")) {
                 p[i] = buf.getFloat();
             } else {
-                int q = spec.outputDtype.equals("int8") ? buf.get() : (buf.get() & 0xFF);
+                int q = spec.outputDtype.equals("int16") ? buf.getShort()
+                        : spec.outputDtype.equals("int8") ? buf.get() : (buf.get() & 0xFF);
                 p[i] = (q - spec.outputZeroPoint) * spec.outputScale;
             }
         }

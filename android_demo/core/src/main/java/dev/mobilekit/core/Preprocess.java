@@ -46,6 +46,8 @@ public final class Preprocess {
                 float x = (float) resized[c][i] * spec.pixelScale + spec.pixelOffset;
                 if (isFloat) {
                     out.putFloat(x);
+                } else if (spec.inputDtype.equals("int16")) {
+                    out.putShort((short) quantize(x, spec));
                 } else {
                     out.put((byte) quantize(x, spec));
                 }
@@ -54,12 +56,13 @@ public final class Preprocess {
         return out.array();
     }
 
-    /** float32 value -> the int8/uint8 input value, NumPy's way: rint(x / scale + zero_point), clamped. */
+    /** float32 value -> the int8/uint8/int16 input value, NumPy's way: rint(x / scale + zero_point), clamped. */
     public static int quantize(float x, ModelSpec spec) {
         float q = x / spec.inputScale + (float) spec.inputZeroPoint;
         float r = (float) Math.rint(q);
-        int lo = spec.inputDtype.equals("int8") ? -128 : 0;
-        int hi = spec.inputDtype.equals("int8") ? 127 : 255;
+        boolean int16 = spec.inputDtype.equals("int16");
+        int lo = int16 ? -32768 : spec.inputDtype.equals("int8") ? -128 : 0;
+        int hi = int16 ? 32767 : spec.inputDtype.equals("int8") ? 127 : 255;
         return (int) Math.max(lo, Math.min(hi, r));
     }
 

@@ -1,0 +1,157 @@
+"""Google's Model Explorer: the .tflite graph in a browser, with the kit's numbers on its nodes.
+
+Model Explorer overlays "node data" on a graph: a JSON document per metric, ``{"name", "results": {key:
+{"value"}}, "thresholds": [{"value", "bgColor"}]}``, where a key is one of a node's output tensor names (its
+``tensor_name`` in the graph Model Explorer builds from the flatbuffer) and a node whose value is <= a threshold
+takes that threshold's colour (the first that holds). mobilekit writes these from what it measured:
+
+- ``numerics --model-explorer OUT.json``: each compared layer's SQNR (dB) against the float reference, and
+  ``OUT.vs_rounding.json``: its error over what rounding alone at its own scale would give.
+- ``mobilekit view BUILD_DIR``: the build's SQNR (report.json ``numerics``), weight sparsity (``sparsity``),
+  the precision each op computes in (``precision``: 8, 16 or 32 bits) and, with ``--profile BENCH.json``,
+  the per-op time of ``mobilekit bench --profile``.
+
+Only ``view`` needs the optional extra (``pip install 'mobilekit[view]'``); the JSON is written without it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mobilekit.errors import MobilekitError
+
+# SQNR colours: the worst band first (red), then orange, yellow; good layers green.
+SQNR_THRESHOLDS = [{"value": 10, "bgColor": "#d32f2f"}, {"value": 20, "bgColor": "#f57c00"},
+                   {"value": 30, "bgColor": "#fbc02d"}, {"value": 1000, "bgColor": "#81c784"}]
+RATIO_THRESHOLDS = [{"value": 2, "bgColor": "#81c784"}, {"value": 10, "bgColor": "#fbc02d"},
+                    {"value": 100, "bgColor": "#f57c00"}, {"value": 1e12, "bgColor": "#d32f2f"}]
+BITS_THRESHOLDS = [{"value": 8, "bgColor": "#81c784"}, {"value": 16, "bgColor": "#fbc02d"},
+                   {"value": 32, "bgColor": "#d32f2f"}]
+SPARSITY_THRESHOLDS = [{"value": 0.25, "bgColor": "#e0e0e0"}, {"value": 0.5, "bgColor": "#aed581"},
+                       {"value": 1.0, "bgColor": "#2e7d32"}]
+PRECISION_BITS = {"int8": 8, "int16": 16, "float": 32}
+
+
+def tensor_names(content: bytes) -> dict[str, list[str]]:
+    """{layer key (numerics' name): [output tensor names of its ops]} of a .tflite."""
+    from mobilekit.numerics import op_outputs
+    from mobilekit.tflite_file import TfliteFile
+
+    f = TfliteFile(content)
+    names: dict[str, list[str]] = {}
+    for r in op_outputs(content):
+        names.setdefault(r["key"], []).append(f.tensors[r["tensor"]].name)
+    return names
+
+
+def node_data(content: bytes, name: str, values: dict[str, float], thresholds: list[dict]) -> dict:
+    """Model Explorer's node data for ``content``'s graph: ``values`` ({layer key: number}) on every op output of
+    that layer. Layers the file does not have are left out."""
+    keys = tensor_names(content)
+    results = {t: {"value": float(v)} for layer, v in values.items() if v is not None for t in keys.get(layer, [])}
+    return {"name": name, "results": results, "thresholds": thresholds}
+
+
+def numerics_node_data(content: bytes, layers: list[dict]) -> tuple[dict, dict]:
+    """(SQNR node data, error-over-rounding node data) from ``mobilekit.numerics``' layers."""
+    sqnr = node_data(content, "int8 SQNR vs float (dB)", {r["name"]: r["sqnr_db"] for r in layers}, SQNR_THRESHOLDS)
+    ratio = node_data(content, "error / rounding floor", {r["name"]: r["error_vs_rounding"] for r in layers},
+                      RATIO_THRESHOLDS)
+    return sqnr, ratio
+
+
+def build_overlays(report: dict, content: bytes, profile: dict | None = None) -> list[dict]:
+    """The node data of a build: SQNR, weight sparsity, precision per op, and per-op time from a bench profile."""
+    out = []
+    sqnr = (report.get("numerics") or {}).get("layers_sqnr_db")
+    if sqnr:
+        out.append(node_data(content, "int8 SQNR vs float (dB)", sqnr, SQNR_THRESHOLDS))
+    per_layer = (report.get("sparsity") or {}).get("per_layer") or {}
+    if per_layer:
+        out.append(node_data(content, "weight sparsity", _by_file_layer(content, per_layer), SPARSITY_THRESHOLDS))
+    precision = (report.get("precision") or {}).get("layers")
+    if precision:
+        out.append(node_data(content, "precision (bits)", {k: PRECISION_BITS[v] for k, v in precision.items()},
+                             BITS_THRESHOLDS))
+    if profile is not None:
+        out.append(profile_node_data(content, profile))
+    return out
+
+
+def _by_file_layer(content: bytes, per_layer: dict) -> dict[str, float]:
+    """report.json's per-layer sparsity ({Keras layer: {...}}) keyed by the file's layer keys: a conv's fused
+    output carries its ReLU's name, so each key takes the layer it starts with."""
+    keys = tensor_names(content)
+    out = {}
+    for key in keys:
+        for layer, s in per_layer.items():
+            if key == layer or key.startswith(layer + "_"):
+                out[key] = s["sparsity"]
+                break
+    return out
+
+
+def profile_node_data(content: bytes, bench: dict) -> dict:
+    """Per-op time (ms) of ``mobilekit bench --profile``'s JSON for the model whose size matches ``content``."""
+    from mobilekit.numerics import op_outputs
+    from mobilekit.tflite_file import TfliteFile
+
+    models = [m for m in bench.get("models", []) if m.get("profile") and m.get("size_bytes") == len(content)]
+    if not models:
+        raise MobilekitError("--profile: the bench JSON has no profile of this model (run `mobilekit bench "
+                             "MODEL.tflite --profile --json OUT.json` on the same file)")
+    key_of = {r["tensor"]: r["key"] for r in op_outputs(content)}
+    file_ops = TfliteFile(content).ops
+    values: dict[str, float] = {}
+    for row in models[0]["profile"].get("ops") or []:
+        i = row.get("index")
+        if isinstance(i, int) and 0 <= i < len(file_ops) and file_ops[i].outputs and row.get("ms") is not None:
+            key = key_of[file_ops[i].outputs[0]]
+            values[key] = values.get(key, 0.0) + float(row["ms"])
+    top = max(values.values(), default=1.0) or 1.0
+    return node_data(content, "time per op (ms)", values, [{"value": top / 4, "bgColor": "#81c784"},
+                                                          {"value": top / 2, "bgColor": "#fbc02d"},
+                                                          {"value": top, "bgColor": "#d32f2f"}])
+
+
+def write_node_data(path: str | Path, doc: dict) -> Path:
+    from mobilekit._io import write_json_atomic
+
+    return write_json_atomic(path, doc)
+
+
+def resolve_target(target: str) -> tuple[Path, dict | None]:
+    """(the .tflite to show, its build report or None) for ``mobilekit view``'s argument.
+
+    Raises:
+        MobilekitError: not a .tflite and not a complete build folder.
+    """
+    from mobilekit.tflite_file import TfliteFile
+
+    p = Path(target)
+    if p.is_dir():
+        from mobilekit.export_android import read_build
+
+        report, _, _ = read_build(p)  # report.json, the .tflite matching its sha256, labels
+        return p / Path(report["files"]["tflite"]).name, report
+    if not p.is_file():
+        raise MobilekitError(f"no build folder or .tflite file at {target!r}")
+    try:
+        TfliteFile(p.read_bytes())
+    except MobilekitError as e:
+        raise MobilekitError(f"{target!r} is not a build folder or a .tflite file ({e})") from None
+    return p, None
+
+
+def serve(model: Path, overlays: list[dict], host: str, port: int, open_browser: bool) -> None:
+    """Start Model Explorer's server on ``model`` with ``overlays`` (blocks until Ctrl+C)."""
+    try:
+        import model_explorer
+    except ImportError:
+        raise MobilekitError("`mobilekit view` needs Model Explorer: pip install 'mobilekit[view]'") from None
+    config = model_explorer.config()
+    config.add_model_from_path(str(model.resolve()))
+    for doc in overlays:
+        config.add_node_data(doc["name"], json.dumps(doc), model_name=model.name)
+    model_explorer.visualize_from_config(config, host=host, port=port, no_open_in_browser=not open_browser)
