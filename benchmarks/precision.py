@@ -36,7 +36,7 @@ def measure(name: str, int8: bytes, reference: bytes, calibration, held_out, met
     """Every setting of SETTINGS on one model: the section assign() reports, plus latency and ARM counts."""
     from mobilekit.bench.harness import benchmark
     from mobilekit.errors import MobilekitError
-    from mobilekit.precision import assign, compare, probabilities
+    from mobilekit.precision import assign, compare, output_floor, probabilities, xnnpack
 
     p_float = probabilities(reference, held_out)
     files, rows = {}, {}
@@ -53,7 +53,7 @@ def measure(name: str, int8: bytes, reference: bytes, calibration, held_out, met
                          "lifted": section["lifted"], "layers_not_int8": sorted(
                              k for k, v in section["layers"].items() if v != "int8"),
                          "ops": section["ops"], "io": section["io"], "full_int8": section["full_int8"],
-                         "xnnpack": section.get("xnnpack"), "bytes": len(content),
+                         "xnnpack": xnnpack(content), "bytes": len(content),
                          "steps": len(section["steps"]), "seconds": round(time.perf_counter() - t0, 1)}
         print(f"  {name} {setting}: agreement {full['top1_agreement']:.2%}, SQNR {full['output_sqnr_db']:.1f} dB, "
               f"{len(section['lifted'])} lifted, {len(content):,} B", flush=True)
@@ -76,7 +76,8 @@ def measure(name: str, int8: bytes, reference: bytes, calibration, held_out, met
             r["host_ms_vs_int8"] = r["host_ms"] / base["host_ms"]
             if arm:
                 r["a76_vs_int8"] = r["instructions"]["cortex-a76"] / base["instructions"]["cortex-a76"]
-    return {"images": int(len(held_out)), "float_bytes": len(reference), "settings": rows}
+    return {"images": int(len(held_out)), "float_bytes": len(reference), "settings": rows,
+            "output_floor": output_floor(int8, p_float)}
 
 
 def imagenet(arm: bool) -> dict:
@@ -159,6 +160,9 @@ def to_markdown(d: dict) -> str:
         lines += [f"ImageNet MobileNetV2 (`--weights imagenet`), calibrated on {im['calibration']}, judged on "
                   f"{im['held_out']}:", "", *head]
         lines += [_row("mobilenet_v2", k, r, arm) for k, r in im["settings"].items()]
+        if "output_floor" in im:
+            lines += ["", f"What the int8 output's own rounding allows (the float probabilities rounded to its steps): "
+                          f"{im['output_floor']['top1_agreement']:.1%} top-1 agreement."]
         auto = [r for k, r in im["settings"].items() if k.startswith("auto") and "top1_agreement" in r]
         if auto and arm:
             best = max(auto, key=lambda r: r["top1_agreement"])
@@ -177,6 +181,10 @@ def to_markdown(d: dict) -> str:
                       "---:|---:|---:|---:|---:|", "---:|---:|---:|") for h in head])]
         for r in f["rows"]:
             lines += [_row(r["arch"], k, s, arm_f) for k, s in r["settings"].items()]
+        if all("output_floor" in r for r in f["rows"]):
+            lines += ["", "What the int8 output's own rounding allows (the float probabilities rounded to its 1/256 "
+                          "steps): " + ", ".join(f"{r['arch']} {r['output_floor']['top1_agreement']:.2%}"
+                                                 for r in f["rows"]) + "."]
         none = [r["arch"] for r in f["rows"] if not r["settings"]["auto 0.5"].get("lifted")
                 and "refused" not in r["settings"]["auto 0.5"]]
         lines += ["", f"Archs needing no lift for a 0.5-point budget: {len(none)} of {len(f['rows'])}"

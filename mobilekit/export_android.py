@@ -20,6 +20,7 @@ from mobilekit.data import RESIZE_CONVENTIONS
 from mobilekit.errors import MobilekitError
 
 SCHEMA_VERSION = 1
+DEMO_ASSETS = Path(__file__).resolve().parent.parent / "android_demo" / "app" / "src" / "main" / "assets"
 DTYPE_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
 
 
@@ -31,7 +32,6 @@ def precision_summary(report: dict) -> dict:
         return {"mode": "int8", "full_int8": True}
     return {"mode": p["mode"], "full_int8": p["full_int8"], "ops": p["ops"],
             "layers_not_int8": {k: v for k, v in p["layers"].items() if v != "int8"}}
-DEMO_ASSETS = Path(__file__).resolve().parent.parent / "android_demo" / "app" / "src" / "main" / "assets"
 
 
 def read_build(build_dir: Path) -> tuple[dict, bytes, list[str]]:

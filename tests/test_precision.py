@@ -83,7 +83,8 @@ def test_auto_lifts_the_planted_layer_and_nothing_else(pairs):
     assert section["chosen"]["top1_agreement"] >= 0.99
     assert section["int8"]["top1_agreement"] < 0.99  # the converter's file did not meet the budget
     assert chosen != int8 and section["budget"] == {"max_agreement_drop_points": 1.0}
-    assert any("planted -> float" in line for line in lines)
+    assert any("planted -> float" in line and "x int8's host time" in line for line in lines)
+    assert section["steps"][0]["lift"] == "planted" and section["steps"][0]["host_time_vs_int8"] > 0
 
 
 def test_auto_with_a_budget_already_met_lifts_nothing_and_keeps_the_int8_bytes(pairs):
@@ -99,8 +100,23 @@ def test_auto_with_a_budget_already_met_lifts_nothing_and_keeps_the_int8_bytes(p
 def test_auto_refuses_a_budget_no_assignment_meets(pairs):
     files, calibration, held_out = pairs
     int8, ref = files[True]
-    with pytest.raises(MobilekitError, match="no precision assignment meets the budget"):
+    with pytest.raises(MobilekitError, match="no precision assignment meets the budget") as e:
         assign(int8, ref, calibration, held_out, precision="auto", min_output_sqnr=149.0, say=lambda _: None)
+    assert "the int8 output's own rounding allows" in str(e.value)
+
+
+def test_the_output_floor_is_the_float_answers_rounded_to_the_int8_output(pairs):
+    from mobilekit.precision import output_floor
+
+    files, _, held_out = pairs
+    int8, ref = files[False]
+    p_float = probabilities(ref, held_out)
+    floor = output_floor(int8, p_float)
+    assert 0.9 <= floor["top1_agreement"] <= 1.0 and 30 < floor["output_sqnr_db"] < 150
+    # Class 1 leads by less than the output's 1/256 step: both round to the same int8 value, argmax takes class 0.
+    tie = np.array([[0.5 - 1e-4, 0.5] + [0.0] * 8, [0.1, 0.9] + [0.0] * 8], np.float32)
+    assert output_floor(int8, tie)["top1_agreement"] == 0.5
+    assert output_floor(ref, p_float)["top1_agreement"] == 1.0  # a float output rounds nothing
 
 
 def test_int16x8_runs_in_litert_with_int16_activations(pairs):

@@ -10,6 +10,7 @@ block that differs from its committed JSON.
 
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -149,7 +150,7 @@ def workdir(tmp_path_factory):
 
 
 def run(command: str, cwd: Path, extra=(), timeout=1200) -> subprocess.CompletedProcess:
-    argv = command.split()
+    argv = shlex.split(command)  # as a shell reads it (quoted globs)
     argv[0] = MOBILEKIT
     result = subprocess.run([*argv, *extra], cwd=cwd, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, (command, result.stderr[-3000:])

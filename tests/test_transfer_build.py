@@ -40,9 +40,11 @@ CASES = [("mobilenet_v2", "prune-int8", 32), ("mobilenet_v2", "int8-ptq", 32), (
 
 @pytest.mark.parametrize("arch, recipe, size", CASES, ids=[f"{a}-{r}-{s}" for a, r, s in CASES])
 def test_transfer_build_on_a_small_folder(tmp_path, folder, arch, recipe, size):
-    # One build keeps the default minimum steps per compression stage (checked below); the others run 20, which
-    # is enough on a model fine-tuned first and keeps the suite's time.
-    fewer = [] if (arch, recipe) == ("mobilenet_v2", "prune-int8") else ["--min-stage-steps", "20"]
+    # One build keeps the default minimum steps per compression stage (checked below); the others run fewer,
+    # enough on a model fine-tuned first and kinder to the suite's time: 20, and 50 for EfficientNet-Lite0's
+    # pruning (with 20, pruning to 50% then PQAT left its int8 file at 20% on an AMD EPYC host, refused).
+    steps = {("mobilenet_v2", "prune-int8"): None, ("efficientnet_lite0", "prune-int8"): 50}.get((arch, recipe), 20)
+    fewer = [] if steps is None else ["--min-stage-steps", str(steps)]
     report, result = _build(tmp_path / "b", "--arch", arch, "--weights", "imagenet", "--data", str(folder),
                             "--input-size", str(size), "--head-epochs", "2", "--epochs", "2", "--recipe", recipe,
                             *fewer)
@@ -71,7 +73,7 @@ def test_transfer_build_on_a_small_folder(tmp_path, folder, arch, recipe, size):
     assert report["recipe"]["name"] == recipe and report["config"]["label_smoothing"] == 0.1
     if recipe == "prune-int8":
         assert report["sparsity"]["int8_weights"] > 0.4
-        least = (100, 50) if not fewer else (20, 20)
+        least = (100, 50) if steps is None else (steps, steps)
         assert (report["throughput"]["prune"]["train_steps"], report["throughput"]["qat"]["train_steps"]) == least
     assert "phase fine_tune" in (tmp_path / "b" / "report.md").read_text()
 
