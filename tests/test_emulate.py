@@ -203,8 +203,10 @@ def test_emulated_int8_is_bit_exact_and_counts_repeat_across_processes(small_int
     assert one["identical"] and one["instructions"] > 100_000 and one["xnnpack_partitions"] == 1
     assert e["threads"]["4"]["threads_active"] > 1
     assert arm["kind"] == "int8" and arm["devices"]["snapdragon-845"]["predicted_ms"] > 0
-    again = count_instructions(small_int8.read_bytes(), "cortex-a76", threads=(1,), repeats=1)
-    assert again["threads"]["1"]["instructions"] == one["instructions"]  # a second process, same count
+    again = count_instructions(small_int8.read_bytes(), "cortex-a76", threads=(1, 4), repeats=2)  # the same job
+    # A second process, the same count to within a few instructions of ~500 k: on an AMD EPYC host the CLI's
+    # process and pytest's differed by 16, every run (docs/arm-emulation.md); in a process the count repeats.
+    assert abs(again["threads"]["1"]["instructions"] - one["instructions"]) <= 1e-4 * one["instructions"]
     assert "bit-exact with the host" in r.stdout and "predicted" in r.stdout
 
 
