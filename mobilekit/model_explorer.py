@@ -61,8 +61,10 @@ def numerics_node_data(content: bytes, layers: list[dict]) -> tuple[dict, dict]:
     return sqnr, ratio
 
 
-def build_overlays(report: dict, content: bytes, profile: dict | None = None) -> list[dict]:
-    """The node data of a build: SQNR, weight sparsity, precision per op, and per-op time from a bench profile."""
+def build_overlays(report: dict | None, content: bytes, profile: dict | None = None) -> list[dict]:
+    """The node data of a build (``report``; None for a bare .tflite): SQNR, weight sparsity, precision per op,
+    and per-op time from a bench profile."""
+    report = report or {}
     out = []
     sqnr = (report.get("numerics") or {}).get("layers_sqnr_db")
     if sqnr:
@@ -121,8 +123,8 @@ def write_node_data(path: str | Path, doc: dict) -> Path:
     return write_json_atomic(path, doc)
 
 
-def resolve_target(target: str) -> tuple[Path, dict | None]:
-    """(the .tflite to show, its build report or None) for ``mobilekit view``'s argument.
+def resolve_target(target: str) -> tuple[Path, bytes, dict | None]:
+    """(the .tflite to show, its bytes, its build report or None) for ``mobilekit view``'s argument.
 
     Raises:
         MobilekitError: not a .tflite and not a complete build folder.
@@ -133,15 +135,16 @@ def resolve_target(target: str) -> tuple[Path, dict | None]:
     if p.is_dir():
         from mobilekit.export_android import read_build
 
-        report, _, _ = read_build(p)  # report.json, the .tflite matching its sha256, labels
-        return p / Path(report["files"]["tflite"]).name, report
+        report, content, _ = read_build(p)  # report.json, the .tflite matching its sha256, labels
+        return p / Path(report["files"]["tflite"]).name, content, report
     if not p.is_file():
         raise MobilekitError(f"no build folder or .tflite file at {target!r}")
+    content = p.read_bytes()
     try:
-        TfliteFile(p.read_bytes())
+        TfliteFile(content)
     except MobilekitError as e:
         raise MobilekitError(f"{target!r} is not a build folder or a .tflite file ({e})") from None
-    return p, None
+    return p, content, None
 
 
 def serve(model: Path, overlays: list[dict], host: str, port: int, open_browser: bool) -> None:

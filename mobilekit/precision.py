@@ -382,7 +382,7 @@ def assign(int8_content: bytes, float_content: bytes, calibration: np.ndarray, h
         say(f"   int8{' with the named lifts' if explicit else ''}: top-1 agreement {chosen['top1_agreement']:.2%}, "
             f"output SQNR {chosen['output_sqnr_db']:.1f} dB; budget: {_budget_text(budget, min_output_sqnr)}")
         if not _meets(chosen, budget, min_output_sqnr):
-            content, chosen = _search(int8_content, float_content, images, p_float, explicit, make, section,
+            content, chosen = _search(int8_content, float_content, scopes, images, p_float, explicit, make, section,
                                       budget, min_output_sqnr, say, rank_images)
     aeq = precision == "int16x8" or "int16" in explicit.values()
     used = f"ai-edge-quantizer {_aeq_version()}" if aeq else "TFLite converter" + (
@@ -402,14 +402,13 @@ def host_time_ratio(content: bytes, int8_content: bytes) -> float:
     return r["lifted"]["median_ms"] / max(r["int8"]["median_ms"], 1e-9)
 
 
-def _search(int8_content, float_content, images, p_float, explicit, make, section, budget, min_output_sqnr, say,
+def _search(int8_content, float_content, scopes, images, p_float, explicit, make, section, budget, min_output_sqnr, say,
             rank_images) -> tuple[bytes, dict]:
     """Lift layers to float in the numerics' order until the budget holds, then drop the lifts it does not need."""
     from mobilekit.numerics import numerics
 
     ranked = [r["name"] for r in sorted(numerics(int8_content, float_content, images[:rank_images])["layers"],
                                         key=lambda r: r["sqnr_db"])]
-    scopes = layer_scopes(float_content)
     candidates = [k for k in ranked if k in scopes and k not in explicit]
     lifted: list[str] = []
     best = None

@@ -47,10 +47,9 @@ def _read_json(path: str, flag: str) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from mobilekit.errors import MobilekitError
-    from mobilekit.model_explorer import build_overlays, profile_node_data, resolve_target, serve
+    from mobilekit.model_explorer import build_overlays, resolve_target, serve
 
-    model, report = resolve_target(args.target)
-    content = model.read_bytes()
+    model, content, report = resolve_target(args.target)
     extra = []
     for path in args.node_data:
         doc = _read_json(path, "--node-data")
@@ -58,9 +57,7 @@ def run(args: argparse.Namespace) -> int:
             raise MobilekitError(f"--node-data {path!r} is not Model Explorer node data (no \"results\" object)")
         extra.append({"name": str(doc.get("name") or path), **doc})
     profile = _read_json(args.profile, "--profile") if args.profile else None
-    overlays = build_overlays(report, content) if report is not None else []
-    if profile is not None:
-        overlays.append(profile_node_data(content, profile))
+    overlays = build_overlays(report, content, profile)
     names = ", ".join(d["name"] for d in overlays + extra) or "none"
     print(f"Model Explorer on {model} with node data: {names}", flush=True)
     serve(model, overlays + extra, args.host, args.port, args.browser)
