@@ -19,7 +19,10 @@ from mobilekit.errors import MobilekitError
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` whole (temp file, fsync, rename), creating missing parent folders (an output
+    path's folders are checked up front by :func:`check_output_path`)."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -99,6 +102,99 @@ def check_output_path(path: str | os.PathLike, kind: str = "file", what: str = "
     except OSError as e:
         raise MobilekitError(f"{what} path {text!r} is not writable ({str(base)!r}: {e.strerror or e})") from None
     return path
+
+
+def json_with_keys(*keys: str):
+    """An ``owned`` test for :func:`check_output_files`: a JSON object holding ``keys`` (the shape the command
+    writes)."""
+    def owned(path: Path) -> bool:
+        from mobilekit.json_files import parse_json
+
+        try:
+            doc = parse_json(path.read_bytes(), str(path))
+        except (MobilekitError, OSError):
+            return False
+        return isinstance(doc, dict) and set(keys) <= doc.keys()
+    return owned
+
+
+PNG_SOFTWARE = "mobilekit"  # the PNG text chunk "Software" of every plot the kit writes (its ownership mark)
+
+
+def png_text(data: bytes) -> dict[str, str]:
+    """The tEXt chunks of a PNG (``{}`` for anything else)."""
+    import struct
+
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return {}
+    out, at = {}, 8
+    while at + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at:at + 8])
+        body = data[at + 8:at + 8 + length]
+        if kind == b"tEXt" and b"\0" in body:
+            key, _, value = body.partition(b"\0")
+            out[key.decode("latin-1")] = value.decode("latin-1")
+        if kind in (b"IDAT", b"IEND"):
+            break  # matplotlib writes its text chunks before the image data
+        at += 12 + length
+    return out
+
+
+def png_by_mobilekit(path: Path) -> bool:
+    """An ``owned`` test: a PNG plot the kit wrote (its Software text chunk)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return False
+    return png_text(head).get("Software", "").startswith(PNG_SOFTWARE)
+
+
+def text_starting_with(prefix: str):
+    """An ``owned`` test: a text file whose first line is ``prefix`` (e.g. a CSV header the command writes)."""
+    def owned(path: Path) -> bool:
+        try:
+            with open(path, "rb") as f:
+                return f.read(len(prefix.encode()) + 2).decode(errors="replace").startswith(prefix)
+        except OSError:
+            return False
+    return owned
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output_files(outputs, inputs=()) -> None:
+    """The one rule for the single files a command writes, checked before any work: each ``(flag, path, what,
+    owned)`` of ``outputs`` (``path`` None: not asked for) passes :func:`check_output_path`, is none of the
+    command's ``inputs`` (``(flag, path)``), is not the path of another output, and, when a file is there already,
+    is this command's earlier output (``owned(path)``; ``what`` names that kind of file): a user's own file is never
+    replaced.
+
+    Raises:
+        MobilekitError: one line naming the flag, the path and the rule.
+    """
+    seen: list[tuple[str, Path]] = []
+    for flag, path, what, owned in outputs:
+        if path is None:
+            continue
+        p = check_output_path(path, "file", flag)
+        for other_flag, other in seen:
+            if _same_file(p, other):
+                raise MobilekitError(f"{other_flag} and {flag} name the same file {str(path)!r}; give each its own")
+        for in_flag, in_path in inputs:
+            if in_path is not None and _same_file(p, Path(in_path)):
+                raise MobilekitError(f"{flag} {str(path)!r} is this command's input ({in_flag}); name another file")
+        if (p.exists() or p.is_symlink()) and not (p.is_file() and not p.is_symlink() and owned(p)):
+            raise MobilekitError(f"{flag} {str(path)!r} exists and is not {what} written by mobilekit; name a new "
+                                 "file or remove it")
+        seen.append((flag, p))
 
 
 @contextlib.contextmanager

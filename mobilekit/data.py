@@ -9,6 +9,7 @@ and expanded to the model's channel count. The model then sees
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import unicodedata
 from dataclasses import dataclass, field
@@ -22,7 +23,17 @@ from mobilekit.errors import MobilekitError
 FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist", "~/.keras/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".webp")  # what TensorFlow decodes; any case
+# A decoded image's pixel budget, checked from the file's header before decoding (PIL's own MAX_IMAGE_PIXELS,
+# ~89 megapixels: 270 MB of RGB; larger phone photos are rare, decompression bombs are not).
+MAX_IMAGE_PIXELS = 89_478_485
+# EXIF orientation (tag 0x0112) -> the numpy transform that shows the photo as a gallery does (PIL's
+# ImageOps.exif_transpose): 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 clockwise, 7 transverse,
+# 8 rotate 90 counter-clockwise.
+EXIF_ORIENTATION = {
+    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, 1)}
 # float_input = uint8_pixel * SCALE + OFFSET: inputs in [0, 1], which an int8
 # input with scale 1/255 and zero point -128 represents exactly (q = pixel - 128).
 SCALE = 1.0 / 255.0
@@ -36,6 +47,8 @@ RESIZE_CONVENTIONS = {
                      "(TensorFlow resize, half_pixel_centers=True, align_corners=False)",
     "antialias": False,
     "rounding": "round half to even, clamp to [0, 255]: resized pixels are uint8",
+    "orientation": "a photo's EXIF orientation is applied first, as a gallery shows it (Android: read it with "
+                   "ExifInterface and rotate or mirror the bitmap before resizing)",
 }
 
 
@@ -164,44 +177,126 @@ def check_class_name(name: str, folder: Path) -> str:
     return name
 
 
-def _class_folders(root: Path) -> list[tuple[str, list[Path]]]:
-    classes = []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+def _class_folders(root: Path) -> tuple[list[tuple[str, list[Path]]], list[str]]:
+    """([(class name, image files)] of every visible sub-folder, [one line per thing left out]): hidden folders and
+    files (``.ipynb_checkpoints``, ``.DS_Store``, macOS ``._`` files) are skipped, files of formats the kit does not
+    read are counted by extension."""
+    classes, hidden, others = [], [], {}
+    for sub in sorted(root.iterdir()):
+        if not sub.is_dir():
+            continue
+        if sub.name.startswith("."):
+            hidden.append(sub.name)
+            continue
         check_class_name(sub.name, sub)
-        files = sorted(f for f in sub.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+        files = []
+        for f in sorted(sub.iterdir()):
+            if f.name.startswith(".") or not f.is_file():
+                continue
+            if f.suffix.lower() in IMAGE_EXTENSIONS:
+                files.append(f)
+            else:
+                others[f.suffix.lower() or "(no extension)"] = others.get(f.suffix.lower() or "(no extension)", 0) + 1
         classes.append((sub.name, files))
-    return classes
+    notes = []
+    if hidden:
+        notes.append(f"hidden folders in {root} are not classes and were skipped: {', '.join(hidden)}")
+    if others:
+        counts = ", ".join(f"{n} {ext}" for ext, n in sorted(others.items()))
+        notes.append(f"files in {root} that are not {'/'.join(IMAGE_EXTENSIONS)} images were skipped: {counts}")
+    return classes, notes
 
 
-def _decode(path: Path, size: int, channels: int) -> np.ndarray:
+def _decode(path: Path, size: int, channels: int) -> tuple[np.ndarray, bytes]:
+    """(the image resized to ``size``, the file's bytes): its header read first (a pixel count over
+    MAX_IMAGE_PIXELS is refused before decoding), its EXIF orientation applied as a gallery shows the photo."""
+    content = path.read_bytes()
+    orientation = _header_orientation(path, content)
     try:
-        image = tf.io.decode_image(tf.io.read_file(str(path)), channels=channels,
-                                   expand_animations=False)
+        image = tf.io.decode_image(content, channels=channels, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise MobilekitError(f"unreadable image {path}: {reason}") from None
-    return resize_uint8(image.numpy()[None], size, channels)[0]
+    pixels = image.numpy()
+    if orientation in EXIF_ORIENTATION:
+        pixels = np.ascontiguousarray(EXIF_ORIENTATION[orientation](pixels))
+    return resize_uint8(pixels[None], size, channels)[0], content
 
 
-def scan_image_folder(path: str | os.PathLike, hold_out: bool = True) -> list[tuple[str, list[Path]]]:
-    """[(class name, image files)] of ``path``, checked without decoding anything.
+def _header_orientation(path: Path, content: bytes) -> int:
+    """The image's EXIF orientation (1 when it has none), after its size is checked from the header alone.
+
+    Raises:
+        MobilekitError: an image of more than MAX_IMAGE_PIXELS pixels, or a file whose header is not an image's.
+    """
+    import io
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL's DecompressionBombWarning: the limit below is the kit's
+            with Image.open(io.BytesIO(content)) as im:  # the header only; nothing decoded
+                width, height = im.size
+                exif = im.info.get("exif")
+    except Image.DecompressionBombError:
+        raise MobilekitError(f"image {path} has more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels; not decoded") \
+            from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise MobilekitError(f"unreadable image {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") \
+            from None
+    if width * height > MAX_IMAGE_PIXELS:
+        raise MobilekitError(f"image {path} is {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS:,} the kit "
+                             "decodes; resize it first")
+    if not exif:
+        return 1
+    try:
+        tags = Image.Exif()
+        tags.load(exif)
+        orientation = tags.get(0x0112, 1)
+    except Exception:  # a damaged EXIF block: the photo as stored (PIL raises many types here)
+        return 1
+    return orientation if isinstance(orientation, int) else 1
+
+
+def scan_image_folder(path: str | os.PathLike, hold_out: bool = True, notes: list | None = None
+                      ) -> list[tuple[str, list[Path]]]:
+    """[(class name, image files)] of ``path``, checked without decoding anything; ``notes`` (a list) receives
+    one line per thing skipped (hidden folders, files of other formats).
 
     Args:
         hold_out: a test share is split off each class, so each needs two images (else one).
 
     Raises:
-        MobilekitError: missing or empty folder, a single class, or a class with
-            fewer than two images (one must be held out for testing).
+        MobilekitError: missing or empty folder, a single class, a class folder with no image the kit reads, two
+            class names that are one name in another Unicode form, or a class with fewer than two images (one
+            must be held out for testing).
     """
+    if not str(path).strip():
+        raise MobilekitError("data folder must be named; received ''")
     root = Path(path)
     if not root.exists():
         raise MobilekitError(f"data folder not found: {path}")
     if not root.is_dir():
         raise MobilekitError(f"data path is not a folder: {path}")
-    classes = [(name, files) for name, files in _class_folders(root) if files]
-    if not classes:
+    classes, skipped = _class_folders(root)
+    if notes is not None:
+        notes.extend(skipped)
+    if not any(files for _, files in classes):
         raise MobilekitError(f"no images found in {path}: expected one sub-folder per class "
                              f"holding {'/'.join(IMAGE_EXTENSIONS)} files")
+    for name, files in classes:
+        if not files:
+            raise MobilekitError(f"class folder {root / name} has no {'/'.join(IMAGE_EXTENSIONS)} image; add images "
+                                 "or remove the folder (it would silently not be a class)")
+    seen: dict[str, str] = {}
+    for name, _ in classes:
+        key = unicodedata.normalize("NFC", name)
+        if key in seen:
+            raise MobilekitError(f"class folders {seen[key]!r} and {name!r} in {path} are one name in two Unicode "
+                                 "forms (NFC and NFD); rename or merge them")
+        seen[key] = name
     if len(classes) < 2:
         raise MobilekitError(f"data folder {path} has only one class ({classes[0][0]!r}); "
                              f"a classifier needs at least 2")
@@ -213,17 +308,26 @@ def scan_image_folder(path: str | os.PathLike, hold_out: bool = True) -> list[tu
     return classes
 
 
-def check_test_folder(path: str | os.PathLike, class_names: list[str]) -> list[tuple[str, list[Path]]]:
-    """``--test-data``: a folder scanned like the data's, whose classes must be the same (same names).
+def check_test_folder(path: str | os.PathLike, class_names: list[str], data: str | os.PathLike | None = None,
+                      notes: list | None = None) -> list[tuple[str, list[Path]]]:
+    """``--test-data``: a folder scanned like the data's, whose classes must be the same (same names, compared in
+    one Unicode form), and neither ``data`` itself nor inside it (nor holding it).
 
     Raises:
-        MobilekitError: naming the classes one folder has and the other lacks.
+        MobilekitError: naming the classes one folder has and the other lacks, or the overlap.
     """
-    classes = scan_image_folder(path, hold_out=False)
-    names = [name for name, _ in classes]
-    if names != list(class_names):
-        only_test = sorted(set(names) - set(class_names))
-        only_train = sorted(set(class_names) - set(names))
+    if data is not None and str(path).strip() and Path(path).is_dir() and Path(data).is_dir():
+        test, train = Path(os.path.realpath(path)), Path(os.path.realpath(data))
+        if test == train or train in test.parents or test in train.parents:
+            raise MobilekitError(f"test data folder {str(path)!r} {'is' if test == train else 'overlaps'} the data "
+                                 f"folder {str(data)!r}: its accuracy would be measured on training images; give a "
+                                 "separate held-out folder (or leave --test-data out to hold out 20%)")
+    classes = scan_image_folder(path, hold_out=False, notes=notes)
+    names = [unicodedata.normalize("NFC", name) for name, _ in classes]
+    wanted = [unicodedata.normalize("NFC", name) for name in class_names]
+    if names != wanted:
+        only_test = sorted(set(names) - set(wanted))
+        only_train = sorted(set(wanted) - set(names))
         raise MobilekitError(f"test data folder {str(path)!r} has other classes than the data: "
                              + "; ".join(part for part in (
                                  f"only in the test folder: {', '.join(map(repr, only_test))}" if only_test else "",
@@ -254,11 +358,12 @@ def load_image_folder(path: str | os.PathLike, size: int = 64, channels: int = 3
     """
     if not 0.0 < test_fraction < 1.0:
         raise MobilekitError(f"test_fraction must be in (0, 1); received {test_fraction!r}")
-    classes = scan_image_folder(path, hold_out=test_path is None)
+    notes: list[str] = []
+    classes = scan_image_folder(path, hold_out=test_path is None, notes=notes)
     rng = np.random.default_rng(seed)
     chosen = {"train": [], "test": []}  # (file, label) per split, before any decoding
     if test_path is not None:
-        tests = check_test_folder(test_path, [name for name, _ in classes])
+        tests = check_test_folder(test_path, [name for name, _ in classes], path, notes)
         for label, ((_, files), (_, test_files)) in enumerate(zip(classes, tests)):
             chosen["train"] += [(f, label) for f in files]
             chosen["test"] += [(f, label) for f in test_files]
@@ -271,12 +376,21 @@ def load_image_folder(path: str | os.PathLike, size: int = 64, channels: int = 3
         if limit is not None and limit < len(chosen[split]):
             keep = np.sort(rng.choice(len(chosen[split]), limit, replace=False))
             chosen[split] = [chosen[split][i] for i in keep]
-    arrays = []
+    arrays, digests = [], {}
     for split in ("train", "test"):
-        arrays += [np.stack([_decode(f, size, channels) for f, _ in chosen[split]]),
+        decoded = [_decode(f, size, channels) for f, _ in chosen[split]]
+        digests[split] = [hashlib.sha256(content).digest() for _, content in decoded]
+        arrays += [np.stack([image for image, _ in decoded]),
                    np.array([label for _, label in chosen[split]], np.int64)]
+    train_digests = set(digests["train"])
+    repeated = sum(d in train_digests for d in digests["test"])
+    if repeated:
+        notes.append(f"{repeated} of the {len(digests['test'])} test images are byte-identical to training images: "
+                     "the test accuracy is measured partly on training data")
     root = Path(path)
     extra = {"test_source": str(test_path)} if test_path is not None else {}
+    if notes:
+        extra["warnings"] = notes
     return Dataset(root.name, *arrays, class_names=[name for name, _ in classes], source=str(root), extra=extra)
 
 
@@ -312,7 +426,7 @@ class DataSource:
         classes = scan_image_folder(data, hold_out=test_data is None)
         folders = {"data": classes}
         if test_data is not None:
-            folders["test"] = check_test_folder(test_data, [name for name, _ in classes])
+            folders["test"] = check_test_folder(test_data, [name for name, _ in classes], data)
         return cls(data, test_data, folders={split: [(name, [(f.name, f.read_bytes()) for f in files])
                                                      for name, files in classes]
                                              for split, classes in folders.items()})

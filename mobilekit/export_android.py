@@ -11,13 +11,13 @@ mobilekit's own evaluation feeds LiteRT.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
 
 from mobilekit._io import check_output_path, ensure_writable_dir, write_bytes_atomic, write_json_atomic
 from mobilekit.data import RESIZE_CONVENTIONS
 from mobilekit.errors import MobilekitError
+from mobilekit.json_files import NUMBER, read_json
 
 SCHEMA_VERSION = 1
 DEMO_ASSETS = Path(__file__).resolve().parent.parent / "android_demo" / "app" / "src" / "main" / "assets"
@@ -34,6 +34,13 @@ def precision_summary(report: dict) -> dict:
             "layers_not_int8": {k: v for k, v in p["layers"].items() if v != "int8"}}
 
 
+_QUANT = {"scale": NUMBER, "zero_point": int, "dtype?": str, "shape?": [int]}
+# What read_build and model_json read of report.json (mobilekit.json_files shapes).
+BUILD_REPORT_SHAPE = {"sha256": str, "classes": [str], "files": {"tflite?": str, "labels?": str},
+                      "preprocessing": {"size": [int], "scale": NUMBER, "offset": NUMBER, "channels?": int},
+                      "quantization": {"input": _QUANT, "output": _QUANT}, "accuracy?": dict, "arch?": str}
+
+
 def read_build(build_dir: Path) -> tuple[dict, bytes, list[str]]:
     """(report, .tflite bytes, labels) of a complete build folder, or a one-line MobilekitError."""
     if not build_dir.is_dir():
@@ -41,14 +48,8 @@ def read_build(build_dir: Path) -> tuple[dict, bytes, list[str]]:
     report_path = build_dir / "report.json"
     if not report_path.is_file():
         raise MobilekitError(f"{str(build_dir)!r} is not a complete build: report.json is missing")
-    try:
-        report = json.loads(report_path.read_text())
-        files, pre, quant = report["files"], report["preprocessing"], report["quantization"]
-        expected_sha, classes = report["sha256"], report["classes"]
-        pre["size"], pre["scale"], pre["offset"], quant["input"]["scale"], quant["output"]["zero_point"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise MobilekitError(f"{str(report_path)!r} is not a mobilekit build report ({type(e).__name__}: {e})") \
-            from None
+    report = read_json(report_path, "build report", BUILD_REPORT_SHAPE)
+    files, expected_sha, classes = report["files"], report["sha256"], report["classes"]
     model_path = build_dir / Path(str(files.get("tflite", ""))).name
     labels_path = build_dir / Path(str(files.get("labels", "labels.txt"))).name
     for p in (model_path, labels_path):
@@ -79,6 +80,7 @@ def model_json(report: dict, model_name: str, labels_name: str) -> dict:
                    "zero_point": q["output"]["zero_point"], "meaning": "class probabilities (softmax), labels order"},
         "preprocessing": {
             "channels": RESIZE_CONVENTIONS["channel_order"],
+            "orientation": RESIZE_CONVENTIONS["orientation"],
             "grey_images": RESIZE_CONVENTIONS["grey"]
                            + (" - this model was trained on grey Fashion-MNIST images" if grey_source else ""),
             "resize": {"method": "bilinear", "to": [h, w], "aspect_ratio": RESIZE_CONVENTIONS["aspect_ratio"],

@@ -6,7 +6,7 @@ Model Explorer overlays "node data" on a graph: a JSON document per metric, ``{"
 takes that threshold's colour (the first that holds). mobilekit writes these from what it measured:
 
 - ``numerics --model-explorer OUT.json``: each compared layer's SQNR (dB) against the float reference, and
-  ``OUT.vs_rounding.json``: its error over what rounding alone at its own scale would give.
+  ``--model-explorer-rounding OUT2.json``: its error over what rounding alone at its own scale would give.
 - ``mobilekit view BUILD_DIR``: the build's SQNR (report.json ``numerics``), weight sparsity (``sparsity``),
   the precision each op computes in (``precision``: 8, 16 or 32 bits) and, with ``--profile BENCH.json``,
   the per-op time of ``mobilekit bench --profile``.
@@ -17,9 +17,11 @@ Only ``view`` needs the optional extra (``pip install 'mobilekit[view]'``); the 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from mobilekit.errors import MobilekitError
+from mobilekit.json_files import NUMBER, Each
 
 # SQNR colours: the worst band first (red), then orange, yellow; good layers green.
 SQNR_THRESHOLDS = [{"value": 10, "bgColor": "#d32f2f"}, {"value": 20, "bgColor": "#f57c00"},
@@ -31,6 +33,12 @@ BITS_THRESHOLDS = [{"value": 8, "bgColor": "#81c784"}, {"value": 16, "bgColor": 
 SPARSITY_THRESHOLDS = [{"value": 0.25, "bgColor": "#e0e0e0"}, {"value": 0.5, "bgColor": "#aed581"},
                        {"value": 1.0, "bgColor": "#2e7d32"}]
 PRECISION_BITS = {"int8": 8, "int16": 16, "float": 32}
+
+# What `view` reads from users' files (mobilekit.json_files shapes): node data and a bench profile.
+_THRESHOLDS = [{"value": NUMBER, "bgColor": str}]
+NODE_DATA_SHAPE = {"name?": str, "results": Each({"value": (*NUMBER, None)}), "thresholds?": _THRESHOLDS}
+PROFILE_SHAPE = {"models": [{"size_bytes?": (int, None), "profile?": (
+    {"ops?": ([{"index?": (int, None), "ms?": (*NUMBER, None)}], None)}, None)}]}
 
 
 def tensor_names(content: bytes) -> dict[str, list[str]]:
@@ -147,8 +155,75 @@ def resolve_target(target: str) -> tuple[Path, bytes, dict | None]:
     return p, content, None
 
 
+def _addresses(host: str, port: int) -> list[str]:
+    import socket
+
+    try:
+        return sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+    except (socket.gaierror, UnicodeError, ValueError) as e:
+        raise MobilekitError(f"--host {host!r} does not resolve to an address ({e})") from None
+
+
+DEFAULT_PORTS = range(8080, 8100)  # Model Explorer's own choice when no port is named
+
+
+def _bindable(sockaddr, family) -> OSError | None:
+    import socket
+
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server (werkzeug) binds
+        try:
+            s.bind(sockaddr)
+        except OSError as e:
+            return e
+    return None
+
+
+def check_server_address(host: str, port: int | None, allow_remote: bool) -> tuple[int, str | None]:
+    """(the port to serve on, the warning an allowed remote address deserves), checked before anything starts: a
+    ``--host`` that does not resolve, one other machines can reach without ``allow_remote``, and a port that
+    cannot be bound are refused; no ``port``: the first free one of 8080-8099.
+
+    Model Explorer serves more than the graph (its ``/api/v1/read_text_file?path=`` returns any file the server
+    process can read), so it stays on the loopback interface unless the user says otherwise.
+
+    Raises:
+        MobilekitError: naming the host or the port.
+    """
+    import ipaddress
+    import socket
+
+    addresses = _addresses(host, port or DEFAULT_PORTS[0])
+    remote = [a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_loopback]
+    if remote and not allow_remote:
+        raise MobilekitError(f"--host {host!r} can be reached from other machines ({', '.join(remote)}); Model "
+                             "Explorer serves any file this process can read, so say --allow-remote to serve there")
+    family, _, _, _, sockaddr = socket.getaddrinfo(host, port or DEFAULT_PORTS[0], type=socket.SOCK_STREAM)[0]
+    error = None
+    for candidate in ([port] if port else DEFAULT_PORTS):
+        error = _bindable((sockaddr[0], candidate, *sockaddr[2:]), family)
+        if error is None:
+            port = candidate
+            break
+    if error is not None:
+        tried = f"port {port}" if port else f"ports {DEFAULT_PORTS[0]}-{DEFAULT_PORTS[-1]}"
+        raise MobilekitError(f"cannot serve on {host} {tried}: {error.strerror or error} (choose another --port)")
+    warning = None
+    if remote:
+        warning = (f"serving on {host}:{port}, reachable from {', '.join(remote)}: anyone who can reach it can read "
+                   "any file this process can read through Model Explorer's file API")
+    return port, warning
+
+
 def serve(model: Path, overlays: list[dict], host: str, port: int, open_browser: bool) -> None:
-    """Start Model Explorer's server on ``model`` with ``overlays`` (blocks until Ctrl+C)."""
+    """Start Model Explorer's server on ``model`` with ``overlays`` (blocks until Ctrl+C); the address is checked
+    by :func:`check_server_address` first.
+
+    Raises:
+        MobilekitError: Model Explorer is not installed, or its server stopped at start (one line).
+    """
+    import contextlib
+
     try:
         import model_explorer
     except ImportError:
@@ -157,4 +232,37 @@ def serve(model: Path, overlays: list[dict], host: str, port: int, open_browser:
     config.add_model_from_path(str(model.resolve()))
     for doc in overlays:
         config.add_node_data(doc["name"], json.dumps(doc), model_name=model.name)
-    model_explorer.visualize_from_config(config, host=host, port=port, no_open_in_browser=not open_browser)
+    held = _HeldStdout()
+    try:
+        with contextlib.redirect_stdout(held):
+            model_explorer.visualize_from_config(config, host=host, port=port, no_open_in_browser=not open_browser)
+    except SystemExit:  # Model Explorer's own start failures print a line naming its flags, then exit
+        lines = [line.strip() for line in held.text.splitlines() if line.strip()]
+        reason = re.sub(r"\x1b\[[0-9;]*m", "", lines[-1]) if lines else "it exited"
+        raise MobilekitError(f"Model Explorer could not start on {host}:{port}: {reason}") from None
+
+
+class _HeldStdout:
+    """Model Explorer's stdout held back until its server is up (then passed on: the address to open), so a start
+    failure leaves only mobilekit's one line."""
+
+    READY = "Starting Model Explorer server"
+
+    def __init__(self):
+        import sys
+
+        self.out, self.text, self.ready = sys.stdout, "", False
+
+    def write(self, text: str) -> int:
+        if self.ready:
+            return self.out.write(text)
+        self.text += text
+        if self.READY in self.text:
+            self.ready = True
+            self.out.write(self.text)
+            self.out.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if self.ready:
+            self.out.flush()

@@ -10,11 +10,11 @@ file (``--trust-teacher``); SavedModel folders are refused. No TensorFlow import
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 
 from mobilekit.errors import MobilekitError
+from mobilekit.json_files import parse_json
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 # Layers whose configuration holds Python code (marshalled bytecode or a source string).
@@ -30,14 +30,14 @@ def _config_of(path: Path, what: str) -> dict:
                 info = z.getinfo("config.json")
                 if info.file_size > MAX_CONFIG_BYTES:
                     raise MobilekitError(f"{what} {str(path)!r}: config.json of {info.file_size:,} bytes")
-                return json.loads(z.read(info))
+                return parse_json(z.read(info), f"{what} {str(path)!r}: config.json")
         import h5py
 
         with h5py.File(path, "r") as f:
             raw = f.attrs.get("model_config")
             if raw is None:
                 raise MobilekitError(f"{what} {str(path)!r} is an HDF5 file without a model (weights only?)")
-            return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+            return parse_json(raw, f"{what} {str(path)!r}: model_config")
     except MobilekitError:
         raise
     except Exception as e:  # zipfile, h5py and json raise many types for a bad file

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import time
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -22,10 +24,57 @@ def use_console(other: Console):
         console = saved
 
 
+# Without a terminal (a CI log, a nohup file, a pipe) rich draws no bar until the end: a plain line per task then
+# comes every PLAIN_SECONDS instead (MOBILEKIT_PROGRESS_SECONDS sets it).
+PLAIN_SECONDS = 30.0
+
+
+def _plain_seconds() -> float:
+    try:
+        value = float(os.environ.get("MOBILEKIT_PROGRESS_SECONDS", PLAIN_SECONDS))
+    except ValueError:
+        return PLAIN_SECONDS
+    return value if value > 0 else PLAIN_SECONDS
+
+
+class _Progress(Progress):
+    """rich's Progress; on a console that is not a terminal, also ``  description: done/total info (elapsed)`` for a
+    task every PLAIN_SECONDS while it runs."""
+
+    def __init__(self, *columns, **kw):
+        super().__init__(*columns, **kw)
+        self._plain_every = _plain_seconds()
+        self._plain_last: dict = {}
+
+    def update(self, task_id, **kw) -> None:
+        super().update(task_id, **kw)
+        self._plain(task_id)
+
+    def advance(self, task_id, advance: float = 1) -> None:
+        super().advance(task_id, advance)
+        self._plain(task_id)
+
+    def _plain(self, task_id) -> None:
+        if self.console.is_terminal:
+            return
+        now = time.monotonic()
+        with self._lock:
+            task = self._tasks[task_id]
+            last = self._plain_last.setdefault(task_id, task.start_time or now)
+            if now - last < self._plain_every:
+                return
+            self._plain_last[task_id] = now
+            done, total, info = int(task.completed), task.total, task.fields.get("info", "")
+            elapsed = task.elapsed or 0.0
+        of = f"/{int(total)}" if total is not None else ""
+        self.console.print(f"  {task.description}: {done}{of}{' ' + info if info else ''} ({elapsed:.0f} s)",
+                           markup=False, highlight=False)
+
+
 def progress() -> Progress:
-    return Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=console)
+    return _Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(),
+                     TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                     console=console)
 
 
 @contextlib.contextmanager

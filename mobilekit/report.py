@@ -225,7 +225,8 @@ def preprocessing_steps(pre: dict, q: dict) -> list[str]:
                                    f"antialias {'on' if pre.get('antialias') else 'off'}" if "antialias" in pre
                                    else None, pre.get("rounding")) if x)
     exact = qi.get("pixel_minus_128_exact")
-    steps = [f"1. Decode to {pre.get('channel_order', 'RGB')}" + (f"; {grey}." if grey else "."),
+    orientation = f" {pre['orientation'][0].upper()}{pre['orientation'][1:]}." if pre.get("orientation") else ""
+    steps = [f"1. Decode to {pre.get('channel_order', 'RGB')}" + (f"; {grey}." if grey else ".") + orientation,
              f"2. Resize to {h}x{w} ({pre['resize']}" + (f"; {resize}" if resize else "") + f"), {pre['layout']}.",
              f"3. `float_input = uint8_pixel * {pre['scale']:.10g} + {pre['offset']:.10g}` (float32).",
              f"4. `{qi['dtype']}_input = clamp(round_half_to_even(float_input / {qi['scale']:.10g} + "
@@ -239,10 +240,13 @@ def preprocessing_steps(pre: dict, q: dict) -> list[str]:
     return steps
 
 
+BENCH_CSV_HEADER = ("model", "runtime", "num_threads", "size_bytes", "gzip_bytes", *STAT_FIELDS)
+
+
 def bench_csv(result: dict) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["model", "runtime", "num_threads", "size_bytes", "gzip_bytes", *STAT_FIELDS])
+    writer.writerow(BENCH_CSV_HEADER)
     for m in result["models"]:
         for threads, stats in m["runs"].items():
             writer.writerow([m["path"], m["runtime"], threads, m["size_bytes"], m["gzip_bytes"],
@@ -395,7 +399,7 @@ def numerics_plot(doc: dict, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mobilekit._io import write_bytes_atomic
+    from mobilekit._io import PNG_SOFTWARE, write_bytes_atomic
 
     layers = doc["layers"]
     fig, ax = plt.subplots(figsize=(max(6.0, 0.22 * len(layers)), 4.0))
@@ -408,6 +412,6 @@ def numerics_plot(doc: dict, path) -> None:
     ax.legend()
     fig.tight_layout()
     buf = _io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    fig.savefig(buf, format="png", dpi=120, metadata={"Software": f"{PNG_SOFTWARE} numerics"})
     plt.close(fig)
     write_bytes_atomic(path, buf.getvalue())

@@ -33,13 +33,15 @@ def planted(tmp_path_factory):
     (d / "m.tflite").write_bytes(convert_int8(model, images(rng, 64)))
     (d / "m_float.tflite").write_bytes(convert_float(model))
     assert cli.main(["numerics", str(d / "m.tflite"), "--reference", str(d / "m_float.tflite"), "--data", "photos",
-                     "--images", "30", "--json", str(d / "n.json"), "--model-explorer", str(d / "me.json")]) == 0
+                     "--images", "30", "--json", str(d / "n.json"), "--model-explorer", str(d / "me.json"),
+                     "--model-explorer-rounding", str(d / "ratio.json")]) == 0
+    assert sorted(p.name for p in d.iterdir()) == ["m.tflite", "m_float.tflite", "me.json", "n.json", "ratio.json"]
     return d
 
 
 def test_node_data_is_keyed_by_the_graphs_tensor_names(planted):
     doc = json.loads((planted / "me.json").read_text())
-    ratio = json.loads((planted / "me.vs_rounding.json").read_text())
+    ratio = json.loads((planted / "ratio.json").read_text())
     layers = json.loads((planted / "n.json").read_text())["layers"]
     content = (planted / "m.tflite").read_bytes()
     outputs = {TfliteFile(content).tensors[i].name for op in TfliteFile(content).ops for i in op.outputs}

@@ -122,11 +122,14 @@ def run(args: BenchConfig) -> int:
     import shutil
     import tempfile
 
-    from mobilekit._io import check_output_path
+    from mobilekit._io import check_output_files, json_with_keys, text_starting_with
+    from mobilekit.report import BENCH_CSV_HEADER
 
-    for flag, out in (("--json", args.json), ("--csv", args.csv)):
-        if out is not None:
-            check_output_path(out, "file", flag)  # before any work
+    check_output_files(  # before any work
+        [("--json", args.json, "a bench JSON", json_with_keys("schema_version", "settings", "models")),
+         ("--csv", args.csv, "a bench CSV", text_starting_with(",".join(BENCH_CSV_HEADER)))],
+        inputs=[*(("MODEL", m) for m in args.models), ("--input", args.input),
+                *(("--from-benchmark-model", log) for log in args.from_benchmark_model)])
     paths = list(args.models)
     if args.compare is None and args.arch is not None:
         raise MobilekitError("--arch is used with --compare onnxruntime")
@@ -202,9 +205,7 @@ def _run(args: BenchConfig, paths: list[str]) -> int:
     result = document.to_dict()
     print_bench_tables(result)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(Path(args.json), result)
     if args.csv:
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(Path(args.csv), bench_csv(result))
     return 0

@@ -24,8 +24,10 @@ def add_parser(sub) -> None:
     n.add_argument("--json", default=None, metavar="OUT.json", help="write the comparison as JSON")
     n.add_argument("--plot", default=None, metavar="OUT.png", help="write SQNR by layer as a PNG plot")
     n.add_argument("--model-explorer", default=None, metavar="OUT.json",
-                   help="write each layer's SQNR as Model Explorer node data (and its error over the rounding "
-                        "floor as OUT.vs_rounding.json): `mobilekit view INT8.tflite --node-data OUT.json`")
+                   help="write each layer's SQNR as Model Explorer node data: `mobilekit view INT8.tflite "
+                        "--node-data OUT.json`")
+    n.add_argument("--model-explorer-rounding", default=None, metavar="OUT.json",
+                   help="write each layer's error over its rounding floor as Model Explorer node data")
     n.add_argument("--trust-reference", action="store_true",
                    help="load a Keras --reference whose layers carry Python code (Lambda)")
     n.add_argument("--seed", type=number(int, 0, high=LIMITS["seed"], what="--seed"), default=0,
@@ -68,21 +70,24 @@ def _reference(path: str, trust: bool) -> bytes:
     return convert_float(model)
 
 
+def output_files(args) -> list[tuple]:
+    """numerics' outputs for ``check_output_files``: each flag, its path, and how an earlier one is recognised."""
+    from mobilekit._io import json_with_keys, png_by_mobilekit
+
+    node_data = ("Model Explorer node data", json_with_keys("name", "results", "thresholds"))
+    return [("--json", args.json, "a numerics JSON", json_with_keys("int8", "reference", "layers")),
+            ("--plot", args.plot, "a numerics plot", png_by_mobilekit),
+            ("--model-explorer", args.model_explorer, *node_data),
+            ("--model-explorer-rounding", args.model_explorer_rounding, *node_data)]
+
+
 def run(args) -> int:
-    from mobilekit._io import check_output_path, write_json_atomic
+    from mobilekit._io import check_output_files, write_json_atomic
     from mobilekit.numerics import load_images, numerics
     from mobilekit.report import numerics_plot, numerics_table
     from mobilekit.tflite_file import TfliteFile
 
-    me_paths = []
-    if args.model_explorer is not None:
-        from pathlib import Path
-
-        me = Path(args.model_explorer)
-        me_paths = [me, me.with_name(me.stem + ".vs_rounding" + (me.suffix or ".json"))]
-    for flag, out in (("--json", args.json), ("--plot", args.plot), *(("--model-explorer", p) for p in me_paths)):
-        if out is not None:
-            check_output_path(out, "file", flag)
+    check_output_files(output_files(args), inputs=[("INT8.tflite", args.int8), ("--reference", args.reference)])
     if args.data not in (None, "fashion-mnist", "photos"):
         from mobilekit.data import scan_image_folder
 
@@ -103,9 +108,11 @@ def run(args) -> int:
         write_json_atomic(args.json, doc)
     if args.plot:
         numerics_plot(doc, args.plot)
-    if me_paths:
+    if args.model_explorer or args.model_explorer_rounding:
         from mobilekit.model_explorer import numerics_node_data, write_node_data
 
-        for path, data in zip(me_paths, numerics_node_data(content, doc["layers"])):
-            write_node_data(path, data)
+        for path, data in zip((args.model_explorer, args.model_explorer_rounding),
+                              numerics_node_data(content, doc["layers"])):
+            if path:
+                write_node_data(path, data)
     return 0

@@ -20,45 +20,36 @@ def add_parser(sub) -> None:
                    help="Model Explorer node data to show as well (repeatable)")
     v.add_argument("--profile", default=None, metavar="BENCH.json",
                    help="`mobilekit bench MODEL --profile --json BENCH.json` of the same file: per-op time")
-    v.add_argument("--host", default="127.0.0.1", help="address to serve on (default: %(default)s)")
-    v.add_argument("--port", type=number(int, 1, high=65535, what="--port"), default=8080,
-                   help="port to serve on (default: %(default)s)")
+    v.add_argument("--host", default="127.0.0.1",
+                   help="address to serve on (default: %(default)s, this machine only; another address needs "
+                        "--allow-remote)")
+    v.add_argument("--allow-remote", action="store_true",
+                   help="serve on a --host other machines can reach: Model Explorer then shows them any file "
+                        "this process can read, not only the model")
+    v.add_argument("--port", type=number(int, 1, high=65535, what="--port"), default=None,
+                   help="port to serve on (default: the first free one of 8080-8099)")
     v.add_argument("--no-browser", dest="browser", action="store_false",
                    help="do not open a browser tab (print the address only)")
 
 
-def _read_json(path: str, flag: str) -> dict:
-    import json
-    from pathlib import Path
-
-    from mobilekit.errors import MobilekitError
-
-    p = Path(path)
-    if not p.is_file():
-        raise MobilekitError(f"{flag}: no such file {path!r}")
-    try:
-        doc = json.loads(p.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise MobilekitError(f"{flag} {path!r} is not JSON ({type(e).__name__})") from None
-    if not isinstance(doc, dict):
-        raise MobilekitError(f"{flag} {path!r} is not a JSON object")
-    return doc
-
-
 def run(args: argparse.Namespace) -> int:
-    from mobilekit.errors import MobilekitError
-    from mobilekit.model_explorer import build_overlays, resolve_target, serve
+    from mobilekit.json_files import read_json
+    from mobilekit.model_explorer import (NODE_DATA_SHAPE, PROFILE_SHAPE, build_overlays, check_server_address,
+                                          resolve_target, serve)
 
+    port, warning = check_server_address(args.host, args.port, args.allow_remote)  # before anything is read
     model, content, report = resolve_target(args.target)
     extra = []
     for path in args.node_data:
-        doc = _read_json(path, "--node-data")
-        if not isinstance(doc.get("results"), dict):
-            raise MobilekitError(f"--node-data {path!r} is not Model Explorer node data (no \"results\" object)")
+        doc = read_json(path, "--node-data", NODE_DATA_SHAPE)
         extra.append({"name": str(doc.get("name") or path), **doc})
-    profile = _read_json(args.profile, "--profile") if args.profile else None
+    profile = read_json(args.profile, "--profile", PROFILE_SHAPE) if args.profile else None
     overlays = build_overlays(report, content, profile)
     names = ", ".join(d["name"] for d in overlays + extra) or "none"
+    if warning:
+        import sys
+
+        print(f"mobilekit view: warning: {warning}", file=sys.stderr, flush=True)
     print(f"Model Explorer on {model} with node data: {names}", flush=True)
-    serve(model, overlays + extra, args.host, args.port, args.browser)
+    serve(model, overlays + extra, args.host, port, args.browser)
     return 0

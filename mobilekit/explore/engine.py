@@ -10,7 +10,6 @@ Optuna's NSGA-II sampler over the same knobs and the sweep's objectives.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import re
@@ -21,6 +20,7 @@ from pathlib import Path
 from ray import tune
 
 from mobilekit.errors import MobilekitError
+from mobilekit.json_files import read_json
 from mobilekit.explore import results
 from mobilekit.explore.space import ExploreConfig, Point, arch_list, base_values, data_fingerprint, plan
 
@@ -83,8 +83,8 @@ def _is_sweep_folder(path: Path) -> bool:
     if lock.is_file() and not lock.is_symlink():
         return True
     try:  # a sweep written before the lock file existed
-        doc = json.loads((path / "results.json").read_text())
-    except (OSError, ValueError):
+        doc = read_json(path / "results.json", "sweep results")
+    except (OSError, MobilekitError):
         return False
     return isinstance(doc, dict) and isinstance(doc.get("sweep"), dict) and isinstance(doc.get("rows"), list)
 

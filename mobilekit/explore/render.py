@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from mobilekit._io import write_text_atomic
 from mobilekit.errors import MobilekitError
+from mobilekit.json_files import read_json
 from mobilekit.explore.results import SCHEMA_VERSION
 
 
@@ -194,7 +194,11 @@ def render(sweep_dir: str | Path) -> dict:
     if not path.is_file():
         raise MobilekitError(f"no sweep results in {str(out)!r} (results.json missing)")
     try:
-        doc = check_results(json.loads(path.read_text(errors="replace")), path)
+        doc = read_json(path, "sweep results")
+    except MobilekitError as e:
+        raise _damaged(path, str(e).removeprefix(f"sweep results {str(path)!r} ")) from None
+    try:
+        doc = check_results(doc, path)
         images = plots(doc, out)
         text = markdown(doc, images)
     except MobilekitError:

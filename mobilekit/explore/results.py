@@ -13,6 +13,8 @@ import math
 from pathlib import Path
 
 from mobilekit._io import write_json_atomic, write_text_atomic
+from mobilekit.errors import MobilekitError
+from mobilekit.json_files import read_json
 
 SCHEMA_VERSION = 1
 METRIC_COLUMNS = ("status", "accuracy_int8", "accuracy_float", "size_tflite_bytes", "size_gzip_bytes",
@@ -25,8 +27,8 @@ def collect(sweep_dir: str | Path) -> list[dict]:
     rows = []
     for p in sorted((Path(sweep_dir) / "points").glob("*/point.json")):
         try:
-            rows.append(json.loads(p.read_text()))
-        except (OSError, ValueError):
+            rows.append(read_json(p, "sweep point"))
+        except (OSError, MobilekitError):
             continue
     return rows
 

@@ -11,7 +11,6 @@ unfinished ones invisible; the same command again skips every folder that holds 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from mobilekit._io import remove_dead_process_folders, write_bytes_atomic, write_json_atomic
 from mobilekit.errors import MobilekitError
+from mobilekit.json_files import read_json
 
 ARTIFACTS = "artifacts"  # the result key that carries a trial's rows and files to the driver
 TRAIN_STAGES = ("teacher", "train_float_alone", "train_float", "prune", "cluster", "qat")
@@ -36,8 +36,8 @@ def finished(sweep_dir: str | Path, pid: str) -> dict | None:
     if not p.is_file():
         return None
     try:
-        return json.loads(p.read_text())
-    except (OSError, ValueError):  # a torn write cannot happen (atomic), but a hand-edited file can
+        return read_json(p, "sweep point")
+    except (OSError, MobilekitError):  # a torn write cannot happen (atomic), but a hand-edited file can
         return None
 
 

@@ -101,7 +101,8 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
     tf.config.experimental.enable_op_determinism()
     data = timer.run("data", "Loading data" if not cfg.imagenet_as_is else "Loading scikit-image's photos",
                      stages.load_data, cfg, console, source)
-    warnings = [] if cfg.imagenet_as_is else guards.data_warnings(len(data.ds.x_train), cfg.batch_size)
+    warnings = [] if cfg.imagenet_as_is else [*data.ds.extra.get("warnings", []),
+                                              *guards.data_warnings(len(data.ds.x_train), cfg.batch_size)]
     warnings += [n for n in (stages.budget_note(cfg, stage, getattr(cfg, f"{stage}_epochs"), len(data.ds.x_train))
                              for stage, on in (("prune", cfg.spec.prunes), ("cluster", cfg.spec.clusters),
                                                ("qat", cfg.spec.qat)) if on) if n]

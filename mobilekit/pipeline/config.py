@@ -95,6 +95,10 @@ class BuildConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "arch", archs.resolve(self.arch))
+        for name in ("data", "test_data"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise MobilekitError(f"{name} must name a folder (or fashion-mnist); received {name}={value!r}")
         if self.input_size is None:
             object.__setattr__(self, "input_size", 224 if self.weights else 48)
         self._resolve_pretrained()
@@ -163,7 +167,14 @@ class BuildConfig:
         if self.weights is not None:
             from mobilekit.converters import pretrained
 
-            pretrained(self.arch, self.weights)  # an arch without offline weights is named here
+            entry = pretrained(self.arch, self.weights)  # an arch without offline weights is named here
+            fixed = {**arch_defaults(self.arch), **entry.builder_kwargs}
+            for name, value in (self.arch_kwargs or {}).items():
+                if name not in fixed or fixed[name] != value:  # the checkpoint's layout is what gets built
+                    raise MobilekitError(
+                        f"{name}={value!r} does not apply to weights={self.weights!r}: the pretrained {self.arch} is "
+                        f"built as its checkpoint was ({name}={fixed.get(name)!r}); leave it out, or train from "
+                        "scratch without weights to change it")
         if self.imagenet_as_is:
             check_pretrained_config(self)
             for name, value in AS_IS.items():
@@ -284,7 +295,7 @@ def preflight(cfg: BuildConfig, data_given: bool = False) -> Path:
 
         classes = scan_image_folder(cfg.data, hold_out=cfg.test_data is None)  # structure errors now, nothing decoded
         if cfg.test_data is not None:
-            check_test_folder(cfg.test_data, [name for name, _ in classes])
+            check_test_folder(cfg.test_data, [name for name, _ in classes], cfg.data)
     elif cfg.imagenet_as_is:
         pass  # calibrated on the bundled photos
     else:

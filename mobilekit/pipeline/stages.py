@@ -110,15 +110,16 @@ def create_model(cfg: BuildConfig, data: Data | None = None):
 
 def check_model(cfg: BuildConfig) -> None:
     """What only the model's graph can say, before any data is read: the input size the backbone takes, the
-    block ``--fine-tune`` names, and the layers ``--keep-float`` / ``--int16`` name (against the Keras layers;
-    the converted file's own names are checked again after conversion; a transfer build's new head is not in the
-    graph yet, so its names are checked then only)."""
-    if (cfg.keep_float or cfg.int16) and not cfg.transfer:
-        from mobilekit.precision import match_layers
+    block ``--fine-tune`` names, and the layers ``--keep-float`` / ``--int16`` name, in every build mode, as the
+    converted file will name them (the untrained graph converted to a float .tflite: a conv's fused ReLU carries
+    the ReLU's name, the input layer is no op; a new head has the name of the ImageNet head it replaces)."""
+    if cfg.keep_float or cfg.int16:
+        from mobilekit.convert import convert_float
+        from mobilekit.precision import layer_scopes, match_layers
 
-        names = [layer.name for layer in create_model_graph(cfg).layers] + ["output0"]
-        match_layers(cfg.keep_float, names, "keep_float")
-        match_layers(cfg.int16, names, "int16")
+        keys = list(layer_scopes(convert_float(create_model_graph(cfg))))
+        match_layers(cfg.keep_float, keys, "keep_float")
+        match_layers(cfg.int16, keys, "int16")
     if cfg.weights is None:
         return
     model = create_model_graph(cfg)

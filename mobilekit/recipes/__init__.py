@@ -11,7 +11,6 @@ Example: ``Recipe.preset("deep-compression").replace(clusters=8)``.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,13 +126,11 @@ class Recipe:
     @staticmethod
     def load(path) -> "Recipe":
         """A recipe from a JSON file; every field is validated as for the presets."""
-        p = Path(path)
-        if not p.is_file():
+        from mobilekit.json_files import read_json
+
+        if not Path(path).is_file():
             raise MobilekitError(f"no such recipe file: {str(path)!r}")
-        try:
-            d = json.loads(p.read_text())
-        except (OSError, ValueError) as e:
-            raise MobilekitError(f"recipe file {str(path)!r} is not valid JSON ({type(e).__name__})") from None
+        d = read_json(path, "recipe file")
         if not isinstance(d, dict) or not isinstance(d.get("name"), str) or not isinstance(d.get("summary"), str):
             raise MobilekitError(f"recipe file {str(path)!r} needs an object with a name and a summary")
         try:

@@ -13,6 +13,7 @@ import androidx.activity.ComponentActivity;
 import androidx.activity.result.ActivityResultLauncher;
 import androidx.activity.result.contract.ActivityResultContracts;
 import dev.mobilekit.core.ModelSpec;
+import dev.mobilekit.core.Orientation;
 import dev.mobilekit.core.Postprocess;
 import dev.mobilekit.core.Preprocess;
 import java.io.ByteArrayOutputStream;
@@ -131,13 +132,14 @@ public class MainActivity extends ComponentActivity {
         if (uri == null || spec == null) {
             return;
         }
-        Bitmap bitmap;
+        byte[] content;
         try (InputStream in = getContentResolver().openInputStream(uri)) {
-            bitmap = BitmapFactory.decodeStream(in);
+            content = readAll(in);
         } catch (IOException e) {
             result.setText("Could not read the image: " + e.getMessage());
             return;
         }
+        Bitmap bitmap = BitmapFactory.decodeByteArray(content, 0, content.length);
         if (bitmap == null) {
             result.setText("Not an image the phone can decode");
             return;
@@ -147,7 +149,9 @@ public class MainActivity extends ComponentActivity {
         int h = bitmap.getHeight();
         int[] argb = new int[w * h];
         bitmap.getPixels(argb, 0, w, 0, 0, w, h);
-        byte[] inputBytes = Preprocess.toInputBytes(spec, argb, w, h);
+        // The photo as the gallery shows it (EXIF orientation), as mobilekit trained and evaluated the model.
+        Orientation.Pixels shown = Orientation.apply(argb, w, h, Orientation.ofJpeg(content));
+        byte[] inputBytes = Preprocess.toInputBytes(spec, shown.argb, shown.width, shown.height);
         ByteBuffer input = ByteBuffer.allocateDirect(inputBytes.length).order(ByteOrder.nativeOrder());
         input.put(inputBytes);
         int outBytes = spec.numClasses * (spec.outputDtype.equals("float32") ? 4 : spec.outputDtype.equals("int16") ? 2 : 1);
@@ -177,13 +181,18 @@ public class MainActivity extends ComponentActivity {
     }
 
     private byte[] readAsset(String name) throws IOException {
-        try (InputStream in = getAssets().open(name); ByteArrayOutputStream out = new ByteArrayOutputStream()) {
-            byte[] buf = new byte[1 << 16];
-            for (int n; (n = in.read(buf)) > 0; ) {
-                out.write(buf, 0, n);
-            }
-            return out.toByteArray();
+        try (InputStream in = getAssets().open(name)) {
+            return readAll(in);
         }
+    }
+
+    private static byte[] readAll(InputStream in) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        byte[] buf = new byte[1 << 16];
+        for (int n; (n = in.read(buf)) > 0; ) {
+            out.write(buf, 0, n);
+        }
+        return out.toByteArray();
     }
 
     private static String sha256(byte[] bytes) {
