@@ -193,10 +193,11 @@ def _class_folders(root: Path) -> tuple[list[tuple[str, list[Path]]], list[str]]
         for f in sorted(sub.iterdir()):
             if f.name.startswith(".") or not f.is_file():
                 continue
-            if f.suffix.lower() in IMAGE_EXTENSIONS:
+            ext = f.suffix.lower()
+            if ext in IMAGE_EXTENSIONS:
                 files.append(f)
             else:
-                others[f.suffix.lower() or "(no extension)"] = others.get(f.suffix.lower() or "(no extension)", 0) + 1
+                others[ext or "(no extension)"] = others.get(ext or "(no extension)", 0) + 1
         classes.append((sub.name, files))
     notes = []
     if hidden:
@@ -208,7 +209,7 @@ def _class_folders(root: Path) -> tuple[list[tuple[str, list[Path]]], list[str]]
 
 
 def _decode(path: Path, size: int, channels: int) -> tuple[np.ndarray, bytes]:
-    """(the image resized to ``size``, the file's bytes): its header read first (a pixel count over
+    """(the image resized to ``size``, the sha256 of the file's bytes): its header read first (a pixel count over
     MAX_IMAGE_PIXELS is refused before decoding), its EXIF orientation applied as a gallery shows the photo."""
     content = path.read_bytes()
     orientation = _header_orientation(path, content)
@@ -220,7 +221,7 @@ def _decode(path: Path, size: int, channels: int) -> tuple[np.ndarray, bytes]:
     pixels = image.numpy()
     if orientation in EXIF_ORIENTATION:
         pixels = np.ascontiguousarray(EXIF_ORIENTATION[orientation](pixels))
-    return resize_uint8(pixels[None], size, channels)[0], content
+    return resize_uint8(pixels[None], size, channels)[0], hashlib.sha256(content).digest()
 
 
 def _header_orientation(path: Path, content: bytes) -> int:
@@ -379,7 +380,7 @@ def load_image_folder(path: str | os.PathLike, size: int = 64, channels: int = 3
     arrays, digests = [], {}
     for split in ("train", "test"):
         decoded = [_decode(f, size, channels) for f, _ in chosen[split]]
-        digests[split] = [hashlib.sha256(content).digest() for _, content in decoded]
+        digests[split] = [digest for _, digest in decoded]
         arrays += [np.stack([image for image, _ in decoded]),
                    np.array([label for _, label in chosen[split]], np.int64)]
     train_digests = set(digests["train"])

@@ -14,7 +14,7 @@ from pathlib import Path
 from mobilekit.errors import MobilekitError
 
 MAX_JSON_BYTES = 64 * 2**20  # the largest file the kit writes (a sweep's results.json) is far below this
-MAX_JSON_DEPTH = 32  # nothing the kit writes nests deeper than 8
+MAX_JSON_DEPTH = 32  # measured: a Keras model's config nests 8 deep, report.json 5, a sweep's results.json 4
 
 
 class Each:
@@ -90,12 +90,7 @@ def read_json(path: str | os.PathLike, what: str, shape=None):
     return doc
 
 
-def _type_name(shape) -> str:
-    if isinstance(shape, dict):
-        return "an object"
-    if isinstance(shape, (list, Each)):
-        return "a list" if isinstance(shape, list) else "an object"
-    types = shape if isinstance(shape, tuple) else (shape,)
+def _type_name(types: tuple) -> str:
     names = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
              bool: "true or false", type(None): "null"}
     return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types if not (t is int and float in types)))

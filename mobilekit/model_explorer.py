@@ -155,11 +155,11 @@ def resolve_target(target: str) -> tuple[Path, bytes, dict | None]:
     return p, content, None
 
 
-def _addresses(host: str, port: int) -> list[str]:
+def _resolve(host: str, port: int) -> list[tuple]:
     import socket
 
     try:
-        return sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, ValueError) as e:
         raise MobilekitError(f"--host {host!r} does not resolve to an address ({e})") from None
 
@@ -191,14 +191,13 @@ def check_server_address(host: str, port: int | None, allow_remote: bool) -> tup
         MobilekitError: naming the host or the port.
     """
     import ipaddress
-    import socket
 
-    addresses = _addresses(host, port or DEFAULT_PORTS[0])
-    remote = [a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_loopback]
+    infos = _resolve(host, port or DEFAULT_PORTS[0])
+    remote = sorted({info[4][0] for info in infos if not ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback})
     if remote and not allow_remote:
         raise MobilekitError(f"--host {host!r} can be reached from other machines ({', '.join(remote)}); Model "
                              "Explorer serves any file this process can read, so say --allow-remote to serve there")
-    family, _, _, _, sockaddr = socket.getaddrinfo(host, port or DEFAULT_PORTS[0], type=socket.SOCK_STREAM)[0]
+    family, _, _, _, sockaddr = infos[0]
     error = None
     for candidate in ([port] if port else DEFAULT_PORTS):
         error = _bindable((sockaddr[0], candidate, *sockaddr[2:]), family)

@@ -135,6 +135,7 @@ CASES = [
     (["build", "--teacher", "random.tflite"], "must end in"),
     (["build", "--teacher", "resnet50"], "resnet50"),
     (["build", "--size-only", "--out", "a-file"], "a-file"),
+    (["build", "--size-only", "--out", "not-empty"], "holds no size-report.json"),
     (["build", "--calibration", "mse"], "post-training quantization only"),
     (["build", "--recipe", "int8-qat", "--bias-correction"], "post-training quantization only"),
     (["build", "--calibration", "kl"], "kl"),
@@ -357,6 +358,23 @@ def test_numerics_refuses_a_reference_that_is_not_the_int8_files_model(cli_error
     before = tree(pairs)
     assert needle in cli_error("numerics", "int8.tflite", "--reference", reference, "--images", "4")
     assert tree(pairs) == before
+
+
+@pytest.mark.needs_data
+def test_numerics_writes_into_missing_folders_and_replaces_only_its_own_files(pairs, monkeypatch):
+    """Folders that do not exist yet are made when the outputs are written (not a traceback after the work); a
+    second run replaces its own earlier files; the inputs are untouched."""
+    from mobilekit import cli
+
+    monkeypatch.chdir(pairs)
+    inputs = {p.name: p.read_bytes() for p in pairs.glob("*.tflite")}
+    argv = ["numerics", "int8.tflite", "--reference", "same_float.tflite", "--images", "4", "--json", "a/b/n.json",
+            "--plot", "c/p.png", "--model-explorer", "d/me.json", "--model-explorer-rounding", "d/r.json"]
+    for _ in range(2):
+        assert cli.main(argv) == 0
+    assert sorted(str(p.relative_to(pairs)) for p in pairs.rglob("*") if p.is_file() and p.suffix != ".tflite") \
+        == ["a/b/n.json", "c/p.png", "d/me.json", "d/r.json"]
+    assert {p.name: p.read_bytes() for p in pairs.glob("*.tflite")} == inputs
 
 
 def test_a_locked_sweep_folder_is_refused_naming_the_holder(cli_error, tmp_path, monkeypatch):

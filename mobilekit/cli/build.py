@@ -58,7 +58,8 @@ def size_only_command(args, arch: str) -> int:
         raise MobilekitError("--size-only uses untrained weights; it does not take --weights")
     spec = Recipe.resolve(args.recipe, args.sparsity, args.qat, args.clusters)
     archs.check_kwargs(arch, arch_kwargs_of(args))
-    out = check_output_path(os.path.join("build", arch) if args.out is None else args.out, "dir", "--out")
+    out = check_output_path(os.path.join("build", arch) if args.out is None else args.out, "dir", "--out",
+                            owned_marker=("size-report.json", "report.json"))  # its own earlier output, or a build's
     r = size_only(arch, spec, args.input_size or 224, args.classes, arch_kwargs_of(args), args.seed)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(Path(out) / "size-report.json", r)
