@@ -193,11 +193,11 @@ def _class_folders(root: Path) -> tuple[list[tuple[str, list[Path]]], list[str]]
         for f in sorted(sub.iterdir()):
             if f.name.startswith(".") or not f.is_file():
                 continue
-            ext = f.suffix.lower()
+            ext = f.suffix.lower() or "(no extension)"
             if ext in IMAGE_EXTENSIONS:
                 files.append(f)
             else:
-                others[ext or "(no extension)"] = others.get(ext or "(no extension)", 0) + 1
+                others[ext] = others.get(ext, 0) + 1
         classes.append((sub.name, files))
     notes = []
     if hidden:

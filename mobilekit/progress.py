@@ -58,14 +58,13 @@ class _Progress(Progress):
         if self.console.is_terminal:
             return
         now = time.monotonic()
-        with self._lock:
-            task = self._tasks[task_id]
-            last = self._plain_last.setdefault(task_id, task.start_time or now)
-            if now - last < self._plain_every:
-                return
-            self._plain_last[task_id] = now
-            done, total, info = int(task.completed), task.total, task.fields.get("info", "")
-            elapsed = task.elapsed or 0.0
+        task = next(t for t in self.tasks if t.id == task_id)  # rich's public snapshot of its tasks
+        last = self._plain_last.setdefault(task_id, task.start_time or now)
+        if now - last < self._plain_every:
+            return
+        self._plain_last[task_id] = now
+        done, total, info = int(task.completed), task.total, task.fields.get("info", "")
+        elapsed = task.elapsed or 0.0
         of = f"/{int(total)}" if total is not None else ""
         self.console.print(f"  {task.description}: {done}{of}{' ' + info if info else ''} ({elapsed:.0f} s)",
                            markup=False, highlight=False)

@@ -113,16 +113,17 @@ def check_model(cfg: BuildConfig) -> None:
     block ``--fine-tune`` names, and the layers ``--keep-float`` / ``--int16`` name, in every build mode, as the
     converted file will name them (the untrained graph converted to a float .tflite: a conv's fused ReLU carries
     the ReLU's name, the input layer is no op; a new head has the name of the ImageNet head it replaces)."""
-    if cfg.keep_float or cfg.int16:
+    names_layers = bool(cfg.keep_float or cfg.int16)
+    if cfg.weights is None and not names_layers:
+        return
+    model = create_model_graph(cfg)  # building it checks the input size the backbone takes
+    if names_layers:
         from mobilekit.convert import convert_float
         from mobilekit.precision import layer_scopes, match_layers
 
-        keys = list(layer_scopes(convert_float(create_model_graph(cfg))))
+        keys = list(layer_scopes(convert_float(model)))
         match_layers(cfg.keep_float, keys, "keep_float")
         match_layers(cfg.int16, keys, "int16")
-    if cfg.weights is None:
-        return
-    model = create_model_graph(cfg)
     if cfg.transfer:
         from mobilekit.pipeline.transfer import check_fine_tune
 
