@@ -61,9 +61,9 @@ def test_unknown_arch_lists_valid_ones(cli_error, tmp_path):
 
 
 @pytest.mark.parametrize("flag, value, needle", [
-    ("--epochs", "-1", "'-1'"), ("--qat-epochs", "-0.5", "'-0.5'"), ("--prune-epochs", "nan", "'nan'"),
-    ("--sparsity", "1", "'1'"), ("--sparsity", "-0.1", "'-0.1'"), ("--sparsity", "half", "'half'"),
-    ("--input-size", "0", "'0'"), ("--batch-size", "-4", "'-4'"), ("--lr", "0", "'0'"),
+    ("--epochs", "-1", "epochs=-1.0"), ("--qat-epochs", "-0.5", "qat_epochs=-0.5"), ("--prune-epochs", "nan", "'nan'"),
+    ("--sparsity", "1", "sparsity=1.0"), ("--sparsity", "-0.1", "sparsity=-0.1"), ("--sparsity", "half", "'half'"),
+    ("--input-size", "0", "input_size=0"), ("--batch-size", "-4", "batch_size=-4"), ("--lr", "0", "lr=0.0"),
 ])
 def test_bad_numbers(cli_error, tmp_path, flag, value, needle):
     assert_contains(cli_error("build", flag, value, "--out", str(tmp_path)), flag, needle)

@@ -146,8 +146,8 @@ def test_precision_is_a_knob_and_int8_points_keep_their_ids():
     assert len(int8) == 1 and int8[0].id == before[0].id and int8[0].config["max_agreement_drop"] is None
     auto = sorted(p.config["max_agreement_drop"] for p in mixed if p.knobs["precision"] == "auto")
     assert auto == [0.5, 2.0]
-    bad, _ = plan(ExploreConfig(base=base, space={"precision": ["int4"]}), "fp")
-    assert "precision must be one of int8, int16x8, auto" in bad[0].error
+    with pytest.raises(MobilekitError, match="precision must be one of int8, int16x8, auto; received precision='int4'"):
+        plan(ExploreConfig(base=base, space={"precision": ["int4"]}), "fp")  # refused as the build refuses it
 
 
 def test_bad_specs_are_one_line_errors_before_anything_is_written(cli_error, tmp_path):
@@ -179,13 +179,14 @@ def test_spec_file_equals_flags_and_flags_win(tmp_path):
     spec.write_text("base: {input_size: 40, epochs: 0.2}\nspace: {squeeze_ratio: [0.25, 0.5]}\n"
                     "search: oneatatime\nseeds: 2\ntargets: {max_size_kb: 900}\n")
     from mobilekit.cli import flags as cli_flags
+    from mobilekit.cli.explore import OWN_FLAGS
 
     parser = cli.build_parser()
 
     def config(*argv):
         args = parser.parse_args(["explore", *argv])
         given = {t[2:].replace("-", "_") for t in argv if t.startswith("--")}
-        return config_from_args(args, cli_flags.training_options(args), cli_flags.arch_kwargs_of(args), given)
+        return config_from_args(args, cli_flags.settings_of(args, skip=OWN_FLAGS), cli_flags.arch_kwargs_of(args), given)
 
     from_file = config("--spec", str(spec))
     assert from_file.base["input_size"] == 40 and from_file.base["epochs"] == 0.2

@@ -51,9 +51,9 @@ def test_bad_recipes_are_one_line_errors():
     for args, needle in ((["--recipe", "zip"], "unknown recipe 'zip'; choose from int8-ptq"),
                          (["--recipe", "prune-2of4-int8", "--sparsity", "0.5"], "magnitude (sparsity) or m-by-n"),
                          (["--recipe", "cluster-int8", "--qat"], "per-tensor weight scales apply to post-training"),
-                         (["--clusters", "1"], "clusters must be >= 2"),
+                         (["--clusters", "1"], "clusters must be an int in [2, 256]"),
                          (["--teacher", "resnet50"], "unknown arch 'resnet50'"),
-                         (["--distill-alpha", "1.5"], "--distill-alpha must be <= 1")):
+                         (["--distill-alpha", "1.5"], "distill_alpha must be a number in [0, 1]")):
         r = cli("build", *args, "--limit-train", "10", "--out", "/nonexistent-never-written")
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
         assert needle in r.stderr, (needle, r.stderr)

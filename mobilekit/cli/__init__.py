@@ -19,18 +19,13 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dataclasses import fields
-
-    from mobilekit.pipeline import BuildConfig
-
-    d = {f.name: f.default for f in fields(BuildConfig)}
     parser = Parser(prog="mobilekit", description="Architecture name + images -> small, fast, "
                      "verified int8 .tflite for Android, with measured size, accuracy and latency.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", parser_class=Parser)
 
-    build.add_parser(sub, d)
-    explore.add_parser(sub, d)
+    build.add_parser(sub)
+    explore.add_parser(sub)
     info.add_parser(sub)
     bench.add_parser(sub)
     numerics.add_parser(sub)
@@ -48,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     # The flags written on the command line (explore: they win over a --spec file's values).
-    args.given_flags = {t[2:].split("=")[0].replace("-", "_") for t in argv if t.startswith("--")}
+    given = {t[2:].split("=")[0].replace("-", "_") for t in argv if t.startswith("--")}
+    args.given_flags = given | {g[3:] for g in given if g.startswith("no_")}  # --no-qat gives qat
     from mobilekit._tf import set_verbose
 
     set_verbose(bool(getattr(args, "verbose", False)))

@@ -6,21 +6,16 @@ import os
 
 from mobilekit._checks import LIMITS
 from mobilekit.errors import MobilekitError
-from mobilekit.cli.flags import (add_arch_knobs, add_build_flags, add_device_flag, arch_kwargs_of, number,
-                                training_options)
+from mobilekit.cli.flags import add_arch_knobs, add_build_flags, arch_kwargs_of, number, settings_of
 
 
-def add_parser(sub, d: dict) -> None:
+def add_parser(sub) -> None:
     b = sub.add_parser("build", help="train, prune, QAT, convert to int8 .tflite, evaluate, time",
                        description="Train an architecture on real images, prune it, quantize it "
                                    "(QAT), convert to a full-integer int8 .tflite at batch 1, check "
                                    "the file, measure its accuracy and latency, write a report.")
-    add_build_flags(b, d)
-    o = b.add_argument_group("output")
-    o.add_argument("--out", default=None, metavar="DIR", help="output folder (default: build/<arch>/)")
-    o.add_argument("--latency-runs", type=number(int, 1, high=LIMITS["runs"], what="--latency-runs"),
-                   default=d["latency_runs"], help="timed batch-1 runs after warm-up (default: %(default)s)")
-    add_device_flag(o, "the built file's")
+    add_build_flags(b)
+    o = b.add_argument_group("size only")
     o.add_argument("--size-only", action="store_true",
                    help="no data, no training: the recipe's transmitted size for the arch with untrained weights "
                         "(one-shot pruning and k-means), e.g. --arch squeezenet1_0 --recipe deep-compression; "
@@ -39,8 +34,7 @@ def run(args) -> int:
     arch = archs.resolve(args.arch)
     if args.size_only:
         return size_only_command(args, arch)
-    cfg = BuildConfig(arch=arch, weights=args.weights, input_size=args.input_size, seed=args.seed, out=args.out,
-                      latency_runs=args.latency_runs, devices=tuple(args.device), **training_options(args))
+    cfg = BuildConfig(**{**settings_of(args), "arch": arch})
     report = build(cfg, console)  # its preflight checks data, teacher, ARM root and --out before TensorFlow
     print_summary(report, cfg.out_dir)
     return 0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from mobilekit.cli.flags import (add_arch_knobs, add_build_flags, add_positive, arch_kwargs_of, device_list, number,
-                                training_options)
+from mobilekit.cli.flags import add_arch_knobs, add_build_flags, add_positive, arch_kwargs_of, device_list, number
+
+# The build settings explore names its own way: the sweep's folder and its one phone.
+OWN_FLAGS = ("out", "devices")
 
 
-def add_parser(sub, d: dict) -> None:
+def add_parser(sub) -> None:
     x = sub.add_parser("explore", help="design-space exploration on Ray Tune: sweep knobs, targets, Pareto front",
                        description="Build many design points with `mobilekit build`'s own pipeline on Ray Tune "
                                    "(a local Ray by default, a cluster with --address), screen them against hard "
@@ -14,7 +16,7 @@ def add_parser(sub, d: dict) -> None:
                                    "the Pareto front, saturation points and the recommended design. The build "
                                    "flags set the base point; --arch takes a comma list to span families. "
                                    "Resumable: the same command again runs only unfinished points.")
-    add_build_flags(x, d)
+    add_build_flags(x, skip=OWN_FLAGS)
     add_arch_knobs(x.add_argument_group("architecture knobs (the base point)"))
     s = x.add_argument_group("the space and the search")
     s.add_argument("--space", action="append", default=[], metavar="KNOB=V1,V2,...",
@@ -58,14 +60,13 @@ def add_parser(sub, d: dict) -> None:
     r.add_argument("--max-failures", type=number(int, 0, high=20, what="--max-failures"), default=None,
                    help="run a point again (on another node) this many times when its worker or node dies "
                         "(default: 2)")
-    r.add_argument("--latency-runs", type=number(int, 1, high=100000, what="latency runs"),
-                   default=d["latency_runs"], help="timed batch-1 runs per point (default: %(default)s)")
     r.add_argument("--retry-failed", action="store_true", help="run failed points again on resume")
     r.add_argument("--report", default=None, metavar="DIR",
                    help="only re-render plots and explore.md from DIR/results.json (no training)")
 
 
 def run(args) -> int:
+    from mobilekit.cli.flags import settings_of
     from mobilekit.explore.command import run as run_explore
 
-    return run_explore(args, training_options(args), arch_kwargs_of(args), args.given_flags)
+    return run_explore(args, settings_of(args, skip=OWN_FLAGS), arch_kwargs_of(args), args.given_flags)

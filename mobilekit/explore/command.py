@@ -10,13 +10,6 @@ from mobilekit.errors import MobilekitError
 from mobilekit.explore.space import (DEFAULT_OBJECTIVES, MAX_FAILURES, MAX_POINTS, TARGET_FIELDS, ExploreConfig,
                                      parse_objectives, parse_space_arg)
 
-BASE_FLAGS = ("data", "test_data", "input_size", "epochs", "prune_epochs", "qat_epochs", "cluster_epochs", "recipe",
-              "sparsity", "qat", "clusters", "teacher", "trust_teacher", "distill_alpha", "temperature", "seed",
-              "batch_size", "lr", "optimizer", "augment", "limit_train", "limit_test", "latency_runs", "calibration",
-              "bias_correction", "rewrites", "min_stage_steps", "weights", "head_epochs", "fine_tune", "fine_tune_lr",
-              "label_smoothing")
-
-
 # The type of each top-level spec key (a bool is never a number here).
 SPEC_TYPES = {"base": dict, "space": dict, "targets": dict, "arch": (str, list), "search": str, "trials": int,
               "seeds": int, "objectives": (str, list), "device": str, "out": str, "address": str,
@@ -126,8 +119,7 @@ def _pick(given: set[str], name: str, cli_value, spec: dict, spec_value_key: str
 def config_from_args(args, training: dict, knobs: dict, given: set[str]) -> ExploreConfig:
     """The sweep asked for by the flags (and ``--spec``), validated; flags given on the command line win."""
     spec = load_spec(args.spec) if args.spec else {}
-    cli_base = {**{k: training.get(k) for k in BASE_FLAGS if k in training}, "weights": args.weights,
-                "input_size": args.input_size, "seed": args.seed, "latency_runs": args.latency_runs}
+    cli_base = {k: v for k, v in training.items() if k not in ("arch", "arch_kwargs")}  # the build flags
     base = {k: v for k, v in dict(spec.get("base", {})).items()}
     for name, value in cli_base.items():
         if name in given or name not in base:

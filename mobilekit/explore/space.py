@@ -24,25 +24,24 @@ from importlib.metadata import version
 from pathlib import Path
 
 from mobilekit import archs
-from mobilekit._checks import plain_number
 from mobilekit.errors import MobilekitError
+from mobilekit.settings import Setting
 
 SEARCHES = ("grid", "oneatatime", "optuna")
-# BuildConfig fields a sweep may vary, with their value types.
-BUILD_KNOBS = {"input_size": int, "epochs": float, "prune_epochs": float, "qat_epochs": float,
-               "cluster_epochs": float, "lr": float, "batch_size": int, "recipe": str, "optimizer": str,
-               "augment": bool, "sparsity": float, "clusters": int, "qat": bool, "min_stage_steps": int,
-               # transfer learning: pretrained or scratch ("none"), which backbone (the arch), how much to unfreeze
-               "weights": str, "head_epochs": float, "fine_tune": str, "fine_tune_lr": float,
-               "label_smoothing": float,
-               # mixed precision: int8, int16x8 or auto, and auto's budget (mobilekit.precision)
-               "precision": str, "max_agreement_drop": float}
+
+
+def _build_settings():
+    from mobilekit.pipeline.config import SETTINGS
+
+    return SETTINGS
+
+
+# BuildConfig fields a sweep may vary, with their value types (declared with the fields: sweep=True).
+BUILD_KNOBS = {name: s.kind for name, s in _build_settings().items() if s.sweep}
 # BuildConfig fields newer than the sweeps already on disk: left out of a point's id at their defaults, so those
 # points keep their ids (and are reused).
-ID_DEFAULTS = {"precision": "int8", "max_agreement_drop": None, "min_output_sqnr": None, "keep_float": [],
-               "int16": []}
-# Knobs whose word "none" is a value of its own, not "unset" (fine_tune=none: the head only).
-NONE_IS_A_VALUE = ("fine_tune",)
+ID_DEFAULTS = {name: (list(s.id_default) if isinstance(s.id_default, tuple) else s.id_default)
+               for name, s in _build_settings().items() if not s.in_point_id}
 # Result columns an objective may name; the direction is given with it ("accuracy_int8:max").
 OBJECTIVE_COLUMNS = ("accuracy_int8", "size_gzip_bytes", "size_tflite_bytes", "latency_host_ms",
                      "latency_device_ms", "energy_mj", "params", "macs", "peak_activation_bytes", "train_seconds")
@@ -54,36 +53,12 @@ MAX_FAILURES, MAX_FAILURES_LIMIT = 2, 20
 TARGET_FIELDS = ("min_accuracy", "max_size_kb", "sram_kb", "fps", "energy_mj")
 
 
-def parse_bool(text: str) -> bool:
-    low = text.strip().lower()
-    if low in ("true", "1", "yes", "on"):
-        return True
-    if low in ("false", "0", "no", "off"):
-        return False
-    raise MobilekitError(f"expected true or false; received {text!r}")
-
-
 def _cast(knob: str, kind, value):
-    """``value`` (text from the command line, or a JSON/YAML scalar) as ``kind``."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lower() == "none" and kind is not bool and knob not in NONE_IS_A_VALUE:
-            return None
-        try:
-            if kind is bool:
-                return parse_bool(text)
-            if kind in (int, float):
-                return plain_number(text, kind)  # ASCII decimals only: not "1_0", not full-width digits
-            return text
-        except (ValueError, MobilekitError):
-            raise MobilekitError(f"knob {knob} takes {kind.__name__} values; received {value!r}") from None
-    if value is None:
-        return None
-    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise MobilekitError(f"knob {knob} takes {kind.__name__} values; received {value!r}")
-    return value
+    """``value`` (text from the command line, or a JSON/YAML scalar) as the knob's type, checked: a build field by
+    its declaration (the same rule and message as the Python API and the build flags), an arch knob by its type."""
+    settings = _build_settings()
+    rule = settings[knob] if knob in settings else Setting(name=knob, kind=kind, none_word=kind is not bool)
+    return rule.from_json(value)
 
 
 def arch_knob_types(arch: str) -> dict[str, type]:
@@ -173,6 +148,9 @@ class ExploreConfig:
     max_failures: int = MAX_FAILURES  # a trial whose worker or node died is run again this many times
 
     def __post_init__(self):
+        settings = _build_settings()  # the base's build fields: typed and checked as the build checks them
+        object.__setattr__(self, "base", {k: settings[k].from_json(v) if k in settings and v is not None else v
+                                          for k, v in dict(self.base).items()})
         if self.search not in SEARCHES:
             raise MobilekitError(f"--search must be one of {', '.join(SEARCHES)}; received {self.search!r}")
         if self.search == "optuna":
@@ -325,7 +303,7 @@ def make_config(arch: str, base: dict, knobs: dict) -> dict:
     from mobilekit.pipeline import BuildConfig
 
     accepted = arch_knob_types(arch)
-    build_fields = {f.name for f in dataclasses.fields(BuildConfig)}
+    build_fields = set(_build_settings())
     fields_, arch_kwargs = {}, {}
     for key, value in base.items():  # the base may name arch knobs directly (a spec file's base)
         if key in ("arch", "out"):
@@ -350,8 +328,8 @@ def make_config(arch: str, base: dict, knobs: dict) -> dict:
     if fields_.get("weights") is None:  # a scratch point of a pretrained-or-scratch sweep: no transfer settings
         for name in ("head_epochs", "fine_tune", "fine_tune_lr"):
             fields_.pop(name, None)
-    cfg = BuildConfig(arch=arch, arch_kwargs=arch_kwargs or None, **fields_)
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items() if k != "out"}
+    record = BuildConfig(arch=arch, arch_kwargs=arch_kwargs or None, **fields_).to_dict()
+    return {k: v for k, v in record.items() if k != "out"}
 
 
 def point_group(arch: str, base: dict, combo: dict, seeds: int, fingerprint: str) -> list[Point]:

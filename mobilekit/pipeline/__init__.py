@@ -18,7 +18,6 @@ writing), ``imagenet`` (the photo checks of an ImageNet head). :func:`build` is 
 
 from __future__ import annotations
 
-from dataclasses import asdict
 
 from mobilekit.pipeline.config import (STAGE_EPOCHS, TRAINING_ARCH_KWARGS, BuildConfig, arch_defaults,
                                        arch_kwargs, preflight)
@@ -159,7 +158,7 @@ def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, 
         recipe=guards.recipe_section(cfg), rewrites=rewrites, precision=precision,
         **stages.sparsity_fields(cfg, int8_bytes, model, state),
         warnings=warnings or None, accuracy=state.accuracy, numerics=numerics, latency=latency, arm=arm,
-        calibration=stages.calibration_section(cfg, data), host=cpu_info(), seed=cfg.seed, config=asdict(cfg),
+        calibration=stages.calibration_section(cfg, data), host=cpu_info(), seed=cfg.seed, config=cfg.to_dict(),
         transfer={"weights": weights, "phases": phases} if weights else None, versions=artifacts.versions(),
         stage_seconds=timer.seconds,
         throughput={k: throughput(v, cfg.batch_size) for k, v in timer.throughput.items()} or None)

@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-# Percentile ranges: int8 top-1 = float top-1 on 78% of 150 augmented photo views against min-max's 64%, and on
-# 14 of the 15 photos against 10 (benchmarks/ptq.py, docs/numerics.md): the calibration set is 30 images, whose
-# extremes set min-max ranges too wide for the bulk of the activations.
-DEFAULT_CALIBRATION = "percentile"
 
 def _top5(probs: np.ndarray) -> list[int]:
     return [int(i) for i in np.argsort(-probs, kind="stable")[:5]]
