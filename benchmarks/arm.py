@@ -120,7 +120,7 @@ def to_markdown(rows: list[dict], checks: list[dict]) -> str:
 
 def main(argv=None) -> int:
     import mobilekit
-    from mobilekit._io import write_json_atomic, write_text_atomic
+    from mobilekit.files import write_json_atomic, write_text_atomic
     from mobilekit.bench.devices import basis
     from mobilekit.data import to_float
     from mobilekit.emulate.root import require_ready

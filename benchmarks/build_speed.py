@@ -50,7 +50,7 @@ def run_build(variant: str, out: Path) -> dict:
 def xla_probe(steps: int = 60) -> dict:
     """Float training images/s of the default model with and without XLA, alternating, same data."""
     import mobilekit
-    from mobilekit._tf import keras
+    from mobilekit.backend import keras
     from mobilekit.data import load_fashion_mnist
     from mobilekit.pipeline import BuildConfig
     from mobilekit.pipeline.config import arch_kwargs
@@ -83,7 +83,7 @@ def median_stages(runs: list[dict]) -> dict:
 
 
 def main(argv=None) -> int:
-    from mobilekit._io import write_json_atomic
+    from mobilekit.files import write_json_atomic
     from mobilekit.hostinfo import cpu_info
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -22,7 +22,7 @@ from pathlib import Path
 
 
 def main(argv=None) -> int:
-    from mobilekit._io import write_json_atomic
+    from mobilekit.files import write_json_atomic
     from mobilekit.pipeline import BuildConfig, build
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

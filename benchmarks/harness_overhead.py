@@ -38,7 +38,7 @@ def bare_loop_median(content: bytes, runs: int, warmup: int) -> float:
 
 def main(argv=None) -> int:
     import mobilekit
-    from mobilekit._io import write_json_atomic
+    from mobilekit.files import write_json_atomic
     from mobilekit.bench.harness import benchmark
     from mobilekit.convert import convert_int8
 

@@ -99,7 +99,7 @@ def imagenet(arm: bool) -> dict:
 
 
 def fashion(archs: list[str], limit_train: int, arm: bool, result: dict, save) -> dict:
-    from mobilekit._tf import keras, tf
+    from mobilekit.backend import keras, tf
     from mobilekit.pipeline import BuildConfig, stages
     from mobilekit.progress import console
 
@@ -221,7 +221,7 @@ def summary(d: dict) -> str:
 
 def main(argv=None) -> int:
     from mobilekit import archs as registry
-    from mobilekit._io import write_json_atomic
+    from mobilekit.files import write_json_atomic
     from mobilekit.hostinfo import cpu_info
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

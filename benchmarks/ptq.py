@@ -39,11 +39,11 @@ def _variant(content: bytes, reference: bytes, x_test, y_test, seconds: float) -
 
 
 def fashion_arch(arch: str, data) -> dict:
-    from mobilekit._tf import keras, tf
+    from mobilekit.backend import keras, tf
     from mobilekit.convert import convert_float, convert_int8
     from mobilekit.pipeline import BuildConfig
     from mobilekit.pipeline import stages
-    from mobilekit.ptq import convert_ptq
+    from mobilekit.convert import convert_ptq
 
     cfg = BuildConfig(arch=arch, recipe="int8-ptq")
     keras.utils.set_random_seed(cfg.seed)
@@ -100,11 +100,11 @@ def imagenet(views: int = 10) -> dict:
     import numpy as np
 
     from mobilekit.convert import convert_float
-    from mobilekit.converters import imagenet_mobilenet_v2
+    from mobilekit.weights import imagenet_mobilenet_v2
     from mobilekit.data import to_float
     from mobilekit.numerics import numerics, worst
     from mobilekit.photos import load_photos, photo_views
-    from mobilekit.ptq import convert_ptq
+    from mobilekit.convert import convert_ptq
 
     model = imagenet_mobilenet_v2(input_shape=(224, 224, 3))
     _, photos = load_photos(224)

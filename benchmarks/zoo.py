@@ -48,7 +48,7 @@ def _model(arch: str, size: int):
     import mobilekit
 
     if arch == IMAGENET:
-        from mobilekit.converters import imagenet_mobilenet_v2
+        from mobilekit.weights import imagenet_mobilenet_v2
         return imagenet_mobilenet_v2(input_shape=(size, size, 3))
     return mobilekit.create(arch, input_shape=(size, size, 3), classes=1000)
 
@@ -97,9 +97,9 @@ def _counts(content: bytes, kind: str) -> dict[str, int]:
 
 
 def bench_arch(arch: str, size: int, runs: int, rounds: int, calibration: np.ndarray, arm: bool) -> dict:
-    from mobilekit.analysis import complexity
+    from mobilekit.complexity import complexity
     from mobilekit.bench import delegate_partitions, make_interpreter
-    from mobilekit.export_tflite import convert_pair
+    from mobilekit.convert import convert_pair
     from mobilekit.rewrites import DEFAULT_REWRITES
     from mobilekit.tflite_file import TfliteFile
 
@@ -197,7 +197,7 @@ def candidates_markdown(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     import mobilekit
-    from mobilekit._io import write_json_atomic, write_text_atomic
+    from mobilekit.files import write_json_atomic, write_text_atomic
     from mobilekit.data import to_float
     from mobilekit.photos import load_photos
 

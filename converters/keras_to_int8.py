@@ -53,7 +53,7 @@ def _refuse_code(path: Path) -> None:
 
 def load(path: Path):
     """The Keras model in ``path``, loaded without executing code stored in it."""
-    from mobilekit._tf import keras
+    from mobilekit.backend import keras
     from mobilekit.errors import MobilekitError
     from mobilekit.layers import PASS_THROUGH_LAYERS
 
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     p.add_argument("--samples", type=int, default=256, help="calibration images (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    from mobilekit._io import write_bytes_atomic
+    from mobilekit.files import write_bytes_atomic
     from mobilekit.convert import convert_int8
     from mobilekit.errors import MobilekitError
     from mobilekit.tflite_file import TfliteFile

@@ -1,18 +1,26 @@
-"""Keras -> .tflite: full-integer int8 (int8 input and output) and float, at batch 1.
+"""Keras -> .tflite, the one module for it: float and full-integer int8 (int8 input and output) at batch 1,
+post-training range methods and bias correction around the converter, and the export path every float/int8
+pair goes through (graph rewrites, then conversion).
 
 Models are exported through a concrete function with a fixed batch of 1 (the
 phone's batch): a dynamic batch makes Keras Reshape layers emit SHAPE /
-STRIDED_SLICE / PACK ops that split XNNPACK's partition.
+STRIDED_SLICE / PACK ops that split XNNPACK's partition. ``mobilekit export tflite`` runs the export path on
+an untrained arch (random calibration), for size and latency checks without training; a build runs it on the
+trained model with its recipe's calibration. The range methods themselves (percentile, MSE, bias correction
+on the flatbuffer) are ``mobilekit.ptq``.
 """
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
-from mobilekit._tf import keras, quiet_native_stderr, tf
+from mobilekit.backend import keras, quiet_native_stderr, tf
 from mobilekit.errors import MobilekitError
+from mobilekit.rewrites import DEFAULT_REWRITES
 from mobilekit.tflite_file import TfliteFile
 
 
@@ -82,3 +90,96 @@ def convert_int8(model, representative: Iterable[np.ndarray] | np.ndarray, batch
             raise MobilekitError("int8 conversion left float in the model: " + "; ".join(problems[:5])
                                  + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""))
     return content
+
+
+def calibrated(keras_model, calibration: np.ndarray) -> bytes:
+    """The float .tflite with the calibration's min/max per activation, as the converter makes it."""
+    converter = int8_converter(keras_model, calibration)
+    converter._experimental_calibrate_only = True  # the converter's own first step, stopped there
+    with quiet_native_stderr():
+        return converter.convert()
+
+
+def quantize(calibrated_model: bytes, per_tensor_weights: bool = False) -> bytes:
+    """The converter's second step: the MLIR quantizer on a calibrated model, int8 input and output."""
+    from tensorflow.lite.python import convert as tfl_convert
+
+    with quiet_native_stderr():
+        return tfl_convert.mlir_quantize(calibrated_model, per_tensor_weights, input_data_type=tf.int8,
+                                         output_data_type=tf.int8)
+
+
+def convert_ptq(keras_model, calibration: np.ndarray, method: str = "minmax", bias_correction: bool = False,
+                per_tensor_weights: bool = False) -> tuple[bytes, dict]:
+    """Full-int8 .tflite of a float Keras model with the chosen range method and bias correction; returns
+    (file, what was done)."""
+    from mobilekit.ptq import bias_correct, set_ranges
+
+    if method == "minmax" and not bias_correction:  # the converter's own path, byte for byte
+        return convert_int8(keras_model, calibration, per_tensor_weights=per_tensor_weights), {
+            "calibration": method, "bias_correction": None}
+    cal = calibrated(keras_model, calibration)
+    if method == "minmax":
+        content, summary = convert_int8(keras_model, calibration, per_tensor_weights=per_tensor_weights), {}
+    else:
+        ranged, summary = set_ranges(cal, method, calibration)
+        content = quantize(ranged, per_tensor_weights)
+    done = {"calibration": method, "ranges": summary, "bias_correction": None}
+    if bias_correction:
+        content, done["bias_correction"] = bias_correct(content, cal, calibration)
+    problems = TfliteFile(content).float_problems()
+    if problems:
+        raise MobilekitError("int8 conversion left float in the model: " + "; ".join(problems[:5]))
+    return content, done
+
+
+def convert_pair(model, calibration: np.ndarray, rewrites=DEFAULT_REWRITES, method: str = "minmax",
+                 bias_correction: bool = False, per_tensor_weights: bool = False) -> dict:
+    """``{"float": bytes, "int8": bytes, "rewrites": log, "ptq": summary}`` for a float Keras ``model``:
+    the named rewrites applied (and checked exact by ``rewrite``), then the float file and the full-int8 file
+    (:func:`convert_ptq` with ``method`` ranges)."""
+    from mobilekit.rewrites import rewrite
+
+    export, log = rewrite(model, rewrites)
+    int8, summary = convert_ptq(export, calibration, method, bias_correction, per_tensor_weights)
+    return {"float": convert_float(export), "int8": int8, "rewrites": log, "ptq": summary}
+
+
+def random_calibration(input_shape, samples: int = 8, seed: int = 0) -> np.ndarray:
+    """Uniform [0, 1) images: the build's input range (pixel / 255) for an untrained model's ranges."""
+    return np.random.default_rng(seed).random((samples, *input_shape), np.float32)
+
+
+def export_untrained(arch: str, out: str, input_size: int = 224, classes: int = 1000, arch_kwargs=None,
+                     rewrites=DEFAULT_REWRITES, seed: int = 0) -> dict:
+    """Write ``<arch>_float.tflite``, ``<arch>_int8.tflite`` and ``export.json`` for the untrained
+    ``arch`` into the folder ``out`` (each file written whole, then renamed); returns export.json's dict.
+
+    Example: ``export_untrained("squeezenet1_1", "out/", input_size=224)``.
+    """
+    import mobilekit
+    from mobilekit.files import check_output_path, ensure_writable_dir, write_bytes_atomic, write_json_atomic
+
+    check_output_path(out, "dir", "--out", owned_marker="export.json")  # never into a build or a user's folder
+    from mobilekit.complexity import analyze
+    from mobilekit.tflite_file import TfliteFile
+
+    keras.utils.set_random_seed(seed)
+    model = mobilekit.create(arch, input_shape=(input_size, input_size, 3), classes=classes, **(arch_kwargs or {}))
+    pair = convert_pair(model, random_calibration(model.input_shape[1:], seed=seed), rewrites)
+    files = {}
+    for kind in ("float", "int8"):
+        content = pair[kind]
+        tfl = TfliteFile(content)
+        files[kind] = {"file": f"{arch}_{kind}.tflite", "bytes": len(content),
+                       "sha256": hashlib.sha256(content).hexdigest(), "ops": tfl.op_counts(),
+                       "macs": analyze(tfl)["macs"]}
+    doc = {"arch": arch, "input_shape": [input_size, input_size, 3], "classes": classes,
+           "arch_kwargs": dict(arch_kwargs or {}), "params": model.count_params(),
+           "weights": "untrained (seeded), int8 ranges from random images", "seed": seed,
+           "rewrites": {"requested": list(rewrites), "log": pair["rewrites"]}, "files": files}
+    folder = ensure_writable_dir(out)
+    for kind in ("float", "int8"):
+        write_bytes_atomic(Path(folder) / files[kind]["file"], pair[kind])
+    write_json_atomic(Path(folder) / "export.json", doc)
+    return doc

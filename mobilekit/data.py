@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mobilekit._tf import tf
+from mobilekit.backend import tf
 from mobilekit.errors import MobilekitError
 
 FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist", "~/.keras/datasets/fashion-mnist")

@@ -14,10 +14,11 @@ import hashlib
 import re
 from pathlib import Path
 
-from mobilekit._io import check_output_path, ensure_writable_dir, write_bytes_atomic, write_json_atomic
+from mobilekit.files import check_output_path, ensure_writable_dir, write_bytes_atomic, write_json_atomic
 from mobilekit.data import RESIZE_CONVENTIONS
 from mobilekit.errors import MobilekitError
-from mobilekit.json_files import NUMBER, read_json
+from mobilekit.json_files import NUMBER, read_record
+from mobilekit.schema import BuildReport
 
 SCHEMA_VERSION = 1
 DEMO_ASSETS = Path(__file__).resolve().parent.parent / "android_demo" / "app" / "src" / "main" / "assets"
@@ -48,7 +49,7 @@ def read_build(build_dir: Path) -> tuple[dict, bytes, list[str]]:
     report_path = build_dir / "report.json"
     if not report_path.is_file():
         raise MobilekitError(f"{str(build_dir)!r} is not a complete build: report.json is missing")
-    report = read_json(report_path, "build report", BUILD_REPORT_SHAPE)
+    report = read_record(report_path, BuildReport, "build report", BUILD_REPORT_SHAPE).to_dict()
     files, expected_sha, classes = report["files"], report["sha256"], report["classes"]
     model_path = build_dir / Path(str(files.get("tflite", ""))).name
     labels_path = build_dir / Path(str(files.get("labels", "labels.txt"))).name

@@ -90,6 +90,22 @@ def read_json(path: str | os.PathLike, what: str, shape=None):
     return doc
 
 
+def read_record(path: str | os.PathLike, cls, what: str, shape=None):
+    """The JSON file at ``path`` read as the typed record ``cls`` (a mobilekit.schema class with ``from_dict``):
+    the one place a damaged, foreign or old report.json / results.json / point.json is refused.
+
+    Raises:
+        MobilekitError: one line naming ``what``, ``path`` and the first part that is not the record.
+    """
+    from mobilekit.schema import SchemaError
+
+    doc = read_json(path, what, shape)
+    try:
+        return cls.from_dict(doc)
+    except SchemaError as e:
+        raise MobilekitError(f"{what} {str(path)!r} is not a {cls.__name__}: {e}"[:400]) from None
+
+
 def _type_name(types: tuple) -> str:
     names = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
              bool: "true or false", type(None): "null"}

@@ -5,7 +5,7 @@ Importing this module imports tf_keras; builders import it only when called.
 
 from __future__ import annotations
 
-from mobilekit._tf import keras, tf
+from mobilekit.backend import keras, tf
 
 
 @keras.saving.register_keras_serializable(package="mobilekit")

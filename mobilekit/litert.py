@@ -14,7 +14,7 @@ def make_interpreter(content: bytes, num_threads: int = 1, use_xnnpack: bool = T
     """A ready LiteRT interpreter for ``content`` (XNNPACK on by default, like a phone)."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    from mobilekit._tf import quiet_native_stderr  # LiteRT's "Created ... XNNPACK delegate" INFO line
+    from mobilekit.backend import quiet_native_stderr  # LiteRT's "Created ... XNNPACK delegate" INFO line
 
     resolver = (OpResolverType.AUTO if use_xnnpack
                 else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)

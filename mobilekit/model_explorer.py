@@ -41,22 +41,12 @@ PROFILE_SHAPE = {"models": [{"size_bytes?": (int, None), "profile?": (
     {"ops?": ([{"index?": (int, None), "ms?": (*NUMBER, None)}], None)}, None)}]}
 
 
-def tensor_names(content: bytes) -> dict[str, list[str]]:
-    """{layer key (numerics' name): [output tensor names of its ops]} of a .tflite."""
-    from mobilekit.numerics import op_outputs
-    from mobilekit.tflite_file import TfliteFile
-
-    f = TfliteFile(content)
-    names: dict[str, list[str]] = {}
-    for r in op_outputs(content):
-        names.setdefault(r["key"], []).append(f.tensors[r["tensor"]].name)
-    return names
-
-
 def node_data(content: bytes, name: str, values: dict[str, float], thresholds: list[dict]) -> dict:
     """Model Explorer's node data for ``content``'s graph: ``values`` ({layer key: number}) on every op output of
     that layer. Layers the file does not have are left out."""
-    keys = tensor_names(content)
+    from mobilekit.layer_map import LayerMap
+
+    keys = LayerMap.of(content).tensor_names
     results = {t: {"value": float(v)} for layer, v in values.items() if v is not None for t in keys.get(layer, [])}
     return {"name": name, "results": results, "thresholds": thresholds}
 
@@ -90,34 +80,28 @@ def build_overlays(report: dict | None, content: bytes, profile: dict | None = N
 
 
 def _by_file_layer(content: bytes, per_layer: dict) -> dict[str, float]:
-    """report.json's per-layer sparsity ({Keras layer: {...}}) keyed by the file's layer keys: a conv's fused
-    output carries its ReLU's name, so each key takes the layer it starts with."""
-    keys = tensor_names(content)
-    out = {}
-    for key in keys:
-        for layer, s in per_layer.items():
-            if key == layer or key.startswith(layer + "_"):
-                out[key] = s["sparsity"]
-                break
-    return out
+    """report.json's per-layer sparsity ({Keras layer: {...}}) keyed by the file's layer keys (the layer each
+    key's weights came from)."""
+    from mobilekit.layer_map import LayerMap
+
+    return {key: per_layer[layer]["sparsity"] for key, layer in LayerMap.of(content).keras_layers(per_layer).items()}
 
 
 def profile_node_data(content: bytes, bench: dict) -> dict:
     """Per-op time (ms) of ``mobilekit bench --profile``'s JSON for the model whose size matches ``content``."""
-    from mobilekit.numerics import op_outputs
-    from mobilekit.tflite_file import TfliteFile
+    from mobilekit.layer_map import LayerMap
 
     models = [m for m in bench.get("models", []) if m.get("profile") and m.get("size_bytes") == len(content)]
     if not models:
         raise MobilekitError("--profile: the bench JSON has no profile of this model (run `mobilekit bench "
                              "MODEL.tflite --profile --json OUT.json` on the same file)")
-    key_of = {r["tensor"]: r["key"] for r in op_outputs(content)}
-    file_ops = TfliteFile(content).ops
+    layers = LayerMap.of(content)
+    file_ops = layers.file.ops
     values: dict[str, float] = {}
     for row in models[0]["profile"].get("ops") or []:
         i = row.get("index")
         if isinstance(i, int) and 0 <= i < len(file_ops) and file_ops[i].outputs and row.get("ms") is not None:
-            key = key_of[file_ops[i].outputs[0]]
+            key = layers.op_key(file_ops[i])
             values[key] = values.get(key, 0.0) + float(row["ms"])
     top = max(values.values(), default=1.0) or 1.0
     return node_data(content, "time per op (ms)", values, [{"value": top / 4, "bgColor": "#81c784"},
@@ -126,7 +110,7 @@ def profile_node_data(content: bytes, bench: dict) -> dict:
 
 
 def write_node_data(path: str | Path, doc: dict) -> Path:
-    from mobilekit._io import write_json_atomic
+    from mobilekit.files import write_json_atomic
 
     return write_json_atomic(path, doc)
 

@@ -23,19 +23,11 @@ SQNR_CAP_DB = 150.0  # an exact match reports this (JSON has no infinity)
 EPS = 1e-12
 
 
-def tensor_key(name: str) -> str:
-    """The Keras layer an op output belongs to: ``model/quant_conv1_relu/Relu;...`` -> ``conv1_relu``."""
-    first = name.split(";")[0]
-    parts = first.split("/")
-    layer = parts[1] if len(parts) > 2 else parts[0]
-    return layer[len("quant_"):] if layer.startswith("quant_") else layer
-
-
 def reference_interpreter(content: bytes):
     """A LiteRT interpreter on the reference kernels (no XNNPACK) that keeps every intermediate tensor."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    from mobilekit._tf import quiet_native_stderr
+    from mobilekit.backend import quiet_native_stderr
 
     try:
         with quiet_native_stderr():
@@ -49,17 +41,17 @@ def reference_interpreter(content: bytes):
 
 def op_outputs(content: bytes) -> list[dict]:
     """``[{"key", "op", "tensor", "scale", "zero_point", "shape"}]`` per op output, in graph order; the graph
-    outputs get the keys ``output0``, ``output1``, ..."""
-    from mobilekit.tflite_file import TfliteFile
+    outputs get the keys ``output0``, ``output1``, ... (:class:`mobilekit.layer_map.LayerMap`'s keys)."""
+    from mobilekit.layer_map import LayerMap
 
-    f = TfliteFile(content)
-    outputs = {t.index: f"output{i}" for i, t in enumerate(f.outputs)}
+    layers = LayerMap.of(content)
+    f = layers.file
     rows = []
     for op in f.ops:
         for index in op.outputs:
             t = f.tensors[index]
             quantized = t.dtype in ("INT8", "UINT8", "INT16") and t.scale is not None and t.scale.size == 1
-            rows.append({"key": outputs.get(index, tensor_key(t.name)), "op": op.name, "tensor": index,
+            rows.append({"key": layers.key_of_tensor[index], "op": op.name, "tensor": index,
                          "dtype": t.dtype.lower(), "shape": list(t.shape),
                          "scale": float(t.scale[0]) if quantized else None,
                          "zero_point": int(t.zero_point[0]) if quantized else None})

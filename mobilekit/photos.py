@@ -27,7 +27,7 @@ EXPECTED_CLASSES = {
 def center_crop_resize(image: np.ndarray, size: int, crop_fraction: float = 224 / 256) -> np.ndarray:
     """Resize the shorter side to ``size / crop_fraction`` (bilinear, antialiased), then
     centre-crop ``size`` x ``size``: torchvision's Resize(256) + CenterCrop(224) at 224."""
-    from mobilekit._tf import tf
+    from mobilekit.backend import tf
 
     image = np.asarray(image)
     if image.ndim == 2:
@@ -64,7 +64,7 @@ def photo_views(size: int = 224, views_per_photo: int = 10, seed: int = 0) -> tu
     """The photos and seeded augmented views of each: the torchvision centre crop, its mirror image, and
     random crops (8-100% of the area, aspect 3/4-4/3, half of them mirrored), resized to ``size`` (antialiased
     bilinear). 15 photos x 10 views = 150 inputs for int8-vs-float agreement."""
-    from mobilekit._tf import tf
+    from mobilekit.backend import tf
     import skimage.data
 
     rng = np.random.default_rng(seed)

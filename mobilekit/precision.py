@@ -94,20 +94,11 @@ def with_signature(content: bytes) -> bytes:
 
 
 def layer_scopes(float_content: bytes) -> dict[str, list[tuple[str, str]]]:
-    """{layer key (as numerics names it): [(AEQ op scope, converter node name), ...]} of the float file's ops, in
-    graph order. AEQ's scope of an op is its output tensor names each followed by ``;``; the converter's node
-    name is its first output tensor's name."""
-    from mobilekit.numerics import op_outputs
-    from mobilekit.tflite_file import TfliteFile
+    """{layer key: [(AEQ op scope, converter node name), ...]} of the float file's ops, in graph order
+    (:attr:`mobilekit.layer_map.LayerMap.scopes`)."""
+    from mobilekit.layer_map import LayerMap
 
-    f = TfliteFile(float_content)
-    key_of = {r["tensor"]: r["key"] for r in op_outputs(float_content)}
-    scopes: dict[str, list[tuple[str, str]]] = {}
-    for op in f.ops:
-        names = [f.tensors[i].name for i in op.outputs if i >= 0 and f.tensors[i].name]
-        if names:
-            scopes.setdefault(key_of[op.outputs[0]], []).append(("".join(n + ";" for n in names), names[0]))
-    return scopes
+    return LayerMap.of(float_content).scopes
 
 
 def match_layers(patterns, keys, flag: str) -> list[str]:
@@ -132,7 +123,7 @@ def match_layers(patterns, keys, flag: str) -> list[str]:
 def _quiet():
     """AEQ's progress bars and size lines (tqdm / print) and the MLIR quantizer's settings line (native, fd 2)
     kept out of the build's log."""
-    from mobilekit._tf import quiet_native_stderr
+    from mobilekit.backend import quiet_native_stderr
 
     sink = io.StringIO()
     with quiet_native_stderr(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
@@ -169,7 +160,7 @@ class Quantizer:
         from tensorflow.lite.python import convert as tfl_convert
         from tensorflow.lite.python.optimize import calibrator
 
-        from mobilekit._tf import tf
+        from mobilekit.backend import tf
         from mobilekit.ptq import set_ranges
 
         if self._calibrated is None:
@@ -310,7 +301,7 @@ def layer_precisions(content: bytes) -> dict:
 
 def xnnpack(content: bytes) -> dict:
     """XNNPACK's partitions of the file on this host, and the ops it leaves to LiteRT's own kernels."""
-    from mobilekit._tf import quiet_native_stderr
+    from mobilekit.backend import quiet_native_stderr
     from mobilekit.litert import delegate_partitions, make_interpreter
 
     with quiet_native_stderr():

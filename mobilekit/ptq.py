@@ -42,28 +42,6 @@ def pack_model(model) -> bytes:
     return bytes(builder.Output())
 
 
-def calibrated(keras_model, calibration: np.ndarray) -> bytes:
-    """The float .tflite with the calibration's min/max per activation, as the converter makes it."""
-    from mobilekit._tf import quiet_native_stderr
-    from mobilekit.convert import int8_converter
-
-    converter = int8_converter(keras_model, calibration)
-    converter._experimental_calibrate_only = True  # the converter's own first step, stopped there
-    with quiet_native_stderr():
-        return converter.convert()
-
-
-def quantize(calibrated_model: bytes, per_tensor_weights: bool = False) -> bytes:
-    """The converter's second step: the MLIR quantizer on a calibrated model, int8 input and output."""
-    from tensorflow.lite.python import convert as tfl_convert
-
-    from mobilekit._tf import quiet_native_stderr, tf
-
-    with quiet_native_stderr():
-        return tfl_convert.mlir_quantize(calibrated_model, per_tensor_weights, input_data_type=tf.int8,
-                                         output_data_type=tf.int8)
-
-
 def _ranged_tensors(content: bytes, model) -> dict[int, tuple[float, float]]:
     """{tensor index: (min, max)} of the activations the calibration recorded (inputs and softmax excluded)."""
     from mobilekit.tflite_file import TfliteFile
@@ -162,7 +140,7 @@ def _input_means(float_content: bytes, keys: dict[str, int], images: np.ndarray)
 def bias_correct(int8_content: bytes, float_content: bytes, images: np.ndarray) -> tuple[bytes, dict]:
     """``int8_content`` with each weighted op's int32 bias shifted by its weights' expected rounding error
     (see the module docstring); returns (file, {"layers": n, "max_shift_lsb": ...})."""
-    from mobilekit.numerics import tensor_key
+    from mobilekit.layer_map import output_key
     from mobilekit.tflite_file import TfliteFile
 
     q_file, f_file = TfliteFile(int8_content), TfliteFile(float_content)
@@ -171,7 +149,7 @@ def bias_correct(int8_content: bytes, float_content: bytes, images: np.ndarray) 
         out = {}
         for op in f.ops:
             if op.name in WEIGHTED and len(op.inputs) > 2 and op.inputs[2] >= 0:
-                out[tensor_key(f.tensors[op.outputs[0]].name)] = op
+                out[output_key(f.tensors[op.outputs[0]].name)] = op
         return out
 
     q_ops, f_ops = weighted(q_file), weighted(f_file)
@@ -208,28 +186,3 @@ def bias_correct(int8_content: bytes, float_content: bytes, images: np.ndarray) 
         buffer.data = new_bias.view(np.uint8).tolist()
         shifts.append(float(np.abs(lsb).max()) if lsb.size else 0.0)
     return pack_model(model), {"layers": len(shifts), "max_shift_lsb": max(shifts, default=0.0)}
-
-
-def convert_ptq(keras_model, calibration: np.ndarray, method: str = "minmax", bias_correction: bool = False,
-                per_tensor_weights: bool = False) -> tuple[bytes, dict]:
-    """Full-int8 .tflite of a float Keras model with the chosen range method and bias correction; returns
-    (file, what was done)."""
-    from mobilekit.convert import convert_int8
-    from mobilekit.tflite_file import TfliteFile
-
-    if method == "minmax" and not bias_correction:  # the converter's own path, byte for byte
-        return convert_int8(keras_model, calibration, per_tensor_weights=per_tensor_weights), {
-            "calibration": method, "bias_correction": None}
-    cal = calibrated(keras_model, calibration)
-    if method == "minmax":
-        content, summary = convert_int8(keras_model, calibration, per_tensor_weights=per_tensor_weights), {}
-    else:
-        ranged, summary = set_ranges(cal, method, calibration)
-        content = quantize(ranged, per_tensor_weights)
-    done = {"calibration": method, "ranges": summary, "bias_correction": None}
-    if bias_correction:
-        content, done["bias_correction"] = bias_correct(content, cal, calibration)
-    problems = TfliteFile(content).float_problems()
-    if problems:
-        raise MobilekitError("int8 conversion left float in the model: " + "; ".join(problems[:5]))
-    return content, done

@@ -399,7 +399,7 @@ def numerics_plot(doc: dict, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mobilekit._io import PNG_SOFTWARE, write_bytes_atomic
+    from mobilekit.files import PNG_SOFTWARE, write_bytes_atomic
 
     layers = doc["layers"]
     fig, ax = plt.subplots(figsize=(max(6.0, 0.22 * len(layers)), 4.0))

@@ -297,7 +297,7 @@ def rewrite(model, names=DEFAULT_REWRITES):
         MobilekitError: an unknown name, or a rewritten model whose outputs differ from ``model``'s.
     """
     from mobilekit import layers  # noqa: F401  (registers SpaceToDepth and ConstantBorder)
-    from mobilekit._tf import keras
+    from mobilekit.backend import keras
 
     names = check_names(names)
     if not names:
@@ -317,7 +317,7 @@ def check_exact(model, rewritten, seed: int = 0, samples: int = 2) -> float:
     """Largest |difference| of the two models' logits (the outputs with a final softmax switched off) on
     random inputs in [0, 1], relative to the largest |logit|; raises MobilekitError above 1e-4 (float
     rounding only)."""
-    from mobilekit._tf import keras
+    from mobilekit.backend import keras
 
     x = np.random.default_rng(seed).uniform(0, 1, (samples, *model.input_shape[1:])).astype(np.float32)
     outs = []

@@ -31,24 +31,30 @@ def _to_dict(record, optional: tuple[str, ...]) -> dict:
     return out
 
 
-def _from_dict(cls, d: dict, nested: dict | None = None):
+def _from_dict(cls, d: dict, nested: dict | None = None, versioned: bool = False):
+    """``cls`` from a JSON object, refused in one line: the wrong schema_version (or none, when ``versioned``:
+    a file only mobilekit writes), an unknown field, a required one missing."""
     if not isinstance(d, dict):
         raise SchemaError(f"{cls.__name__}: expected a JSON object, received {type(d).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
+    fields = dataclasses.fields(cls)
+    names = {f.name for f in fields}
+    if "schema_version" in names and (versioned or "schema_version" in d) and \
+            d.get("schema_version") != SCHEMA_VERSION:
+        raise SchemaError(f"{cls.__name__}: schema_version is {d.get('schema_version')!r}; this mobilekit reads "
+                          f"{SCHEMA_VERSION}")
     unknown = sorted(set(d) - names)
     if unknown:
         raise SchemaError(f"{cls.__name__}: unknown field {unknown[0]!r}")
-    version = d.get("schema_version", SCHEMA_VERSION)
-    if "schema_version" in names and version != SCHEMA_VERSION:
-        raise SchemaError(f"{cls.__name__}: schema_version {version!r}; this mobilekit reads {SCHEMA_VERSION}")
+    missing = [f.name for f in fields if f.name not in d and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise SchemaError(f"{cls.__name__}: missing field{'s' if len(missing) > 1 else ''} "
+                          + ", ".join(repr(m) for m in missing))
     values = dict(d)
     for key, convert in (nested or {}).items():
         if values.get(key) is not None:
             values[key] = convert(values[key])
-    try:
-        return cls(**values)
-    except TypeError as e:  # a required field missing
-        raise SchemaError(f"{cls.__name__}: {e}") from None
+    return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -192,3 +198,101 @@ class BuildReport:
     @classmethod
     def from_dict(cls, d: dict) -> "BuildReport":
         return _from_dict(cls, d)
+
+
+def _check_kinds(record, kinds: dict) -> None:
+    """Each named field of ``record`` is of its kind (a bool is never a number here), or SchemaError naming it."""
+    for name, kind in kinds.items():
+        value = getattr(record, name)
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+            raise SchemaError(f"{type(record).__name__}: {name} must be {getattr(kind, '__name__', kind)}; "
+                              f"found {value!r}"[:200])
+
+
+POINT_STATUSES = ("ok", "failed", "screened_out")
+
+
+@dataclass(frozen=True)
+class PointRow:
+    """One design point of a sweep as ``points/<id>/point.json`` holds it: its knobs, the build config, how it
+    ended, and (when built) the measured metrics; the columns of results.csv come from these."""
+
+    point: str
+    knobs: dict
+    seed: int
+    status: str  # ok, failed or screened_out
+    config: dict
+    error: str | None = None
+    accuracy_int8: float | None = None
+    accuracy_float: float | None = None
+    test_images: int | None = None
+    size_tflite_bytes: int | None = None
+    size_gzip_bytes: int | None = None
+    screened_size_gzip_bytes: int | None = None
+    latency_host_ms: float | None = None
+    latency_device_ms: float | None = None
+    device_instructions: int | None = None
+    energy_mj: float | None = None
+    footprint_bytes: int | None = None
+    fits_sram: bool | None = None
+    params: int | None = None
+    macs: int | None = None
+    peak_activation_bytes: int | None = None
+    train_seconds: float | None = None
+    wall_seconds: float | None = None
+    stage_seconds: dict | None = None
+    point_seconds: float | None = None
+    targets_met: dict | None = None
+    meets_targets: bool | None = None
+    tflite: str | None = None
+    sha256: str | None = None
+    node: str | None = None  # the Ray node that built it
+    attempts: int | None = None  # runs of a trial whose worker or node died
+
+    def __post_init__(self):
+        _check_kinds(self, {"point": str, "knobs": dict, "seed": int, "status": str, "config": dict})
+        if self.status not in POINT_STATUSES:
+            raise SchemaError(f"PointRow: status must be one of {', '.join(POINT_STATUSES)}; found {self.status!r}")
+
+    def to_dict(self) -> dict:
+        return _to_dict(self, tuple(f.name for f in dataclasses.fields(self))[5:])
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PointRow":
+        return _from_dict(cls, d)
+
+
+@dataclass(frozen=True)
+class SweepResults:
+    """A sweep's results.json: the sweep as run, the counts, the recommended point, saturation and the rows of
+    results.csv (knob columns differ per sweep, so rows stay JSON objects, each with a point and a status)."""
+
+    sweep: dict
+    counts: dict
+    screened_out: dict
+    saturation: dict
+    rows: list
+    recommended: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    SWEEP_KINDS = {"space": dict, "archs": list, "objectives": list, "targets": dict, "search": str, "seeds": int}
+
+    def __post_init__(self):
+        _check_kinds(self, {"sweep": dict, "counts": dict, "screened_out": dict, "saturation": dict, "rows": list})
+        for key, kind in self.SWEEP_KINDS.items():
+            value = self.sweep.get(key)
+            if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+                raise SchemaError(f"SweepResults: sweep.{key} is missing or not a {kind.__name__}")
+        for i, row in enumerate(self.rows):
+            if not isinstance(row, dict) or not isinstance(row.get("point"), str) or \
+                    row.get("status") not in POINT_STATUSES:
+                raise SchemaError(f"SweepResults: rows[{i}] is not a point row (point, status)")
+
+    def to_dict(self) -> dict:
+        return {"schema_version": self.schema_version, "sweep": self.sweep, "counts": self.counts,
+                "screened_out": self.screened_out, "recommended": self.recommended, "saturation": self.saturation,
+                "rows": self.rows}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SweepResults":
+        return _from_dict(cls, d, versioned=True)

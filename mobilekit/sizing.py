@@ -20,9 +20,9 @@ def size_only(arch: str, spec, input_size: int = 224, classes: int = 1000, arch_
               seed: int = 0) -> dict:
     """Sizes of ``arch`` compressed by the recipe ``spec`` (a mobilekit.recipes.Recipe)."""
     from mobilekit import archs
-    from mobilekit._tf import keras
+    from mobilekit.backend import keras
     from mobilekit.convert import convert_int8
-    from mobilekit.export_tflite import random_calibration
+    from mobilekit.convert import random_calibration
     from mobilekit.optimize import one_shot
     from mobilekit.tflite_file import TfliteFile
 

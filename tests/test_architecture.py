@@ -98,7 +98,7 @@ def test_no_private_name_is_imported_across_modules():
 
 
 def test_no_private_module_is_imported_as_a_name():
-    """``from mobilekit import _io`` hands a private module around as an object; import its public names."""
+    """``from mobilekit import files`` hands a private module around as an object; import its public names."""
     found = []
     for name, path in _modules().items():
         for node in ast.walk(ast.parse(path.read_text())):
@@ -117,3 +117,26 @@ def test_no_function_longer_than_80_lines():
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{name}.{node.name}: {lines} lines")
     assert long == []
+
+
+def test_nothing_outside_the_package_imports_a_private_module():
+    """Tests, benchmarks, converters and scripts use the public surface (mobilekit.backend for the lazy
+    TensorFlow import, mobilekit.files for atomic writes), never ``mobilekit._x``."""
+    root = PACKAGE.parent
+    found = []
+    for folder in ("tests", "benchmarks", "converters", "scripts"):
+        for path in (root / folder).rglob("*.py"):
+            if path == Path(__file__).resolve():
+                continue
+            text = path.read_text()
+            for node in ast.walk(ast.parse(text)):
+                names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module else
+                         [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+                if isinstance(node, ast.ImportFrom) and node.module == "mobilekit":
+                    names += [f"mobilekit.{a.name}" for a in node.names]
+                found += [f"{path.relative_to(root)}: {n}" for n in names
+                          if n.startswith("mobilekit.") and any(p.startswith("_") and not p.startswith("__")
+                                                                for p in n.split(".")[1:])]
+            found += [f"{path.relative_to(root)}: {m}" for m in ("mobilekit._tf", "mobilekit._io", "mobilekit._checks")
+                      if m in text]  # in strings run by a subprocess, too
+    assert found == []

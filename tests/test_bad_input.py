@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from mobilekit.schema import BuildReport
+
 LOGS = {
     "threads_abc.log": "Num threads: [abc]\ncount=50 first=1 curr=1 min=1 max=1 avg=1 std=0\n",
     "avg_junk.log": "count=50 first=1 curr=1 min=1 max=1 avg=1e+e std=0\n",
@@ -65,12 +67,15 @@ def _tampered_build(d: Path, arch: str) -> None:
     d.mkdir()
     (d / "m.tflite").write_bytes(b"model bytes")
     (d / "labels.txt").write_text("a\nb\n")
-    (d / "report.json").write_text(json.dumps({
-        "arch": arch, "sha256": hashlib.sha256(b"model bytes").hexdigest(), "classes": ["a", "b"],
-        "files": {"tflite": "m.tflite", "labels": "labels.txt"},
-        "preprocessing": {"size": [32, 32], "scale": 1 / 255, "offset": 0},
-        "quantization": {"input": {"scale": 1 / 255, "zero_point": -128},
-                         "output": {"scale": 1 / 256, "zero_point": -128}}}))
+    report = BuildReport(
+        arch=arch, sha256=hashlib.sha256(b"model bytes").hexdigest(), classes=["a", "b"], num_classes=2,
+        files={"tflite": "m.tflite", "labels": "labels.txt"},
+        preprocessing={"size": [32, 32], "scale": 1 / 255, "offset": 0},
+        quantization={"input": {"scale": 1 / 255, "zero_point": -128},
+                      "output": {"scale": 1 / 256, "zero_point": -128}},
+        metaparameters={}, input_shape=[32, 32, 3], params=1, macs=1, sizes={}, ops={}, sparsity={}, accuracy={},
+        latency={}, seed=0, config={}, versions={}, stage_seconds={})
+    (d / "report.json").write_text(json.dumps(report.to_dict()))
 
 
 SPECS = {  # spec files with one defect each
@@ -380,7 +385,7 @@ def test_numerics_writes_into_missing_folders_and_replaces_only_its_own_files(pa
 def test_a_locked_sweep_folder_is_refused_naming_the_holder(cli_error, tmp_path, monkeypatch):
     import os
 
-    from mobilekit._io import folder_lock
+    from mobilekit.files import folder_lock
     from mobilekit.explore.engine import SWEEP_LOCK
 
     monkeypatch.chdir(tmp_path)
@@ -396,9 +401,9 @@ def test_the_lock_dies_with_its_process(tmp_path):
     import subprocess
     import sys
 
-    from mobilekit._io import folder_lock
+    from mobilekit.files import folder_lock
 
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom mobilekit._io import folder_lock\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom mobilekit.files import folder_lock\n"
                                f"with folder_lock({str(tmp_path)!r}, 'l', 'x'):\n print('held', flush=True)\n"
                                " time.sleep(600)"], stdout=subprocess.PIPE, text=True)
     try:

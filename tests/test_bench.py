@@ -169,6 +169,7 @@ def test_op_prefix_models_and_profile(models, tmp_path):
     assert p["by_op_type"]["CONV_2D"]["share"] > 0.5  # 26 convs are most of SqueezeNet's time
 
 
+@pytest.mark.slow  # converts and runs one model in four engines: the full lane (CI) runs it
 def test_peers_side_by_side(tmp_path):
     j = tmp_path / "peers.json"
     result = bench("--compare", "onnxruntime", "--arch", "squeezenet1_1", "--input-size", "64", "--classes", "10",

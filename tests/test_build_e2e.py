@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mobilekit._tf import tf
+from mobilekit.backend import tf
 from mobilekit.bench import evaluate_tflite
 from mobilekit.data import load_fashion_mnist
 from mobilekit.tflite_file import TfliteFile
@@ -200,7 +200,8 @@ def test_bench_on_the_built_tflite(small_build, tmp_path):
 def test_numerics_on_the_build_finds_a_planted_fault(small_build, tmp_path, negate_weights):
     """The build's int8 file against the float reference it keeps: finite numbers for every layer, and a conv
     whose int8 weights are negated in a copy is the first layer whose SQNR falls by more than 10 dB."""
-    from mobilekit.numerics import first_drop, numerics, tensor_key
+    from mobilekit.layer_map import output_key
+    from mobilekit.numerics import first_drop, numerics
 
     out, report, _ = small_build
     result = subprocess.run([MOBILEKIT, "numerics", str(out / "squeezenet1_1.tflite"), "--reference",
@@ -219,4 +220,4 @@ def test_numerics_on_the_build_finds_a_planted_fault(small_build, tmp_path, nega
     reference = (out / "squeezenet1_1_float.tflite").read_bytes()
     baseline = numerics(content, reference, images)["layers"]
     broken = numerics(negate_weights(content, target.index), reference, images)["layers"]
-    assert first_drop(baseline, broken) == tensor_key(f.tensors[target.outputs[0]].name)
+    assert first_drop(baseline, broken) == output_key(f.tensors[target.outputs[0]].name)

@@ -82,7 +82,7 @@ def test_unwritable_out_dir(cli_error, tmp_path):
 
 
 def test_one_class_data_dir_fails_cleanly(cli_error, tmp_path):
-    from mobilekit._tf import tf
+    from mobilekit.backend import tf
 
     (tmp_path / "data" / "cats").mkdir(parents=True)
     for i in range(3):
@@ -100,7 +100,7 @@ def test_no_command_prints_help():
 
 
 def test_unreadable_image_fails_cleanly(tmp_path):
-    from mobilekit._tf import tf
+    from mobilekit.backend import tf
 
     png = tf.io.encode_png(np.zeros((8, 8, 1), np.uint8)).numpy()
     for cls in ("cats", "dogs"):

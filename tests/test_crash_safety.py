@@ -54,5 +54,5 @@ def test_sigkill_mid_training_keeps_the_previous_build_and_leaves_nothing(tmp_pa
     assert snapshot(out) == before  # the previous complete build, byte for byte
     assert sorted(p.name for p in tmp_path.iterdir()) == ["build"]  # no staging folder, nothing else
     # The next mobilekit process sweeps the killed one's temp folder (autograph files included).
-    subprocess.run([sys.executable, "-c", "import mobilekit._tf"], check=True, timeout=120)
+    subprocess.run([sys.executable, "-c", "import mobilekit.backend"], check=True, timeout=120)
     assert not killed_temp[0].exists()

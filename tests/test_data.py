@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mobilekit import data
-from mobilekit._tf import tf
+from mobilekit.backend import tf
 from mobilekit.errors import MobilekitError
 
 

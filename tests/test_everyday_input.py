@@ -7,7 +7,6 @@ import json
 import shutil
 import socket
 import struct
-import subprocess
 import unicodedata
 import zlib
 from pathlib import Path
@@ -170,7 +169,7 @@ def test_untrusted_json_limits_and_shapes(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_tflite(tmp_path_factory):
-    from mobilekit._tf import keras
+    from mobilekit.backend import keras
     from mobilekit.convert import convert_float
 
     d = tmp_path_factory.mktemp("view")
@@ -218,7 +217,7 @@ def test_an_allowed_remote_address_passes_with_a_warning():
 
 
 def test_outputs_are_recognised_as_the_kits_own_and_parents_are_made(tmp_path):
-    from mobilekit._io import check_output_files, json_with_keys, png_by_mobilekit, write_json_atomic
+    from mobilekit.files import check_output_files, json_with_keys, png_by_mobilekit, write_json_atomic
     from mobilekit.report import numerics_plot
 
     doc = {"int8": "m.tflite", "reference": "f.tflite", "output": {"top1_agreement": 0.9},

@@ -63,7 +63,7 @@ def test_pixel_minus_128_is_claimed_only_where_it_is_exact():
 
 
 def _image_folder(root, classes=("cats", "dogs"), per_class=10):
-    from mobilekit._tf import tf
+    from mobilekit.backend import tf
 
     for k, c in enumerate(classes):
         (root / c).mkdir(parents=True)
@@ -96,7 +96,7 @@ def test_libraries_are_quiet_by_default_and_verbose_on_request(tmp_path):
     model = mobilekit.create("squeezenet1_1", input_shape=(32, 32, 3), classes=10)
     path = tmp_path / "m.tflite"
     path.write_bytes(convert_int8(model, np.random.default_rng(0).random((8, 32, 32, 3), np.float32)))
-    script = ("import sys; from mobilekit._tf import set_verbose; set_verbose(sys.argv[2] == '1'); "
+    script = ("import sys; from mobilekit.backend import set_verbose; set_verbose(sys.argv[2] == '1'); "
               "from mobilekit.litert import make_interpreter; make_interpreter(open(sys.argv[1], 'rb').read())")
     quiet, verbose = (subprocess.run([sys.executable, "-c", script, str(path), flag], capture_output=True, text=True,
                                      timeout=300) for flag in ("0", "1"))
@@ -106,7 +106,7 @@ def test_libraries_are_quiet_by_default_and_verbose_on_request(tmp_path):
 
 
 def test_a_staged_folder_replaces_the_previous_output_whole_or_not_at_all(tmp_path):
-    from mobilekit._io import staged_dir
+    from mobilekit.files import staged_dir
 
     out = tmp_path / "out"
     with staged_dir(out) as stage:
@@ -124,7 +124,7 @@ def test_a_staged_folder_replaces_the_previous_output_whole_or_not_at_all(tmp_pa
 
 
 def test_a_dead_process_staging_folder_is_swept_by_the_next_write(tmp_path):
-    from mobilekit._io import staged_dir
+    from mobilekit.files import staged_dir
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
@@ -137,7 +137,7 @@ def test_a_dead_process_staging_folder_is_swept_by_the_next_write(tmp_path):
 
 
 def test_output_checks_create_nothing(tmp_path):
-    from mobilekit._io import check_output_path
+    from mobilekit.files import check_output_path
 
     deep = tmp_path / "a" / "b" / "c"
     assert check_output_path(deep, "dir") == deep and not (tmp_path / "a").exists()
@@ -151,7 +151,7 @@ def test_output_checks_create_nothing(tmp_path):
 
 
 def test_a_killed_sweep_points_temporary_folder_is_removed_when_the_point_runs_again(tmp_path):
-    from mobilekit._io import remove_dead_process_folders
+    from mobilekit.files import remove_dead_process_folders
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()

@@ -16,7 +16,8 @@ import pytest
 
 from mobilekit import cli
 from mobilekit.convert import convert_float, convert_int8
-from mobilekit.model_explorer import SQNR_THRESHOLDS, tensor_names
+from mobilekit.layer_map import LayerMap
+from mobilekit.model_explorer import SQNR_THRESHOLDS
 from mobilekit.tflite_file import TfliteFile
 
 from test_precision import images, planted_model
@@ -46,7 +47,7 @@ def test_node_data_is_keyed_by_the_graphs_tensor_names(planted):
     content = (planted / "m.tflite").read_bytes()
     outputs = {TfliteFile(content).tensors[i].name for op in TfliteFile(content).ops for i in op.outputs}
     assert set(doc["results"]) <= outputs and len(doc["results"]) == len(layers) == 7
-    planted_tensor = tensor_names(content)["planted"][0]
+    planted_tensor = LayerMap.of(content).tensor_names["planted"][0]
     assert min(doc["results"], key=lambda k: doc["results"][k]["value"]) == planted_tensor
     assert doc["results"][planted_tensor]["value"] < SQNR_THRESHOLDS[0]["value"] and doc["thresholds"] == SQNR_THRESHOLDS
     assert set(ratio["results"]) == set(doc["results"]) and ratio["name"] == "error / rounding floor"

@@ -7,7 +7,8 @@ import pytest
 
 import mobilekit
 from mobilekit.convert import convert_float, convert_int8
-from mobilekit.numerics import first_drop, numerics, op_outputs, tensor_key
+from mobilekit.layer_map import output_key
+from mobilekit.numerics import first_drop, numerics, op_outputs
 from mobilekit.tflite_file import TfliteFile
 
 
@@ -19,13 +20,6 @@ def files():
                              classifier_relu=False)
     calibration = rng.random((32, 32, 32, 3), np.float32)
     return convert_int8(model, calibration), convert_float(model), rng.random((12, 32, 32, 3), np.float32)
-
-
-def test_tensor_keys_drop_qat_prefixes_and_keep_the_layer():
-    assert tensor_key("squeezenet1_1/quant_conv1_relu/Relu;squeezenet1_1/quant_conv1_bn/FusedBatchNormV3") == \
-        "conv1_relu"
-    assert tensor_key("model/fire2_concat/concat") == "fire2_concat"
-    assert tensor_key("Identity") == "Identity"
 
 
 def test_every_layer_is_compared_with_finite_numbers(files):
@@ -47,7 +41,7 @@ def test_a_planted_fault_is_found_at_its_layer(files, negate_weights):
     f = TfliteFile(int8)
     convs = [op for op in f.ops if op.name == "CONV_2D"]
     target = convs[len(convs) // 2]  # a conv in the middle of the graph
-    expected = tensor_key(f.tensors[target.outputs[0]].name)
+    expected = output_key(f.tensors[target.outputs[0]].name)
     baseline = numerics(int8, ref, images)["layers"]
     broken = numerics(negate_weights(int8, target.index), ref, images)["layers"]
     assert first_drop(baseline, broken, db=10.0) == expected

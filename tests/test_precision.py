@@ -14,7 +14,7 @@ def planted_model(fault: bool, seed: int = 0):
     """A small conv net with random weights whose channel 0 of layer ``dead`` is always 0 after its ReLU; with
     ``fault``, layer ``planted`` has weights of 1000 on that channel: nothing changes in float, but each output
     channel's int8 weight scale is set by the 1000 and its real weights round to 0."""
-    from mobilekit._tf import keras
+    from mobilekit.backend import keras
 
     rng = np.random.default_rng(seed)
     L = keras.layers

@@ -40,12 +40,13 @@ def test_int16x8_and_a_float_layer_are_stated_everywhere(tmp_path):
     assert cli.main(["export", "android", str(tmp_path / "int16x8"), "--to", str(tmp_path / "app16")]) == 0
     app16 = json.loads((tmp_path / "app16" / "model.json").read_text())
     assert app16["input"]["dtype"] == "int16" and "-32768, 32767" in app16["preprocessing"]["quantize"]
-    from mobilekit.model_explorer import build_overlays, tensor_names
+    from mobilekit.layer_map import LayerMap
+    from mobilekit.model_explorer import build_overlays
 
     content = (tmp_path / "float-layer" / "squeezenet1_1.tflite").read_bytes()
     docs = {d["name"]: d["results"] for d in build_overlays(mixed, content)}
     assert list(docs) == ["int8 SQNR vs float (dB)", "weight sparsity", "precision (bits)"]
-    lifted = tensor_names(content)["fire9_expand3x3_relu"][0]
+    lifted = LayerMap.of(content).tensor_names["fire9_expand3x3_relu"][0]
     assert docs["precision (bits)"][lifted]["value"] == 32
     assert {r["value"] for r in docs["precision (bits)"].values()} == {8, 32}
     assert len(docs["int8 SQNR vs float (dB)"]) >= 30 and len(docs["weight sparsity"]) >= 20

@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 import mobilekit
-from mobilekit._tf import keras
+from mobilekit.backend import keras
 from mobilekit.errors import MobilekitError
-from mobilekit.ptq import BINS, bias_correct, calibrated, choose_range, convert_ptq
-from mobilekit.numerics import reference_interpreter, tensor_key
+from mobilekit.convert import calibrated, convert_ptq
+from mobilekit.ptq import BINS, bias_correct, choose_range
+from mobilekit.layer_map import output_key
+from mobilekit.numerics import reference_interpreter
 
 
 def test_range_methods_clip_outliers_and_minmax_keeps_the_range():
@@ -61,7 +63,7 @@ def _conv_mean_error(content: bytes, float_content: bytes, images) -> float:
     q, f = reference_interpreter(content), reference_interpreter(float_content)
 
     def conv_tensor(it):
-        return next(d["index"] for d in it.get_tensor_details() if tensor_key(d["name"]) == "conv"
+        return next(d["index"] for d in it.get_tensor_details() if output_key(d["name"]) == "conv"
                     and list(d["shape"]) == [1, 8, 8, 16])  # the op's output, not its weights
 
     qt, ft = conv_tensor(q), conv_tensor(f)

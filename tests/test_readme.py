@@ -42,6 +42,13 @@ CHEAP = {
     "--model-explorer sqnr.json",
     "mobilekit export tflite --arch shufflenet_v2 --scale 0.5 --out exports/",
 }
+# Cheap commands that still take seconds each (a model built and converted in a fresh interpreter): run as
+# written in the full lane (CI); the fast lane runs the rest.
+CHEAP_FULL_LANE = {
+    "mobilekit info --arch mobilenet_v1 --alpha 0.5 --input-size 160",
+    "mobilekit numerics build/squeezenet1_1/squeezenet1_1.tflite --reference build/squeezenet1_1/squeezenet1_1_float.tflite",
+    "mobilekit export tflite --arch shufflenet_v2 --scale 0.5 --out exports/",
+}
 CHEAP_ARM = {  # need the aarch64 root (`mobilekit emulate setup`, done by scripts/setup.sh --test)
     "mobilekit emulate setup",
     "mobilekit bench model.tflite --emulate cortex-a76,cortex-a53",
@@ -115,6 +122,7 @@ def test_every_readme_command_is_classified():
     assert len(commands) >= 30
     assert [c for c in commands if c not in classified] == []
     assert [c for c in classified if c not in commands] == []  # the lists follow the README
+    assert CHEAP_FULL_LANE <= CHEAP
 
 
 def test_readme_and_docs_numbers_match_the_committed_json():
@@ -158,7 +166,8 @@ def run(command: str, cwd: Path, extra=(), timeout=1200) -> subprocess.Completed
     return result
 
 
-@pytest.mark.parametrize("command", [pytest.param(c, marks=[pytest.mark.needs_data] if "numerics" in c else [],
+@pytest.mark.parametrize("command", [pytest.param(c, marks=[*([pytest.mark.needs_data] if "numerics" in c else []),
+                                                             *([pytest.mark.slow] if c in CHEAP_FULL_LANE else [])],
                                                   id=c) for c in sorted(CHEAP)])
 def test_cheap_readme_command_runs_as_written(workdir, command):
     result = run(command, workdir)
@@ -188,7 +197,7 @@ def test_cheap_arm_readme_command_runs_as_written(workdir, command):
 
 
 def _image_folder(root: Path):
-    from mobilekit._tf import tf
+    from mobilekit.backend import tf
 
     for k, c in enumerate(("cats", "dogs")):
         (root / c).mkdir(parents=True)
@@ -271,3 +280,23 @@ def test_readme_python_api_block_runs(tmp_path, monkeypatch):
     exec(compile(quick, "README.md", "exec"), namespace)  # noqa: S102 - our own README
     assert namespace["report"]["arch"] == "squeezenet1_1"
     assert (tmp_path / "build" / "try" / "squeezenet1_1.tflite").is_file()
+
+
+def _layout_block() -> str:
+    text = README.read_text(encoding="utf-8")
+    return text.split("## Layout\n\n```\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_layout_matches_the_tree():
+    """Every path the README's layout names exists, and every module and package of mobilekit/ is named."""
+    named = set()
+    for line in _layout_block().splitlines():
+        head = line.split()[0] if line[:1].strip() else ""
+        if head:
+            assert (ROOT / head).exists(), f"README layout names {head}, which is not in the tree"
+            named.add(head.rstrip("/"))
+        named.update(f"mobilekit/{m}" for m in re.findall(r"\b(\w+\.py)\b", line) if (ROOT / "mobilekit" / m).exists())
+    package = ROOT / "mobilekit"
+    tree = {f"mobilekit/{p.name}" for p in package.iterdir()
+            if (p.suffix == ".py" and p.name != "__init__.py") or (p.is_dir() and (p / "__init__.py").exists())}
+    assert sorted(tree - named) == []

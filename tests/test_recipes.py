@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import mobilekit
-from mobilekit._tf import keras, tfmot
+from mobilekit.backend import keras, tfmot
 from mobilekit.convert import convert_int8
 from mobilekit.optimize import (KeepClusters, cluster, cluster_labels, fold_batch_norm, prune, quantize_aware,
                                 sparsity_masks, strip_clustering, strip_pruning)
@@ -61,6 +61,7 @@ def test_bad_recipes_are_one_line_errors():
         Recipe("x", "y", m_by_n=(4, 2))
 
 
+@pytest.mark.slow  # trains (a few steps): the full lane (CI) runs it
 @pytest.mark.parametrize("recipe", ["int8-ptq", "int8-qat"])
 def test_plain_int8_recipes_give_dense_full_int8_files(recipe, data):
     x, y = data
@@ -73,6 +74,7 @@ def test_plain_int8_recipes_give_dense_full_int8_files(recipe, data):
     assert all(v["sparsity"] < 0.05 for v in f.weight_sparsity().values())
 
 
+@pytest.mark.slow  # trains (a few steps): the full lane (CI) runs it
 def test_2of4_recipe_leaves_two_zeros_in_every_four_input_channel_weights(data):
     x, y = data
     model = mobilekit.create("squeezenet1_1", input_shape=x.shape[1:], classes=10, **KW)
@@ -88,6 +90,7 @@ def test_2of4_recipe_leaves_two_zeros_in_every_four_input_channel_weights(data):
     assert set(sparsity_masks(stripped)) >= {"fire2_squeeze1x1", "conv10"}
 
 
+@pytest.mark.slow  # trains (a few steps): the full lane (CI) runs it
 def test_cluster_recipe_keeps_at_most_16_values_per_tensor_only_with_per_tensor_scales(data):
     x, y = data
     model = mobilekit.create("squeezenet1_1", input_shape=x.shape[1:], classes=10, **KW)
@@ -131,6 +134,7 @@ def test_deep_compression_of_imagenet_squeezenet1_0_fits_480_kb(tmp_path):
     assert report["sparsity"] >= 0.74 and report["max_distinct_per_channel"] <= 17
 
 
+@pytest.mark.slow  # trains (a few steps): the full lane (CI) runs it
 def test_distiller_loss_is_the_hinton_mix_and_the_teacher_stays_frozen(data):
     x, y = data
     student = mobilekit.create("squeezenet1_1", input_shape=x.shape[1:], classes=10, dropout=0, **KW)

@@ -59,7 +59,7 @@ def test_pad_fold_removes_the_ceil_mode_pool_pad_exactly():
 
 
 def test_pad_fold_refuses_a_pool_whose_input_can_be_negative():
-    from mobilekit._tf import keras
+    from mobilekit.backend import keras
 
     x = keras.Input((9, 9, 2))
     y = keras.layers.Conv2D(4, 3, padding="same", name="conv")(x)  # no ReLU: can be negative
@@ -100,7 +100,7 @@ def test_space_to_depth_stem_is_exact_in_float_and_int8_on_photos(photos):
 
 @pytest.mark.parametrize("padding", ["valid", "same", "pad"])
 def test_normalization_fold_is_exact_with_a_mean_colour_border_where_the_conv_pads(padding):
-    from mobilekit._tf import keras
+    from mobilekit.backend import keras
 
     x = keras.Input((16, 16, 3))
     y = keras.layers.Rescaling([2.0, 3.0, 4.0], [-1.0, -0.5, 0.25], name="normalize")(x)

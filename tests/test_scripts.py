@@ -1,4 +1,4 @@
-"""The stand-alone scripts: benchmarks/zoo.py and converters/torchvision_mobilenet_v2.py."""
+"""The stand-alone scripts: benchmarks/zoo.py and converters/export_mobilenet_v2_weights.py."""
 
 import json
 import subprocess
@@ -43,10 +43,10 @@ def test_zoo_benchmark_rejects_an_unknown_arch(tmp_path):
 @pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
 def test_porter_script_writes_loadable_keras_weights(tmp_path):
     out = tmp_path / "mnv2.h5"
-    result = subprocess.run([sys.executable, str(ROOT / "converters" / "torchvision_mobilenet_v2.py"), str(out)],
+    result = subprocess.run([sys.executable, str(ROOT / "converters" / "export_mobilenet_v2_weights.py"), str(out)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    from mobilekit.converters import imagenet_mobilenet_v2
+    from mobilekit.weights import imagenet_mobilenet_v2
 
     ported = imagenet_mobilenet_v2()
     reloaded = imagenet_mobilenet_v2()
@@ -71,7 +71,7 @@ def test_harness_overhead_benchmark_runs(tmp_path):
 @pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
 def test_keras_to_int8_converter_writes_a_verified_file_and_refuses_code(tmp_path):
     import mobilekit
-    from mobilekit._tf import keras
+    from mobilekit.backend import keras
     from mobilekit.tflite_file import TfliteFile
 
     mobilekit.create("squeezenet1_1", input_shape=(32, 32, 3), classes=10).save(tmp_path / "m.keras")

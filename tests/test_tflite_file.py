@@ -64,7 +64,7 @@ def test_truncated_file_raises(tiny):
 @pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
 def test_qat_keeps_pruned_zeros_in_every_layer(tiny):
     """tfmot's PQAT alone let zeros fill back in (conv10: 1% left); KeepSparsity keeps them all."""
-    from mobilekit._tf import keras, tfmot
+    from mobilekit.backend import keras, tfmot
 
     model, calib = tiny
     rng = np.random.default_rng(1)

@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 
 import mobilekit
-from mobilekit.analysis import complexity
+from mobilekit.complexity import complexity
 from mobilekit.archs.efficientnet import stage_table
-from mobilekit.converters import (HEAD, efficientnet_lite0_checkpoint, load_state_dict, pretrained,
+from mobilekit.weights import (HEAD, efficientnet_lite0_checkpoint, load_state_dict, pretrained,
                                   pretrained_model)
 from mobilekit.errors import MobilekitError
 from mobilekit.pipeline import BuildConfig
 from mobilekit.pipeline.evaluation import class_report, thin_class_warnings, wilson_interval
-from mobilekit.pipeline.transfer import blocks, check_fine_tune_syntax, fine_tune_layers, set_trainable
+from mobilekit.pipeline.config import check_fine_tune_syntax
+from mobilekit.pipeline.transfer import blocks, fine_tune_layers, set_trainable
 
 SIZE = 32  # the smallest input the backbones take: these tests are about layers, not accuracy
 
@@ -114,6 +115,7 @@ def _changed(before, model):
     return {w.name for w in model.weights if not np.array_equal(before[w.name], w.numpy())}
 
 
+@pytest.mark.slow  # trains (a few steps): the full lane (CI) runs it
 def test_phases_train_only_their_layers_and_batchnorm_stays_in_inference_mode(small_mobilenet):
     """Phase 1 changes only the head; phase 2 (``block_16``) only block 16's convs, conv_last and the head; no BN
     statistic or scale moves in either (a BN layer in training mode would update its moving mean and variance)."""

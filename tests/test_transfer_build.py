@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mobilekit.converters import pretrained
+from mobilekit.weights import pretrained
 from mobilekit.tflite_file import TfliteFile
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_data]

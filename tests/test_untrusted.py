@@ -12,7 +12,7 @@ from mobilekit.errors import MobilekitError
 
 def evil_model(marker):
     """A tiny Keras model whose Lambda writes ``marker`` whenever it is called (loading rebuilds the graph)."""
-    from mobilekit._tf import keras
+    from mobilekit.backend import keras
 
     code = f"lambda x: (__import__('pathlib').Path({str(marker)!r}).write_text('ran'), x)[1]"
     inputs = keras.Input((32, 32, 3))
@@ -33,7 +33,7 @@ def test_a_code_carrying_teacher_is_refused_and_nothing_runs(cli_error, tmp_path
     assert "Lambda 'innocent'" in line and "--trust-teacher" in line, line
     assert not marker.exists() and not out.exists()
     # The teeth: the same file really runs its code when loaded the trusting way (what --trust-teacher does).
-    from mobilekit._tf import keras
+    from mobilekit.backend import keras
     from mobilekit.model_files import check_keras_file
 
     check_keras_file(str(path), trust=True)
@@ -42,7 +42,7 @@ def test_a_code_carrying_teacher_is_refused_and_nothing_runs(cli_error, tmp_path
 
 
 def test_a_clean_keras_teacher_passes_the_inspection(tmp_path):
-    from mobilekit._tf import keras
+    from mobilekit.backend import keras
     from mobilekit.model_files import check_keras_file
 
     inputs = keras.Input((8, 8, 3))
@@ -71,7 +71,7 @@ def _legacy_checkpoint(records):
 
 @pytest.mark.parametrize("position", ["magic", "protocol", "sys_info", "state_dict", "keys"])
 def test_a_crafted_legacy_checkpoint_runs_nothing_in_any_record(tmp_path, position):
-    from mobilekit.converters.torch_legacy import MAGIC_NUMBER, PROTOCOL_VERSION, load_state_dict
+    from mobilekit.weights.torch_legacy import MAGIC_NUMBER, PROTOCOL_VERSION, load_state_dict
 
     marker = tmp_path / "ran.txt"
     records = {"magic": MAGIC_NUMBER, "protocol": PROTOCOL_VERSION, "sys_info": {"little_endian": True},
@@ -95,7 +95,7 @@ def test_a_legacy_checkpoint_with_a_lying_storage_size_is_refused_before_reading
     import sys
     import types
 
-    from mobilekit.converters.torch_legacy import MAGIC_NUMBER, PROTOCOL_VERSION, load_state_dict
+    from mobilekit.weights.torch_legacy import MAGIC_NUMBER, PROTOCOL_VERSION, load_state_dict
 
     torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")  # what torch.save references
     torch.FloatStorage = type("FloatStorage", (), {"__module__": "torch"})

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import mobilekit
-from mobilekit._tf import keras, tfmot
+from mobilekit.backend import keras, tfmot
 from mobilekit.bench import delegate_partitions, make_interpreter
 from mobilekit.convert import convert_int8
 from mobilekit.optimize import KeepSparsity, prune, quantize_aware, sparsity_masks, strip_pruning

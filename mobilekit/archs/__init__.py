@@ -5,9 +5,10 @@ Each family module (squeezenet, mobilenet, shufflenet, efficientnet) registers i
 only when they are called.
 """
 
-from mobilekit.archs.registry import builder, check_kwargs, create, knob_types, list_archs, register, resolve
+from mobilekit.archs.registry import (builder, check_kwargs, create, knob_types, list_archs, register, resolve,
+                                     task_of)
 
 # Family modules register their builders on import.
 from mobilekit.archs import efficientnet, mobilenet, shufflenet, squeezenet  # noqa: E402,F401
 
-__all__ = ["builder", "check_kwargs", "create", "knob_types", "list_archs", "register", "resolve"]
+__all__ = ["builder", "check_kwargs", "create", "knob_types", "list_archs", "register", "resolve", "task_of"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mobilekit._tf import keras
+from mobilekit.backend import keras
 from mobilekit.errors import MobilekitError
 
 CLASSIFIER_ACTIVATIONS = (None, "softmax")

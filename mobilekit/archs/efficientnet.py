@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from mobilekit._tf import keras
+from mobilekit.backend import keras
 from mobilekit.archs.registry import register
 from mobilekit.archs._common import (check_common, checkpoint_layout_input, classifier_top, conv_bn, inverted_residual,
                                      make_divisible)

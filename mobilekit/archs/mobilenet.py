@@ -13,7 +13,7 @@ converts to one FULLY_CONNECTED op with no Reshape.
 
 from __future__ import annotations
 
-from mobilekit._tf import keras
+from mobilekit.backend import keras
 from mobilekit.archs.registry import register
 from mobilekit.archs._common import (TORCH_IMAGENET_NORMALIZATION, check_common, check_min_size,  # noqa: F401
                                      checkpoint_layout_input, classifier_top, conv_bn, depthwise_bn,

@@ -14,13 +14,16 @@ from mobilekit.errors import MobilekitError
 
 _REGISTRY: dict[str, Callable] = {}
 _ALIASES: dict[str, str] = {}
+_TASKS: dict[str, str] = {}  # arch -> its task (mobilekit.tasks), for the archs that are not classifiers
 
 
-def register(fn: Callable = None, *, aliases: tuple[str, ...] = ()):
-    """Decorator storing a builder under its function name (and aliases)."""
+def register(fn: Callable = None, *, aliases: tuple[str, ...] = (), task: str = "classification"):
+    """Decorator storing a builder under its function name (and aliases), with the task its model does."""
 
     def wrap(f):
         _REGISTRY[f.__name__] = f
+        if task != "classification":
+            _TASKS[f.__name__] = task
         for alias in aliases:
             _ALIASES[alias] = f.__name__
         return f
@@ -48,6 +51,12 @@ def resolve(name: str) -> str:
         valid = ", ".join(list_archs() + sorted(_ALIASES))
         raise MobilekitError(f"unknown arch {name!r}; valid archs: {valid}")
     return name
+
+
+def task_of(name: str) -> str:
+    """The task (``mobilekit.tasks``) of a registered arch or alias: ``classification`` unless it registered
+    another."""
+    return _TASKS.get(resolve(name), "classification")
 
 
 def check_kwargs(name: str, kwargs) -> None:

@@ -20,7 +20,7 @@ delegated to XNNPACK in int8. No Lambda layers.
 
 from __future__ import annotations
 
-from mobilekit._tf import keras
+from mobilekit.backend import keras
 from mobilekit.archs.registry import register
 from mobilekit.archs._common import (add_batch_norm, check_choice, check_common, check_min_size,
                                      classifier_top, conv_relu, model_input)

@@ -16,7 +16,7 @@ paper's weight count.
 
 from __future__ import annotations
 
-from mobilekit._tf import keras
+from mobilekit.backend import keras
 from mobilekit.archs.registry import register
 from mobilekit.archs._common import (add_batch_norm, check_choice, check_common, conv_relu, model_input,
                                      pool_features)

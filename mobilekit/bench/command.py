@@ -63,7 +63,7 @@ def _tensor_info(t) -> dict:
 
 def read_model(path: str) -> tuple[dict, object, dict]:
     """(report fields, TfliteFile, analysis) known without running it; a bad file is a MobilekitError."""
-    from mobilekit.tflite_analysis import analyze
+    from mobilekit.complexity import analyze
     from mobilekit.tflite_file import TfliteFile
 
     p = Path(path)
@@ -122,7 +122,7 @@ def run(args: BenchConfig) -> int:
     import shutil
     import tempfile
 
-    from mobilekit._io import check_output_files, json_with_keys, text_starting_with
+    from mobilekit.files import check_output_files, json_with_keys, text_starting_with
     from mobilekit.report import BENCH_CSV_HEADER
 
     check_output_files(  # before any work
@@ -153,7 +153,7 @@ def run(args: BenchConfig) -> int:
 
 
 def _run(args: BenchConfig, paths: list[str]) -> int:
-    from mobilekit._io import write_json_atomic, write_text_atomic
+    from mobilekit.files import write_json_atomic, write_text_atomic
     from mobilekit.bench.energy import check_targets
     from mobilekit.bench.benchmark_model import read as read_log
     from mobilekit.bench.isolated import run_isolated

@@ -90,7 +90,7 @@ def predict_ms(name: str, instructions: int, kind: str, threads: int | None = No
 
 def compute_kind(f) -> str:
     """"int8" when most MACs run in integer convolutions / FC layers of the TfliteFile ``f``, else "float"."""
-    from mobilekit.tflite_analysis import op_macs
+    from mobilekit.complexity import op_macs
     from mobilekit.tflite_file import WEIGHT_OPS
 
     macs = {"int8": 0, "float": 0}

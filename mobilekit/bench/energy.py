@@ -32,7 +32,7 @@ def sram_pj_per_64bit(sram_bytes: int) -> float:
 
 def activation_traffic_bytes(f) -> int:
     """Activation bytes moved per frame: each op's non-constant inputs and outputs once."""
-    from mobilekit.tflite_analysis import tensor_bytes
+    from mobilekit.complexity import tensor_bytes
 
     return sum(tensor_bytes(f, t) for op in f.ops for t in (*op.inputs, *op.outputs)
                if t >= 0 and f.tensors[t].data is None)

@@ -65,7 +65,7 @@ def check_onnx(path: str, content: bytes) -> dict:
 def export_peers(arch: str, size: int, classes: int, out_dir: Path) -> list[str]:
     """Write <arch>_{float,int8}.tflite and <arch>_{float,int8_qdq}.onnx for one Keras model."""
     require_peers()
-    from mobilekit._tf import quiet_native_stderr, tf
+    from mobilekit.backend import quiet_native_stderr, tf
 
     with quiet_native_stderr():
         import tf2onnx

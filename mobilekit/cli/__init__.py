@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     # The flags written on the command line (explore: they win over a --spec file's values).
     given = {t[2:].split("=")[0].replace("-", "_") for t in argv if t.startswith("--")}
     args.given_flags = given | {g[3:] for g in given if g.startswith("no_")}  # --no-qat gives qat
-    from mobilekit._tf import set_verbose
+    from mobilekit.backend import set_verbose
 
     set_verbose(bool(getattr(args, "verbose", False)))
     if args.version:

@@ -44,7 +44,7 @@ def size_only_command(args, arch: str) -> int:
     from pathlib import Path
 
     from mobilekit import archs
-    from mobilekit._io import check_output_path, write_json_atomic
+    from mobilekit.files import check_output_path, write_json_atomic
     from mobilekit.recipes import Recipe
     from mobilekit.sizing import size_only
 

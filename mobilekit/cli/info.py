@@ -1,4 +1,4 @@
-"""`mobilekit info`: an arch's complexity without training (mobilekit.analysis.info), as tables or JSON."""
+"""`mobilekit info`: an arch's complexity without training (mobilekit.model_info.info), as tables or JSON."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def run(args) -> int:
         from mobilekit.emulate.root import require_ready
         require_ready()
 
-    from mobilekit.analysis import info
+    from mobilekit.model_info import info
 
     result, model = info(arch, args.input_size, args.classes, arch_kwargs, args.device, return_model=True)
     peak = result["peak_activation_bytes"]["int8"]

@@ -56,13 +56,13 @@ def run_export(args) -> int:
 
 def run_export_tflite(args) -> int:
     from mobilekit import archs
-    from mobilekit._io import check_output_path
+    from mobilekit.files import check_output_path
 
     arch = archs.resolve(args.arch)
     kwargs = arch_kwargs_of(args)
     archs.check_kwargs(arch, kwargs)  # before TensorFlow loads
     check_output_path(args.out, kind="dir", what="--out", owned_marker="export.json")
-    from mobilekit.export_tflite import export_untrained
+    from mobilekit.convert import export_untrained
     from mobilekit.rewrites import DEFAULT_REWRITES
 
     rewrites = DEFAULT_REWRITES if args.rewrites is None else args.rewrites

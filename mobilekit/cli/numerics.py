@@ -61,7 +61,7 @@ def _reference(path: str, trust: bool) -> bytes:
     if not path.lower().endswith(KERAS_SUFFIXES):
         return _read_tflite(path, "--reference")
     check_keras_file(path, trust, "--reference", "--trust-reference")  # nothing runs before it says: data only
-    from mobilekit._tf import keras
+    from mobilekit.backend import keras
     from mobilekit.convert import convert_float
     from mobilekit.layers import PASS_THROUGH_LAYERS
 
@@ -72,7 +72,7 @@ def _reference(path: str, trust: bool) -> bytes:
 
 def output_files(args) -> list[tuple]:
     """numerics' outputs for ``check_output_files``: each flag, its path, and how an earlier one is recognised."""
-    from mobilekit._io import json_with_keys, png_by_mobilekit
+    from mobilekit.files import json_with_keys, png_by_mobilekit
 
     node_data = ("Model Explorer node data", json_with_keys("name", "results", "thresholds"))
     return [("--json", args.json, "a numerics JSON", json_with_keys("int8", "reference", "layers")),
@@ -82,7 +82,7 @@ def output_files(args) -> list[tuple]:
 
 
 def run(args) -> int:
-    from mobilekit._io import check_output_files, write_json_atomic
+    from mobilekit.files import check_output_files, write_json_atomic
     from mobilekit.numerics import load_images, numerics
     from mobilekit.report import numerics_plot, numerics_table
     from mobilekit.tflite_file import TfliteFile

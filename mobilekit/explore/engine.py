@@ -20,7 +20,8 @@ from pathlib import Path
 from ray import tune
 
 from mobilekit.errors import MobilekitError
-from mobilekit.json_files import read_json
+from mobilekit.json_files import read_record
+from mobilekit.schema import SweepResults
 from mobilekit.explore import results
 from mobilekit.explore.space import ExploreConfig, Point, arch_list, base_values, data_fingerprint, plan
 
@@ -83,16 +84,16 @@ def _is_sweep_folder(path: Path) -> bool:
     if lock.is_file() and not lock.is_symlink():
         return True
     try:  # a sweep written before the lock file existed
-        doc = read_json(path / "results.json", "sweep results")
+        read_record(path / "results.json", SweepResults, "sweep results")
     except (OSError, MobilekitError):
         return False
-    return isinstance(doc, dict) and isinstance(doc.get("sweep"), dict) and isinstance(doc.get("rows"), list)
+    return True
 
 
 def check_sweep_folder(out: str) -> Path:
     """``--out`` must be absent, empty, or a sweep folder (this command's earlier output): anything else is a
     user's folder, refused before anything is written."""
-    from mobilekit._io import check_output_path
+    from mobilekit.files import check_output_path
 
     path = check_output_path(out, "dir", "--out")
     if path.is_dir() and any(path.iterdir()) and not _is_sweep_folder(path):
@@ -460,7 +461,7 @@ def explore(cfg: ExploreConfig, console=None) -> dict:
     Raises:
         MobilekitError: a bad space, target, data folder, output folder or Ray address, before any training.
     """
-    from mobilekit._io import ensure_writable_dir, folder_lock
+    from mobilekit.files import ensure_writable_dir, folder_lock
     from mobilekit.explore.space import check_single_values
     from mobilekit.progress import console as default_console
 
@@ -479,7 +480,7 @@ def explore(cfg: ExploreConfig, console=None) -> dict:
         from mobilekit.emulate.root import require_ready
 
         require_ready()
-    from mobilekit._tf import quiet_native_stderr
+    from mobilekit.backend import quiet_native_stderr
 
     with quiet_native_stderr():  # TensorFlow's first model: its CUDA probe and absl lines
         check_single_values(cfg, space, classes)  # every check before the first file is written
@@ -503,7 +504,7 @@ def _sweep(cfg: ExploreConfig, out: Path, points: list[Point], space: dict, fing
     import shutil
     import tempfile
 
-    from mobilekit._io import remove_dead_process_folders
+    from mobilekit.files import remove_dead_process_folders
     from mobilekit.explore.render import render
     from mobilekit.explore.trial import finished, store_failed
 

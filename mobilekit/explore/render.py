@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mobilekit._io import write_text_atomic
+from mobilekit.files import write_text_atomic
 from mobilekit.errors import MobilekitError
-from mobilekit.json_files import read_json
-from mobilekit.explore.results import SCHEMA_VERSION
+from mobilekit.json_files import read_record
+from mobilekit.schema import SweepResults
 
 
 def _pyplot():
@@ -163,26 +163,6 @@ def _damaged(path: Path, what: str) -> MobilekitError:
     return MobilekitError(f"{str(path)!r} is damaged: {what}; run the sweep again to rewrite it")
 
 
-def check_results(doc, path: Path) -> dict:
-    """``doc`` (a results.json read back) has the structure rendering needs, or a one-line error naming the part."""
-    if not isinstance(doc, dict):
-        raise _damaged(path, f"expected a JSON object, found {type(doc).__name__}")
-    if doc.get("schema_version") != SCHEMA_VERSION:
-        raise _damaged(path, f"schema_version is {doc.get('schema_version')!r}, not {SCHEMA_VERSION}")
-    shape = {"sweep": dict, "counts": dict, "screened_out": dict, "saturation": dict, "rows": list}
-    sweep_shape = {"space": dict, "archs": list, "objectives": list, "targets": dict, "search": str, "seeds": int}
-    for parent, fields in ((doc, shape), (doc.get("sweep"), sweep_shape)):
-        for key, kind in fields.items():
-            if not isinstance(parent.get(key), kind) or isinstance(parent.get(key), bool):
-                where = key if parent is doc else f"sweep.{key}"
-                raise _damaged(path, f"{where} is missing or not a {kind.__name__}")
-    for i, row in enumerate(doc["rows"]):
-        if not isinstance(row, dict) or not isinstance(row.get("point"), str) or \
-                row.get("status") not in ("ok", "failed", "screened_out"):
-            raise _damaged(path, f"rows[{i}] is not a point row (point, status)")
-    return doc
-
-
 def render(sweep_dir: str | Path) -> dict:
     """Plots and explore.md from ``DIR/results.json``; returns the results document.
 
@@ -194,11 +174,10 @@ def render(sweep_dir: str | Path) -> dict:
     if not path.is_file():
         raise MobilekitError(f"no sweep results in {str(out)!r} (results.json missing)")
     try:
-        doc = read_json(path, "sweep results")
+        doc = read_record(path, SweepResults, "sweep results").to_dict()
     except MobilekitError as e:
-        raise _damaged(path, str(e).removeprefix(f"sweep results {str(path)!r} ")) from None
+        raise _damaged(path, str(e).removeprefix(f"sweep results {str(path)!r}").lstrip(": ")) from None
     try:
-        doc = check_results(doc, path)
         images = plots(doc, out)
         text = markdown(doc, images)
     except MobilekitError:

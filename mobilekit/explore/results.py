@@ -12,11 +12,11 @@ import json
 import math
 from pathlib import Path
 
-from mobilekit._io import write_json_atomic, write_text_atomic
+from mobilekit.files import write_json_atomic, write_text_atomic
 from mobilekit.errors import MobilekitError
-from mobilekit.json_files import read_json
+from mobilekit.json_files import read_record
+from mobilekit.schema import POINT_STATUSES, PointRow, SweepResults
 
-SCHEMA_VERSION = 1
 METRIC_COLUMNS = ("status", "accuracy_int8", "accuracy_float", "size_tflite_bytes", "size_gzip_bytes",
                   "latency_host_ms", "latency_device_ms", "energy_mj", "params", "macs", "peak_activation_bytes",
                   "train_seconds", "pareto", "meets_targets", "tflite", "error")
@@ -27,7 +27,7 @@ def collect(sweep_dir: str | Path) -> list[dict]:
     rows = []
     for p in sorted((Path(sweep_dir) / "points").glob("*/point.json")):
         try:
-            rows.append(read_json(p, "sweep point"))
+            rows.append(read_record(p, PointRow, "sweep point").to_dict())
         except (OSError, MobilekitError):
             continue
     return rows
@@ -138,12 +138,11 @@ def write(sweep_dir: str | Path, sweep: dict) -> dict:
     flat = table(rows, sweep)
     rec = recommended(flat)
     knobs = [k for k in sweep["space"] if k != "arch"]
-    doc = {"schema_version": SCHEMA_VERSION, "sweep": sweep,
-           "counts": {s: sum(r["status"] == s for r in rows) for s in ("ok", "failed", "screened_out")},
-           "screened_out": {r["point"]: r.get("error") for r in rows if r["status"] == "screened_out"},
-           "recommended": rec["point"] if rec else None,
-           "saturation": {k: s for k in knobs if (s := saturation(rows, k, sweep["base_values"])) is not None},
-           "rows": flat}
+    doc = SweepResults(sweep=sweep, counts={s: sum(r["status"] == s for r in rows) for s in POINT_STATUSES},
+                       screened_out={r["point"]: r.get("error") for r in rows if r["status"] == "screened_out"},
+                       recommended=rec["point"] if rec else None,
+                       saturation={k: s for k in knobs if (s := saturation(rows, k, sweep["base_values"])) is not None},
+                       rows=flat).to_dict()
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(flat[0]) if flat else ["point", *METRIC_COLUMNS],
                             lineterminator="\n")

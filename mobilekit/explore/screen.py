@@ -19,7 +19,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from mobilekit._io import write_json_atomic
+from mobilekit.files import write_json_atomic
 
 # A size target drops a point before training only when the untrained estimate is this far over
 # it: trained weights gzip differently (docs/explore.md gives the measured error).
@@ -55,11 +55,11 @@ def screen_key(config: dict, classes: int, device: str | None, sram_kb: float | 
 
 def untrained_int8(config: dict, classes: int) -> tuple[dict, bytes]:
     """(params/MACs, int8 .tflite bytes) of the point's arch, one-shot compressed by its recipe."""
-    from mobilekit._tf import keras
-    from mobilekit.analysis import complexity
+    from mobilekit.backend import keras
+    from mobilekit.complexity import complexity
     from mobilekit.convert import convert_int8
     from mobilekit.optimize import one_shot
-    from mobilekit.export_tflite import random_calibration
+    from mobilekit.convert import random_calibration
     from mobilekit.recipes import Recipe
     from mobilekit.rewrites import rewrite, rewrite_for_qat
 
@@ -90,7 +90,7 @@ def screen(config: dict, classes: int, device: str | None, sram_kb: float | None
            cache: Path | None = None) -> dict:
     """Screening metrics of one point (cached in ``cache``/<key>.json when given)."""
     from mobilekit.bench.energy import energy_per_frame
-    from mobilekit.tflite_analysis import analyze
+    from mobilekit.complexity import analyze
     from mobilekit.tflite_file import TfliteFile
 
     key = screen_key(config, classes, device, sram_kb)

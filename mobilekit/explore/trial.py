@@ -18,9 +18,10 @@ import time
 import traceback
 from pathlib import Path
 
-from mobilekit._io import remove_dead_process_folders, write_bytes_atomic, write_json_atomic
+from mobilekit.files import remove_dead_process_folders, write_bytes_atomic, write_json_atomic
 from mobilekit.errors import MobilekitError
-from mobilekit.json_files import read_json
+from mobilekit.json_files import read_record
+from mobilekit.schema import PointRow
 
 ARTIFACTS = "artifacts"  # the result key that carries a trial's rows and files to the driver
 TRAIN_STAGES = ("teacher", "train_float_alone", "train_float", "prune", "cluster", "qat")
@@ -36,7 +37,7 @@ def finished(sweep_dir: str | Path, pid: str) -> dict | None:
     if not p.is_file():
         return None
     try:
-        return read_json(p, "sweep point")
+        return read_record(p, PointRow, "sweep point").to_dict()
     except (OSError, MobilekitError):  # a torn write cannot happen (atomic), but a hand-edited file can
         return None
 
@@ -58,6 +59,7 @@ def store(sweep_dir: str | Path, row: dict, files: dict[str, bytes] | None = Non
             raise MobilekitError(f"a trial returned a file outside its point's folder: {name!r}")
         target.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(target, content)
+    PointRow.from_dict(row)  # what is written reads back as a point (a SchemaError here is a bug, not input)
     write_json_atomic(tmp / "point.json", row)
     if final.exists():  # a failed row being retried, or a leftover without point.json
         shutil.rmtree(final)
@@ -73,7 +75,7 @@ def _row(point: dict, status: str, **fields) -> dict:
 def _measured(report: dict, out: Path, screened: dict, point: dict, sweep: dict) -> dict:
     """The row's metrics, read from the build's report and its int8 file."""
     from mobilekit.bench.energy import energy_per_frame
-    from mobilekit.tflite_analysis import analyze
+    from mobilekit.complexity import analyze
     from mobilekit.tflite_file import TfliteFile
 
     content = (out / report["files"]["tflite"]).read_bytes()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mobilekit._tf import keras, tfmot
+from mobilekit.backend import keras, tfmot
 from mobilekit.errors import MobilekitError
 from mobilekit.optimize.qat import KeepSparsity
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from mobilekit._tf import keras, tf
+from mobilekit.backend import keras, tf
 from mobilekit.errors import MobilekitError
 
 

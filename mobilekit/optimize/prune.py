@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mobilekit._checks import validate_sparsity
-from mobilekit._tf import keras, tfmot
+from mobilekit.backend import keras, tfmot
 from mobilekit.errors import MobilekitError
 
 # Layers whose kernels tfmot prunes; DepthwiseConv2D is never pruned by tfmot.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mobilekit._tf import keras, tfmot
+from mobilekit.backend import keras, tfmot
 from mobilekit.layers import PASS_THROUGH_LAYERS
 
 

@@ -31,9 +31,8 @@ __all__ = ["BuildConfig", "build", "preflight", "arch_kwargs", "arch_defaults", 
 def _train(cfg: BuildConfig, timer, data, model) -> tuple:
     """Float training (with its teacher; two phases on a pretrained backbone), then the recipe's pruning,
     clustering and QAT stages; (the final state, the transfer phases or None)."""
-    from mobilekit._tf import keras
+    from mobilekit.backend import keras
     from mobilekit.pipeline import stages
-    from mobilekit.pipeline.training import keras_accuracy
 
     accuracy: dict = {"test_images": int(len(data.ds.y_test)), "dataset": data.ds.name}
     if cfg.imagenet_as_is:
@@ -54,7 +53,7 @@ def _train(cfg: BuildConfig, timer, data, model) -> tuple:
                                            train_phases, cfg, data, model)
         accuracy.update(phase_accuracy)
         accuracy["keras_float"] = (phase_accuracy.get("keras_fine_tune") or phase_accuracy.get("keras_head")
-                                   or keras_accuracy(model, data.x_test, data.ds.y_test))
+                                   or stages.keras_metric(cfg, model, data))
     else:
         accuracy["keras_float"] = timer.run("train_float", f"Training {cfg.arch} (float)"
                                             + (" distilled from the teacher" if teacher else ""),
@@ -89,9 +88,10 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
             int8 file, or an int8 file that lost most of the float model's accuracy (nothing written).
     """
     from mobilekit import progress  # its console may be redirected (progress.use_console)
-    from mobilekit._tf import keras, tf
+    from mobilekit.backend import keras, tf
     from mobilekit.pipeline import guards, stages
 
+    task = stages.task(cfg)
     console = console or progress.console
     out_dir = preflight(cfg, data_given=source is not None)  # data, weights, teacher file, ARM root, output folder: before TensorFlow loads
     stages.check_model(cfg)  # the input size the backbone takes, the block --fine-tune names
@@ -99,7 +99,7 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
     data = timer.run("data", "Loading data" if not cfg.imagenet_as_is else "Loading scikit-image's photos",
-                     stages.load_data, cfg, console, source)
+                     task.load, cfg, console, source)
     warnings = [] if cfg.imagenet_as_is else [*data.ds.extra.get("warnings", []),
                                               *guards.data_warnings(len(data.ds.x_train), cfg.batch_size)]
     warnings += [n for n in (stages.budget_note(cfg, stage, getattr(cfg, f"{stage}_epochs"), len(data.ds.x_train))
@@ -107,8 +107,8 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
                                                ("qat", cfg.spec.qat)) if on) if n]
     for line in warnings:
         console.print(f"[bold yellow]warning:[/bold yellow] {line}")
-    model = (timer.run("weights", f"Porting {cfg.arch}'s {cfg.weights} weights", stages.create_model, cfg, data)
-             if cfg.weights else stages.create_model(cfg, data))
+    model = (timer.run("weights", f"Porting {cfg.arch}'s {cfg.weights} weights", task.create_model, cfg, data)
+             if cfg.weights else task.create_model(cfg, data))
     state, phases = _train(cfg, timer, data, model)
     calibration = stages.calibration_images(cfg, data)
     float_bytes, int8_bytes, rewrites = timer.run("convert", f"Converting to int8 .tflite (batch 1, {len(calibration)} "
@@ -120,16 +120,16 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
     else:
         int8_bytes, precision = stages.precision(cfg, data, float_bytes, int8_bytes, calibration, console)
     evaluated = timer.run("evaluate_int8", f"Evaluating the int8 file on {len(data.ds.y_test)} test "
-                          + ("photos" if cfg.imagenet_as_is else "images"), stages.evaluate, cfg, data, state,
+                          + ("photos" if cfg.imagenet_as_is else "images"), task.evaluate, cfg, data, state,
                           int8_bytes)
-    guards.check_kept_accuracy(state.accuracy, data.ds.y_test, len(data.ds.class_names))
+    task.check_kept(state.accuracy, data)
     return _report(cfg, timer, data, model, state, phases, (float_bytes, int8_bytes, rewrites, precision),
                    evaluated, warnings, out_dir)
 
 
 def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, out_dir) -> dict:
     """Latency, numerics, ARM counts, then the report and the artifacts written whole."""
-    from mobilekit.analysis import complexity
+    from mobilekit.complexity import complexity
     from mobilekit.bench import measure_latency
     from mobilekit.hostinfo import cpu_info
     from mobilekit.pipeline import artifacts, guards, stages
@@ -145,15 +145,13 @@ def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, 
     arm = stages.arm(timer, cfg, int8_bytes)
     if not cfg.imagenet_as_is:
         warnings += [state.accuracy["qat_fallback"]] if "qat_fallback" in state.accuracy else []
-        warnings += guards.accuracy_warnings(state.accuracy, data.ds.y_test, len(data.ds.class_names))
-        warnings += evaluated.get("warnings", [])
+        warnings += stages.task(cfg).warnings(state.accuracy, data, evaluated)
     info = complexity(model)
     weights = stages.weights_section(cfg)
     report = BuildReport(
         arch=cfg.arch, weights=cfg.weights, source=weights["source"] if weights else None,
         metaparameters=stages.metaparameters(cfg), input_shape=list(data.ds.input_shape),
-        classes=list(data.ds.class_names), num_classes=len(data.ds.class_names), params=info["params"],
-        macs=info["macs"], preprocessing=data.ds.preprocessing(),
+        **stages.task(cfg).report_fields(data), params=info["params"], macs=info["macs"],
         **artifacts.file_fields(TfliteFile(int8_bytes), float_bytes, int8_bytes),
         recipe=guards.recipe_section(cfg), rewrites=rewrites, precision=precision,
         **stages.sparsity_fields(cfg, int8_bytes, model, state),
@@ -162,5 +160,5 @@ def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, 
         transfer={"weights": weights, "phases": phases} if weights else None, versions=artifacts.versions(),
         stage_seconds=timer.seconds,
         throughput={k: throughput(v, cfg.batch_size) for k, v in timer.throughput.items()} or None)
-    return artifacts.write_artifacts(out_dir, report, int8_bytes, data.ds.class_names, float_bytes,
-                                     evaluated.get("confusion_png"))
+    return artifacts.write_artifacts(out_dir, report, int8_bytes, float_bytes, stages.task(cfg).app_files(data),
+                                     evaluated.get("files", {}))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mobilekit._io import staged_dir, write_bytes_atomic, write_json_atomic, write_text_atomic
+from mobilekit.files import staged_dir, write_bytes_atomic, write_json_atomic, write_text_atomic
 
 
 def versions() -> dict:
@@ -21,19 +21,12 @@ def versions() -> dict:
 
     import tensorflow_model_optimization as tfmot_pkg
 
-    from mobilekit._tf import keras, tf
+    from mobilekit.backend import keras, tf
 
     return {"mobilekit": version("mobilekit"), "tensorflow": tf.__version__,
             "tf_keras": keras.__version__, "tfmot": tfmot_pkg.__version__,
             "ai_edge_litert": version("ai-edge-litert"), "numpy": np.__version__,
             "python": platform.python_version()}
-
-
-def layer_of(tensor_name: str, layer_names: list[str]) -> str:
-    """The Keras layer a .tflite weight tensor came from (longest name found in it)."""
-    parts = tensor_name.replace(";", "/").split("/")
-    found = [n for n in layer_names if n in parts or f"quant_{n}" in parts]
-    return max(found, key=len) if found else tensor_name
 
 
 def survived(per_layer: dict, masks: dict, labels: dict) -> dict:
@@ -84,26 +77,25 @@ def file_fields(tfl, float_bytes: bytes, int8_bytes: bytes) -> dict:
             "ops": tfl.op_counts(), "sha256": hashlib.sha256(int8_bytes).hexdigest()}
 
 
-def write_artifacts(out_dir: Path, report, int8_bytes: bytes, class_names, float_bytes: bytes,
-                    confusion_png: bytes | None = None) -> dict:
-    """``<arch>.tflite``, ``<arch>_float.tflite`` (its float reference for `mobilekit numerics`), labels.txt,
-    report.md and report.json (a mobilekit.schema.BuildReport), and confusion.png when given, written into a
-    staging sibling of ``out_dir`` that then replaces it whole; returns report.json's dict."""
+def write_artifacts(out_dir: Path, report, int8_bytes: bytes, float_bytes: bytes,
+                    app_files: dict[str, tuple[str, bytes]], evaluation_files: dict[str, tuple[str, bytes]]) -> dict:
+    """``<arch>.tflite``, ``<arch>_float.tflite`` (its float reference for `mobilekit numerics`), the task's files
+    for the app (``{report key: (file name, bytes)}``: labels.txt), report.md and report.json (a
+    mobilekit.schema.BuildReport) and the evaluation's files (confusion.png), written into a staging sibling of
+    ``out_dir`` that then replaces it whole; returns report.json's dict."""
     from mobilekit.report import to_markdown
 
     t0 = time.perf_counter()
     name = report.arch
-    files = {"tflite": f"{name}.tflite", "float_tflite": f"{name}_float.tflite", "labels": "labels.txt",
-             "report_json": "report.json", "report_md": "report.md"}
-    if confusion_png is not None:
-        files["confusion_png"] = "confusion.png"
+    files = {"tflite": f"{name}.tflite", "float_tflite": f"{name}_float.tflite",
+             **{k: n for k, (n, _) in app_files.items()}, "report_json": "report.json", "report_md": "report.md",
+             **{k: n for k, (n, _) in evaluation_files.items()}}
     seconds = dict(report.stage_seconds)
     with staged_dir(out_dir) as stage:
-        if confusion_png is not None:
-            write_bytes_atomic(stage / files["confusion_png"], confusion_png)
         write_bytes_atomic(stage / files["tflite"], int8_bytes)
         write_bytes_atomic(stage / files["float_tflite"], float_bytes)
-        write_text_atomic(stage / "labels.txt", "".join(f"{c}\n" for c in class_names))
+        for file_name, content in [*app_files.values(), *evaluation_files.values()]:
+            write_bytes_atomic(stage / file_name, content)
         seconds["write"] = round(time.perf_counter() - t0, 2)
         seconds["total"] = round(sum(seconds.values()), 2)
         final = report.replace(files=files, stage_seconds=seconds).to_dict()

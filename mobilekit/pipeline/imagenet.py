@@ -1,6 +1,6 @@
 """`mobilekit build --weights imagenet` without data: ImageNet's own model to a verified int8 .tflite.
 
-The zero-epoch case of the build: the weights are ported (``mobilekit.converters``), nothing is trained,
+The zero-epoch case of the build: the weights are ported (``mobilekit.weights``), nothing is trained,
 the activation ranges are calibrated on real photos (scikit-image's, ``mobilekit.photos``, plus their
 mirror images), and the float Keras model and the int8 file are compared photo by photo: top-1 and top-5
 classes, whether they agree, and whether the photos with a known subject (a cat, an espresso) land in its

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mobilekit import archs
-from mobilekit._tf import keras, tfmot
+from mobilekit.backend import keras, tfmot
 from mobilekit.errors import MobilekitError
 from mobilekit.pipeline.config import TRAINING_ARCH_KWARGS, BuildConfig, arch_kwargs, teacher_is_file
-from mobilekit.pipeline.training import fit, keras_accuracy, steps
+from mobilekit.pipeline.training import fit, steps
+from mobilekit.tasks.base import Data
 
 
 class StageTimer:
@@ -30,7 +31,7 @@ class StageTimer:
         self.throughput: dict[str, dict] = {}  # per training stage: steps, images, seconds, images/s
 
     def run(self, name: str, title: str, fn, *args, **kw):
-        from mobilekit.pipeline.training import PROFILE
+        from mobilekit.pipeline.profile import PROFILE
 
         self.console.print(f"[bold]{len(self.seconds) + 1}. {title}[/bold]")
         profile: dict = {}
@@ -44,14 +45,6 @@ class StageTimer:
         if profile:
             self.throughput[name] = profile
         return result
-
-
-@dataclass
-class Data:
-    """The dataset and its float test images (computed once, evaluated by every stage)."""
-
-    ds: object  # mobilekit.data.Dataset
-    x_test: np.ndarray
 
 
 @dataclass
@@ -77,35 +70,24 @@ def min_steps(cfg: BuildConfig, stage: str) -> int:
     return MIN_STAGE_STEPS[stage] if cfg.min_stage_steps is None else max(1, cfg.min_stage_steps)
 
 
+def task(cfg: BuildConfig):
+    """The arch's task (mobilekit.tasks): the dataset reader, head, loss, metric and evaluation of this build."""
+    from mobilekit import tasks
+
+    return tasks.of(cfg.arch)
+
+
 def load_data(cfg: BuildConfig, console, source=None) -> Data:
-    from mobilekit import data as data_mod
-
-    if cfg.imagenet_as_is:
-        from mobilekit.photos import photo_dataset
-
-        ds = photo_dataset(cfg.input_size)
-        console.print(f"   {len(ds.x_test)} photos at {cfg.input_size}x{cfg.input_size}: {', '.join(ds.extra['photos'])}")
-        return Data(ds, data_mod.to_float(ds.x_test))
-    if source is not None:  # in memory (a sweep's trial): the same Dataset, not read from cfg.data
-        ds = source.dataset(cfg.input_size, 3, seed=cfg.seed, limit_train=cfg.limit_train, limit_test=cfg.limit_test)
-    else:
-        ds = data_mod.load(cfg.data, cfg.input_size, 3, seed=cfg.seed, limit_train=cfg.limit_train,
-                           limit_test=cfg.limit_test, test_data=cfg.test_data)
-    console.print(f"   {ds.name}: {len(ds.x_train)} train / {len(ds.x_test)} test images, "
-                  f"{len(ds.class_names)} classes, input {ds.input_shape}")
-    return Data(ds, data_mod.to_float(ds.x_test))
+    return task(cfg).load(cfg, console, source)
 
 
 def create_model(cfg: BuildConfig, data: Data | None = None):
-    """The untrained arch with the build's training keywords, sized for the data; with ``weights``, the ported
-    pretrained model (a new head for the data's classes, or ImageNet's own without data)."""
-    shape = data.ds.input_shape if data else (cfg.input_size, cfg.input_size, 3)
-    classes = len(data.ds.class_names) if data else 10
-    if cfg.weights is not None:
-        from mobilekit.converters import pretrained_model
+    return task(cfg).create_model(cfg, data)
 
-        return pretrained_model(cfg.arch, cfg.weights, shape, None if cfg.imagenet_as_is else classes)
-    return archs.create(cfg.arch, input_shape=shape, classes=classes, **arch_kwargs(cfg.arch, cfg.arch_kwargs))
+
+def keras_metric(cfg: BuildConfig, model, data: Data) -> float:
+    """The task's metric of a Keras model on the test set (classification: top-1 accuracy)."""
+    return task(cfg).keras_metric(model, data)
 
 
 def check_model(cfg: BuildConfig) -> None:
@@ -135,7 +117,7 @@ def create_model_graph(cfg: BuildConfig):
     if cfg.weights is None:
         return archs.create(cfg.arch, input_shape=(cfg.input_size, cfg.input_size, 3), classes=10,
                             **arch_kwargs(cfg.arch, cfg.arch_kwargs))
-    from mobilekit.converters import pretrained
+    from mobilekit.weights import pretrained
 
     entry = pretrained(cfg.arch, cfg.weights)
     return archs.create(cfg.arch, input_shape=(cfg.input_size, cfg.input_size, 3), **entry.builder_kwargs)
@@ -145,7 +127,7 @@ def weights_section(cfg: BuildConfig) -> dict | None:
     """report.json's ``transfer.weights``: where the pretrained weights came from, their file's sha256."""
     if cfg.weights is None:
         return None
-    from mobilekit.converters import pretrained
+    from mobilekit.weights import pretrained
 
     entry = pretrained(cfg.arch, cfg.weights)
     path = entry.checkpoint()  # verified against the published digest
@@ -177,7 +159,7 @@ def train_float(cfg: BuildConfig, data: Data, model, teacher=None) -> float:
         trained = Distiller(model, teacher, cfg.distill_alpha, cfg.temperature) if teacher else model
         fit(trained, data.ds.x_train, data.ds.y_train, cfg, cfg.epochs, cfg.lr,
             "float training" + (" with the teacher" if teacher else ""))
-    return keras_accuracy(model, data.x_test, data.ds.y_test)
+    return keras_metric(cfg, model, data)
 
 
 def teacher(cfg: BuildConfig, data: Data):
@@ -196,7 +178,7 @@ def teacher(cfg: BuildConfig, data: Data):
                               cluster_epochs=None, qat_epochs=None)
         model = create_model(teacher_cfg, data)
         train_phases(teacher_cfg, data, model)
-        return model, keras_accuracy(model, data.x_test, ds.y_test)
+        return model, keras_metric(cfg, model, data)
     if teacher_is_file(cfg.teacher):
         from mobilekit.layers import PASS_THROUGH_LAYERS
 
@@ -220,7 +202,7 @@ def teacher(cfg: BuildConfig, data: Data):
         if cfg.epochs > 0:
             fit(model, ds.x_train, ds.y_train, cfg, cfg.epochs, cfg.lr, f"training the teacher {cfg.teacher}",
                 seed_offset=4)
-    return model, keras_accuracy(model, data.x_test, ds.y_test)
+    return model, keras_metric(cfg, model, data)
 
 
 def prune(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
@@ -235,7 +217,7 @@ def prune(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
         f"pruning to {what}", [tfmot.sparsity.keras.UpdatePruningStep()], seed_offset=1,
         min_steps=min_steps(cfg, "prune"))
     stripped = strip_pruning(pruned)
-    return Trained(stripped, {**state.accuracy, "keras_pruned": keras_accuracy(stripped, data.x_test, data.ds.y_test)},
+    return Trained(stripped, {**state.accuracy, "keras_pruned": keras_metric(cfg, stripped, data)},
                    sparsity_masks(stripped))
 
 
@@ -253,7 +235,7 @@ def cluster(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
         fit(wrapped, data.ds.x_train, data.ds.y_train, cfg, cfg.cluster_epochs, stage_lr(cfg, 0.05),
             f"clustering to {spec.clusters} values", seed_offset=3, min_steps=min_steps(cfg, "cluster"))
     stripped = strip_clustering(wrapped)
-    accuracy = {**state.accuracy, "keras_clustered": keras_accuracy(stripped, data.x_test, data.ds.y_test)}
+    accuracy = {**state.accuracy, "keras_clustered": keras_metric(cfg, stripped, data)}
     return Trained(stripped, accuracy, sparsity_masks(stripped), cluster_labels(stripped))
 
 
@@ -274,7 +256,7 @@ def qat(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
     if cfg.qat_epochs > 0:
         fit(model, data.ds.x_train, data.ds.y_train, cfg, cfg.qat_epochs, stage_lr(cfg, 0.05),
             "quantization-aware training", [keep] if keep else [], seed_offset=2, min_steps=min_steps(cfg, "qat"))
-    accuracy = {**state.accuracy, "keras_qat": keras_accuracy(model, data.x_test, data.ds.y_test)}
+    accuracy = {**state.accuracy, "keras_qat": keras_metric(cfg, model, data)}
     return Trained(model, accuracy, state.masks, state.labels, float_model=exported, rewrites=log)
 
 
@@ -311,11 +293,11 @@ def calibration_images(cfg: BuildConfig, data: Data) -> np.ndarray:
 
 def convert(cfg: BuildConfig, state: Trained, calibration: np.ndarray) -> tuple[bytes, bytes, list]:
     """(float .tflite, full-int8 .tflite of the final model, rewrites log), both at batch 1, through the
-    export path (mobilekit.export_tflite). The float file is the int8 file's reference: the same weights in
+    export path (mobilekit.convert). The float file is the int8 file's reference: the same weights in
     float (QAT's trained weights without its fake-quant nodes; the pre-QAT model where cluster-preserving
     QAT keeps no plain weights)."""
     from mobilekit.convert import convert_float, convert_int8
-    from mobilekit.export_tflite import convert_pair
+    from mobilekit.convert import convert_pair
     from mobilekit.optimize import float_twin
 
     spec = cfg.spec
@@ -353,10 +335,11 @@ def precision(cfg: BuildConfig, data: Data, float_bytes: bytes, int8_bytes: byte
 
 def weights_report(int8_bytes: bytes, layer_names: list[str], state: Trained, target) -> tuple[dict, dict]:
     """(report ``sparsity`` section, ``survival``): per-layer zeros and values read back from the file."""
-    from mobilekit.pipeline.artifacts import layer_of, survived
+    from mobilekit.layer_map import weight_layer
+    from mobilekit.pipeline.artifacts import survived
     from mobilekit.tflite_file import TfliteFile
 
-    per_layer = {layer_of(name, layer_names): s for name, s in TfliteFile(int8_bytes).weight_sparsity().items()}
+    per_layer = {weight_layer(name, layer_names): s for name, s in TfliteFile(int8_bytes).weight_sparsity().items()}
     survival = survived(per_layer, state.masks, state.labels)
     pruned_layers = {k: v for k, v in per_layer.items() if v["op"] != "DEPTHWISE_CONV_2D"}
     total = sum(v["params"] for v in pruned_layers.values())
@@ -376,36 +359,12 @@ def arm(timer: StageTimer, cfg: BuildConfig, int8_bytes: bytes) -> dict | None:
                      int8_bytes, device_names=cfg.devices)
 
 
-def evaluate(cfg: BuildConfig, data: Data, state: Trained, int8_bytes: bytes) -> dict:
-    """The int8 file on the test set: its accuracy (into ``state.accuracy``), the 95% interval, per-class accuracy
-    and the confusion matrix (and its PNG); for an ImageNet head, the photo-by-photo float/int8 comparison."""
-    from mobilekit.bench import evaluate_tflite
-
-    if cfg.imagenet_as_is:
-        from mobilekit.pipeline.imagenet import compare_on_photos
-
-        state.accuracy.update(dataset="scikit-image photos (no ImageNet data offline)")
-        state.accuracy.pop("test_images", None)
-        state.accuracy["photos"] = compare_on_photos(state.model, int8_bytes, data.ds.extra["photos"], data.ds.x_test)
-        return {}
-    from mobilekit.pipeline.evaluation import class_report, confusion_png, thin_class_warnings
-
-    result = evaluate_tflite(int8_bytes, data.x_test, data.ds.y_test)
-    state.accuracy["tflite_int8"] = result["top1"]
-    detail = class_report(data.ds.y_test, result["predictions"], list(data.ds.class_names))
-    state.accuracy["tflite_int8_ci95"] = detail.pop("ci95")
-    state.accuracy["ci_method"] = detail.pop("ci_method")
-    state.accuracy["int8_detail"] = detail
-    title = f"{cfg.arch} int8 on {len(data.ds.y_test):,} test images: {result['top1']:.1%}"
-    return {"warnings": thin_class_warnings(detail), "confusion_png": confusion_png(detail, title)}
-
-
 def metaparameters(cfg: BuildConfig) -> dict:
     """The builder's metaparameters as built (a pretrained checkpoint's layout included)."""
     from mobilekit.pipeline.config import arch_defaults
 
     if cfg.weights is not None:
-        from mobilekit.converters import pretrained
+        from mobilekit.weights import pretrained
 
         layout = pretrained(cfg.arch, cfg.weights).builder_kwargs
         return {**arch_defaults(cfg.arch), **{k: (list(map(list, v)) if k == "normalization" else v)

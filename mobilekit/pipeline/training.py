@@ -1,23 +1,12 @@
-"""Training helpers shared by the stages: the input pipeline, step counts, one fit, Keras accuracy."""
+"""Training helpers shared by the stages: the input pipeline, step counts, one fit (with the arch's task's
+loss, mobilekit.tasks)."""
 
 from __future__ import annotations
 
-import contextvars
 import time
 
-import numpy as np
-
-from mobilekit._tf import keras, tf
-
-
-# The running stage's throughput record (StageTimer sets it): fit() and keras_accuracy() add to it.
-PROFILE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("mobilekit_stage_profile", default=None)
-
-
-def _record(key: str, value: float) -> None:
-    profile = PROFILE.get()
-    if profile is not None:
-        profile[key] = round(profile.get(key, 0) + value, 3)
+from mobilekit.backend import keras, tf
+from mobilekit.pipeline.profile import record as _record
 
 
 def throughput(profile: dict, batch_size: int) -> dict:
@@ -64,11 +53,10 @@ def fit(model, x, y, cfg, epochs: float, lr: float, title: str, callbacks=(), se
     schedule = keras.optimizers.schedules.CosineDecay(lr, n)
     optimizer = (keras.optimizers.Adam(schedule) if cfg.optimizer == "adam"
                  else keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True))
-    smoothing = getattr(cfg, "label_smoothing", 0.0) or 0.0
-    one_hot = int(model.output_shape[-1]) if smoothing and type(model).train_step is keras.Model.train_step else None
-    loss = (keras.losses.CategoricalCrossentropy(label_smoothing=smoothing) if one_hot
-            else "sparse_categorical_crossentropy")
-    model.compile(optimizer, loss, ["accuracy"])
+    from mobilekit import tasks
+
+    loss, metrics, one_hot = tasks.of(cfg.arch).loss(cfg, model)
+    model.compile(optimizer, loss, metrics)
     _create_variables(model, optimizer, x, y, cfg, one_hot)
     progress = ProgressCallback(title, n)
     t0 = time.perf_counter()
@@ -106,15 +94,6 @@ def _create_variables(model, optimizer, x, y, cfg, num_classes: int | None = Non
     model.compiled_loss(labels, outputs, regularization_losses=model.losses)
     model.compiled_metrics.update_state(labels, outputs)
     model.reset_metrics()
-
-
-def keras_accuracy(model, x_float, y) -> float:
-    """Top-1 accuracy of a Keras model on float inputs."""
-    t0 = time.perf_counter()
-    probs = model.predict(x_float, batch_size=500, verbose=0)
-    _record("evaluate_s", time.perf_counter() - t0)
-    _record("evaluate_images", len(x_float))
-    return float(np.mean(np.argmax(probs, axis=-1) == y))
 
 
 class ProgressCallback(keras.callbacks.Callback):

@@ -11,34 +11,8 @@ guide's rule). The recipe's pruning / clustering / QAT then fine-tune every othe
 
 from __future__ import annotations
 
-import re
-
 from mobilekit.errors import MobilekitError
-
-FINE_TUNE_WORDS = ("all", "none")
-_BLOCK = re.compile(r"block_\d+")
-_FRACTION = re.compile(r"(0?\.\d+|1(\.0*)?|0\.0*[1-9]\d*)")
-
-
-def check_fine_tune_syntax(value) -> str:
-    """``--fine-tune`` as written canonically: "all", "none", "block_N" or a fraction in (0, 1].
-
-    Raises:
-        MobilekitError: any other value, named.
-    """
-    text = str(value).strip().lower() if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
-    if text in FINE_TUNE_WORDS or (text is not None and _BLOCK.fullmatch(text)):
-        return text
-    if text is not None and re.fullmatch(r"[0-9.]+", text):
-        try:
-            fraction = float(text)
-        except ValueError:
-            fraction = None
-        if fraction is not None and 0 < fraction <= 1:
-            return f"{fraction:g}"
-    raise MobilekitError(f"fine_tune must be all, none, block_N (that block and the layers after it) or a fraction "
-                         f"of the backbone's layers in (0, 1]; received fine_tune={value!r}")
-
+from mobilekit.pipeline.config import BLOCK_NAME
 
 def is_batch_norm(layer) -> bool:
     return type(layer).__name__ == "BatchNormalization"
@@ -53,7 +27,7 @@ def blocks(model) -> list[str]:
     """The model's block names (``block_0`` ...) in order."""
     names = []
     for layer in model.layers:
-        m = _BLOCK.match(layer.name)
+        m = BLOCK_NAME.match(layer.name)
         if m and m.group(0) not in names:
             names.append(m.group(0))
     return names
@@ -104,7 +78,8 @@ def check_fine_tune(model, fine_tune: str) -> None:
 
 def train_phases(cfg, data, model) -> tuple[dict, list[dict]]:
     """Phase 1 (head) and phase 2 (fine-tune) on ``model`` in place; (accuracies, phase records)."""
-    from mobilekit.pipeline.training import fit, keras_accuracy, steps
+    from mobilekit import tasks
+    from mobilekit.pipeline.training import fit, steps
 
     n = len(data.ds.x_train)
     phases, accuracy = [], {}
@@ -118,7 +93,7 @@ def train_phases(cfg, data, model) -> tuple[dict, list[dict]]:
             record["fine_tune"] = cfg.fine_tune
         if epochs > 0:
             fit(model, data.ds.x_train, data.ds.y_train, cfg, epochs, lr, title, seed_offset=5 + len(phases))
-            accuracy[f"keras_{name}"] = record["accuracy"] = keras_accuracy(model, data.x_test, data.ds.y_test)
+            accuracy[f"keras_{name}"] = record["accuracy"] = tasks.of(cfg.arch).keras_metric(model, data)
         phases.append(record)
     # The compression stages after these fine-tune every layer but BatchNormalization.
     set_trainable(model, [layer.name for layer in _weighted(model)])

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import mobilekit
-from mobilekit.converters import imagenet_mobilenet_v2, load_state_dict, port_state_dict, torchvision_checkpoint
-from mobilekit.converters.torch_legacy import MAGIC_NUMBER, PROTOCOL_VERSION
+from mobilekit.weights import imagenet_mobilenet_v2, load_state_dict, port_state_dict, torchvision_checkpoint
+from mobilekit.weights.torch_legacy import MAGIC_NUMBER, PROTOCOL_VERSION
 from mobilekit.errors import MobilekitError
 from mobilekit.photos import EXPECTED_CLASSES, load_photos
 
@@ -71,7 +71,7 @@ def test_ported_model_classifies_the_photos():
 @pytest.mark.slow
 def test_ported_efficientnet_lite0_classifies_the_photos():
     """TensorFlow's Lite0 weights in the lukemelas layout: the tabby lands in the cat classes, the espresso in its."""
-    from mobilekit.converters import imagenet_efficientnet_lite0
+    from mobilekit.weights import imagenet_efficientnet_lite0
 
     model = imagenet_efficientnet_lite0()
     assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == 4_652_008

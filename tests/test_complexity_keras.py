@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import mobilekit
-from mobilekit._tf import keras
-from mobilekit.analysis import complexity, peak_activation_elements, weight_bytes
+from mobilekit.backend import keras
+from mobilekit.complexity import complexity, peak_activation_elements, weight_bytes
 
 MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
 

