@@ -69,19 +69,36 @@ def fashion_small():
 
 
 @pytest.fixture
-def cli_error(capsys):
-    """Run the `mobilekit` CLI in-process with arguments that must be refused: asserts exit code 2 and exactly
-    one stderr line without a traceback, and returns that line."""
+def cli_run(capsys):
+    """Run the `mobilekit` CLI in-process (TensorFlow is imported once per test worker, not once per call):
+    returns a CompletedProcess with the exit code and what the command printed. Tests of what a fresh process
+    prints (TensorFlow's start-up noise, --help's import time) run the real command instead."""
     from mobilekit import cli
 
-    def call(*argv) -> str:
+    def call(*argv) -> subprocess.CompletedProcess:
+        capsys.readouterr()  # what the test printed before is not the command's
+        argv = [str(a) for a in argv]
         try:
-            code = cli.main([str(a) for a in argv])
-        except SystemExit as e:  # argparse's own errors
+            code = cli.main(argv)
+        except SystemExit as e:  # argparse's own errors and --help
             code = e.code
-        err = [line for line in capsys.readouterr().err.strip().splitlines()
-               if line.strip() and "cuInit" not in line]  # TensorFlow's CUDA probe on machines without GPU
-        assert code == 2, err
+        out, err = capsys.readouterr()
+        err = "\n".join(line for line in err.splitlines()
+                        if "cuInit" not in line)  # TensorFlow's CUDA probe on machines without GPU
+        return subprocess.CompletedProcess(["mobilekit", *argv], code, out, err)
+
+    return call
+
+
+@pytest.fixture
+def cli_error(cli_run):
+    """Run the `mobilekit` CLI in-process with arguments that must be refused: asserts exit code 2 and exactly
+    one stderr line without a traceback, and returns that line."""
+
+    def call(*argv) -> str:
+        result = cli_run(*argv)
+        err = [line for line in result.stderr.strip().splitlines() if line.strip()]
+        assert result.returncode == 2, err
         assert len(err) == 1 and "Traceback" not in err[0], err
         return err[0]
 

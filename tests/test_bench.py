@@ -123,11 +123,16 @@ def test_mutated_files_never_crash_the_command(models, tmp_path):
     assert codes.count(2) >= 40 and codes.count(0) >= 40, (codes.count(0), codes.count(2))
 
 
-def test_crafted_benchmark_model_logs_never_crash_the_command(tmp_path):
-    """300 crafted logs (junk and absurd numbers, dropped and repeated lines, binary noise, truncation)."""
-    result = _fuzz().fuzz("logs", 300, tmp_path, seed=0)
+@pytest.mark.parametrize("count", [pytest.param(100, id="100"), pytest.param(300, id="300", marks=pytest.mark.slow)])
+def test_crafted_benchmark_model_logs_never_crash_the_command(tmp_path, count):
+    """Crafted logs (junk and absurd numbers, dropped and repeated lines, binary noise, truncation): 100 in the
+    fast lane, 300 in the full lane (the same seed: the 100 are the first of the 300). Seeds 0-2 refused
+    18-31 of 100 and accepted 69-82; seed 0 refused 66 of 300."""
+    result = _fuzz().fuzz("logs", count, tmp_path, seed=0)
     assert result["findings"] == [], result["findings"][:5]
-    assert result["exit_codes"].get("2", 0) >= 50 and result["exit_codes"].get("0", 0) >= 100, result["exit_codes"]
+    # both outcomes are exercised: a fuzzer that only makes junk (or only valid logs) tests half the command
+    assert result["exit_codes"].get("2", 0) >= count // 6 and result["exit_codes"].get("0", 0) >= count // 3, \
+        result["exit_codes"]
 
 
 def test_targets_are_checked_and_recorded(models, tmp_path):

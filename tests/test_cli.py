@@ -99,7 +99,7 @@ def test_no_command_prints_help():
     assert result.returncode == 2 and "usage" in result.stdout
 
 
-def test_unreadable_image_fails_cleanly(tmp_path):
+def test_unreadable_image_fails_cleanly(tmp_path, cli_run):
     from mobilekit.backend import tf
 
     png = tf.io.encode_png(np.zeros((8, 8, 1), np.uint8)).numpy()
@@ -109,7 +109,7 @@ def test_unreadable_image_fails_cleanly(tmp_path):
             (tmp_path / "data" / cls / f"{i}.png").write_bytes(png)
     (tmp_path / "data" / "dogs" / "9.jpg").write_bytes(b"\xff\xd8\xff truncated jpeg")
     out = tmp_path / "out"
-    result = run("build", "--data", str(tmp_path / "data"), "--out", str(out))
+    result = cli_run("build", "--data", tmp_path / "data", "--out", out)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("mobilekit build: error: unreadable image") and "9.jpg" in last
@@ -129,17 +129,17 @@ def test_pretrained_build_rejects_what_it_cannot_honour(cli_error, tmp_path, arg
     assert not out.exists()
 
 
-def test_arch_flags_come_from_the_builders_signatures():
+def test_arch_flags_come_from_the_builders_signatures(cli_run):
     from mobilekit import archs
 
-    out = run("build", "--help").stdout
+    out = cli_run("build", "--help").stdout
     knobs = set(archs.knob_types()) - {"batch_norm", "classifier_relu"}
     assert {"squeeze_ratio", "pct3x3", "bypass", "base_e", "alpha", "groups", "scale"} <= knobs
     for name in knobs:
         assert f"--{name.replace('_', '-')}" in out, name
     assert archs.knob_types("squeezenet1_1")["base_e"] is int and archs.knob_types("mobilenet_v1")["alpha"] is float
-    result = run("info", "--arch", "squeezenet1_1", "--base-e", "64", "--input-size", "64", "--classes", "10",
-                 "--json")
+    result = cli_run("info", "--arch", "squeezenet1_1", "--base-e", "64", "--input-size", "64", "--classes", "10",
+                     "--json")
     assert result.returncode == 0 and '"base_e": 64' in result.stdout
 
 

@@ -60,13 +60,12 @@ def test_refused_and_unknown_cpus_and_devices_are_one_line_errors(small_int8):
                    "emulated thread counts must be 1..8")
 
 
-def test_missing_root_is_named_with_the_command_that_makes_it(small_int8, tmp_path):
-    env = {"MOBILEKIT_CACHE": str(tmp_path / "empty")}
-    r = cli("emulate", "status", env=env)
+def test_missing_root_is_named_with_the_command_that_makes_it(small_int8, tmp_path, cli_run, monkeypatch):
+    monkeypatch.setenv("MOBILEKIT_CACHE", str(tmp_path / "empty"))
+    r = cli_run("emulate", "status")
     assert r.returncode == 1 and "not set up: run `mobilekit emulate setup`" in r.stdout
-    one_line_error(cli("bench", small_int8, "--emulate", "cortex-a76", env=env), "mobilekit emulate setup")
-    one_line_error(cli("build", "--device", "snapdragon-845", "--out", tmp_path / "b", env=env),
-                   "mobilekit emulate setup")
+    one_line_error(cli_run("bench", small_int8, "--emulate", "cortex-a76"), "mobilekit emulate setup")
+    one_line_error(cli_run("build", "--device", "snapdragon-845", "--out", tmp_path / "b"), "mobilekit emulate setup")
     assert not (tmp_path / "b" / "report.json").exists()
 
 

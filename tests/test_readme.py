@@ -46,7 +46,11 @@ CHEAP = {
 # written in the full lane (CI); the fast lane runs the rest.
 CHEAP_FULL_LANE = {
     "mobilekit info --arch mobilenet_v1 --alpha 0.5 --input-size 160",
+    "mobilekit info --arch squeezenet1_0 --json",
+    "mobilekit bench a.tflite b.tflite --sram-kb 8192 --fps 15 --energy-mj 2000 --profile",
     "mobilekit numerics build/squeezenet1_1/squeezenet1_1.tflite --reference build/squeezenet1_1/squeezenet1_1_float.tflite",
+    "mobilekit numerics build/squeezenet1_1/squeezenet1_1.tflite --reference build/squeezenet1_1/squeezenet1_1_float.tflite "
+    "--model-explorer sqnr.json",
     "mobilekit export tflite --arch shufflenet_v2 --scale 0.5 --out exports/",
 }
 CHEAP_ARM = {  # need the aarch64 root (`mobilekit emulate setup`, done by scripts/setup.sh --test)

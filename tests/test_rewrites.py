@@ -152,6 +152,7 @@ def test_recipe_rewrites_are_validated():
     assert Recipe.from_json(json.loads(json.dumps(ptq.to_json()))) == ptq
 
 
+@pytest.mark.slow  # three SqueezeNet exports at 224 (seconds each): the full lane (CI) runs it
 def test_export_tflite_writes_both_files_through_the_rewrites(tmp_path, capsys):
     out = tmp_path / "export"
     assert main(["export", "tflite", "--arch", "squeezenet1_0", "--input-size", "224", "--classes", "10",

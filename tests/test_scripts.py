@@ -57,6 +57,7 @@ def test_porter_script_writes_loadable_keras_weights(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow  # runs the benchmark end to end (a model converted and timed): the full lane (CI) runs it
 def test_harness_overhead_benchmark_runs(tmp_path):
     out = tmp_path / "overhead.json"
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "harness_overhead.py"), "--sizes", "32",
