@@ -150,6 +150,23 @@ def test_precision_is_a_knob_and_int8_points_keep_their_ids():
         plan(ExploreConfig(base=base, space={"precision": ["int4"]}), "fp")  # refused as the build refuses it
 
 
+def test_sweeps_planned_before_the_settings_schema_keep_their_point_ids(monkeypatch, capsys):
+    """41 points of five sweeps (flags, knobs of three families, precision budgets, a teacher, pretrained weights)
+    as the code before the settings schema named them: a sweep folder made then resumes with nothing rebuilt.
+    (A new mobilekit version changes every id on purpose: regenerate the file then.)"""
+    from mobilekit.explore import command, engine
+
+    golden = json.loads((Path(__file__).parent / "data" / "point_ids_0.1.0.json").read_text())
+    planned = []
+    monkeypatch.setattr(engine, "explore", lambda cfg: planned.append(
+        sorted(p.id for p in plan(cfg, golden["fingerprint"])[0])) or {"points": []})
+    monkeypatch.setattr(command, "print_summary", lambda doc, out: None)
+    for sweep in golden["sweeps"]:
+        assert cli.main(["explore", *sweep["argv"], "--out", "never-written"]) == 0, capsys.readouterr().err
+        assert planned.pop() == sweep["ids"], sweep["argv"]
+    assert sum(len(s["ids"]) for s in golden["sweeps"]) == 41
+
+
 def test_bad_specs_are_one_line_errors_before_anything_is_written(cli_error, tmp_path):
     out = tmp_path / "sweep"
     base = ["explore", "--arch", "squeezenet1_1", *TINY, "--out", str(out)]
