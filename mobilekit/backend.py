@@ -111,16 +111,20 @@ def quiet_native_stderr():
 
 
 class _LazyModule(types.ModuleType):
-    """A module stand-in that imports the real module on first use."""
+    """A module stand-in that imports the real module on first use (then calls ``on_load`` with it)."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, on_load=None):
         super().__init__(name)
         self._module = None
+        self._on_load = on_load
 
     def _load(self):
         if self._module is None:
             with quiet_native_stderr():
-                self._module = importlib.import_module(self.__name__)
+                module = importlib.import_module(self.__name__)
+            if self._on_load is not None:
+                self._on_load(module)
+            self._module = module
             if not VERBOSE:
                 _quiet_python_logs()
         return self._module
@@ -129,6 +133,23 @@ class _LazyModule(types.ModuleType):
         return getattr(self._load(), attr)
 
 
+def _trace_wrappers_without_autograph(_tfmot) -> None:
+    """tfmot's pruning and quantization wrappers build their graph with explicit ``tf.cond`` / ``smart_cond``, so
+    autograph's rewrite of their ``call`` adds nothing but time: tracing a tiny SqueezeNet 1.1 build's pruning
+    stage took 18.5 s with it and 12.1 s without, QAT 8.5 s and 6.9 s, and the .tflite was byte-identical
+    (docs/testing.md). Python control flow on a tensor would now raise at trace time instead of being
+    converted: a loud failure, never a different graph."""
+    from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer, quantize_wrapper
+    from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
+
+    for cls in (pruning_wrapper.PruneLowMagnitude, quantize_wrapper.QuantizeWrapper,
+                quantize_wrapper.QuantizeWrapperV2, quantize_layer.QuantizeLayer):
+        if "call" in cls.__dict__ and not hasattr(cls.__dict__["call"], "__mobilekit_unconverted__"):
+            call = tf.autograph.experimental.do_not_convert(cls.__dict__["call"])
+            call.__mobilekit_unconverted__ = True
+            cls.call = call
+
+
 tf = _LazyModule("tensorflow")
 keras = _LazyModule("tf_keras")
-tfmot = _LazyModule("tensorflow_model_optimization")
+tfmot = _LazyModule("tensorflow_model_optimization", on_load=_trace_wrappers_without_autograph)

@@ -160,3 +160,18 @@ def test_a_killed_sweep_points_temporary_folder_is_removed_when_the_point_runs_a
     (tmp_path / "abc123").mkdir()
     remove_dead_process_folders(tmp_path, ".abc123.tmp-")
     assert sorted(p.name for p in tmp_path.iterdir()) == [f".abc123.tmp-{os.getpid()}", "abc123"]
+
+
+
+def test_tfmot_wrappers_trace_without_autograph():
+    """mobilekit.backend marks tfmot's pruning and QAT wrappers' ``call`` do-not-convert when tfmot loads (a
+    quarter off a small build's time, same bytes). That the wrapped models still prune, keep their zeros through
+    QAT and convert is what the slow tier's builds check (tests/test_zoo_int8.py, tests/test_build_e2e.py)."""
+    from mobilekit.backend import tfmot
+    from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer, quantize_wrapper
+    from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
+
+    assert tfmot.sparsity is not None  # loads tfmot through the proxy
+    for cls in (pruning_wrapper.PruneLowMagnitude, quantize_wrapper.QuantizeWrapper,
+                quantize_wrapper.QuantizeWrapperV2, quantize_layer.QuantizeLayer):
+        assert getattr(cls.call, "__mobilekit_unconverted__", False), cls
