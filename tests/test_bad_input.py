@@ -351,6 +351,7 @@ def pairs(tmp_path_factory):
 
 
 @pytest.mark.needs_data
+@pytest.mark.xdist_group("numerics_pairs")  # one worker builds the module fixture
 @pytest.mark.parametrize("reference,needle", [
     ("int8.tflite", "the reference is not a float model"),
     ("bigger_float.tflite", "the int8 file takes [32, 32, 3] images, the reference [48, 48, 3]"),
@@ -366,6 +367,7 @@ def test_numerics_refuses_a_reference_that_is_not_the_int8_files_model(cli_error
 
 
 @pytest.mark.needs_data
+@pytest.mark.xdist_group("numerics_pairs")
 def test_numerics_writes_into_missing_folders_and_replaces_only_its_own_files(pairs, monkeypatch):
     """Folders that do not exist yet are made when the outputs are written (not a traceback after the work); a
     second run replaces its own earlier files; the inputs are untouched."""

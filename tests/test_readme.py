@@ -171,7 +171,8 @@ def run(command: str, cwd: Path, extra=(), timeout=1200) -> subprocess.Completed
 
 
 @pytest.mark.parametrize("command", [pytest.param(c, marks=[*([pytest.mark.needs_data] if "numerics" in c else []),
-                                                             *([pytest.mark.slow] if c in CHEAP_FULL_LANE else [])],
+                                                             *([pytest.mark.slow] if c in CHEAP_FULL_LANE else []),
+                                                             pytest.mark.xdist_group("readme_workdir")],  # one fixture
                                                   id=c) for c in sorted(CHEAP)])
 def test_cheap_readme_command_runs_as_written(workdir, command):
     result = run(command, workdir)
@@ -193,6 +194,7 @@ def test_cheap_readme_command_runs_as_written(workdir, command):
 
 @pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
 @pytest.mark.needs_arm_root
+@pytest.mark.xdist_group("readme_workdir")
 @pytest.mark.parametrize("command", sorted(CHEAP_ARM))
 def test_cheap_arm_readme_command_runs_as_written(workdir, command):
     result = run(command, workdir)
