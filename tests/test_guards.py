@@ -162,7 +162,6 @@ def test_a_killed_sweep_points_temporary_folder_is_removed_when_the_point_runs_a
     assert sorted(p.name for p in tmp_path.iterdir()) == [f".abc123.tmp-{os.getpid()}", "abc123"]
 
 
-
 def test_tfmot_wrappers_trace_without_autograph():
     """mobilekit.backend marks tfmot's pruning and QAT wrappers' ``call`` do-not-convert when tfmot loads (a
     quarter off a small build's time, same bytes). That the wrapped models still prune, keep their zeros through
