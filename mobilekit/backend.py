@@ -136,8 +136,9 @@ class _LazyModule(types.ModuleType):
 def _trace_wrappers_without_autograph(_tfmot) -> None:
     """tfmot's pruning and quantization wrappers build their graph with explicit ``tf.cond`` / ``smart_cond``, so
     autograph's rewrite of their ``call`` adds nothing but time: a tiny SqueezeNet 1.1 build's pruning stage took
-    18.5 s with it and 13.0 s without, QAT 8.5 s and 6.4 s, and the .tflite was byte-identical (docs/testing.md). Python control flow on a tensor would now raise at trace time instead of being
-    converted: a loud failure, never a different graph."""
+    18.5 s with it and 13.0 s without, QAT 8.5 s and 6.4 s, and the .tflite was byte-identical (docs/testing.md).
+    Python control flow on a tensor would now raise at trace time instead of being converted: a loud failure,
+    never a different graph."""
     from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer, quantize_wrapper
     from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
