@@ -133,7 +133,7 @@ def test_a_sweep_on_two_worker_nodes_survives_losing_one(cluster, acceptance):
         while not _trial_running(killed.pid):  # node_a's next trial: its actor process is up
             assert time.monotonic() < deadline and driver.poll() is None, "node_a ran no second trial"
             time.sleep(0.2)
-        time.sleep(3)  # in the middle of its build (each takes ~30 s)
+        time.sleep(3)  # in the middle of its trial (a start-up and a build of ~15 s)
         _kill_tree(killed)
         stdout, stderr = driver.communicate(timeout=900)
     finally:

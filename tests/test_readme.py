@@ -24,7 +24,7 @@ README = ROOT / "README.md"
 MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
 QUICK_BUILD = ["--limit-train", "600", "--limit-test", "200", "--epochs", "0.3", "--prune-epochs", "0.3",
                "--qat-epochs", "0.1", "--cluster-epochs", "0.1", "--min-stage-steps", "0", "--latency-runs", "5"]
-QUICK_EXPLORE = ["--input-size", "32", *QUICK_BUILD]
+QUICK_EXPLORE = ["--input-size", "32", *QUICK_BUILD, "--recipe", "int8-ptq"]  # as TINY (conftest.py): the sweep's cost
 # Transfer builds on the 12-image photos folder: the smallest input, one epoch per phase, no stage minimum.
 QUICK_TRANSFER = ["--input-size", "32", "--head-epochs", "1", "--epochs", "1", "--min-stage-steps", "0",
                   "--latency-runs", "5"]
