@@ -27,9 +27,8 @@ SCRIPT = Path(__file__).parents[1] / "android_demo" / "benchmark" / "run_benchma
 QUICK = ["--num_runs", "3", "--warmup_runs", "1", "--min_secs", "0"]
 
 
-def cli(*args, env=None):
-    return subprocess.run([MOBILEKIT, *map(str, args)], capture_output=True, text=True, timeout=1200,
-                          env={**os.environ, **(env or {})})
+def cli(*args):
+    return subprocess.run([MOBILEKIT, *map(str, args)], capture_output=True, text=True, timeout=1200)
 
 
 def one_line_error(r, *needles):
