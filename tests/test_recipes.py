@@ -184,3 +184,45 @@ def test_a_recipe_json_file_works_wherever_a_preset_name_does(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["build", "--recipe", str(tmp_path / "missing.json")])
     assert e.value.code == 2 and "no such recipe file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_few_step_stage_runs_eagerly_to_the_weights_and_masks_of_a_traced_one(fashion_small, monkeypatch):
+    """A stage of at most EAGER_MAX_STEPS optimizer steps runs eagerly (no training function traced): the same
+    computation as the traced fit, masks updated every step included, and evaluation afterwards traced again."""
+    from mobilekit.backend import tf
+    from mobilekit.pipeline import profile, training
+    from mobilekit.pipeline.config import BuildConfig
+
+    cfg = BuildConfig(arch="squeezenet1_1", batch_size=16, seed=0)
+    x, y = fashion_small.x_train[:64], fashion_small.y_train[:64]
+    tf.keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    h = keras.layers.ReLU()(keras.layers.BatchNormalization()(keras.layers.Conv2D(16, 3, use_bias=False)(inputs)))
+    start = keras.Model(inputs, keras.layers.Dense(10, "softmax")(keras.layers.GlobalAveragePooling2D()(h)))
+
+    class Mode(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.add(self.model.run_eagerly)
+
+    results = {}
+    for limit in (10 ** 6, 0):  # eager, then traced
+        monkeypatch.setitem(training.EAGER_MAX_STEPS, "prune", limit)
+        model = keras.models.clone_model(start)
+        model.set_weights(start.get_weights())
+        pruned = prune(model, 0.5, end_step=3, frequency=1)
+        seen, stage = set(), {}
+        token = profile.PROFILE.set(stage)
+        try:
+            n = training.fit(pruned, x, y, cfg, 1.0, 1e-2, "pruning", [tfmot.sparsity.keras.UpdatePruningStep(), Mode()],
+                             stage="prune")
+        finally:
+            profile.PROFILE.reset(token)
+        assert n == 4 and seen == {limit > 0} and pruned.run_eagerly is False
+        assert stage["eager_fits"] == int(limit > 0) and stage["fits"] == 1
+        results[limit] = strip_pruning(pruned).get_weights()
+    eager, traced = results[10 ** 6], results[0]
+    for a, b in zip(eager, traced):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        assert np.array_equal(a == 0, b == 0)  # the same pruning masks
+    assert np.mean(eager[0] == 0) == pytest.approx(0.5, abs=0.01)  # the conv kernel reached its target

@@ -215,7 +215,7 @@ def prune(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
     what = f"{spec.m_by_n[0]}:{spec.m_by_n[1]}" if spec.m_by_n else f"{spec.sparsity:.0%}"
     fit(pruned, data.ds.x_train, data.ds.y_train, cfg, cfg.prune_epochs, stage_lr(cfg, 0.2),
         f"pruning to {what}", [tfmot.sparsity.keras.UpdatePruningStep()], seed_offset=1,
-        min_steps=min_steps(cfg, "prune"))
+        min_steps=min_steps(cfg, "prune"), stage="prune")
     stripped = strip_pruning(pruned)
     return Trained(stripped, {**state.accuracy, "keras_pruned": keras_metric(cfg, stripped, data)},
                    sparsity_masks(stripped))
@@ -233,7 +233,8 @@ def cluster(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
     wrapped = cluster_model(base, spec.clusters, preserve_sparsity=bool(state.masks))
     if cfg.cluster_epochs > 0:
         fit(wrapped, data.ds.x_train, data.ds.y_train, cfg, cfg.cluster_epochs, stage_lr(cfg, 0.05),
-            f"clustering to {spec.clusters} values", seed_offset=3, min_steps=min_steps(cfg, "cluster"))
+            f"clustering to {spec.clusters} values", seed_offset=3, min_steps=min_steps(cfg, "cluster"),
+            stage="cluster")
     stripped = strip_clustering(wrapped)
     accuracy = {**state.accuracy, "keras_clustered": keras_metric(cfg, stripped, data)}
     return Trained(stripped, accuracy, sparsity_masks(stripped), cluster_labels(stripped))
@@ -255,7 +256,8 @@ def qat(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
     keep = KeepClusters(state.labels) if state.labels else KeepSparsity(state.masks) if state.masks else None
     if cfg.qat_epochs > 0:
         fit(model, data.ds.x_train, data.ds.y_train, cfg, cfg.qat_epochs, stage_lr(cfg, 0.05),
-            "quantization-aware training", [keep] if keep else [], seed_offset=2, min_steps=min_steps(cfg, "qat"))
+            "quantization-aware training", [keep] if keep else [], seed_offset=2, min_steps=min_steps(cfg, "qat"),
+            stage="qat")
     accuracy = {**state.accuracy, "keras_qat": keras_metric(cfg, model, data)}
     return Trained(model, accuracy, state.masks, state.labels, float_model=exported, rewrites=log)
 
