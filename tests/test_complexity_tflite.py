@@ -34,6 +34,7 @@ def test_hand_computed_small_graph():
     assert spans == {192: (-1, 1), 256: (0, 2), 128: (1, 2), 384: (2, 3)}
 
 
+@pytest.mark.slow  # two 224x224 conversions each (4 s): the full lane (CI) runs it
 @pytest.mark.parametrize("arch, peak_int8", [
     # conv1 (3x3/2, 64, ReLU fused) 111x111x64 = 788,544 bytes and pool1 55x55x64 = 193,600, live together.
     ("squeezenet1_1", 111 * 111 * 64 + 55 * 55 * 64),

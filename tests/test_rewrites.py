@@ -72,6 +72,7 @@ def test_pad_fold_refuses_a_pool_whose_input_can_be_negative():
                     "reason": "the pooled input can be negative"}]
 
 
+@pytest.mark.slow  # three conversions of a MobileNetV2 (6.5 s): the full lane (CI) runs it
 def test_pad_grow_folds_symmetric_stride2_padding_into_a_grown_kernel():
     model = mobilekit.create("mobilenet_v2", input_shape=(64, 64, 3), classes=10, padding="symmetric",
                              alpha=0.35)
@@ -119,6 +120,7 @@ def test_normalization_fold_is_exact_with_a_mean_colour_border_where_the_conv_pa
     assert counts["CONCATENATION"] == (0 if padding == "valid" else 2)
 
 
+@pytest.mark.slow  # every rewrite and conversion (4 s): the full lane (CI) runs it
 def test_all_rewrites_together_on_the_torchvision_layout_stay_exact():
     from mobilekit.archs.mobilenet import TORCH_IMAGENET_NORMALIZATION
 
