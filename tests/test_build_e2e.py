@@ -77,6 +77,18 @@ def test_artifacts_and_report_fields(small_build):
         assert 0 < t[stage]["first_step_s"] < t[stage]["train_s"] <= report["stage_seconds"][stage]
         assert t[stage]["train_images_per_s"] > 0 and t[stage]["evaluate_images_per_s"] > 0
     assert report["rewrites"] == []  # SqueezeNet 1.1 at 32: no pad to fold, no normalisation
+    # TFLite metadata in both files: labels.txt zipped in, the report's normalisation, what app runtimes take.
+    from mobilekit.app_metadata import read
+    from mobilekit.tflite_file import TfliteFile
+
+    pre = report["preprocessing"]
+    for name in ("squeezenet1_1.tflite", "squeezenet1_1_float.tflite"):
+        md = read(TfliteFile.read(out / name))
+        assert md["labels"] == (out / "labels.txt").read_text().splitlines() and md["name"] == "squeezenet1_1"
+        assert md["normalization"] == {"mean": [-pre["offset"] / pre["scale"] + 0.0], "std": [1 / pre["scale"]]}
+    assert report["app"]["metadata"] == read(TfliteFile(data))
+    assert report["app"]["runtimes"]["MediaPipe Tasks ImageClassifier"].startswith("no: input int8")
+    assert "| fits MediaPipe Tasks ImageClassifier | no: input int8" in (out / "report.md").read_text()
     assert "graph rewrites (export only) | none applied" in (out / "report.md").read_text()
     from mobilekit.schema import BuildReport
 

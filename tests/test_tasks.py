@@ -33,7 +33,7 @@ def test_an_arch_of_a_task_the_kit_lacks_is_refused_in_one_line(monkeypatch):
 
 def test_the_classification_task_implements_the_whole_protocol():
     assert PROTOCOL_METHODS == ["app_files", "check_kept", "create_model", "evaluate", "keras_metric", "load",
-                                "loss", "report_fields", "warnings"]
+                                "loss", "report_fields", "warnings", "with_metadata"]
     for name in PROTOCOL_METHODS:
         wanted = list(inspect.signature(getattr(tasks.Task, name)).parameters)
         assert list(inspect.signature(getattr(Classification, name)).parameters) == wanted, name
@@ -65,8 +65,9 @@ def test_a_build_reaches_every_task_specific_part_through_the_seam(monkeypatch, 
                                recipe="int8-ptq", latency_runs=5, latency_warmup=1, batch_size=64,
                                out=str(tmp_path / "b")))
     assert set(recording.calls) == set(PROTOCOL_METHODS)
-    assert recording.calls.index("load") < recording.calls.index("create_model") < recording.calls.index("loss") \
-        < recording.calls.index("evaluate") < recording.calls.index("check_kept")
+    order = [recording.calls.index(n) for n in ("load", "create_model", "loss", "with_metadata", "evaluate",
+                                                 "check_kept")]
+    assert order == sorted(order)
     assert report["files"]["labels"] == "classes.txt"  # the app's files are the task's
     assert (tmp_path / "b" / "classes.txt").read_text().splitlines()[9] == "Ankle boot"
     assert not (tmp_path / "b" / "labels.txt").exists()

@@ -89,6 +89,9 @@ def read_model(path: str) -> tuple[dict, object, dict]:
         from mobilekit.precision import layer_precisions
 
         info["precision"] = {k: v for k, v in layer_precisions(content).items() if k != "layers"}
+        from mobilekit.app_metadata import section
+
+        info["app"] = section(f)
         a = analyze(f)
     except MobilekitError as e:
         raise MobilekitError(f"{path}: {e}") from None

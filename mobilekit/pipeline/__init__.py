@@ -119,6 +119,8 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
                                           int8_bytes, calibration, console)
     else:
         int8_bytes, precision = stages.precision(cfg, data, float_bytes, int8_bytes, calibration, console)
+    float_bytes = task.with_metadata(cfg, data, float_bytes, "float")  # what app runtimes read: the files ship so
+    int8_bytes = task.with_metadata(cfg, data, int8_bytes, cfg.precision)
     evaluated = timer.run("evaluate_int8", f"Evaluating the int8 file on {len(data.ds.y_test)} test "
                           + ("photos" if cfg.imagenet_as_is else "images"), task.evaluate, cfg, data, state,
                           int8_bytes)
@@ -129,6 +131,7 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
 
 def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, out_dir) -> dict:
     """Latency, numerics, ARM counts, then the report and the artifacts written whole."""
+    from mobilekit import app_metadata
     from mobilekit.complexity import complexity
     from mobilekit.bench import measure_latency
     from mobilekit.hostinfo import cpu_info
@@ -153,6 +156,7 @@ def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, 
         metaparameters=stages.metaparameters(cfg), input_shape=list(data.ds.input_shape),
         **stages.task(cfg).report_fields(data), params=info["params"], macs=info["macs"],
         **artifacts.file_fields(TfliteFile(int8_bytes), float_bytes, int8_bytes),
+        app=app_metadata.section(TfliteFile(int8_bytes)),
         recipe=guards.recipe_section(cfg), rewrites=rewrites, precision=precision,
         **stages.sparsity_fields(cfg, int8_bytes, model, state),
         warnings=warnings or None, accuracy=state.accuracy, numerics=numerics, latency=latency, arm=arm,

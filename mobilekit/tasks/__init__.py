@@ -15,6 +15,7 @@ the arch's :class:`Task`:
 ``warnings``       what the metrics say the user should know
 ``report_fields``  the report's task fields (classes, preprocessing)
 ``app_files``      what an app needs beside the .tflite (labels.txt)
+``with_metadata``  a written .tflite with the TFLite metadata app runtimes read (name, normalisation, labels)
 =================  ============================================================================================
 
 An arch names its task when it registers (``@register(task="detection")``; ``classification`` when it says

@@ -117,6 +117,19 @@ class Classification:
         return {"classes": list(data.ds.class_names), "num_classes": len(data.ds.class_names),
                 "preprocessing": data.ds.preprocessing()}
 
+    def with_metadata(self, cfg, data: Data, content: bytes, kind: str) -> bytes:
+        """``content`` (the ``kind`` file: int8, float) with image-classifier TFLite metadata (mobilekit.app_metadata):
+        deterministic (no date), so a build's bytes repeat."""
+        from importlib.metadata import version
+
+        from mobilekit.app_metadata import image_classifier
+
+        names = data.ds.class_names
+        what = f"{cfg.weights} weights" if cfg.imagenet_as_is else f"{len(names)} classes of {data.ds.name}"
+        return image_classifier(content, name=cfg.arch, version=f"mobilekit {version('mobilekit')}",
+                                description=f"{cfg.arch} image classifier ({kind}), {what}; built by mobilekit",
+                                preprocessing=data.ds.preprocessing(), labels=list(names))
+
     def app_files(self, data: Data) -> dict[str, tuple[str, bytes]]:
         """labels.txt: one class name per line, in output order (what Task Library and the demo app read)."""
         return {"labels": ("labels.txt", "".join(f"{c}\n" for c in data.ds.class_names).encode("utf-8"))}

@@ -1,0 +1,190 @@
+"""TFLite metadata on the files the kit writes, and what app runtimes a file fits.
+
+Apps' runtimes (MediaPipe Tasks, the TFLite Task Library, Android Studio's ML Model Binding) read the model's
+name, its input normalisation and its class names from TFLite metadata (the public ``metadata_schema.fbs``):
+a ``TFLITE_METADATA`` buffer in the model and the label file zipped onto the end of the flatbuffer. The kit
+writes it with tflite-support's metadata writers (installed ``--no-deps`` by scripts/setup.sh: its declared
+protobuf<4 pin is for the Task Library's protos, which these writers never import) and reads it back with
+that package's pure-Python generated schema and :mod:`zipfile` (no C++ parser touches an untrusted file).
+Metadata never changes the graph: ops, tensors and weights stay byte for byte (tested).
+
+Example: ``image_classifier(content, name="squeezenet1_1", version="0.1.0", description="...",
+preprocessing=report["preprocessing"], labels=report["classes"])``.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+
+from mobilekit.errors import MobilekitError
+
+TFLITE_SUPPORT = "tflite-support==0.4.4"  # pinned here; scripts/setup.sh installs it --no-deps
+INSTALL = f"pip install --no-deps {TFLITE_SUPPORT} (scripts/setup.sh does)"
+# What MediaPipe Tasks' ImageClassifier (and the Task Library's) takes: one [1, H, W, 3] input of these types
+# (float32 only with NormalizationOptions in the metadata), an output [1, N] or [1, 1, 1, N] of these types.
+APP_TYPES = ("UINT8", "FLOAT32")
+
+
+def _schema():
+    try:
+        from tensorflow_lite_support.metadata import metadata_schema_py_generated as fb
+    except ImportError:
+        raise MobilekitError(f"TFLite metadata needs tflite-support: {INSTALL}") from None
+    return fb
+
+
+def normalization(preprocessing: dict) -> tuple[list[float], list[float]]:
+    """(mean, std) of the metadata's NormalizationOptions for the build's ``float = pixel * scale + offset``:
+    ``(pixel - mean) / std`` with ``std = 1 / scale`` and ``mean = -offset / scale``."""
+    scale, offset = float(preprocessing["scale"]), float(preprocessing["offset"])
+    return [-offset / scale + 0.0], [1.0 / scale]  # + 0.0: no -0.0
+
+
+def image_classifier(content: bytes, *, name: str, version: str, description: str, preprocessing: dict,
+                     labels: list[str] | None) -> bytes:
+    """``content`` with image-classifier metadata: name, version, description; the input as an RGB image with
+    the build's normalisation; the output's class names as labels.txt (TENSOR_AXIS_LABELS; none for ``None``,
+    an untrained export's)."""
+    fb = _schema()
+    from tensorflow_lite_support.metadata.python.metadata_writers import (image_classifier as writer,
+                                                                           metadata_info, writer_utils)
+
+    mean, std = normalization(preprocessing)
+    with tempfile.TemporaryDirectory(prefix="mobilekit-metadata-") as d:
+        label_file = Path(d) / "labels.txt"
+        label_file.write_text("".join(f"{c}\n" for c in labels or ()), encoding="utf-8")
+        buffer = bytearray(content)
+        made = writer.MetadataWriter.create_from_metadata_info(
+            buffer,
+            general_md=metadata_info.GeneralMd(name=name, version=version, description=description,
+                                               author="mobilekit"),
+            input_md=metadata_info.InputImageTensorMd(
+                name="image", description=f"RGB image, float = (pixel - {mean[0]:g}) / {std[0]:g}",
+                norm_mean=mean, norm_std=std, color_space_type=fb.ColorSpaceType.RGB,
+                tensor_type=writer_utils.get_input_tensor_types(buffer)[0]),
+            output_md=metadata_info.ClassificationTensorMd(
+                name="probability", description="Probability of each class in labels.txt",
+                label_files=[metadata_info.LabelFileMd(file_path=str(label_file))] if labels is not None else None,
+                tensor_type=writer_utils.get_output_tensor_types(buffer)[0]))
+        return bytes(made.populate())
+
+
+def read(tfl) -> dict | None:
+    """The metadata of a parsed file (mobilekit.tflite_file.TfliteFile): ``{"name", "version", "description",
+    "normalization": {"mean", "std"} | None, "color_space", "labels": [...] | None, "associated_files"}``;
+    None when it has none.
+
+    Raises:
+        MobilekitError: metadata that does not parse, or tflite-support missing.
+    """
+    raw = tfl.metadata_buffers.get("TFLITE_METADATA")
+    if raw is None:
+        return None
+    fb = _schema()
+    try:
+        md = fb.ModelMetadataT.InitFromPackedBuf(bytearray(raw), 0)
+        subgraph = (md.subgraphMetadata or [None])[0]
+        inp = (subgraph.inputTensorMetadata or [None])[0] if subgraph else None
+        out = (subgraph.outputTensorMetadata or [None])[0] if subgraph else None
+        norm = next((u.options for u in (inp.processUnits or []) if inp is not None
+                     and u.optionsType == fb.ProcessUnitOptions.NormalizationOptions), None)
+        content = inp.content if inp is not None else None
+        color = (content.contentProperties.colorSpace if content is not None
+                 and content.contentPropertiesType == fb.ContentProperties.ImageProperties else None)
+        label_names = [_text(a.name) for a in ((out.associatedFiles or []) if out is not None else [])
+                       if a.type == fb.AssociatedFileType.TENSOR_AXIS_LABELS]
+        section = {"name": _text(md.name), "version": _text(md.version), "description": _text(md.description),
+                   "normalization": {"mean": [float(v) for v in norm.mean], "std": [float(v) for v in norm.std]}
+                   if norm is not None else None,
+                   "color_space": {v: k for k, v in vars(fb.ColorSpaceType).items()}.get(color),
+                   "associated_files": _zipped_names(tfl.content)}
+    except MobilekitError:
+        raise
+    except Exception as e:  # the generated reader raises anything on bad offsets
+        raise MobilekitError(f"unreadable TFLite metadata ({type(e).__name__})") from None
+    section["labels"] = _labels(tfl.content, label_names[0]) if label_names else None
+    return section
+
+
+def _text(value) -> str | None:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _zipped_names(content: bytes) -> list[str]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as z:
+            return z.namelist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return []
+
+
+def _labels(content: bytes, name: str) -> list[str] | None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as z:
+            info = z.getinfo(name)
+            if info.file_size > 1 << 20:
+                return None
+            return z.read(name).decode("utf-8").splitlines()
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, UnicodeDecodeError, NotImplementedError):
+        return None
+
+
+def runtimes(tfl, metadata: dict | None) -> dict[str, str]:
+    """Which app runtimes take this file as an image classifier: ``{runtime: "yes..." | "no: why"}``.
+
+    The rules are the ImageClassifier's documented model requirements (MediaPipe Tasks and the Task Library
+    share them): one RGB input [1, H, W, 3] of uint8 or float32 (float32 needs normalisation in the
+    metadata), an output [1, N] or [1, 1, 1, N] of uint8 or float32; class names only from metadata labels.
+    """
+    problems = []
+    if len(tfl.inputs) != 1:
+        problems.append(f"{len(tfl.inputs)} inputs, not one image")
+    else:
+        t = tfl.inputs[0]
+        if len(t.shape) != 4 or t.shape[0] != 1 or t.shape[3] != 3:
+            problems.append(f"input {list(t.shape)}, not [1, H, W, 3]")
+        if t.dtype not in APP_TYPES:
+            problems.append(f"input {t.dtype.lower()}: it takes uint8 or float32")
+        elif t.dtype == "FLOAT32" and not (metadata and metadata["normalization"]):
+            problems.append("float32 input without normalisation in TFLite metadata")
+    classes = [t for t in tfl.outputs if t.dtype in APP_TYPES and (len(t.shape) == 2 and t.shape[0] == 1
+                                                                   or tuple(t.shape[:3]) == (1, 1, 1))]
+    if not classes:
+        problems.append("no uint8 or float32 output [1, N]" + (f" (output {tfl.outputs[0].dtype.lower()})"
+                                                                 if tfl.outputs else ""))
+    if problems:
+        verdict = "no: " + "; ".join(problems)
+    else:
+        verdict = "yes, " + (f"class names from its {len(metadata['labels'])} labels" if metadata
+                             and metadata["labels"] else "index only (no labels in TFLite metadata)")
+    return {"LiteRT interpreter": "yes", "MediaPipe Tasks ImageClassifier": verdict,
+            "TFLite Task Library ImageClassifier": verdict}
+
+
+def section(tfl) -> dict:
+    """report.json's and bench's ``app``: ``{"metadata": read(tfl) or None, "runtimes": runtimes(...)}``; metadata
+    that does not read is ``{"error": why}`` there, never an exception (bench reads untrusted files)."""
+    try:
+        metadata = read(tfl)
+    except MobilekitError as e:
+        return {"metadata": {"error": str(e)}, "runtimes": runtimes(tfl, None)}
+    return {"metadata": metadata, "runtimes": runtimes(tfl, metadata)}
+
+
+def summary(app: dict) -> list[tuple[str, str]]:
+    """(label, text) rows for report.md and bench's table: the metadata in a line, then each runtime's verdict."""
+    md = app.get("metadata")
+    if md is None:
+        line = "none"
+    elif "error" in md:
+        line = md["error"]
+    else:
+        norm = md["normalization"]
+        line = ", ".join(x for x in (f"{md['name']} ({md['version']})",
+                                     f"input (pixel - {norm['mean'][0]:g}) / {norm['std'][0]:g}" if norm else "",
+                                     f"{len(md['labels'])} labels" if md["labels"] else "no labels") if x)
+    fits = [(f"fits {k}", v) for k, v in app["runtimes"].items() if k != "LiteRT interpreter"]
+    return [("TFLite metadata", line), *fits]
