@@ -19,6 +19,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
 from mobilekit.errors import MobilekitError
 
 TFLITE_SUPPORT = "tflite-support==0.4.4"  # pinned here; scripts/setup.sh installs it --no-deps
@@ -53,6 +55,7 @@ def image_classifier(content: bytes, *, name: str, version: str, description: st
                                                                            metadata_info, writer_utils)
 
     mean, std = normalization(preprocessing)
+    content = _inline_buffers(content)
     with tempfile.TemporaryDirectory(prefix="mobilekit-metadata-") as d:
         label_file = Path(d) / "labels.txt"
         label_file.write_text("".join(f"{c}\n" for c in labels or ()), encoding="utf-8")
@@ -70,6 +73,21 @@ def image_classifier(content: bytes, *, name: str, version: str, description: st
                 label_files=[metadata_info.LabelFileMd(file_path=str(label_file))] if labels is not None else None,
                 tensor_type=writer_utils.get_output_tensor_types(buffer)[0]))
         return bytes(made.populate())
+
+
+def _inline_buffers(content: bytes) -> bytes:
+    """``content`` with every buffer stored after the flatbuffer (ai-edge-quantizer's layout: offset and size
+    past the end) moved into the flatbuffer, the same weights: the metadata populator re-serialises the model
+    and would drop them. A file without such buffers comes back unchanged."""
+    from mobilekit.ptq import model_object, pack_model
+
+    model = model_object(content)
+    outside = [b for b in model.buffers or [] if (b.offset or 0) > 1 and b.size]
+    if not outside:
+        return content
+    for b in outside:
+        b.data, b.offset, b.size = np.frombuffer(content[int(b.offset):int(b.offset) + int(b.size)], np.uint8), 0, 0
+    return pack_model(model)
 
 
 def read(tfl) -> dict | None:

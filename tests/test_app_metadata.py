@@ -105,3 +105,32 @@ def test_bench_says_what_a_file_carries_and_where_it_runs(files, tmp_path, cli_r
 
     models = json.loads((tmp_path / "bench.json").read_text())["models"]
     assert models[0]["app"]["metadata"]["labels"] == LABELS and models[1]["app"]["metadata"] is None
+
+
+def test_weights_stored_after_the_flatbuffer_survive_the_metadata(files):
+    """ai-edge-quantizer's files (`--precision`) keep buffers past the flatbuffer's end (offset, size); the
+    metadata populator re-serialises the model, so they are moved inside first: the same weights, the same
+    answers."""
+    from mobilekit.litert import make_interpreter
+    from mobilekit.ptq import model_object, pack_model
+
+    model = model_object(files["float"])
+    big = max((b for b in model.buffers if b.data is not None), key=lambda b: len(b.data))
+    payload = bytes(bytearray(big.data))
+    big.data, big.offset, big.size = None, 1, len(payload)
+    length = len(pack_model(model))  # the same length once the offset is real: a nonzero uint64 either way
+    big.offset = -(-length // 16) * 16
+    outside = pack_model(model)
+    outside += b"\0" * (big.offset - len(outside)) + payload
+    assert TfliteFile(outside).tensors  # a valid file with a buffer outside the flatbuffer
+    content = _with_metadata(outside)
+    assert read(TfliteFile(content))["labels"] == LABELS
+    x = np.random.default_rng(2).random((1, 16, 16, 3), np.float32)
+    answers = []
+    for c in (files["float"], outside, content):
+        it = make_interpreter(c)
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], x)
+        it.invoke()
+        answers.append(it.get_tensor(it.get_output_details()[0]["index"]))
+    assert np.array_equal(answers[0], answers[1]) and np.array_equal(answers[0], answers[2])
