@@ -8,7 +8,8 @@ The model is loaded without running code from the file: ``.keras`` files in Kera
 would run its code while loading). Calibration images: ``fashion-mnist`` (installed data, resized
 to the model's input), an image folder (one sub-folder per class), or ``random`` (uniform [0, 1);
 fine for sizes and latency, not for accuracy). The output is written atomically and verified from
-the flatbuffer: int8 input and output, no float tensor or op left (mobilekit.convert).
+the flatbuffer: int8 input and output, no float tensor or op left (mobilekit.convert); it carries TFLite
+metadata (the model's name and the input normalisation; no labels: the classes are the model's).
 """
 
 from __future__ import annotations
@@ -96,6 +97,10 @@ def main(argv=None) -> int:
     p.add_argument("--samples", type=int, default=256, help="calibration images (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    from importlib.metadata import version
+
+    from mobilekit import data
+    from mobilekit.app_metadata import image_classifier
     from mobilekit.files import write_bytes_atomic
     from mobilekit.convert import convert_int8
     from mobilekit.errors import MobilekitError
@@ -107,6 +112,10 @@ def main(argv=None) -> int:
         model = load(args.model)
         shape = tuple(model.input_shape[1:])
         content = convert_int8(model, calibration(args.calibration, shape, args.samples, args.seed))
+        content = image_classifier(  # TFLite metadata: the calibration's preprocessing; the classes are unknown here
+            content, name=args.model.stem, version=f"mobilekit {version('mobilekit')}",
+            description=f"{args.model.name} converted to full int8 by mobilekit (no labels)",
+            preprocessing={"scale": data.SCALE, "offset": data.OFFSET}, labels=None)
         write_bytes_atomic(args.out, content)
     except MobilekitError as e:
         print(f"keras_to_int8: error: {e}", file=sys.stderr)

@@ -84,6 +84,10 @@ def test_keras_to_int8_converter_writes_a_verified_file_and_refuses_code(tmp_pat
     f = TfliteFile.read(out)
     assert f.float_problems() == [] and [t.dtype for t in f.inputs] == ["INT8"] and f.inputs[0].shape == (1, 32, 32, 3)
     assert f.op_counts()["CONV_2D"] == 26 and f"{out}: {out.stat().st_size:,} bytes, full int8" in result.stdout
+    from mobilekit.app_metadata import read
+
+    md = read(f)
+    assert md["name"] == "m" and md["normalization"] == {"mean": [0.0], "std": [255.0]} and md["labels"] is None
     marker = tmp_path / "ran"
     inp = keras.Input((8, 8, 3))
     code = keras.layers.Lambda(lambda x, m=str(marker): (open(m, "w").close(), x)[1])(inp)
