@@ -72,7 +72,26 @@ def image_classifier(content: bytes, *, name: str, version: str, description: st
                 name="probability", description="Probability of each class in labels.txt",
                 label_files=[metadata_info.LabelFileMd(file_path=str(label_file))] if labels is not None else None,
                 tensor_type=writer_utils.get_output_tensor_types(buffer)[0]))
-        return bytes(made.populate())
+        return _fixed_zip_dates(bytes(made.populate()))
+
+
+# The populator zips the label file with the time of the call: a fixed date instead, so a build's bytes repeat.
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def _fixed_zip_dates(content: bytes) -> bytes:
+    """``content`` (a flatbuffer with a zip of associated files appended) with every zip entry dated ZIP_DATE:
+    the same files, stored the same way, appended to the same flatbuffer."""
+    with zipfile.ZipFile(io.BytesIO(content)) as z:
+        entries = [(info, z.read(info)) for info in z.infolist()]
+    if not entries:
+        return content
+    out = io.BytesIO(content[:min(info.header_offset for info, _ in entries)])
+    out.seek(0, io.SEEK_END)
+    with zipfile.ZipFile(out, "a") as z:
+        for info, data in entries:
+            z.writestr(zipfile.ZipInfo(info.filename, date_time=ZIP_DATE), data, compress_type=info.compress_type)
+    return out.getvalue()
 
 
 def _inline_buffers(content: bytes) -> bytes:

@@ -39,6 +39,11 @@ def test_metadata_reads_back_and_leaves_the_graph_byte_for_byte(files, kind):
     plain = files[kind]
     content = _with_metadata(plain)
     assert content != plain and content == _with_metadata(plain)  # deterministic: a build's bytes repeat
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(content)) as z:  # not the time of the call (it repeats only within 2 s)
+        assert [(i.filename, i.date_time) for i in z.infolist()] == [("labels.txt", (1980, 1, 1, 0, 0, 0))]
     md = read(TfliteFile(content))
     assert (md["name"], md["version"], md["description"]) == ("tiny", "mobilekit test", "a test classifier")
     assert md["normalization"] == {"mean": [0.0], "std": [255.0]} and md["color_space"] == "RGB"
