@@ -22,8 +22,13 @@ def models(tmp_path_factory):
     d = tmp_path_factory.mktemp("models")
     model = mobilekit.create("squeezenet1_1", input_shape=(32, 32, 3), classes=10)
     x = np.random.default_rng(0).random((4, 32, 32, 3), np.float32)
-    (d / "int8.tflite").write_bytes(convert_int8(model, x))
-    (d / "float.tflite").write_bytes(convert_float(model))
+    from mobilekit.app_metadata import image_classifier
+
+    for name, content in (("int8", convert_int8(model, x)), ("float", convert_float(model))):  # as the kit writes
+        (d / f"{name}.tflite").write_bytes(image_classifier(  # them: with TFLite metadata (fuzzed with the rest)
+            content, name="squeezenet1_1", version="test", description=name, preprocessing={"scale": 1 / 255,
+                                                                                            "offset": 0.0},
+            labels=[f"class {i}" for i in range(10)]))
     return d
 
 

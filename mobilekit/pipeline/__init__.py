@@ -119,7 +119,7 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
                                           int8_bytes, calibration, console)
     else:
         int8_bytes, precision = stages.precision(cfg, data, float_bytes, int8_bytes, calibration, console)
-    float_bytes = task.with_metadata(cfg, data, float_bytes, "float")  # what app runtimes read: the files ship so
+    float_bytes = task.with_metadata(cfg, data, float_bytes, "float")  # as they ship: with what app runtimes read
     int8_bytes = task.with_metadata(cfg, data, int8_bytes, cfg.precision)
     evaluated = timer.run("evaluate_int8", f"Evaluating the int8 file on {len(data.ds.y_test)} test "
                           + ("photos" if cfg.imagenet_as_is else "images"), task.evaluate, cfg, data, state,
