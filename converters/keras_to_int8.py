@@ -97,8 +97,6 @@ def main(argv=None) -> int:
     p.add_argument("--samples", type=int, default=256, help="calibration images (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    from importlib.metadata import version
-
     from mobilekit import data
     from mobilekit.app_metadata import image_classifier
     from mobilekit.files import write_bytes_atomic
@@ -113,7 +111,7 @@ def main(argv=None) -> int:
         shape = tuple(model.input_shape[1:])
         content = convert_int8(model, calibration(args.calibration, shape, args.samples, args.seed))
         content = image_classifier(  # TFLite metadata: the calibration's preprocessing; the classes are unknown here
-            content, name=args.model.stem, version=f"mobilekit {version('mobilekit')}",
+            content, name=args.model.stem,
             description=f"{args.model.name} converted to full int8 by mobilekit (no labels)",
             preprocessing={"scale": data.SCALE, "offset": data.OFFSET}, labels=None)
         write_bytes_atomic(args.out, content)

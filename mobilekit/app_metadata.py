@@ -45,11 +45,15 @@ def normalization(preprocessing: dict) -> tuple[list[float], list[float]]:
     return [-offset / scale + 0.0], [1.0 / scale]  # + 0.0: no -0.0
 
 
-def image_classifier(content: bytes, *, name: str, version: str, description: str, preprocessing: dict,
-                     labels: list[str] | None) -> bytes:
-    """``content`` with image-classifier metadata: name, version, description; the input as an RGB image with
-    the build's normalisation; the output's class names as labels.txt (TENSOR_AXIS_LABELS; none for ``None``,
-    an untrained export's)."""
+def image_classifier(content: bytes, *, name: str, description: str, preprocessing: dict,
+                     labels: list[str] | None, version: str | None = None) -> bytes:
+    """``content`` with image-classifier metadata: name, version (``mobilekit <its version>`` unless given),
+    description; the input as an RGB image with the build's normalisation; the output's class names as
+    labels.txt (TENSOR_AXIS_LABELS; none for ``None``, an untrained export's)."""
+    if version is None:
+        from importlib.metadata import version as installed
+
+        version = f"mobilekit {installed('mobilekit')}"
     fb = _schema()
     from tensorflow_lite_support.metadata.python.metadata_writers import (image_classifier as writer,
                                                                            metadata_info, writer_utils)

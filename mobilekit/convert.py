@@ -167,15 +167,13 @@ def export_untrained(arch: str, out: str, input_size: int = 224, classes: int = 
     keras.utils.set_random_seed(seed)
     model = mobilekit.create(arch, input_shape=(input_size, input_size, 3), classes=classes, **(arch_kwargs or {}))
     pair = convert_pair(model, random_calibration(model.input_shape[1:], seed=seed), rewrites)
-    from importlib.metadata import version
-
     from mobilekit.app_metadata import image_classifier
     from mobilekit.data import OFFSET, SCALE
 
     files = {}
     for kind in ("float", "int8"):
         pair[kind] = content = image_classifier(  # random calibration images are pixel / 255, the build's input
-            pair[kind], name=arch, version=f"mobilekit {version('mobilekit')}",
+            pair[kind], name=arch,
             description=f"{arch} image classifier ({kind}), untrained (seeded), {classes} classes, no labels",
             preprocessing={"scale": SCALE, "offset": OFFSET}, labels=None)
         tfl = TfliteFile(content)

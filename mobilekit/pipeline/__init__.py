@@ -151,12 +151,12 @@ def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, 
         warnings += stages.task(cfg).warnings(state.accuracy, data, evaluated)
     info = complexity(model)
     weights = stages.weights_section(cfg)
+    int8_file = TfliteFile(int8_bytes)  # parsed once: the report's file fields and its app section
     report = BuildReport(
         arch=cfg.arch, weights=cfg.weights, source=weights["source"] if weights else None,
         metaparameters=stages.metaparameters(cfg), input_shape=list(data.ds.input_shape),
         **stages.task(cfg).report_fields(data), params=info["params"], macs=info["macs"],
-        **artifacts.file_fields(TfliteFile(int8_bytes), float_bytes, int8_bytes),
-        app=app_metadata.section(TfliteFile(int8_bytes)),
+        **artifacts.file_fields(int8_file, float_bytes, int8_bytes), app=app_metadata.section(int8_file),
         recipe=guards.recipe_section(cfg), rewrites=rewrites, precision=precision,
         **stages.sparsity_fields(cfg, int8_bytes, model, state),
         warnings=warnings or None, accuracy=state.accuracy, numerics=numerics, latency=latency, arm=arm,

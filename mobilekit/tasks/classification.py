@@ -119,14 +119,12 @@ class Classification:
 
     def with_metadata(self, cfg, data: Data, content: bytes, kind: str) -> bytes:
         """``content`` (the ``kind`` file: int8, float) with image-classifier TFLite metadata (mobilekit.app_metadata):
-        deterministic (no date), so a build's bytes repeat."""
-        from importlib.metadata import version
-
+        deterministic (the label file's zip date is fixed), so a build's bytes repeat."""
         from mobilekit.app_metadata import image_classifier
 
         names = data.ds.class_names
         what = f"{cfg.weights} weights" if cfg.imagenet_as_is else f"{len(names)} classes of {data.ds.name}"
-        return image_classifier(content, name=cfg.arch, version=f"mobilekit {version('mobilekit')}",
+        return image_classifier(content, name=cfg.arch,
                                 description=f"{cfg.arch} image classifier ({kind}), {what}; built by mobilekit",
                                 preprocessing=data.ds.preprocessing(), labels=list(names))
 
