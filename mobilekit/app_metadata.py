@@ -19,8 +19,6 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import numpy as np
-
 from mobilekit.errors import MobilekitError
 
 TFLITE_SUPPORT = "tflite-support==0.4.4"  # pinned here; scripts/setup.sh installs it --no-deps
@@ -58,8 +56,10 @@ def image_classifier(content: bytes, *, name: str, description: str, preprocessi
     from tensorflow_lite_support.metadata.python.metadata_writers import (image_classifier as writer,
                                                                            metadata_info, writer_utils)
 
+    from mobilekit.tflite_file import inline_buffers
+
     mean, std = normalization(preprocessing)
-    content = _inline_buffers(content)
+    content = inline_buffers(content)
     with tempfile.TemporaryDirectory(prefix="mobilekit-metadata-") as d:
         label_file = Path(d) / "labels.txt"
         label_file.write_text("".join(f"{c}\n" for c in labels or ()), encoding="utf-8")
@@ -96,21 +96,6 @@ def _fixed_zip_dates(content: bytes) -> bytes:
         for info, data in entries:
             z.writestr(zipfile.ZipInfo(info.filename, date_time=ZIP_DATE), data, compress_type=info.compress_type)
     return out.getvalue()
-
-
-def _inline_buffers(content: bytes) -> bytes:
-    """``content`` with every buffer stored after the flatbuffer (ai-edge-quantizer's layout: offset and size
-    past the end) moved into the flatbuffer, the same weights: the metadata populator re-serialises the model
-    and would drop them. A file without such buffers comes back unchanged."""
-    from mobilekit.ptq import model_object, pack_model
-
-    model = model_object(content)
-    outside = [b for b in model.buffers or [] if (b.offset or 0) > 1 and b.size]
-    if not outside:
-        return content
-    for b in outside:
-        b.data, b.offset, b.size = np.frombuffer(content[int(b.offset):int(b.offset) + int(b.size)], np.uint8), 0, 0
-    return pack_model(model)
 
 
 def read(tfl) -> dict | None:
@@ -206,13 +191,16 @@ def runtimes(tfl, metadata: dict | None) -> dict[str, str]:
 
 
 def section(tfl) -> dict:
-    """report.json's and bench's ``app``: ``{"metadata": read(tfl) or None, "runtimes": runtimes(...)}``; metadata
-    that does not read is ``{"error": why}`` there, never an exception (bench reads untrusted files)."""
+    """report.json's and bench's ``app``: ``{"metadata": read(tfl) or None, "runtimes": runtimes(...), "io": the
+    input and output types and the interface ops around the body (TfliteFile.interface)}``; metadata that does not
+    read is ``{"error": why}`` there, never an exception (bench reads untrusted files)."""
+    interface = tfl.interface
+    io = {"input": interface["input"], "output": interface["output"], "interface_ops": len(interface["ops"])}
     try:
         metadata = read(tfl)
     except MobilekitError as e:
-        return {"metadata": {"error": str(e)}, "runtimes": runtimes(tfl, None)}
-    return {"metadata": metadata, "runtimes": runtimes(tfl, metadata)}
+        return {"metadata": {"error": str(e)}, "runtimes": runtimes(tfl, None), "io": io}
+    return {"metadata": metadata, "runtimes": runtimes(tfl, metadata), "io": io}
 
 
 def summary(app: dict) -> list[tuple[str, str]]:
@@ -228,4 +216,14 @@ def summary(app: dict) -> list[tuple[str, str]]:
                                      f"input (pixel - {norm['mean'][0]:g}) / {norm['std'][0]:g}" if norm else "",
                                      f"{len(md['labels'])} labels" if md["labels"] else "no labels") if x)
     fits = [(f"fits {k}", v) for k, v in app["runtimes"].items() if k != "LiteRT interpreter"]
-    return [("TFLite metadata", line), *fits]
+    io = app.get("io")  # reports written before the interface was recorded have none
+    if not io:
+        return [("TFLite metadata", line), *fits]
+    text = f"{io['input']} in, {io['output']} out"
+    if io.get("interface_ops"):
+        text += f" ({io['interface_ops']} interface ops around the quantized body"
+        if "images" in io:
+            text += (f"; the same answers as the {io['checked_against']} file on {io['identical']:,} of "
+                     f"{io['images']:,} test inputs")
+        text += ")"
+    return [("TFLite metadata", line), ("input / output", text), *fits]

@@ -151,9 +151,10 @@ def random_calibration(input_shape, samples: int = 8, seed: int = 0) -> np.ndarr
 
 
 def export_untrained(arch: str, out: str, input_size: int = 224, classes: int = 1000, arch_kwargs=None,
-                     rewrites=DEFAULT_REWRITES, seed: int = 0) -> dict:
-    """Write ``<arch>_float.tflite``, ``<arch>_int8.tflite`` and ``export.json`` for the untrained
-    ``arch`` into the folder ``out`` (each file written whole, then renamed); returns export.json's dict.
+                     rewrites=DEFAULT_REWRITES, seed: int = 0, io: str = "uint8") -> dict:
+    """Write ``<arch>_float.tflite``, ``<arch>_int8.tflite`` (with the app interface ``io``,
+    mobilekit.app_io) and ``export.json`` for the untrained ``arch`` into the folder ``out`` (each file written
+    whole, then renamed); returns export.json's dict.
 
     Example: ``export_untrained("squeezenet1_1", "out/", input_size=224)``.
     """
@@ -167,7 +168,11 @@ def export_untrained(arch: str, out: str, input_size: int = 224, classes: int = 
     keras.utils.set_random_seed(seed)
     model = mobilekit.create(arch, input_shape=(input_size, input_size, 3), classes=classes, **(arch_kwargs or {}))
     pair = convert_pair(model, random_calibration(model.input_shape[1:], seed=seed), rewrites)
+    from mobilekit.app_io import with_io
     from mobilekit.app_metadata import image_classifier
+    from mobilekit.data import OFFSET, SCALE
+
+    pair["int8"] = with_io(pair["int8"], io, pixels=(SCALE, OFFSET))
     from mobilekit.data import OFFSET, SCALE
 
     files = {}
@@ -180,7 +185,7 @@ def export_untrained(arch: str, out: str, input_size: int = 224, classes: int = 
         files[kind] = {"file": f"{arch}_{kind}.tflite", "bytes": len(content),
                        "sha256": hashlib.sha256(content).hexdigest(), "ops": tfl.op_counts(),
                        "macs": analyze(tfl)["macs"]}
-    doc = {"arch": arch, "input_shape": [input_size, input_size, 3], "classes": classes,
+    doc = {"arch": arch, "input_shape": [input_size, input_size, 3], "classes": classes, "io": io,
            "arch_kwargs": dict(arch_kwargs or {}), "params": model.count_params(),
            "weights": "untrained (seeded), int8 ranges from random images", "seed": seed,
            "rewrites": {"requested": list(rewrites), "log": pair["rewrites"]}, "files": files}
@@ -189,3 +194,4 @@ def export_untrained(arch: str, out: str, input_size: int = 224, classes: int = 
         write_bytes_atomic(Path(folder) / files[kind]["file"], pair[kind])
     write_json_atomic(Path(folder) / "export.json", doc)
     return doc
+

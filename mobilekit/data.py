@@ -52,17 +52,22 @@ RESIZE_CONVENTIONS = {
 }
 
 
-def int8_input_table(scale: float, offset: float, input_scale: float, zero_point: int) -> np.ndarray:
-    """The int8 input for each uint8 pixel value 0..255, computed in float32 as the app must:
-    ``clamp(round_half_even((pixel * scale + offset) / input_scale + zero_point), -128, 127)``."""
+INPUT_RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
+
+
+def input_table(scale: float, offset: float, input_scale: float, zero_point: int, dtype: str = "int8") -> np.ndarray:
+    """The ``dtype`` input for each uint8 pixel value 0..255, computed in float32 as the app must:
+    ``clamp(round_half_even((pixel * scale + offset) / input_scale + zero_point), low, high)``."""
     f = np.arange(256, dtype=np.float32) * np.float32(scale) + np.float32(offset)
     q = np.round(f / np.float32(input_scale) + np.float32(zero_point))
-    return np.clip(q, -128, 127).astype(np.int32)
+    return np.clip(q, *INPUT_RANGES[dtype]).astype(np.int32)
 
 
-def is_pixel_minus_128(scale: float, offset: float, input_scale: float, zero_point: int) -> bool:
-    """Whether the int8 input is exactly ``pixel - 128`` for every pixel value (no arithmetic on the phone)."""
-    return bool(np.array_equal(int8_input_table(scale, offset, input_scale, zero_point), np.arange(256) - 128))
+def is_plain_pixel(scale: float, offset: float, input_scale: float, zero_point: int, dtype: str = "int8") -> bool:
+    """Whether the ``dtype`` input is exactly the pixel moved into its range for every pixel value: ``pixel - 128``
+    (int8), the pixel itself (uint8). No arithmetic on the phone then."""
+    shift = INPUT_RANGES[dtype][0]
+    return bool(np.array_equal(input_table(scale, offset, input_scale, zero_point, dtype), np.arange(256) + shift))
 
 
 @dataclass

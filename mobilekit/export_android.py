@@ -35,7 +35,7 @@ def precision_summary(report: dict) -> dict:
             "layers_not_int8": {k: v for k, v in p["layers"].items() if v != "int8"}}
 
 
-_QUANT = {"scale": NUMBER, "zero_point": int, "dtype?": str, "shape?": [int]}
+_QUANT = {"scale": (*NUMBER, None), "zero_point": (int, None), "dtype?": str, "shape?": [int]}  # null: float32
 # What read_build and model_json read of report.json (mobilekit.json_files shapes).
 BUILD_REPORT_SHAPE = {"sha256": str, "classes": [str], "files": {"tflite?": str, "labels?": str},
                       "preprocessing": {"size": [int], "scale": NUMBER, "offset": NUMBER, "channels?": int},
@@ -92,7 +92,8 @@ def model_json(report: dict, model_name: str, labels_name: str) -> dict:
                        "rounding": RESIZE_CONVENTIONS["rounding"]},
             "scale": pre["scale"], "offset": pre["offset"],
             "float_input": "float_input = uint8_pixel * scale + offset (float32)",
-            "quantize": "q = clamp(round_half_even(float_input / input.scale + input.zero_point), "
+            "quantize": "none: float_input goes in as it is" if q["input"]["dtype"] == "float32" else
+                        "q = clamp(round_half_even(float_input / input.scale + input.zero_point), "
                         "{}, {}) in float32".format(*DTYPE_RANGE[q["input"]["dtype"]]),
             "arithmetic": "IEEE float32 throughout, every operation rounded (no fused multiply-add)"},
     }

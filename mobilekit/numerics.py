@@ -149,8 +149,10 @@ def numerics(int8_content: bytes, float_content: bytes, images_float: np.ndarray
     Raises:
         MobilekitError: unloadable files, different input shapes, or no layer in common.
     """
+    from mobilekit.app_io import body
     from mobilekit.litert import quantize_input
 
+    int8_content = body(int8_content)  # an app interface (uint8, float32) is not a layer: the body is compared
     if same_model:
         check_pair(int8_content, float_content)
     q_it, f_it = reference_interpreter(int8_content), reference_interpreter(float_content)

@@ -73,7 +73,7 @@ def with_signature(content: bytes) -> bytes:
     models through their signature; the converter's concrete-function path writes none."""
     from ai_edge_litert import schema_py_generated as schema
 
-    from mobilekit.ptq import model_object, pack_model
+    from mobilekit.tflite_file import model_object, pack_model
 
     model = model_object(content)
     if model.signatureDefs:

@@ -22,24 +22,11 @@ from __future__ import annotations
 import numpy as np
 
 from mobilekit.errors import MobilekitError
+from mobilekit.tflite_file import model_object, pack_model
 
 CALIBRATION_METHODS = ("minmax", "percentile", "mse")
 BINS = 2048
 PERCENTILE = 99.99
-
-
-def model_object(content: bytes):
-    from ai_edge_litert import schema_py_generated as schema
-
-    return schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
-
-
-def pack_model(model) -> bytes:
-    import flatbuffers
-
-    builder = flatbuffers.Builder(1024 * 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
 
 
 def _ranged_tensors(content: bytes, model) -> dict[int, tuple[float, float]]:

@@ -24,7 +24,8 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
     q = report["quantization"]["input"]
     rows = [
         ("arch", report["arch"]),
-        ("input", f"{report['input_shape']} {q['dtype']} (scale {q['scale']:.6g}, zero point {q['zero_point']})"),
+        ("input", f"{report['input_shape']} {q['dtype']}" + (f" (scale {q['scale']:.6g}, zero point {q['zero_point']})"
+                                                            if q.get("scale") is not None else "")),
         *_precision_rows(report.get("precision")),
         ("classes", str(report["num_classes"])),
         ("params / MACs", f"{report['params']:,} / {report['macs']:,}"),
@@ -215,9 +216,6 @@ def preprocessing_steps(pre: dict, q: dict) -> list[str]:
     """report.md's numbered preprocessing steps: every convention an app must copy, with this build's numbers
     (reports written before the conventions were recorded get the steps they have)."""
     qi, qo = q["input"], q["output"]
-    from mobilekit.export_android import DTYPE_RANGE
-
-    low, high = DTYPE_RANGE[qi["dtype"]]
     h, w = pre["size"]
     grey = pre.get("grey", "")
     if pre.get("grey_source"):
@@ -225,20 +223,38 @@ def preprocessing_steps(pre: dict, q: dict) -> list[str]:
     resize = ", ".join(x for x in (pre.get("aspect_ratio"), pre.get("pixel_centers"),
                                    f"antialias {'on' if pre.get('antialias') else 'off'}" if "antialias" in pre
                                    else None, pre.get("rounding")) if x)
-    exact = qi.get("pixel_minus_128_exact")
     orientation = f" {pre['orientation'][0].upper()}{pre['orientation'][1:]}." if pre.get("orientation") else ""
     steps = [f"1. Decode to {pre.get('channel_order', 'RGB')}" + (f"; {grey}." if grey else ".") + orientation,
              f"2. Resize to {h}x{w} ({pre['resize']}" + (f"; {resize}" if resize else "") + f"), {pre['layout']}.",
              f"3. `float_input = uint8_pixel * {pre['scale']:.10g} + {pre['offset']:.10g}` (float32).",
-             f"4. `{qi['dtype']}_input = clamp(round_half_to_even(float_input / {qi['scale']:.10g} + "
-             f"({qi['zero_point']})), {low}, {high})` in float32."
-             + (" For this build that is exactly `pixel - 128` for every pixel value 0..255 (checked): no "
-                "arithmetic on the phone." if exact else
-                " It is not exactly `pixel - 128` for this build (the input scale is not 1/255 to the bit): "
-                "compute the formula." if exact is False else ""),
-             f"5. `probability = ({qo['dtype']}_output - ({qo['zero_point']})) * {qo['scale']:.10g}`; "
-             "class names in labels.txt order."]
+             _input_step(qi), _output_step(qo)]
     return steps
+
+
+def _input_step(qi: dict) -> str:
+    if qi["dtype"] == "float32":
+        return "4. `float_input` goes in as it is (float32 input: the model quantizes it inside)."
+    from mobilekit.export_android import DTYPE_RANGE
+
+    low, high = DTYPE_RANGE[qi["dtype"]]
+    step = (f"4. `{qi['dtype']}_input = clamp(round_half_to_even(float_input / {qi['scale']:.10g} + "
+            f"({qi['zero_point']})), {low}, {high})` in float32.")
+    plain = {"int8": ("pixel_minus_128_exact", "`pixel - 128`"), "uint8": ("pixel_exact", "the pixel")}.get(qi["dtype"])
+    exact = qi.get(plain[0]) if plain else None
+    if exact:
+        return step + (f" For this build that is exactly {plain[1]} for every pixel value 0..255 (checked): no "
+                       "arithmetic on the phone.")
+    if exact is False:
+        return step + (f" It is not exactly {plain[1]} for this build (the input scale is not 1/255 to the bit): "
+                       "compute the formula.")
+    return step
+
+
+def _output_step(qo: dict) -> str:
+    if qo["dtype"] == "float32":
+        return "5. `probability = float32_output`; class names in labels.txt order."
+    return (f"5. `probability = ({qo['dtype']}_output - ({qo['zero_point']})) * {qo['scale']:.10g}`; "
+            "class names in labels.txt order.")
 
 
 BENCH_CSV_HEADER = ("model", "runtime", "num_threads", "size_bytes", "gzip_bytes", *STAT_FIELDS)

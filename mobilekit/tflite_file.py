@@ -179,14 +179,51 @@ class TfliteFile:
                 problems.append(f"tensor {t.name!r}: {t.data.size} stored values for shape {list(t.shape)}")
         return problems
 
+    @cached_property
+    def interface(self) -> dict:
+        """The app interface around an int8 body: ``{"input": type, "output": type, "ops": {op indices}}``.
+
+        An int8 file's inputs and outputs are its int8 tensors (``"int8"``, no ops). A ``uint8`` one starts with a
+        QUANTIZE (uint8 -> int8) per input and ends with a QUANTIZE (int8 -> uint8) per output, the same scale and
+        zero points 128 apart; a ``float32`` one with a QUANTIZE (float -> int8) and a DEQUANTIZE (int8 -> float).
+        A type is ``"mixed"`` when the inputs (or outputs) differ, and the tensor's own dtype otherwise."""
+        users, producer = {}, {}
+        for op in self.ops:
+            for i in op.inputs:
+                users.setdefault(i, []).append(op)
+            for i in op.outputs:
+                producer[i] = op
+        # (side, outer dtype) -> the op that may stand between it and the int8 body
+        kinds = {("input", "UINT8"): "QUANTIZE", ("input", "FLOAT32"): "QUANTIZE",
+                 ("output", "UINT8"): "QUANTIZE", ("output", "FLOAT32"): "DEQUANTIZE"}
+        side_types, ops = {}, set()
+        for side, tensors in (("input", self.inputs), ("output", self.outputs)):
+            types = set()
+            for t in tensors:
+                types.add(t.dtype.lower())
+                near = users.get(t.index, []) if side == "input" else [producer[t.index]] if t.index in producer else []
+                op = near[0] if len(near) == 1 else None
+                if op is None or op.name != kinds.get((side, t.dtype)) or len(op.inputs) != 1:
+                    continue
+                inner = self.tensors[op.outputs[0] if side == "input" else op.inputs[0]]
+                if inner.dtype == "INT8" or inner.dtype == "INT16" and t.dtype == "FLOAT32":
+                    ops.add(op.index)
+            side_types[side] = types.pop() if len(types) == 1 else "mixed"
+        return {**side_types, "ops": ops}
+
     def float_problems(self) -> list[str]:
-        """Why this file is not fully int8: float tensors, float or (de)quantize ops."""
-        problems = [f"tensor {t.name!r} is {t.dtype}" for t in self.tensors if t.dtype in FLOAT_TYPES]
+        """Why this file is not fully int8 between its app interface (:attr:`interface`): float tensors, float or
+        (de)quantize ops; inputs and outputs that are neither int8 nor an interface over int8."""
+        ops = self.interface["ops"]
+        outer = {self.tensors[i].index for op in self.ops if op.index in ops for i in (*op.inputs, *op.outputs)
+                 if self.tensors[i].dtype != "INT8"}
+        problems = [f"tensor {t.name!r} is {t.dtype}" for t in self.tensors if t.dtype in FLOAT_TYPES
+                    and t.index not in outer]
         problems += [f"op #{op.index} {op.name} converts to or from float" for op in self.ops
-                     if op.name == "DEQUANTIZE"
-                     or (op.name == "QUANTIZE" and self.tensors[op.inputs[0]].dtype in FLOAT_TYPES)]
+                     if op.index not in ops and (op.name == "DEQUANTIZE"
+                     or (op.name == "QUANTIZE" and self.tensors[op.inputs[0]].dtype in FLOAT_TYPES))]
         for t in self.inputs + self.outputs:
-            if t.dtype != "INT8":
+            if t.dtype != "INT8" and t.index not in outer:
                 problems.append(f"model {'input' if t in self.inputs else 'output'} {t.name!r} is {t.dtype}")
         return problems
 
@@ -211,3 +248,31 @@ class TfliteFile:
                            "max_distinct_per_channel": per_channel,
                            "two_of_four": None if groups is None else float(np.mean((groups == 0).sum(1) >= 2))}
         return out
+
+
+def model_object(content: bytes):
+    """The flatbuffer as LiteRT's generated object model (schema.ModelT), for edits; :func:`pack_model` writes it."""
+    return schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+
+
+def pack_model(model) -> bytes:
+    """A schema.ModelT serialised as a .tflite (the TFL3 identifier), buffers inside the flatbuffer."""
+    import flatbuffers
+
+    builder = flatbuffers.Builder(1024 * 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def inline_buffers(content: bytes) -> bytes:
+    """``content`` with every buffer stored after the flatbuffer (ai-edge-quantizer's layout: offset and size
+    past the end) moved into the flatbuffer, the same weights: anything that re-serialises the model
+    (the metadata populator, an interface rewrite) would drop them. A file without such buffers comes back
+    unchanged."""
+    model = model_object(content)
+    outside = [b for b in model.buffers or [] if (b.offset or 0) > 1 and b.size]
+    if not outside:
+        return content
+    for b in outside:
+        b.data, b.offset, b.size = np.frombuffer(content[int(b.offset):int(b.offset) + int(b.size)], np.uint8), 0, 0
+    return pack_model(model)

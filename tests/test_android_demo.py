@@ -98,7 +98,7 @@ def test_export_writes_the_apps_contract(exported):
     assert (assets / "squeezenet1_1.tflite").read_bytes() == (build / "squeezenet1_1.tflite").read_bytes()
     assert hashlib.sha256((assets / doc["model"]).read_bytes()).hexdigest() == doc["sha256"] == report["sha256"]
     assert (assets / "labels.txt").read_text().splitlines() == report["classes"] and doc["num_classes"] == 10
-    assert doc["input"] == {"shape": [1, 32, 32, 3], "dtype": "int8", "layout": "NHWC",
+    assert doc["input"] == {"shape": [1, 32, 32, 3], "dtype": "uint8", "layout": "NHWC",
                             "scale": report["quantization"]["input"]["scale"],
                             "zero_point": report["quantization"]["input"]["zero_point"]}
     assert doc["output"]["zero_point"] == report["quantization"]["output"]["zero_point"]
@@ -150,7 +150,7 @@ def test_core_feeds_exactly_the_bytes_mobilekit_evaluates_and_ranks_like_python(
     outputs.mkdir()
     python_top1 = []
     for i, data in enumerate(theirs):
-        it.set_tensor(inp["index"], np.frombuffer(data, np.int8).reshape(inp["shape"]))
+        it.set_tensor(inp["index"], np.frombuffer(data, inp["dtype"]).reshape(inp["shape"]))
         it.invoke()
         scores = it.get_tensor(out["index"])[0]
         python_top1.append(int(np.argmax(scores)))
@@ -195,6 +195,36 @@ def test_an_int16x8_model_gets_the_same_int16_bytes_in_java(exported, held_out, 
     assert theirs == ours
 
 
+@pytest.mark.parametrize("io", ["int8", "float32"])
+def test_the_other_interfaces_get_the_same_bytes_in_java(exported, held_out, tmp_path, io):
+    """The build's body with an int8 or a float32 interface (`--io`): model.json follows the file, and the core
+    writes the bytes mobilekit's evaluation feeds (int8: the uint8 bytes minus 128; float32: little-endian floats)."""
+    from mobilekit.app_io import body, with_io
+    from mobilekit.data import load_fashion_mnist, to_float
+    from mobilekit.export_android import model_json
+    from mobilekit.litert import make_interpreter, quantize_input
+    from mobilekit.pipeline.artifacts import file_fields
+    from mobilekit.tflite_file import TfliteFile
+
+    build, _, classes = exported
+    pngs, uint8_bytes = held_out[0][:20], held_out[1][:20]
+    content = with_io(body((build / "squeezenet1_1.tflite").read_bytes()), io)
+    report = {**json.loads((build / "report.json").read_text()), **file_fields(TfliteFile(content), b"", content)}
+    doc = model_json(report, "m.tflite", "labels.txt")
+    assert doc["input"]["dtype"] == doc["output"]["dtype"] == io
+    (tmp_path / "model.json").write_text(json.dumps(doc))
+    images = to_float(load_fashion_mnist(size=32, limit_train=1, limit_test=20).x_test)
+    detail = make_interpreter(content).get_input_details()[0]
+    ours = [quantize_input(images[i:i + 1], detail).tobytes() for i in range(20)]
+    theirs = java_bytes(classes, tmp_path / "model.json", pngs, tmp_path / "bins")
+    assert theirs == ours
+    if io == "int8":
+        assert theirs == [(np.frombuffer(u, np.uint8).astype(np.int16) - 128).astype(np.int8).tobytes()
+                          for u in uint8_bytes]
+    else:
+        assert all(len(t) == 32 * 32 * 3 * 4 for t in theirs)
+
+
 def test_the_parity_check_has_teeth(exported, held_out, tmp_path):
     """A wrong zero point in model.json, or a resize without half-pixel centres in the core, changes bytes."""
     _, assets, classes = exported
@@ -223,4 +253,5 @@ def test_android_classes_compile_against_signature_stubs(tmp_path):
     assert stubs.returncode == 0, stubs.stderr
     app = javac(tmp_path / "app", sorted(APP.rglob("*.java")), f"{tmp_path / 'stubs'}:{core}")
     assert app.returncode == 0, app.stderr
-    assert (tmp_path / "app" / "dev" / "mobilekit" / "demo" / "MainActivity.class").is_file()
+    for name in ("MainActivity", "MediaPipeClassifier"):  # the kit's core, and MediaPipe Tasks on the same file
+        assert (tmp_path / "app" / "dev" / "mobilekit" / "demo" / f"{name}.class").is_file(), name

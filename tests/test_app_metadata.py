@@ -117,7 +117,7 @@ def test_weights_stored_after_the_flatbuffer_survive_the_metadata(files):
     metadata populator re-serialises the model, so they are moved inside first: the same weights, the same
     answers."""
     from mobilekit.litert import make_interpreter
-    from mobilekit.ptq import model_object, pack_model
+    from mobilekit.tflite_file import model_object, pack_model
 
     model = model_object(files["float"])
     big = max((b for b in model.buffers if b.data is not None), key=lambda b: len(b.data))

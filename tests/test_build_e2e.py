@@ -87,8 +87,11 @@ def test_artifacts_and_report_fields(small_build):
         assert md["labels"] == (out / "labels.txt").read_text().splitlines() and md["name"] == "squeezenet1_1"
         assert md["normalization"] == {"mean": [-pre["offset"] / pre["scale"] + 0.0], "std": [1 / pre["scale"]]}
     assert report["app"]["metadata"] == read(TfliteFile(data))
-    assert report["app"]["runtimes"]["MediaPipe Tasks ImageClassifier"].startswith("no: input int8")
-    assert "| fits MediaPipe Tasks ImageClassifier | no: input int8" in (out / "report.md").read_text()
+    fits = "yes, class names from its 10 labels"
+    assert report["app"]["runtimes"]["MediaPipe Tasks ImageClassifier"] == fits  # uint8 in and out by default
+    assert f"| fits MediaPipe Tasks ImageClassifier | {fits} |" in (out / "report.md").read_text()
+    assert report["app"]["io"] == {"input": "uint8", "output": "uint8", "interface_ops": 2,
+                                   "checked_against": "int8", "images": 500, "identical": 500}
     assert "graph rewrites (export only) | none applied" in (out / "report.md").read_text()
     from mobilekit.schema import BuildReport
 
@@ -97,14 +100,23 @@ def test_artifacts_and_report_fields(small_build):
 
 def test_flatbuffer_is_full_int8(small_build):
     out, report, _ = small_build
+    from mobilekit.app_io import body
+
     f = TfliteFile.read(out / "squeezenet1_1.tflite")
     assert f.float_problems() == []
-    assert [t.dtype for t in f.inputs] == ["INT8"] and [t.dtype for t in f.outputs] == ["INT8"]
+    assert [t.dtype for t in f.inputs] == ["UINT8"] and [t.dtype for t in f.outputs] == ["UINT8"]
     assert f.inputs[0].shape == (1, 32, 32, 3)  # fixed batch of 1
-    assert f.op_counts()["CONV_2D"] == 26
+    assert f.op_counts()["CONV_2D"] == 26 and f.op_counts()["QUANTIZE"] == 2
+    assert (f.ops[0].name, f.ops[-1].name) == ("QUANTIZE", "QUANTIZE") and f.interface["ops"] == {0, len(f.ops) - 1}
     assert "DEQUANTIZE" not in f.op_counts()
+    inner = TfliteFile(body(f.content))  # the int8 body: int8 in and out, zero points 128 below the app's
+    assert [t.dtype for t in inner.inputs + inner.outputs] == ["INT8", "INT8"] and "QUANTIZE" not in inner.op_counts()
+    for app, own in zip(f.inputs + f.outputs, inner.inputs + inner.outputs):
+        assert app.scale[0] == own.scale[0] and app.zero_point[0] == own.zero_point[0] + 128
     q = report["quantization"]["input"]
-    assert abs(q["scale"] - float(f.inputs[0].scale[0])) < 1e-9
+    assert abs(q["scale"] - float(f.inputs[0].scale[0])) < 1e-9 and q["zero_point"] == 0
+    assert q["pixel_exact"] is True  # QAT's input scale is 1/255: pixels go in as they are
+    assert "exactly the pixel for every pixel value" in (out / "report.md").read_text()
 
 
 def test_sparsity_survives_into_int8_per_layer(small_build):
@@ -202,7 +214,8 @@ def test_bench_on_the_built_tflite(small_build, tmp_path):
     m = doc["models"][0]
     r = m["runs"]["1"]
     assert m["size_bytes"] == report["sizes"]["int8_tflite_bytes"] and m["ops"] == report["ops"]
-    assert r["xnnpack_partitions"] == 1 and r["ops_outside_xnnpack"] == ["SOFTMAX"]
+    # One XNNPACK partition; LiteRT's own kernels run the softmax and the uint8 <-> int8 interface QUANTIZEs.
+    assert r["xnnpack_partitions"] == 1 and sorted(r["ops_outside_xnnpack"]) == ["QUANTIZE", "QUANTIZE", "SOFTMAX"]
     assert m["inputs"][0]["scale"][0] == pytest.approx(report["quantization"]["input"]["scale"])
     assert m["analysis"]["macs"] == report["macs"]
     # build's latency comes from the same harness: same fields

@@ -43,12 +43,12 @@ def test_a_recipe_changed_by_flags_is_labelled_with_its_overrides():
 
 
 def test_pixel_minus_128_is_claimed_only_where_it_is_exact():
-    from mobilekit.data import OFFSET, SCALE, int8_input_table, is_pixel_minus_128
+    from mobilekit.data import OFFSET, SCALE, input_table, is_plain_pixel
     from mobilekit.report import preprocessing_steps
 
-    assert is_pixel_minus_128(SCALE, OFFSET, 0.003921568859368563, -128)  # what QAT builds get
-    assert not is_pixel_minus_128(SCALE, OFFSET, 0.00390625, -128)  # int8-ptq's 1/256
-    assert int8_input_table(SCALE, OFFSET, 0.00390625, -128)[255] == 127  # 255 * 256/255 - 128 rounds to 128
+    assert is_plain_pixel(SCALE, OFFSET, 0.003921568859368563, -128)  # what QAT builds get
+    assert not is_plain_pixel(SCALE, OFFSET, 0.00390625, -128)  # int8-ptq's 1/256
+    assert input_table(SCALE, OFFSET, 0.00390625, -128)[255] == 127  # 255 * 256/255 - 128 rounds to 128
     pre = {"size": [48, 48], "channels": 3, "scale": SCALE, "offset": OFFSET, "resize": "bilinear",
            "layout": "NHWC", "channel_order": "RGB", "grey": "R = G = B", "aspect_ratio": "stretched",
            "pixel_centers": "half-pixel", "antialias": False, "rounding": "round half to even"}

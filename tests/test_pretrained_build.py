@@ -29,12 +29,16 @@ def test_int8_file_is_full_integer_224_and_one_partition(built):
     content = (out / "mobilenet_v2.tflite").read_bytes()
     f = TfliteFile(content)
     assert f.float_problems() == []
-    assert f.inputs[0].shape == (1, 224, 224, 3) and f.inputs[0].dtype == "INT8"
-    assert f.outputs[0].shape == (1, 1000) and f.outputs[0].dtype == "INT8"
-    # pixel / 255 in, so the int8 input is exactly pixel - 128
-    assert abs(f.inputs[0].scale[0] - 1 / 255) < 1e-7 and f.inputs[0].zero_point[0] == -128
+    assert f.inputs[0].shape == (1, 224, 224, 3) and f.inputs[0].dtype == "UINT8"
+    assert f.outputs[0].shape == (1, 1000) and f.outputs[0].dtype == "UINT8"
+    # pixel / 255 in, so the uint8 input is exactly the pixel (the int8 body's: pixel - 128)
+    assert abs(f.inputs[0].scale[0] - 1 / 255) < 1e-7 and f.inputs[0].zero_point[0] == 0
+    assert report["quantization"]["input"]["pixel_exact"] is True
+    # One XNNPACK partition; outside it only the softmax and the two uint8 <-> int8 interface QUANTIZE ops.
     partitions, outside = delegate_partitions(make_interpreter(content))
-    assert partitions == 1 and set(outside) <= {"SOFTMAX"}, (partitions, outside)
+    assert partitions == 1 and sorted(outside) == ["QUANTIZE", "QUANTIZE", "SOFTMAX"], (partitions, outside)
+    io = report["app"]["io"]
+    assert io["input"] == io["output"] == "uint8" and io["identical"] == io["images"] == 15  # the photos
     assert report["params"] == 3_538_984 and report["num_classes"] == 1000
 
 

@@ -28,5 +28,7 @@ dependencies {
     implementation(project(":core"))
     // LiteRT's Interpreter API (org.tensorflow.lite.Interpreter, XNNPACK on the CPU), pinned.
     implementation("com.google.ai.edge.litert:litert:1.4.1")
+    // MediaPipe Tasks' ImageClassifier (MediaPipeClassifier): the same file read through its TFLite metadata, pinned.
+    implementation("com.google.mediapipe:tasks-vision:0.10.29")
     implementation("androidx.activity:activity:1.9.3")
 }

@@ -1,4 +1,5 @@
-"""`mobilekit info`: an arch's complexity without training (mobilekit.model_info.info), as tables or JSON."""
+"""`mobilekit info`: an arch's complexity without training (mobilekit.model_info.info), or what a .tflite is for an
+app (its inputs and outputs, TFLite metadata, the runtimes it fits), as tables or JSON."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ def add_parser(sub) -> None:
                        description="Complexity of an architecture without training: parameters, "
                                    "MACs, weight bytes after BN folding (float32 and int8), peak live "
                                    "activation memory at batch 1, and a per-layer table.")
+    i.add_argument("tflite", nargs="?", default=None, metavar="FILE.tflite", help=(
+        "a .tflite to describe instead of an arch: size, ops, inputs and outputs, its TFLite metadata and the app "
+        "runtimes it fits (read as data, never run)"))
     i.add_argument("--arch", default="squeezenet", help="registered architecture")
     i.add_argument("--input-size", type=number(int, 1, high=LIMITS["input_size"], what="--input-size"), default=224,
                     help="model input height and width (default: %(default)s)")
@@ -24,6 +28,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import json
 
+    if args.tflite is not None:
+        return run_file(args)
     from mobilekit import archs
 
     arch = archs.resolve(args.arch)
@@ -64,4 +70,37 @@ def run(args) -> int:
             console.print(f"[bold]{kind} .tflite (untrained weights, random calibration)[/bold]")
             for line in arm_lines(section):
                 console.print("  " + line)
+    return 0
+
+
+def run_file(args) -> int:
+    """``mobilekit info FILE.tflite``: what an app needs to know of the file, read with bench's safe reader."""
+    import json
+
+    from mobilekit.app_metadata import summary
+    from mobilekit.bench.command import read_model
+    from mobilekit.errors import MobilekitError
+
+    if not args.tflite.lower().endswith(".tflite"):
+        raise MobilekitError(f"info takes a .tflite file; received {args.tflite!r}")
+    doc, _, _ = read_model(args.tflite)
+    doc["analysis"] = {k: doc["analysis"][k] for k in ("macs", "weight_bytes", "peak_activation_bytes")}
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    def tensor(t: dict) -> str:
+        q = f" (scale {t['scale'][0]:.6g}, zero point {t['zero_point'][0]})" if t["scale"] else ""
+        return f"{t['dtype']}{t['shape']}{q}"
+
+    table = Table(title=args.tflite, show_header=False)
+    for label, text in (("size", f"{doc['size_bytes']:,} bytes ({doc['gzip_bytes']:,} gzip'd)"),
+                        ("inputs", ", ".join(map(tensor, doc["inputs"]))),
+                        ("outputs", ", ".join(map(tensor, doc["outputs"]))),
+                        ("ops", ", ".join(f"{k} x{v}" for k, v in doc["ops"].items())),
+                        ("MACs", f"{doc['analysis']['macs']:,}"), *summary(doc["app"])):
+        table.add_row(label, text)
+    Console().print(table)
     return 0

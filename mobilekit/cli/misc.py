@@ -6,6 +6,7 @@ import os
 import sys
 
 from mobilekit._checks import LIMITS
+from mobilekit.app_io import IO_TYPES
 from mobilekit.cli.flags import Parser, add_arch_knobs, arch_kwargs_of, number, rewrite_list
 
 
@@ -33,6 +34,8 @@ def add_parser(sub) -> None:
     et.add_argument("--out", required=True, metavar="DIR", help="folder for the files (created if missing)")
     et.add_argument("--rewrites", type=rewrite_list, default=None, metavar="NAMES",
                     help="graph rewrites, comma-separated, or none (default: the measured defaults)")
+    et.add_argument("--io", choices=IO_TYPES, default=IO_TYPES[0],
+                    help="the int8 file's input and output type, as `build --io` (default: %(default)s)")
     et.add_argument("-v", "--verbose", action="store_true",
                     help="show the libraries' own logs and warnings (TensorFlow, absl, LiteRT)")
     add_arch_knobs(et.add_argument_group("architecture knobs"))
@@ -66,7 +69,7 @@ def run_export_tflite(args) -> int:
     from mobilekit.rewrites import DEFAULT_REWRITES
 
     rewrites = DEFAULT_REWRITES if args.rewrites is None else args.rewrites
-    doc = export_untrained(arch, args.out, args.input_size, args.classes, kwargs, rewrites)
+    doc = export_untrained(arch, args.out, args.input_size, args.classes, kwargs, rewrites, io=args.io)
     for kind, f in doc["files"].items():
         ops = ", ".join(f"{n} {c}" for n, c in f["ops"].items())
         print(f"{args.out}/{f['file']}: {f['bytes']:,} bytes ({ops})")

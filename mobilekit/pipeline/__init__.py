@@ -119,13 +119,15 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
                                           int8_bytes, calibration, console)
     else:
         int8_bytes, precision = stages.precision(cfg, data, float_bytes, int8_bytes, calibration, console)
+    int8_bytes, interface = timer.run("interface", f"Putting the {cfg.io} app interface on, checked on "
+                                      f"{len(data.x_test)} test inputs", stages.interface, cfg, data, int8_bytes)
     float_bytes = task.with_metadata(cfg, data, float_bytes, "float")  # as they ship: with what app runtimes read
     int8_bytes = task.with_metadata(cfg, data, int8_bytes, cfg.precision)
     evaluated = timer.run("evaluate_int8", f"Evaluating the int8 file on {len(data.ds.y_test)} test "
                           + ("photos" if cfg.imagenet_as_is else "images"), task.evaluate, cfg, data, state,
                           int8_bytes)
     task.check_kept(state.accuracy, data)
-    return _report(cfg, timer, data, model, state, phases, (float_bytes, int8_bytes, rewrites, precision),
+    return _report(cfg, timer, data, model, state, phases, (float_bytes, int8_bytes, rewrites, precision, interface),
                    evaluated, warnings, out_dir)
 
 
@@ -140,7 +142,7 @@ def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, 
     from mobilekit.schema import BuildReport
     from mobilekit.tflite_file import TfliteFile
 
-    float_bytes, int8_bytes, rewrites, precision = files
+    float_bytes, int8_bytes, rewrites, precision, interface = files
     latency = timer.run("latency", "Measuring batch-1 latency (LiteRT, 1 thread)", measure_latency, int8_bytes,
                         num_runs=cfg.latency_runs, warmup_runs=cfg.latency_warmup, num_threads=1)
     numerics = timer.run("numerics", "Comparing the int8 file with its float reference, layer by layer",
@@ -152,11 +154,16 @@ def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, 
     info = complexity(model)
     weights = stages.weights_section(cfg)
     int8_file = TfliteFile(int8_bytes)  # parsed once: the report's file fields and its app section
+    app = app_metadata.section(int8_file)
+    app["io"].update(interface)
+    if interface.get("identical", 0) < interface.get("images", 0):
+        warnings.append(f"the {cfg.io} interface changed {interface['images'] - interface['identical']} of "
+                        f"{interface['images']} answers of the int8 file it goes around: report it as a bug")
     report = BuildReport(
         arch=cfg.arch, weights=cfg.weights, source=weights["source"] if weights else None,
         metaparameters=stages.metaparameters(cfg), input_shape=list(data.ds.input_shape),
         **stages.task(cfg).report_fields(data), params=info["params"], macs=info["macs"],
-        **artifacts.file_fields(int8_file, float_bytes, int8_bytes), app=app_metadata.section(int8_file),
+        **artifacts.file_fields(int8_file, float_bytes, int8_bytes), app=app,
         recipe=guards.recipe_section(cfg), rewrites=rewrites, precision=precision,
         **stages.sparsity_fields(cfg, int8_bytes, model, state),
         warnings=warnings or None, accuracy=state.accuracy, numerics=numerics, latency=latency, arm=arm,

@@ -59,17 +59,20 @@ def file_fields(tfl, float_bytes: bytes, int8_bytes: bytes) -> dict:
     ``sizes.bits_per_param`` is the transmitted cost: 8 x gzip'd .tflite bytes (the whole file)
     per conv / fully-connected weight and bias stored in it.
     """
-    def io(t):
-        return {"dtype": t.dtype.lower(), "shape": list(t.shape), "scale": float(t.scale[0]),
-                "zero_point": int(t.zero_point[0])}
+    def io(t):  # a float32 interface has no scale: the app's values go in and come out as they are
+        quantized = t.scale is not None and t.scale.size == 1
+        return {"dtype": t.dtype.lower(), "shape": list(t.shape), "scale": float(t.scale[0]) if quantized else None,
+                "zero_point": int(t.zero_point[0]) if quantized else None}
 
-    from mobilekit.data import OFFSET, SCALE, is_pixel_minus_128
+    from mobilekit.data import OFFSET, SCALE, is_plain_pixel
 
     gzip_bytes = len(gzip.compress(int8_bytes, 9, mtime=0))
     params = tfl.weight_params()
     q_in = io(tfl.inputs[0])
-    if q_in["dtype"] == "int8":  # does the app's int8 input reduce to pixel - 128 for every pixel value?
-        q_in["pixel_minus_128_exact"] = is_pixel_minus_128(SCALE, OFFSET, q_in["scale"], q_in["zero_point"])
+    # does the app's int8 input reduce to pixel - 128 for every pixel value? its uint8 input to the pixel?
+    if q_in["dtype"] in ("int8", "uint8"):
+        q_in["pixel_minus_128_exact" if q_in["dtype"] == "int8" else "pixel_exact"] = is_plain_pixel(
+            SCALE, OFFSET, q_in["scale"], q_in["zero_point"], q_in["dtype"])
     return {"quantization": {"input": q_in, "output": io(tfl.outputs[0])},
             "sizes": {"float_tflite_bytes": len(float_bytes), "int8_tflite_bytes": len(int8_bytes),
                       "int8_gzip_bytes": gzip_bytes, "weight_params": params,

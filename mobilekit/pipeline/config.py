@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mobilekit import archs
 from mobilekit._checks import LIMITS
+from mobilekit.app_io import IO_TYPES
 from mobilekit.errors import MobilekitError
 from mobilekit.precision import DEFAULT_BUDGET_POINTS, MAX_BUDGET_POINTS, PRECISIONS
 from mobilekit.settings import fields_of, setting, to_record
@@ -229,6 +230,11 @@ class BuildConfig:
         "layers computed in float (names as `mobilekit numerics` prints them; globs allowed)"))
     int16: tuple[str, ...] = setting((), group=PRECISION, metavar="LAYER,...", parse=_layers_text, id_default=(),
                                      help="layers given int16 activations (int8 weights); globs allowed")
+    io: str | None = setting(None, group=OUTPUT, choices=IO_TYPES, id_default="int8", none_word=True,
+                             fallback="uint8; float32 with --precision int16x8", help=(
+        "the int8 file's input and output type: uint8 (pixels straight in, class scores out as uint8: what "
+        "MediaPipe Tasks and the TFLite Task Library take), int8 (the body's own type), float32 (a quantize and a "
+        "dequantize inside the graph); the same answers in each"))
 
     def __post_init__(self):
         for name, value in resolve(self).items():
@@ -324,7 +330,19 @@ def resolve(cfg: BuildConfig) -> dict:
     from mobilekit.precision import check_settings
 
     check_settings(v["precision"], v["max_agreement_drop"], v["min_output_sqnr"], v["keep_float"], v["int16"])
+    v["io"] = io_type(v["io"], v["precision"])
     return v
+
+
+def io_type(io: str | None, precision: str) -> str:
+    """The app interface a build's file gets: ``io``, or uint8 when unset (float32 for an int16x8 file, whose
+    int16 input and output only a float interface keeps exact)."""
+    if precision == "int16x8":
+        if io not in (None, "float32"):
+            raise MobilekitError(f"io={io!r} with precision='int16x8': its input and output are int16, so only "
+                                 "io='float32' goes around them exactly (or leave io unset)")
+        return "float32"
+    return io or IO_TYPES[0]
 
 
 def _merge_recipe(v: dict) -> None:

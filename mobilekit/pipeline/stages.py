@@ -335,6 +335,20 @@ def precision(cfg: BuildConfig, data: Data, float_bytes: bytes, int8_bytes: byte
                   int16=cfg.int16, method=cfg.spec.calibration, say=console.print)
 
 
+def interface(cfg: BuildConfig, data: Data, content: bytes) -> tuple[bytes, dict]:
+    """(the file with ``cfg.io``'s app interface, what report.json's ``app.io`` adds): when the interface adds ops,
+    the answers of both files on the test inputs, compared to the bit (the same arithmetic, shifted)."""
+    from mobilekit.app_io import same_answers, with_io
+    from mobilekit.tflite_file import TfliteFile
+
+    pre = data.ds.preprocessing()
+    made = with_io(content, cfg.io, pixels=(pre["scale"], pre["offset"]))
+    if made == content:
+        return made, {}
+    return made, {"checked_against": TfliteFile(content).inputs[0].dtype.lower(),
+                  **same_answers(made, content, data.x_test)}
+
+
 def weights_report(int8_bytes: bytes, layer_names: list[str], state: Trained, target) -> tuple[dict, dict]:
     """(report ``sparsity`` section, ``survival``): per-layer zeros and values read back from the file."""
     from mobilekit.layer_map import weight_layer

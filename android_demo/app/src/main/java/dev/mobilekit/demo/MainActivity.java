@@ -12,6 +12,7 @@ import android.widget.TextView;
 import androidx.activity.ComponentActivity;
 import androidx.activity.result.ActivityResultLauncher;
 import androidx.activity.result.contract.ActivityResultContracts;
+import com.google.mediapipe.tasks.components.containers.Category;
 import dev.mobilekit.core.ModelSpec;
 import dev.mobilekit.core.Orientation;
 import dev.mobilekit.core.Postprocess;
@@ -35,7 +36,8 @@ import org.tensorflow.lite.Interpreter;
  *
  * <p>Every constant (input size, dtype, quantisation, preprocessing, labels) comes from assets/model.json through
  * the Android-free core ({@link ModelSpec}, {@link Preprocess}, {@link Postprocess}), the same code the JVM tests
- * prove byte-equal to mobilekit's evaluation. Options: XNNPACK on/off and 1/2/4 threads.
+ * prove byte-equal to mobilekit's evaluation. Options: XNNPACK on/off and 1/2/4 threads, or the same file through
+ * MediaPipe Tasks' ImageClassifier ({@link MediaPipeClassifier}: names and preprocessing from the file's metadata).
  */
 public class MainActivity extends ComponentActivity {
     private static final int[] THREADS = {1, 2, 4};
@@ -47,6 +49,8 @@ public class MainActivity extends ComponentActivity {
     private Interpreter interpreter;
     private int threadChoice = 0;
     private CheckBox xnnpack;
+    private CheckBox mediapipe;
+    private MediaPipeClassifier mediapipeClassifier;
     private Button threads;
     private ImageView preview;
     private TextView result;
@@ -63,11 +67,14 @@ public class MainActivity extends ComponentActivity {
         xnnpack.setText("XNNPACK");
         xnnpack.setChecked(true);
         threads = new Button(this);
+        mediapipe = new CheckBox(this);
+        mediapipe.setText("MediaPipe Tasks (the file's own metadata)");
         preview = new ImageView(this);
         result = new TextView(this);
         layout.addView(choose);
         layout.addView(xnnpack);
         layout.addView(threads);
+        layout.addView(mediapipe);
         layout.addView(preview);
         layout.addView(result);
         setContentView(layout);
@@ -145,6 +152,10 @@ public class MainActivity extends ComponentActivity {
             return;
         }
         preview.setImageBitmap(bitmap);
+        if (mediapipe.isChecked()) {
+            classifyWithMediaPipe(bitmap);
+            return;
+        }
         int w = bitmap.getWidth();
         int h = bitmap.getHeight();
         int[] argb = new int[w * h];
@@ -180,6 +191,30 @@ public class MainActivity extends ComponentActivity {
         result.setText(text.toString());
     }
 
+    /** The same file in MediaPipe Tasks: it resizes the bitmap itself; class names come from the file. */
+    private void classifyWithMediaPipe(Bitmap bitmap) {
+        if (mediapipeClassifier == null) {
+            mediapipeClassifier = new MediaPipeClassifier(this, spec.model, 3);
+        }
+        List<Category> best = null;
+        double[] ms = new double[RUNS];
+        for (int run = -1; run < RUNS; run++) {
+            long t0 = System.nanoTime();
+            best = mediapipeClassifier.classify(bitmap);
+            if (run >= 0) {
+                ms[run] = (System.nanoTime() - t0) / 1e6;
+            }
+        }
+        Arrays.sort(ms);
+        StringBuilder text = new StringBuilder();
+        for (Category c : best) {
+            text.append(String.format(Locale.US, "%s  %.1f%%%n", c.categoryName(), 100 * c.score()));
+        }
+        text.append(String.format(Locale.US, "median %.2f ms per frame (%d runs, MediaPipe Tasks, resize included)",
+                ms[RUNS / 2], RUNS));
+        result.setText(text.toString());
+    }
+
     private byte[] readAsset(String name) throws IOException {
         try (InputStream in = getAssets().open(name)) {
             return readAll(in);
@@ -210,6 +245,9 @@ public class MainActivity extends ComponentActivity {
     @Override
     protected void onDestroy() {
         closeInterpreter();
+        if (mediapipeClassifier != null) {
+            mediapipeClassifier.close();
+        }
         super.onDestroy();
     }
 }

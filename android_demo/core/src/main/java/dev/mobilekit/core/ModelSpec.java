@@ -36,12 +36,13 @@ public final class ModelSpec {
         width = ((Double) shape.get(2)).intValue();
         channels = ((Double) shape.get(3)).intValue();
         inputDtype = str(in, "dtype");
-        inputScale = (float) num(in, "scale");
-        inputZeroPoint = (int) num(in, "zero_point");
+        // A float32 input or output has no quantization (null in model.json): values go in and come out as they are.
+        inputScale = inputDtype.equals("float32") ? 1f : (float) num(in, "scale");
+        inputZeroPoint = inputDtype.equals("float32") ? 0 : (int) num(in, "zero_point");
         Map<String, Object> out = obj(doc, "output");
         outputDtype = str(out, "dtype");
-        outputScale = (float) num(out, "scale");
-        outputZeroPoint = (int) num(out, "zero_point");
+        outputScale = outputDtype.equals("float32") ? 1f : (float) num(out, "scale");
+        outputZeroPoint = outputDtype.equals("float32") ? 0 : (int) num(out, "zero_point");
         Map<String, Object> pre = obj(doc, "preprocessing");
         pixelScale = (float) num(pre, "scale");
         pixelOffset = (float) num(pre, "offset");

@@ -1,0 +1,7 @@
+package com.google.mediapipe.tasks.vision.core;
+
+public enum RunningMode {
+    IMAGE,
+    VIDEO,
+    LIVE_STREAM
+}
