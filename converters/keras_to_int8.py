@@ -1,14 +1,15 @@
 """A Keras model file -> a verified full-int8 .tflite at batch 1 (mobilekit's conversion path).
 
 Usage: python converters/keras_to_int8.py MODEL.keras|MODEL.h5 OUT.tflite
-           [--calibration random|fashion-mnist|DIR] [--samples 256] [--seed 0]
+           [--calibration random|fashion-mnist|DIR] [--samples 256] [--seed 0] [--io uint8|int8|float32]
 
 The model is loaded without running code from the file: ``.keras`` files in Keras' safe mode, and
 ``.h5`` files only after their stored config is checked to hold no Lambda layer (a legacy .h5 Lambda
 would run its code while loading). Calibration images: ``fashion-mnist`` (installed data, resized
 to the model's input), an image folder (one sub-folder per class), or ``random`` (uniform [0, 1);
 fine for sizes and latency, not for accuracy). The output is written atomically and verified from
-the flatbuffer: int8 input and output, no float tensor or op left (mobilekit.convert); it carries TFLite
+the flatbuffer: no float tensor or op left between its input and output (mobilekit.convert), which are uint8
+(pixels in, what MediaPipe Tasks takes), int8 or float32 (``--io``, mobilekit.app_io); it carries TFLite
 metadata (the model's name and the input normalisation; no labels: the classes are the model's).
 """
 
@@ -96,8 +97,11 @@ def main(argv=None) -> int:
     p.add_argument("--calibration", default="random", help="random, fashion-mnist, or an image folder")
     p.add_argument("--samples", type=int, default=256, help="calibration images (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--io", choices=("uint8", "int8", "float32"), default="uint8",
+                   help="input and output type around the int8 body (default: %(default)s)")
     args = p.parse_args(argv)
     from mobilekit import data
+    from mobilekit.app_io import with_io
     from mobilekit.app_metadata import image_classifier
     from mobilekit.files import write_bytes_atomic
     from mobilekit.convert import convert_int8
@@ -110,6 +114,7 @@ def main(argv=None) -> int:
         model = load(args.model)
         shape = tuple(model.input_shape[1:])
         content = convert_int8(model, calibration(args.calibration, shape, args.samples, args.seed))
+        content = with_io(content, args.io, pixels=(data.SCALE, data.OFFSET))
         content = image_classifier(  # TFLite metadata: the calibration's preprocessing; the classes are unknown here
             content, name=args.model.stem,
             description=f"{args.model.name} converted to full int8 by mobilekit (no labels)",
@@ -120,8 +125,9 @@ def main(argv=None) -> int:
         return 2
     f = TfliteFile(content)
     q = f.inputs[0]
-    print(f"{args.out}: {len(content):,} bytes, full int8 (input {list(q.shape)} scale {float(q.scale[0]):.6g} "
-          f"zero point {int(q.zero_point[0])}), ops {dict(sorted(f.op_counts().items()))}")
+    quantization = f" scale {float(q.scale[0]):.6g} zero point {int(q.zero_point[0])}" if q.scale is not None else ""
+    print(f"{args.out}: {len(content):,} bytes, full int8 (input {q.dtype.lower()}{list(q.shape)}{quantization}), "
+          f"ops {dict(sorted(f.op_counts().items()))}")
     return 0
 
 

@@ -203,7 +203,8 @@ class TfliteFile:
                 types.add(t.dtype.lower())
                 near = users.get(t.index, []) if side == "input" else [producer[t.index]] if t.index in producer else []
                 op = near[0] if len(near) == 1 else None
-                if op is None or op.name != kinds.get((side, t.dtype)) or len(op.inputs) != 1:
+                if (op is None or op.name != kinds.get((side, t.dtype)) or len(op.inputs) != 1
+                        or len(op.outputs) != 1 or min(op.inputs[0], op.outputs[0]) < 0):
                     continue
                 inner = self.tensors[op.outputs[0] if side == "input" else op.inputs[0]]
                 if inner.dtype == "INT8" or inner.dtype == "INT16" and t.dtype == "FLOAT32":

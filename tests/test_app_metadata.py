@@ -139,3 +139,39 @@ def test_weights_stored_after_the_flatbuffer_survive_the_metadata(files):
         it.invoke()
         answers.append(it.get_tensor(it.get_output_details()[0]["index"]))
     assert np.array_equal(answers[0], answers[1]) and np.array_equal(answers[0], answers[2])
+
+
+def _damaged(content: bytes, how: str) -> bytes:
+    """``content`` (with metadata) whose metadata root points outside its buffer, or whose zip of associated files
+    (labels.txt) lost its last 30 bytes (the central directory)."""
+    if how == "truncated zip":
+        return content[:-30]
+    data = bytearray(content)
+    raw = TfliteFile(content).metadata_buffers["TFLITE_METADATA"]
+    at = content.find(raw)
+    data[at:at + 8] = b"\xff" * 8
+    return bytes(data)
+
+
+@pytest.mark.parametrize("how", ["bad root", "truncated zip"])
+def test_hostile_metadata_never_crashes_the_commands(files, tmp_path, cli_run, how):
+    """A uint8 file (TFLiteConverter's own interface) with damaged metadata, given to `info`, `bench` and
+    `numerics`: each still does its work on the graph (exit 0, the metadata's trouble named where it is shown),
+    never a traceback."""
+    model = tmp_path / "m.tflite"
+    model.write_bytes(_damaged(_with_metadata(files["uint8"]), how))
+    (tmp_path / "float.tflite").write_bytes(files["float"])
+    runs = {"info": cli_run("info", model),
+            "bench": cli_run("bench", model, "--num_runs", "2", "--min_secs", "0"),
+            "numerics": cli_run("numerics", model, "--reference", tmp_path / "float.tflite", "--images", "4")}
+    for name, result in runs.items():
+        assert result.returncode == 0 and "Traceback" not in result.stderr, (name, result.stderr[-2000:])
+    import json
+
+    app = json.loads(cli_run("info", model, "--json").stdout)["app"]
+    assert (app["io"]["input"], app["io"]["output"], app["io"]["interface_ops"]) == ("uint8", "uint8", 2)
+    if how == "bad root":
+        assert app["metadata"]["error"].startswith("unreadable TFLite metadata")
+    else:  # the metadata itself reads; the labels it names do not, so no class names
+        verdict = app["runtimes"]["MediaPipe Tasks ImageClassifier"]
+        assert app["metadata"]["labels"] is None and verdict == "yes, index only (no labels in TFLite metadata)"

@@ -45,6 +45,7 @@ CHEAP = {
     "mobilekit numerics build/squeezenet1_1/squeezenet1_1.tflite --reference build/squeezenet1_1/squeezenet1_1_float.tflite "
     "--model-explorer sqnr.json",
     "mobilekit export tflite --arch shufflenet_v2 --scale 0.5 --out exports/",
+    "mobilekit info build/squeezenet1_1/squeezenet1_1.tflite",
 }
 # Cheap commands that still take seconds each (a model built and converted in a fresh interpreter): run as
 # written in the full lane (CI); the fast lane runs the rest.
@@ -96,6 +97,7 @@ SLOW = {  # command -> why it is slow (what the appended budget cuts)
     "mobilekit build --arch mobilenet_v2 --weights imagenet --precision auto --max-agreement-drop 2":
         "ports, converts and searches a 224x224 ImageNet model (82 candidates)",
     "mobilekit build --keep-float fire9_expand3x3_relu --int16 'fire8_*'": "trains on 60,000 images",
+    "mobilekit build --io float32": "trains on 60,000 images",
 }
 OUTSIDE = {
     "bash scripts/setup.sh && .venv/bin/mobilekit build --arch squeezenet":
@@ -194,6 +196,8 @@ def test_cheap_readme_command_runs_as_written(workdir, command):
         assert files == ["export.json", "shufflenet_v2_float.tflite", "shufflenet_v2_int8.tflite"]
     if command.startswith("mobilekit numerics"):
         assert "fire9_concat" in result.stdout and "top-1" in result.stdout
+    if command.startswith("mobilekit info build/"):  # the workdir's file: the converter's, int8 in and out
+        assert "int8 in, int8 out" in result.stdout and "no: input int8" in result.stdout
 
 
 @pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it

@@ -82,8 +82,9 @@ def test_keras_to_int8_converter_writes_a_verified_file_and_refuses_code(tmp_pat
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     f = TfliteFile.read(out)
-    assert f.float_problems() == [] and [t.dtype for t in f.inputs] == ["INT8"] and f.inputs[0].shape == (1, 32, 32, 3)
+    assert f.float_problems() == [] and [t.dtype for t in f.inputs] == ["UINT8"] and f.inputs[0].shape == (1, 32, 32, 3)
     assert f.op_counts()["CONV_2D"] == 26 and f"{out}: {out.stat().st_size:,} bytes, full int8" in result.stdout
+    assert (f.inputs[0].scale[0], f.inputs[0].zero_point[0]) == (np.float32(1 / 255), 0)  # pixels straight in
     from mobilekit.app_metadata import read
 
     md = read(f)
