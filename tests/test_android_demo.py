@@ -225,6 +225,50 @@ def test_the_other_interfaces_get_the_same_bytes_in_java(exported, held_out, tmp
         assert all(len(t) == 32 * 32 * 3 * 4 for t in theirs)
 
 
+@pytest.mark.needs_mediapipe
+def test_the_exported_file_answers_in_mediapipe_tasks_as_in_the_kit(exported, tmp_path):
+    """The demo's other path: the same uint8 file in MediaPipe Tasks' ImageClassifier (mediapipe 1.2.2, in
+    .venv-mediapipe) on the held-out images at the model's size: labels.txt's names, the kit's scores to the bit,
+    so its top-1, and the report's accuracy recomputed from them."""
+    from mobilekit.data import load_fashion_mnist
+
+    from test_app_runtimes import check_same_answers, kit_scores
+
+    build, assets, _ = exported
+    ds = load_fashion_mnist(size=32, limit_train=1, limit_test=IMAGES)
+    labels = (assets / "labels.txt").read_text().splitlines()
+    report = json.loads((build / "report.json").read_text())
+    assert report["quantization"]["input"]["dtype"] == "uint8" and report["quantization"]["input"]["pixel_exact"]
+    assert check_same_answers(assets / "squeezenet1_1.tflite", labels, ds.x_test, tmp_path) >= 5
+    top1 = np.argmax(kit_scores((assets / "squeezenet1_1.tflite").read_bytes(), ds.x_test), axis=1)
+    assert np.mean(top1 == ds.y_test) == pytest.approx(report["accuracy"]["tflite_int8"], abs=1e-9)
+
+
+@pytest.mark.needs_mediapipe
+def test_the_float_file_and_a_float32_interface_answer_in_mediapipe_tasks_too(exported, tmp_path):
+    """The float reference (float32 in: MediaPipe normalises with the metadata's mean and std) and the build's body
+    with `--io float32`'s interface, its metadata written as a build writes it."""
+    from mobilekit.app_io import body, with_io
+    from mobilekit.app_metadata import image_classifier, read
+    from mobilekit.data import load_fashion_mnist
+    from mobilekit.tflite_file import TfliteFile
+
+    from test_app_runtimes import check_same_answers
+
+    build, _, _ = exported
+    images = load_fashion_mnist(size=32, limit_train=1, limit_test=IMAGES).x_test
+    labels = (build / "labels.txt").read_text().splitlines()
+    assert check_same_answers(build / "squeezenet1_1_float.tflite", labels, images, tmp_path) >= 5
+    shipped = TfliteFile.read(build / "squeezenet1_1.tflite")
+    md = read(shipped)
+    content = image_classifier(with_io(body(shipped.content), "float32"), name=md["name"],
+                               description=md["description"], preprocessing={"scale": 1 / 255, "offset": 0.0},
+                               labels=labels)
+    (tmp_path / "float_io.tflite").write_bytes(content)
+    assert TfliteFile(content).interface["input"] == "float32"
+    assert check_same_answers(tmp_path / "float_io.tflite", labels, images, tmp_path) >= 5
+
+
 def test_the_parity_check_has_teeth(exported, held_out, tmp_path):
     """A wrong zero point in model.json, or a resize without half-pixel centres in the core, changes bytes."""
     _, assets, classes = exported

@@ -2,9 +2,10 @@
 Android runs), in .venv-mediapipe, given the images the kit evaluates, already at the model's size.
 
 For each file: MediaPipe opens it, names every class as labels.txt does, and scores each class exactly as the
-kit's own LiteRT run of the same file (so its top-1 is the kit's): the default build's uint8 file and its float
-reference, the same body with a float32 interface, and the ImageNet models with `--weights imagenet` on the
-bundled photos.
+kit's own LiteRT run of the same file (so its top-1 is the kit's). The helpers here run on the builds other
+modules make anyway: the default build's uint8 file, its float reference and the same body with a float32
+interface (tests/test_android_demo.py), MobileNetV2 with `--weights imagenet` on the bundled photos
+(tests/test_pretrained_build.py); EfficientNet-Lite0's is built here.
 """
 
 import json
@@ -19,10 +20,6 @@ from conftest import MEDIAPIPE_PYTHON
 
 MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
 CLASSIFY = Path(__file__).parent / "runtimes" / "mediapipe_classify.py"
-IMAGES = 300  # held-out Fashion-MNIST test images
-SMALL = ["--input-size", "32", "--limit-train", "2000", "--limit-test", str(IMAGES), "--epochs", "2",
-         "--prune-epochs", "0.5", "--qat-epochs", "0.25", "--latency-runs", "5", "--batch-size", "64",
-         "--min-stage-steps", "0"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_mediapipe]
 
@@ -81,56 +78,17 @@ def check_same_answers(model: Path, labels: list[str], images: np.ndarray, tmp_p
     return len({int(np.argmax(s)) for s in ours})
 
 
-@pytest.fixture(scope="module")
-def fashion(tmp_path_factory):
-    """The default build (uint8 in and out) at a small budget, and the held-out images it evaluated."""
-    from mobilekit.data import load_fashion_mnist
-
-    out = build(tmp_path_factory.mktemp("fashion"), "--arch", "squeezenet", *SMALL)
-    images = load_fashion_mnist(size=32, limit_train=1, limit_test=IMAGES).x_test
-    return out, (out / "labels.txt").read_text().splitlines(), images
-
-
-def test_the_default_build_answers_in_mediapipe_as_in_the_kit(fashion, tmp_path):
-    out, labels, images = fashion
-    report = json.loads((out / "report.json").read_text())
-    assert report["quantization"]["input"]["dtype"] == "uint8" and report["quantization"]["input"]["pixel_exact"]
-    assert check_same_answers(out / "squeezenet1_1.tflite", labels, images, tmp_path) >= 5
-    top1 = np.argmax(kit_scores((out / "squeezenet1_1.tflite").read_bytes(), images), axis=1)
-    assert np.mean(top1 == load_labels(IMAGES)) == pytest.approx(report["accuracy"]["tflite_int8"], abs=1e-9)
-
-
-def load_labels(n: int) -> np.ndarray:
-    from mobilekit.data import load_fashion_mnist
-
-    return load_fashion_mnist(size=32, limit_train=1, limit_test=n).y_test
-
-
-def test_the_float_reference_and_a_float32_interface_answer_in_mediapipe_too(fashion, tmp_path):
-    """The float file (float32 in, MediaPipe normalises with the metadata's mean and std) and the int8 body with
-    `--io float32`'s interface, its metadata written as a build writes it."""
-    from mobilekit.app_io import body, with_io
-    from mobilekit.app_metadata import image_classifier, read
-    from mobilekit.tflite_file import TfliteFile
-
-    out, labels, images = fashion
-    assert check_same_answers(out / "squeezenet1_1_float.tflite", labels, images, tmp_path) >= 5
-    shipped = TfliteFile.read(out / "squeezenet1_1.tflite")
-    md = read(shipped)
-    content = image_classifier(with_io(body(shipped.content), "float32"), name=md["name"],
-                               description=md["description"], preprocessing={"scale": 1 / 255, "offset": 0.0},
-                               labels=labels)
-    (tmp_path / "float_io.tflite").write_bytes(content)
-    assert TfliteFile(content).interface["input"] == "float32"
-    assert check_same_answers(tmp_path / "float_io.tflite", labels, images, tmp_path) >= 5
-
-
-@pytest.mark.parametrize("arch", ["mobilenet_v2", "efficientnet_lite0"])
-def test_the_imagenet_models_name_the_bundled_photos_in_mediapipe_as_in_the_kit(arch, tmp_path):
+def check_photos(out: Path, arch: str, tmp_path: Path) -> None:
+    """An ImageNet build (``--weights imagenet``) on the bundled photos, at 224 as the build prepared them."""
     from mobilekit.photos import photo_dataset
 
-    out = build(tmp_path / "build", "--arch", arch, "--weights", "imagenet", "--latency-runs", "5")
     labels = (out / "labels.txt").read_text().splitlines()
     images = photo_dataset(224).x_test
     assert len(labels) == 1000 and len(images) >= 15
     assert check_same_answers(out / f"{arch}.tflite", labels, images, tmp_path) >= 8
+
+
+def test_efficientnet_lite0_names_the_bundled_photos_in_mediapipe_as_in_the_kit(tmp_path):
+    """(MobileNetV2's build is tests/test_pretrained_build.py's; the default build's, tests/test_android_demo.py's.)"""
+    check_photos(build(tmp_path / "build", "--arch", "efficientnet_lite0", "--weights", "imagenet",
+                       "--latency-runs", "5"), "efficientnet_lite0", tmp_path)
