@@ -23,7 +23,10 @@ def test_int16x8_and_a_float_layer_are_stated_everywhere(tmp_path):
     plain = _build(tmp_path, "int8")
     assert plain["precision"]["full_int8"] and plain["precision"]["mode"] == "int8"
     wide = _build(tmp_path, "int16x8", "--precision", "int16x8")
-    assert wide["quantization"]["input"]["dtype"] == "int16" and wide["precision"]["ops"]["int8"] == 0
+    # int16 in and out inside; the app gets float32 around it (MediaPipe takes no int16), the same answers
+    assert wide["quantization"]["input"]["dtype"] == "float32" and wide["precision"]["ops"]["int8"] == 0
+    io = wide["app"]["io"]
+    assert (io["input"], io["checked_against"], io["identical"], io["images"]) == ("float32", "int16", 500, 500)
     acc = wide["accuracy"]
     assert acc["tflite_int8"] >= acc["keras_float"] - 0.02, acc  # within a 2-point budget of float
     assert "mixed-precision TFLite, not full int8" in (tmp_path / "int16x8" / "report.md").read_text()
@@ -36,10 +39,11 @@ def test_int16x8_and_a_float_layer_are_stated_everywhere(tmp_path):
     app = json.loads((tmp_path / "app" / "model.json").read_text())
     assert app["precision"]["full_int8"] is False and app["precision"]["layers_not_int8"] == {
         "fire9_expand3x3_relu": "float"}
-    assert app["input"]["dtype"] == "int8"  # a float layer inside keeps the app's int8 input and output
+    assert app["input"]["dtype"] == "uint8"  # a float layer inside keeps the int8 body's interface: uint8
     assert cli.main(["export", "android", str(tmp_path / "int16x8"), "--to", str(tmp_path / "app16")]) == 0
     app16 = json.loads((tmp_path / "app16" / "model.json").read_text())
-    assert app16["input"]["dtype"] == "int16" and "-32768, 32767" in app16["preprocessing"]["quantize"]
+    assert app16["input"]["dtype"] == "float32" and app16["preprocessing"]["quantize"].startswith("none")
+    assert app16["input"]["scale"] is None and app16["output"]["zero_point"] is None
     from mobilekit.layer_map import LayerMap
     from mobilekit.model_explorer import build_overlays
 
