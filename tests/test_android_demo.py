@@ -133,6 +133,26 @@ def test_export_refuses_incomplete_or_altered_builds(exported, tmp_path, cli_err
     assert not (tmp_path / "out").exists()
 
 
+def test_a_build_whose_metadata_is_damaged_still_exports(exported, tmp_path, cli_run):
+    """`export android` copies the file and writes model.json from report.json, never reading the metadata: a build
+    whose .tflite carries a damaged metadata buffer (report.json's sha256 made to match) exports as it is."""
+    from mobilekit.tflite_file import TfliteFile
+
+    build, _, _ = exported
+    copy = tmp_path / "build"
+    shutil.copytree(build, copy)
+    data = bytearray((copy / "squeezenet1_1.tflite").read_bytes())
+    at = bytes(data).find(TfliteFile(bytes(data)).metadata_buffers["TFLITE_METADATA"])
+    data[at:at + 8] = b"\xff" * 8
+    (copy / "squeezenet1_1.tflite").write_bytes(bytes(data))
+    report = json.loads((copy / "report.json").read_text())
+    report["sha256"] = hashlib.sha256(bytes(data)).hexdigest()
+    (copy / "report.json").write_text(json.dumps(report))
+    result = cli_run("export", "android", copy, "--to", tmp_path / "assets")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert (tmp_path / "assets" / "squeezenet1_1.tflite").read_bytes() == bytes(data)
+
+
 def test_core_feeds_exactly_the_bytes_mobilekit_evaluates_and_ranks_like_python(exported, held_out, tmp_path):
     """150 held-out images: the Java core's input bytes equal mobilekit's own, and its top-1 over LiteRT's
     outputs equals Python's argmax."""

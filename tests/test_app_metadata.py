@@ -155,9 +155,9 @@ def _damaged(content: bytes, how: str) -> bytes:
 
 @pytest.mark.parametrize("how", ["bad root", "truncated zip"])
 def test_hostile_metadata_never_crashes_the_commands(files, tmp_path, cli_run, how):
-    """A uint8 file (TFLiteConverter's own interface) with damaged metadata, given to `info`, `bench` and
-    `numerics`: each still does its work on the graph (exit 0, the metadata's trouble named where it is shown),
-    never a traceback."""
+    """A uint8 file (TFLiteConverter's own interface) with damaged metadata, given to `info`, `bench`, `numerics`
+    and what `view` does before it serves: each still does its work on the graph (exit 0, the metadata's trouble
+    named where it is shown), never a traceback. (`export android` of such a build: tests/test_android_demo.py.)"""
     model = tmp_path / "m.tflite"
     model.write_bytes(_damaged(_with_metadata(files["uint8"]), how))
     (tmp_path / "float.tflite").write_bytes(files["float"])
@@ -168,6 +168,14 @@ def test_hostile_metadata_never_crashes_the_commands(files, tmp_path, cli_run, h
         assert result.returncode == 0 and "Traceback" not in result.stderr, (name, result.stderr[-2000:])
     import json
 
+    from mobilekit.model_explorer import build_overlays, numerics_node_data, resolve_target
+
+    _, content, report = resolve_target(str(model))
+    assert report is None and build_overlays(report, content) == []
+    assert cli_run("numerics", model, "--reference", tmp_path / "float.tflite", "--images", "4",
+                   "--json", tmp_path / "n.json").returncode == 0
+    layers = json.loads((tmp_path / "n.json").read_text())["layers"]
+    assert all(doc["results"] for doc in numerics_node_data(content, layers))  # painted on the shipped graph
     app = json.loads(cli_run("info", model, "--json").stdout)["app"]
     assert (app["io"]["input"], app["io"]["output"], app["io"]["interface_ops"]) == ("uint8", "uint8", 2)
     if how == "bad root":
