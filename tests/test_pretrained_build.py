@@ -42,10 +42,10 @@ def test_int8_file_is_full_integer_224_and_one_partition(built):
     assert report["params"] == 3_538_984 and report["num_classes"] == 1000
 
 
-@pytest.mark.needs_mediapipe
-def test_mediapipe_tasks_names_the_photos_as_the_kit_does(built, tmp_path):
-    """The file in MediaPipe Tasks' ImageClassifier (tests/test_app_runtimes.py): ImageNet's names from the file's
-    metadata, every score equal to the kit's LiteRT run on the bundled photos."""
+@pytest.mark.needs_runtimes
+def test_the_app_runtimes_name_the_photos_as_the_kit_does(built, tmp_path):
+    """The file in MediaPipe Tasks' and the Task Library's ImageClassifier (tests/test_app_runtimes.py): ImageNet's
+    names from the file's metadata, every score equal to the kit's LiteRT run on the bundled photos."""
     from test_app_runtimes import check_photos
 
     out, _ = built
