@@ -52,7 +52,7 @@ RESIZE_CONVENTIONS = {
 }
 
 
-INPUT_RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
+INPUT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}  # a quantized input's clamp
 
 
 def input_table(scale: float, offset: float, input_scale: float, zero_point: int, dtype: str = "int8") -> np.ndarray:

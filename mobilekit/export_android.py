@@ -15,14 +15,13 @@ import re
 from pathlib import Path
 
 from mobilekit.files import check_output_path, ensure_writable_dir, write_bytes_atomic, write_json_atomic
-from mobilekit.data import RESIZE_CONVENTIONS
+from mobilekit.data import INPUT_RANGES, RESIZE_CONVENTIONS
 from mobilekit.errors import MobilekitError
 from mobilekit.json_files import NUMBER, read_record
 from mobilekit.schema import BuildReport
 
 SCHEMA_VERSION = 1
 DEMO_ASSETS = Path(__file__).resolve().parent.parent / "android_demo" / "app" / "src" / "main" / "assets"
-DTYPE_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
 
 
 def precision_summary(report: dict) -> dict:
@@ -94,7 +93,7 @@ def model_json(report: dict, model_name: str, labels_name: str) -> dict:
             "float_input": "float_input = uint8_pixel * scale + offset (float32)",
             "quantize": "none: float_input goes in as it is" if q["input"]["dtype"] == "float32" else
                         "q = clamp(round_half_even(float_input / input.scale + input.zero_point), "
-                        "{}, {}) in float32".format(*DTYPE_RANGE[q["input"]["dtype"]]),
+                        "{}, {}) in float32".format(*INPUT_RANGES[q["input"]["dtype"]]),
             "arithmetic": "IEEE float32 throughout, every operation rounded (no fused multiply-add)"},
     }
 

@@ -234,9 +234,9 @@ def preprocessing_steps(pre: dict, q: dict) -> list[str]:
 def _input_step(qi: dict) -> str:
     if qi["dtype"] == "float32":
         return "4. `float_input` goes in as it is (float32 input: the model quantizes it inside)."
-    from mobilekit.export_android import DTYPE_RANGE
+    from mobilekit.data import INPUT_RANGES
 
-    low, high = DTYPE_RANGE[qi["dtype"]]
+    low, high = INPUT_RANGES[qi["dtype"]]
     step = (f"4. `{qi['dtype']}_input = clamp(round_half_to_even(float_input / {qi['scale']:.10g} + "
             f"({qi['zero_point']})), {low}, {high})` in float32.")
     plain = {"int8": ("pixel_minus_128_exact", "`pixel - 128`"), "uint8": ("pixel_exact", "the pixel")}.get(qi["dtype"])
