@@ -183,3 +183,11 @@ def test_hostile_metadata_never_crashes_the_commands(files, tmp_path, cli_run, h
     else:  # the metadata itself reads; the labels it names do not, so no class names
         verdict = app["runtimes"]["MediaPipe Tasks ImageClassifier"]
         assert app["metadata"]["labels"] is None and verdict == "yes, index only (no labels in TFLite metadata)"
+
+
+def test_info_on_a_file_refuses_what_only_an_arch_takes(files, tmp_path, cli_error):
+    (tmp_path / "m.tflite").write_bytes(_with_metadata(files["uint8"]))
+    assert "describes the file" in cli_error("info", tmp_path / "m.tflite", "--arch", "mobilenet_v2")
+    assert "describes the file" in cli_error("info", tmp_path / "m.tflite", "--squeeze-ratio", "0.5")
+    assert "takes a .tflite file" in cli_error("info", tmp_path / "notes.txt")
+    assert "no such model file" in cli_error("info", tmp_path / "missing.tflite")

@@ -83,6 +83,9 @@ def run_file(args) -> int:
 
     if not args.tflite.lower().endswith(".tflite"):
         raise MobilekitError(f"info takes a .tflite file; received {args.tflite!r}")
+    if args.device or args.arch != "squeezenet" or arch_kwargs_of(args):
+        raise MobilekitError("info FILE.tflite describes the file: --arch, its knobs and --device are for an arch "
+                             "(for a file's device latency: mobilekit bench FILE.tflite --device NAME)")
     doc, _, _ = read_model(args.tflite)
     doc["analysis"] = {k: doc["analysis"][k] for k in ("macs", "weight_bytes", "peak_activation_bytes")}
     if args.json:
