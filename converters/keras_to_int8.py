@@ -20,6 +20,8 @@ import json
 import sys
 from pathlib import Path
 
+from mobilekit.app_io import IO_TYPES, with_io
+
 
 def _class_names(node) -> set[str]:
     if isinstance(node, dict):
@@ -97,11 +99,10 @@ def main(argv=None) -> int:
     p.add_argument("--calibration", default="random", help="random, fashion-mnist, or an image folder")
     p.add_argument("--samples", type=int, default=256, help="calibration images (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--io", choices=("uint8", "int8", "float32"), default="uint8",
+    p.add_argument("--io", choices=IO_TYPES, default=IO_TYPES[0],
                    help="input and output type around the int8 body (default: %(default)s)")
     args = p.parse_args(argv)
     from mobilekit import data
-    from mobilekit.app_io import with_io
     from mobilekit.app_metadata import image_classifier
     from mobilekit.files import write_bytes_atomic
     from mobilekit.convert import convert_int8

@@ -69,9 +69,7 @@ def with_io(content: bytes, io: str, pixels: tuple[float, float] | None = None) 
             else:
                 graph.operators.append(op)
         setattr(graph, side, [moved[int(i)] for i in getattr(graph, side)])
-    for signature in model.signatureDefs or []:
-        for item in [*(signature.inputs or []), *(signature.outputs or [])]:
-            item.tensorIndex = moved.get(item.tensorIndex, item.tensorIndex)
+    _renumber_signatures(model, moved)
     return pack_model(model)
 
 
@@ -98,10 +96,15 @@ def body(content: bytes) -> bytes:
     model.metadata = [m for m in model.metadata or [] if m.name not in (b"TFLITE_METADATA", "TFLITE_METADATA")]
     graph.inputs = [inner.get(int(i), int(i)) for i in graph.inputs]
     graph.outputs = [inner.get(int(i), int(i)) for i in graph.outputs]
+    _renumber_signatures(model, inner)
+    return pack_model(model)
+
+
+def _renumber_signatures(model, tensors: dict[int, int]) -> None:
+    """Point the signatures' inputs and outputs at the graph's new tensors (``{old index: new index}``)."""
     for signature in model.signatureDefs or []:
         for item in [*(signature.inputs or []), *(signature.outputs or [])]:
-            item.tensorIndex = inner.get(item.tensorIndex, item.tensorIndex)
-    return pack_model(model)
+            item.tensorIndex = tensors.get(item.tensorIndex, item.tensorIndex)
 
 
 def _pixel_quantization(scale: float, offset: float) -> tuple[list[float], list[int]]:
@@ -152,26 +155,8 @@ def same_answers(content: bytes, reference: bytes, x_float) -> dict:
     images whose outputs, dequantized with each output's own scale and zero point, are equal to the bit."""
     import numpy as np
 
-    from mobilekit.litert import make_interpreter, quantize_input
+    from mobilekit.litert import outputs_on
 
-    runs = []
-    for data in (content, reference):
-        it = make_interpreter(data)
-        inp, outs = it.get_input_details()[0], it.get_output_details()
-        values = []
-        for i in range(len(x_float)):
-            it.set_tensor(inp["index"], quantize_input(x_float[i:i + 1], inp))
-            it.invoke()
-            values.append([_dequantized(it.get_tensor(o["index"]), o) for o in outs])
-        runs.append(values)
-    identical = sum(all(np.array_equal(a, b) for a, b in zip(x, y)) for x, y in zip(*runs))
+    runs = zip(outputs_on(content, x_float), outputs_on(reference, x_float))
+    identical = sum(all(np.array_equal(a, b) for a, b in zip(x, y)) for x, y in runs)
     return {"images": len(x_float), "identical": int(identical)}
-
-
-def _dequantized(value, detail):
-    import numpy as np
-
-    if value.dtype == np.float32:
-        return value
-    scale, zero_point = detail["quantization"]
-    return ((value.astype(np.int32) - zero_point) * np.float32(scale)).astype(np.float32)

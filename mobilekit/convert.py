@@ -173,8 +173,6 @@ def export_untrained(arch: str, out: str, input_size: int = 224, classes: int = 
     from mobilekit.data import OFFSET, SCALE
 
     pair["int8"] = with_io(pair["int8"], io, pixels=(SCALE, OFFSET))
-    from mobilekit.data import OFFSET, SCALE
-
     files = {}
     for kind in ("float", "int8"):
         pair[kind] = content = image_classifier(  # random calibration images are pixel / 255, the build's input
@@ -194,4 +192,3 @@ def export_untrained(arch: str, out: str, input_size: int = 224, classes: int = 
         write_bytes_atomic(Path(folder) / files[kind]["file"], pair[kind])
     write_json_atomic(Path(folder) / "export.json", doc)
     return doc
-

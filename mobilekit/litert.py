@@ -1,5 +1,5 @@
-"""LiteRT in one leaf module: interpreter creation, input quantisation, random inputs, delegate partitions,
-flatbuffer sniffing. It imports nothing of mobilekit but the error type, so bench, emulate, build and the
+"""LiteRT in one leaf module: interpreter creation, input quantisation, outputs on images, random inputs, delegate
+partitions, flatbuffer sniffing. It imports nothing of mobilekit but the error type, so bench, emulate, build and the
 benchmarks all stand on it without leaning on each other.
 """
 
@@ -37,6 +37,27 @@ def quantize_input(x_float: np.ndarray, detail: dict) -> np.ndarray:
     info = np.iinfo(dtype)
     q = np.round(x_float / scale + zero_point)
     return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantized(value: np.ndarray, detail: dict) -> np.ndarray:
+    """An interpreter output as float32: ``(q - zero_point) * scale`` when quantized, as it is when float32."""
+    if value.dtype == np.float32:
+        return value
+    scale, zero_point = detail["quantization"]
+    return (value.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+
+
+def outputs_on(content: bytes, x_float: np.ndarray) -> list[list[np.ndarray]]:
+    """Every image of ``x_float`` (NHWC floats) through ``content`` at batch 1, quantized to its input as the kit's
+    evaluation does: per image, each output dequantized (:func:`dequantized`)."""
+    interpreter = make_interpreter(content)
+    inp, outs = interpreter.get_input_details()[0], interpreter.get_output_details()
+    rows = []
+    for i in range(len(x_float)):
+        interpreter.set_tensor(inp["index"], quantize_input(x_float[i:i + 1], inp))
+        interpreter.invoke()
+        rows.append([dequantized(interpreter.get_tensor(o["index"]), o) for o in outs])
+    return rows
 
 
 def random_inputs(interpreter, seed: int = 0) -> list[np.ndarray]:

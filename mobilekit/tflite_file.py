@@ -184,8 +184,9 @@ class TfliteFile:
         """The app interface around an int8 body: ``{"input": type, "output": type, "ops": {op indices}}``.
 
         An int8 file's inputs and outputs are its int8 tensors (``"int8"``, no ops). A ``uint8`` one starts with a
-        QUANTIZE (uint8 -> int8) per input and ends with a QUANTIZE (int8 -> uint8) per output, the same scale and
-        zero points 128 apart; a ``float32`` one with a QUANTIZE (float -> int8) and a DEQUANTIZE (int8 -> float).
+        QUANTIZE (uint8 -> int8) per input and ends with a QUANTIZE (int8 -> uint8) per output (mobilekit.app_io:
+        the output's zero point 128 up, the input the pixel itself); a ``float32`` one with a QUANTIZE (float ->
+        int8, or int16) and a DEQUANTIZE.
         A type is ``"mixed"`` when the inputs (or outputs) differ, and the tensor's own dtype otherwise."""
         users, producer = {}, {}
         for op in self.ops:

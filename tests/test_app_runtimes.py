@@ -47,21 +47,9 @@ def runtime_answers(runtime: str, model: Path, images: np.ndarray, tmp_path: Pat
 def kit_scores(content: bytes, images: np.ndarray) -> np.ndarray:
     """The kit's own LiteRT run (its evaluation's input quantization), each output dequantized: [N, classes]."""
     from mobilekit.data import to_float
-    from mobilekit.litert import make_interpreter, quantize_input
+    from mobilekit.litert import outputs_on
 
-    it = make_interpreter(content)
-    inp, out = it.get_input_details()[0], it.get_output_details()[0]
-    x = to_float(images)
-    scores = []
-    for i in range(len(x)):
-        it.set_tensor(inp["index"], quantize_input(x[i:i + 1], inp))
-        it.invoke()
-        y = it.get_tensor(out["index"])[0]
-        if y.dtype != np.float32:
-            scale, zero_point = out["quantization"]
-            y = (y.astype(np.float32) - zero_point) * np.float32(scale)
-        scores.append(y)
-    return np.stack(scores)
+    return np.stack([row[0][0] for row in outputs_on(content, to_float(images))])
 
 
 def check_same_answers(model: Path, labels: list[str], images: np.ndarray, tmp_path: Path, atol: float = 0.0) -> int:
