@@ -244,6 +244,13 @@ def transfer() -> str:
     return transfer_script.to_markdown(_json("transfer.json"))
 
 
+def budget() -> str:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import budget as budget_script
+
+    return budget_script.to_markdown(_json("budget.json"))
+
+
 def explore() -> str:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import explore_squeezenet
@@ -272,7 +279,7 @@ RENDERERS = {"default-build": default_build, "default-build-stages": default_bui
              "zoo-host": zoo_host, "zoo-rewrites": zoo_rewrites, "ptq": ptq,
              "arm": arm, "explore": explore, "explore-cluster": explore_cluster,
              "explore-cluster-summary": lambda: explore_cluster(summary=True),
-             "transfer": transfer, "precision": precision,
+             "transfer": transfer, "budget": budget, "precision": precision,
              "precision-summary": lambda: precision(summary=True)}
 
 

@@ -35,6 +35,7 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
          + (f" ({sizes['bits_per_param']:.2f} bits per parameter)" if sizes.get("bits_per_param") else "")),
         ("weight sparsity", f"{report['sparsity']['int8_weights']:.1%} (target {report['sparsity']['target']:.0%})"),
         *_recipe_rows(report),
+        *_budget_rows(report.get("budget")),
         *_rewrite_rows(report.get("rewrites")),
     ]
     if "photos" in acc:
@@ -126,6 +127,17 @@ def _recipe_rows(report: dict) -> list[tuple[str, str]]:
     if r["sparsity"] or r["m_by_n"] or r["clusters"]:
         rows.append(("survived into the .tflite", "; ".join(x for x in lost if x) or "all zeros and clusters"))
     return rows
+
+
+def _budget_rows(b: dict | None) -> list[tuple[str, str]]:
+    """The accuracy budget: held or not, what was chosen, on how many validation images, among what."""
+    if not b:
+        return []
+    c = b["chosen"]
+    tried = "; ".join(f"{t['sparsity']:.0%} {t['scheme']} {t['drop_points']:+.2f}" for t in b["candidates"])
+    return [("accuracy budget", f"{b['max_accuracy_drop']:g} point(s) on {b['validation_images']:,} validation images: "
+             + ("met" if b["met"] else "NOT MET") + f"; shipped sparsity {c['sparsity']:.0%} with {c['scheme']} "
+             f"(int8 {c['int8_validation']:.2%} vs float {b['float_validation']:.2%}); tried: {tried}")]
 
 
 def _rewrite_rows(log: list | None) -> list[tuple[str, str]]:

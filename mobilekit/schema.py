@@ -181,14 +181,15 @@ class BuildReport:
     rewrites: list | None = None  # export graph rewrites made or refused, with reasons (mobilekit.rewrites)
     throughput: dict | None = None  # per training stage: steps, images, seconds, steady images/s, evaluation
     precision: dict | None = None  # what each op computes in, and how auto chose (mobilekit.precision)
+    budget: dict | None = None  # the accuracy budget: each candidate tried on the validation split, the one chosen
     transfer: dict | None = None  # pretrained builds: the weights' source and sha256, each phase's layers and accuracy
     app: dict | None = None  # the .tflite's TFLite metadata and the app runtimes it fits (mobilekit.app_metadata)
     schema_version: int = SCHEMA_VERSION
 
     # report.json's key order (the order the fields were always written in).
     ORDER = ("schema_version", "arch", "weights", "source", "transfer", "metaparameters", "input_shape", "classes", "num_classes",
-             "params", "macs", "preprocessing", "quantization", "sizes", "ops", "sha256", "app", "recipe", "rewrites", "precision", "sparsity",
-             "survival", "accuracy", "numerics", "warnings", "calibration", "latency", "host", "arm", "seed", "config", "versions",
+             "params", "macs", "preprocessing", "quantization", "sizes", "ops", "sha256", "app", "recipe", "budget", "rewrites", "precision",
+             "sparsity", "survival", "accuracy", "numerics", "warnings", "calibration", "latency", "host", "arm", "seed", "config", "versions",
              "stage_seconds", "throughput", "files")
 
     def to_dict(self) -> dict:
@@ -246,6 +247,8 @@ class PointRow:
     point_seconds: float | None = None
     targets_met: dict | None = None
     meets_targets: bool | None = None
+    accuracy_drop: float | None = None  # points, int8 against float on the build's validation split (with a budget)
+    within_budget: bool | None = None  # the build's accuracy budget held (None: built without one)
     tflite: str | None = None
     sha256: str | None = None
     node: str | None = None  # the Ray node that built it

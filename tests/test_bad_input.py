@@ -144,6 +144,12 @@ CASES = [
     (["build", "--calibration", "mse"], "post-training quantization only"),
     (["build", "--recipe", "int8-qat", "--bias-correction"], "post-training quantization only"),
     (["build", "--calibration", "kl"], "kl"),
+    (["build", "--max-accuracy-drop", "-1"], "--max-accuracy-drop"),
+    (["build", "--max-accuracy-drop", "101"], "max_accuracy_drop must be a number in [0, 100]"),
+    (["build", "--max-accuracy-drop", "1", "--recipe", "int8-ptq"], "recipe 'int8-ptq' has none to vary"),
+    (["build", "--max-accuracy-drop", "1", "--sparsity", "0"], "sparsity=0 has none to vary"),
+    (["build", "--strict-budget", "--sparsity", "0.5"], "strict_budget=True needs an accuracy budget"),
+    (["build", "--validation-split", "0.9"], "validation_split must be a number in (0, 0.5]"),
     # numerics
     (["numerics", "missing.tflite", "--reference", "random.tflite"], "missing.tflite"),
     (["numerics", "notes.txt", "--reference", "random.tflite"], "not a TFLite"),
@@ -186,6 +192,8 @@ CASES = [
     (["explore", "--spec", "spec-bad.yaml"], "spec-bad.yaml"),
     (["explore", "--address", "127.0.0.1:1"], "127.0.0.1:1"),
     (["explore", "--seeds", "0"], "--seeds"),
+    (["explore", "--space", "max_accuracy_drop=1,200"], "max_accuracy_drop must be a number in [0, 100]"),
+    (["explore", "--space", "max_accuracy_drop=1", "--recipe", "int8-ptq"], "has none to vary"),
     # explore: folders that are not a sweep's, duplicates, numbers, bounds, addresses, spec types
     (["explore", "--space", "squeeze_ratio=0.5", "--out", "not-empty"], "holds no sweep"),
     (["explore", "--space", "squeeze_ratio=0.5", "--out", "user-results"], "holds no sweep"),

@@ -19,8 +19,9 @@ from mobilekit.data import load_fashion_mnist
 from mobilekit.tflite_file import TfliteFile
 
 MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
+# The recipe as asked (--sparsity: no accuracy budget's search; tests/test_budget.py builds with one).
 SMALL = ["--input-size", "32", "--limit-train", "2000", "--limit-test", "500", "--epochs", "4",
-         "--prune-epochs", "2", "--qat-epochs", "1", "--latency-runs", "50", "--batch-size", "64"]
+         "--prune-epochs", "2", "--qat-epochs", "1", "--latency-runs", "50", "--batch-size", "64", "--sparsity", "0.5"]
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +160,7 @@ def test_deep_compression_recipe_is_deterministic_and_survives_into_the_file(tmp
     files, and every layer's zeros and per-channel clusters read back from the flatbuffer."""
     tiny = ["--input-size", "32", "--limit-train", "600", "--limit-test", "100", "--epochs", "1",
             "--prune-epochs", "1", "--cluster-epochs", "0.5", "--qat-epochs", "0.5", "--latency-runs", "5",
-            "--seed", "7", "--recipe", "deep-compression", "--min-stage-steps", "0"]
+            "--seed", "7", "--recipe", "deep-compression", "--sparsity", "0.75", "--min-stage-steps", "0"]
     digests = []
     for run in ("a", "b"):
         result = subprocess.run([MOBILEKIT, "build", *tiny, "--out", str(tmp_path / run)],

@@ -14,7 +14,7 @@ import pytest
 MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
 TINY = ["--arch", "squeezenet1_1", "--input-size", "32", "--limit-train", "2000", "--limit-test", "500",
         "--epochs", "0.3", "--prune-epochs", "0.3", "--qat-epochs", "0.1", "--latency-runs", "10",
-        "--min-stage-steps", "0"]
+        "--min-stage-steps", "0", "--sparsity", "0.5"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 

@@ -72,6 +72,36 @@ def test_pareto_front_equals_brute_force_on_random_tables():
     assert results.pareto_ids(same, objectives[:2]) == {"a", "b"}
 
 
+def test_points_over_their_accuracy_budget_are_marked_and_kept_off_the_front_and_the_recommendation(tmp_path):
+    """A point whose build missed its accuracy budget (report.json's budget.met false) is marked in the table and
+    explore.md, and a front compares the others (at the same accuracy cost); points without a budget are as before."""
+    from mobilekit.explore import render
+    from mobilekit.explore.trial import budget_fields
+
+    assert budget_fields(None) == {}
+    assert budget_fields({"met": False, "chosen": {"drop_points": 2.5}}) == {"accuracy_drop": 2.5,
+                                                                            "within_budget": False}
+    rows = [{"point": "over", "status": "ok", "accuracy_int8": 0.95, "size_gzip_bytes": 10, "within_budget": False,
+             "accuracy_drop": 3.0},
+            {"point": "held", "status": "ok", "accuracy_int8": 0.90, "size_gzip_bytes": 20, "within_budget": True,
+             "accuracy_drop": 0.4},
+            {"point": "none", "status": "ok", "accuracy_int8": 0.80, "size_gzip_bytes": 15}]
+    objectives = (("accuracy_int8", "max"), ("size_gzip_bytes", "min"))
+    assert results.pareto_ids(rows, objectives) == {"held", "none"}  # "over" would dominate both
+    assert results.recommended([{**r, "meets_targets": True} for r in rows])["point"] == "held"
+    sweep = {"objectives": objectives, "targets": {}, "space": {"arch": ["squeezenet1_1"]}, "search": "grid",
+             "archs": ["squeezenet1_1"], "seeds": 1}
+    flat = results.table([{**r, "knobs": {"arch": "squeezenet1_1"}, "seed": 0} for r in rows], sweep)
+    assert {f["point"]: (f["within_budget"], f["pareto"]) for f in flat} == {
+        "over": (False, False), "held": (True, True), "none": (None, True)}
+    doc = {"sweep": sweep, "counts": {"ok": 3, "failed": 0, "screened_out": 0}, "screened_out": {},
+           "recommended": "held", "saturation": {}, "rows": [{**f, "latency_host_ms": None, "latency_device_ms": None,
+                                                              "energy_mj": None, "params": None, "macs": None,
+                                                              "tflite": "x"} for f in flat]}
+    text = render.markdown(doc, [])
+    assert "**1 point(s) over their accuracy budget**" in text and "| over budget |" in text
+
+
 def _row(value, seed, acc, other=0.5):
     return {"point": f"{value}-{other}-{seed}", "status": "ok", "seed": seed, "accuracy_int8": acc,
             "knobs": {"arch": "squeezenet1_1", "squeeze_ratio": value, "pct3x3": other}}
@@ -153,9 +183,10 @@ def test_precision_is_a_knob_and_int8_points_keep_their_ids():
 def test_sweeps_planned_before_the_settings_schema_keep_their_point_ids(monkeypatch, capsys):
     """41 points of five sweeps (flags, knobs of three families, precision budgets, a teacher, pretrained weights)
     as the code before the settings schema named them: a sweep folder made then resumes with nothing rebuilt when
-    asked for the files it holds (int8 in and out, `--io int8`, the only interface then); at the uint8 default
-    they are other files, so other points. (A new mobilekit version changes every id on purpose: regenerate the
-    file then.)"""
+    asked for the files it holds: int8 in and out (`--io int8`, the only interface then) and the recipe's sparsity
+    as asked (`--sparsity 0.5`: no accuracy budget, none then); the recipe sweep's int8-ptq half without
+    `--sparsity` (it would prune them). At the defaults they are other files, so other points. (A new mobilekit
+    version changes every id on purpose: regenerate the file then.)"""
     from mobilekit.explore import command, engine
 
     golden = json.loads((Path(__file__).parent / "data" / "point_ids_0.1.0.json").read_text())
@@ -164,9 +195,16 @@ def test_sweeps_planned_before_the_settings_schema_keep_their_point_ids(monkeypa
         sorted(p.id for p in plan(cfg, golden["fingerprint"])[0])) or {"points": []})
     monkeypatch.setattr(command, "print_summary", lambda doc, out: None)
     for sweep in golden["sweeps"]:
-        assert cli.main(["explore", *sweep["argv"], "--io", "int8", "--out", "never-written"]) == 0, \
-            capsys.readouterr().err
-        assert planned.pop() == sweep["ids"], sweep["argv"]
+        asked = []
+        for fixed in (["--sparsity", "0.5"], []):
+            assert cli.main(["explore", *sweep["argv"], "--io", "int8", *fixed, "--out", "never-written"]) == 0, \
+                capsys.readouterr().err
+            asked.append(planned.pop())
+        if "recipe=int8-ptq,prune-int8" in sweep["argv"]:
+            halves = [set(a) & set(sweep["ids"]) for a in asked]
+            assert sorted(halves[0] | halves[1]) == sweep["ids"] and all(len(h) == 4 for h in halves), sweep["argv"]
+        else:
+            assert asked[0] == sweep["ids"], sweep["argv"]
         assert cli.main(["explore", *sweep["argv"], "--out", "never-written"]) == 0
         assert not set(planned.pop()) & set(sweep["ids"]), sweep["argv"]
     assert sum(len(s["ids"]) for s in golden["sweeps"]) == 41

@@ -68,6 +68,7 @@ SLOW = {  # command -> why it is slow (what the appended budget cuts)
     "mobilekit build --arch squeezenet1_0 --data photos/ --input-size 96 --epochs 10 --out build/photos":
         "trains 10 epochs",
     "mobilekit build --sparsity 0 --no-qat": "trains on 60,000 images",
+    "mobilekit build --max-accuracy-drop 0.5 --strict-budget": "trains on 60,000 images, maybe several candidates",
     "mobilekit build --limit-train 2000 --limit-test 500 --input-size 32 --epochs 4": "trains 4 epochs",
     "mobilekit build --arch shufflenet_v1 --groups 3 --scale 0.5": "trains on 60,000 images",
     "mobilekit build --arch mobilenet_v2 --weights imagenet": "ports and converts a 224x224 ImageNet model",
@@ -220,13 +221,25 @@ def _image_folder(root: Path):
                                                                        np.uint8)).numpy())
 
 
+def _accuracy_budget(command: str) -> list[str]:
+    """A build with an accuracy budget gets a budget it meets at once (100 points): the recipe's stages once, as
+    written; the budget's search is tests/test_budget.py's."""
+    from mobilekit import cli
+    from mobilekit.cli.flags import settings_of
+    from mobilekit.pipeline import BuildConfig
+
+    args = cli.build_parser().parse_args(shlex.split(command)[1:])
+    return ["--max-accuracy-drop", "100"] if BuildConfig(**settings_of(args)).max_accuracy_drop is not None else []
+
+
 def _budget(command: str) -> list[str]:
     """The flags appended to a SLOW command (argparse keeps a flag's last value)."""
     if command.startswith("mobilekit build") and "--data" in command and ("--weights" in command
                                                                           or "--teacher" in command):
-        return QUICK_TRANSFER
+        return QUICK_TRANSFER + _accuracy_budget(command)
     if command.startswith("mobilekit build") and "--weights" not in command and "--size-only" not in command:
-        return QUICK_BUILD if "--data" not in command else ["--min-stage-steps", "0", "--latency-runs", "5"]
+        return (QUICK_BUILD if "--data" not in command else ["--min-stage-steps", "0", "--latency-runs", "5"]) \
+            + _accuracy_budget(command)
     if command.startswith("mobilekit explore") and "--report" not in command:
         return QUICK_EXPLORE
     if "--precision auto" in command:

@@ -106,6 +106,36 @@ def test_cluster_recipe_keeps_at_most_16_values_per_tensor_only_with_per_tensor_
     assert max(v["distinct_values"] for v in per_channel.weight_sparsity().values()) > 2 * spec.clusters
 
 
+def test_qat_ranges_start_where_the_float_layers_outputs_are_not_at_tfmots_six():
+    """tfmot starts every activation range at [-6, 6] (and the input's at [0, 0]); calibrate_ranges starts each at its
+    float layer's min-max on images: a linear output wider than 6 is no longer clipped, and the QAT model computes the
+    float model's function before any step (output SQNR against float, measured 14 dB against -15 dB)."""
+    from mobilekit.optimize import calibrate_ranges
+
+    keras.utils.set_random_seed(0)
+    i = keras.Input((8, 8, 3))
+    r = keras.layers.ReLU(6.0)(keras.layers.BatchNormalization()(keras.layers.Conv2D(8, 3, use_bias=False)(
+        keras.layers.Rescaling(2.0, -1.0)(i))))
+    wide = keras.layers.BatchNormalization(name="wide")(keras.layers.Conv2D(
+        8, 1, use_bias=False, kernel_initializer=keras.initializers.RandomNormal(stddev=5))(r))
+    model = keras.Model(i, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(keras.layers.Add()([wide, r]))))
+    images = np.random.default_rng(0).random((64, 8, 8, 3)).astype(np.float32)
+    reference = model.predict(images, verbose=0)
+    qat = quantize_aware(model, preserve_sparsity=False)
+    untouched = qat.predict(images, verbose=0)
+    assert calibrate_ranges(qat, model, images) == 7  # input, Rescaling (a depthwise), ReLU, wide BN, Add, pool, Dense
+    ranges = {w.name.split(":")[0]: float(w.numpy().ravel()[0]) for layer in qat.layers
+              for w in layer.non_trainable_weights if w.name.endswith(("output_min:0", "output_max:0"))}
+    wide_out = keras.Model(model.input, model.get_layer("wide").output)(images).numpy()
+    assert ranges["quant_wide/output_min"] == pytest.approx(wide_out.min()) and wide_out.min() < -6  # not clipped
+    assert ranges["quant_re_lu/output_min"] == 0.0
+
+    def sqnr(y):
+        return 10 * np.log10(np.sum(reference ** 2) / np.sum((reference - y) ** 2))
+
+    assert sqnr(qat.predict(images, verbose=0)) > 10 > 0 > sqnr(untouched)
+
+
 def test_keep_clusters_reties_shared_weights_to_their_mean_and_pins_zeros():
     model = keras.Sequential([keras.layers.Dense(3, input_shape=(4,), name="fc")])
     kernel = np.array([[0, 1, 1], [2, 0, 2], [1, 2, 0], [0, 0, 1]], np.float32)

@@ -45,9 +45,11 @@ def test_transfer_build_on_a_small_folder(tmp_path, folder, arch, recipe, size):
     # pruning (with 20, pruning to 50% then PQAT left its int8 file at 20% on an AMD EPYC host, refused).
     steps = {("mobilenet_v2", "prune-int8"): None, ("efficientnet_lite0", "prune-int8"): 50}.get((arch, recipe), 20)
     fewer = [] if steps is None else ["--min-stage-steps", str(steps)]
+    # The recipe as asked (a fixed sparsity, no accuracy budget): 24 validation images would be noise here.
+    fixed = ["--sparsity", "0.5"] if recipe == "prune-int8" else []
     report, result = _build(tmp_path / "b", "--arch", arch, "--weights", "imagenet", "--data", str(folder),
                             "--input-size", str(size), "--head-epochs", "2", "--epochs", "2", "--recipe", recipe,
-                            *fewer)
+                            *fewer, *fixed)
     content = (tmp_path / "b" / f"{arch}.tflite").read_bytes()
     f = TfliteFile(content)
     assert f.float_problems() == [] and f.inputs[0].shape == (1, size, size, 3) and f.outputs[0].shape == (1, 10)
@@ -82,7 +84,8 @@ def test_small_data_squeezenet_keeps_its_float_accuracy_and_learns_from_a_pretra
     """240 images at batch 128 are 1 step per epoch: pruning's 0.5 epoch was 1 step to 50% sparsity (a wrecked
     model before the minimum steps). The student is distilled from MobileNetV2 fine-tuned on the same folder."""
     report, result = _build(tmp_path / "s", "--arch", "squeezenet1_1", "--data", str(folder), "--input-size", "48",
-                            "--epochs", "40", "--teacher", "mobilenet_v2:imagenet", "--head-epochs", "2")
+                            "--epochs", "40", "--teacher", "mobilenet_v2:imagenet", "--head-epochs", "2",
+                            "--sparsity", "0.5")
     acc = report["accuracy"]
     assert {"teacher", "keras_float_without_teacher", "keras_float", "tflite_int8"} <= set(acc)
     assert acc["teacher"] > 0.2

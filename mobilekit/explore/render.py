@@ -131,6 +131,10 @@ def markdown(doc: dict, images: list[str]) -> str:
              f"Targets: {', '.join(f'{k}={v:g}' for k, v in sweep['targets'].items() if v is not None) or 'none'}"
              + (f"; device {sweep['device']}" if sweep.get("device") else "") + ".", "",
              f"Points: {n['ok']} ok, {n['failed']} failed, {n['screened_out']} screened out before training.", ""]
+    over = [r["point"] for r in doc["rows"] if r["status"] == "ok" and r.get("within_budget") is False]
+    if over:
+        lines += [f"**{len(over)} point(s) over their accuracy budget** (int8 against float on the validation split; "
+                  "marked, not on the Pareto front, never recommended): " + ", ".join(f"`{p}`" for p in over), ""]
     if doc["screened_out"]:
         lines += ["Screened out (never trained):", ""]
         lines += [f"- `{pid}`: {why}" for pid, why in doc["screened_out"].items()] + [""]
@@ -149,7 +153,7 @@ def markdown(doc: dict, images: list[str]) -> str:
                      f"{_fmt(r['accuracy_int8'], 'pct')} | {_fmt(r['size_gzip_bytes'], 'kib')} | "
                      f"{_fmt(r['latency_host_ms'], 'ms')} | {_fmt(r['latency_device_ms'], 'ms')} | "
                      f"{_fmt(r['energy_mj'], 'mj')} | {_fmt(r['params'], 'int')} | {_fmt(r['macs'], 'int')} | "
-                     f"{'yes' if r['pareto'] else ''} |")
+                     f"{'yes' if r['pareto'] else 'over budget' if r.get('within_budget') is False else ''} |")
     lines.append("")
     for s in doc["saturation"].values():
         lines.append(f"Saturation of `{s['knob']}`: **{s['saturation_value']:g}** (best mean "

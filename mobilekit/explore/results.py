@@ -19,7 +19,7 @@ from mobilekit.schema import POINT_STATUSES, PointRow, SweepResults
 
 METRIC_COLUMNS = ("status", "accuracy_int8", "accuracy_float", "size_tflite_bytes", "size_gzip_bytes",
                   "latency_host_ms", "latency_device_ms", "energy_mj", "params", "macs", "peak_activation_bytes",
-                  "train_seconds", "pareto", "meets_targets", "tflite", "error")
+                  "train_seconds", "accuracy_drop", "within_budget", "pareto", "meets_targets", "tflite", "error")
 
 
 def collect(sweep_dir: str | Path) -> list[dict]:
@@ -48,14 +48,16 @@ def dominates(a: dict, b: dict, objectives) -> bool:
 
 
 def pareto_ids(rows: list[dict], objectives) -> set[str]:
-    """Points of the ``ok`` rows that no other ok row dominates."""
-    ok = [r for r in rows if r["status"] == "ok" and all(r.get(c) is not None for c, _ in objectives)]
+    """Points of the ``ok`` rows within their accuracy budget (or built without one) that no other such row
+    dominates: a front compares designs at the same accuracy cost, and a point over its budget is marked, not on it."""
+    ok = [r for r in rows if r["status"] == "ok" and r.get("within_budget") is not False
+          and all(r.get(c) is not None for c, _ in objectives)]
     return {r["point"] for r in ok if not any(dominates(o, r, objectives) for o in ok if o is not r)}
 
 
 def recommended(rows: list[dict]) -> dict | None:
-    """The most accurate ok row that meets every target (ties: the smaller gzip file)."""
-    good = [r for r in rows if r["status"] == "ok" and r.get("meets_targets")]
+    """The most accurate ok row that meets every target and its accuracy budget (ties: the smaller gzip file)."""
+    good = [r for r in rows if r["status"] == "ok" and r.get("meets_targets") and r.get("within_budget") is not False]
     return max(good, key=lambda r: (r["accuracy_int8"], -r["size_gzip_bytes"])) if good else None
 
 

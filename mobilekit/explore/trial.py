@@ -99,7 +99,15 @@ def _measured(report: dict, out: Path, screened: dict, point: dict, sweep: dict)
             "fits_sram": (energy["footprint_bytes"] <= sweep["targets"]["sram_kb"] * 1024
                           if sweep["targets"].get("sram_kb") else None),
             "screened_size_gzip_bytes": screened["size_gzip_bytes"],
-            "tflite": f"points/{point['id']}/{report['files']['tflite']}", "sha256": report["sha256"]}
+            "tflite": f"points/{point['id']}/{report['files']['tflite']}", "sha256": report["sha256"],
+            **budget_fields(report.get("budget"))}
+
+
+def budget_fields(budget: dict | None) -> dict:
+    """A row's accuracy budget: the points its file lost on the validation split, and whether the budget held."""
+    if not budget:
+        return {}
+    return {"accuracy_drop": budget["chosen"]["drop_points"], "within_budget": budget["met"]}
 
 
 def run_point(point: dict, shipped: dict) -> tuple[dict, dict[str, bytes]]:

@@ -89,6 +89,59 @@ def _inner(layer):
     return getattr(layer, "layer", layer)
 
 
+# tfmot's activation quantizers start at [-6, 6] and move by an exponential average with decay 0.999 per training
+# step: after QAT's 50-100 steps a range is still ~90-95% its starting value whatever the layer outputs. A linear
+# output wider than 6 (EfficientNet-Lite0's projections and residual sums) is clipped, a ReLU output in [0, 6] wastes
+# half its 256 levels on negatives.
+RANGE_NAMES = ("output", "post_activation", "quantize_layer")
+
+
+def calibrate_ranges(qat_model, float_model, images, batch_size: int = 32) -> int:
+    """Start every activation quantizer of ``qat_model`` at the range its layer's output takes in ``float_model`` (the
+    same layers before QAT) on ``images``, min-max as post-training calibration does, instead of tfmot's [-6, 6];
+    returns the ranges set. The input's quantizer gets the images' own range."""
+    from mobilekit.backend import tf
+
+    pairs: dict[str, list] = {}  # float layer name ("" for the input) -> [(min variable, max variable)]
+    for layer in qat_model.layers:
+        inner = getattr(layer, "layer", None)
+        source = "" if inner is None else inner.name
+        if source and source not in {l.name for l in float_model.layers}:
+            continue
+        found = {}
+        for w in layer.non_trainable_weights:
+            short = w.name.split("/")[-1].split(":")[0]
+            for prefix in RANGE_NAMES:
+                if short in (f"{prefix}_min", f"{prefix}_max"):
+                    found[short.rsplit("_", 1)[1]] = w
+        if set(found) == {"min", "max"}:
+            pairs.setdefault(source, []).append((found["min"], found["max"]))
+    names = [n for n in pairs if n]
+    # A copy with layers of its own: the float model's layers may belong to several graphs (pruning wraps them in
+    # place), and a layer's ``output`` is then its first graph's.
+    twin = keras.models.clone_model(float_model)
+    twin.set_weights(float_model.get_weights())
+    probe = keras.Model(twin.inputs, [twin.get_layer(n).output for n in names])
+    low = {n: np.inf for n in pairs}
+    high = {n: -np.inf for n in pairs}
+    for start in range(0, len(images), batch_size):
+        chunk = images[start:start + batch_size]
+        outputs = probe(chunk, training=False)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        for n, value in [("", tf.constant(chunk)), *zip(names, outputs)]:
+            if n in pairs:
+                low[n] = min(low[n], float(tf.reduce_min(value)))
+                high[n] = max(high[n], float(tf.reduce_max(value)))
+    for n, variables in pairs.items():
+        lo, hi = min(low[n], 0.0), max(high[n], 0.0)  # the range holds 0, as the converter's ranges do
+        if hi - lo < 1e-6:
+            hi = lo + 1e-6
+        for min_var, max_var in variables:
+            min_var.assign(tf.fill(min_var.shape, lo))
+            max_var.assign(tf.fill(max_var.shape, hi))
+    return sum(len(v) for v in pairs.values())
+
+
 class KeepSparsity(keras.callbacks.Callback):
     """Re-applies pruning masks to the kernels after every training batch.
 

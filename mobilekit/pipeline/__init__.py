@@ -29,8 +29,8 @@ __all__ = ["BuildConfig", "build", "preflight", "arch_kwargs", "arch_defaults", 
 
 
 def _train(cfg: BuildConfig, timer, data, model) -> tuple:
-    """Float training (with its teacher; two phases on a pretrained backbone), then the recipe's pruning,
-    clustering and QAT stages; (the final state, the transfer phases or None)."""
+    """Float training (with its teacher; two phases on a pretrained backbone); (the float state, the transfer
+    phases or None)."""
     from mobilekit.backend import keras
     from mobilekit.pipeline import stages
 
@@ -58,23 +58,47 @@ def _train(cfg: BuildConfig, timer, data, model) -> tuple:
         accuracy["keras_float"] = timer.run("train_float", f"Training {cfg.arch} (float)"
                                             + (" distilled from the teacher" if teacher else ""),
                                             stages.train_float, cfg, data, model, teacher)
-    state = stages.Trained(model, accuracy)
+    return stages.Trained(model, accuracy), phases
+
+
+def _compress(cfg: BuildConfig, timer, data, state, suffix: str = "", label: str = "", fallback: bool = True) -> tuple:
+    """The recipe's pruning, clustering and QAT stages on ``state``; (the state before QAT, the final state). With
+    ``fallback``, QAT that lost accuracy gives way to post-training quantization (stages.qat_or_fallback); stage
+    names get ``suffix`` and titles ``label`` (an accuracy budget's candidates)."""
+    from mobilekit.pipeline import stages
+
     spec = cfg.spec
     if spec.prunes:
         title = (f"Pruning ({spec.m_by_n[0]}:{spec.m_by_n[1]} structured, tfmot m-by-n)" if spec.m_by_n
                  else "Pruning (tfmot PolynomialDecay)")
-        state = timer.run("prune", title, stages.prune, cfg, data, state)
+        state = timer.run("prune" + suffix, title + label, stages.prune, cfg, data, state)
     if spec.clusters:
-        state = timer.run("cluster", f"Clustering weights (tfmot, {spec.clusters} clusters per kernel)",
+        state = timer.run("cluster" + suffix, f"Clustering weights (tfmot, {spec.clusters} clusters per kernel)" + label,
                           stages.cluster, cfg, data, state)
+    before = state
     if spec.qat:
-        before = state
-        state = timer.run("qat", f"Quantization-aware training ({stages.qat_scheme(state)})", stages.qat, cfg, data,
-                          state)
-        state = stages.qat_or_fallback(before, state, len(data.ds.y_test))
-        if "qat_fallback" in state.accuracy:
-            timer.console.print(f"[bold yellow]warning:[/bold yellow] {state.accuracy['qat_fallback']}")
-    return state, phases
+        state = timer.run("qat" + suffix, f"Quantization-aware training ({stages.qat_scheme(state)})" + label,
+                          stages.qat, cfg, data, state)
+        if fallback:
+            state = stages.qat_or_fallback(before, state, len(data.ds.y_test))
+            if "qat_fallback" in state.accuracy:
+                timer.console.print(f"[bold yellow]warning:[/bold yellow] {state.accuracy['qat_fallback']}")
+    return before, state
+
+
+def _compress_and_convert(cfg: BuildConfig, timer, data, state, calibration) -> tuple:
+    """(the final state, its (float, int8, rewrites) files, report.json's ``budget`` or None): the recipe as asked,
+    or the accuracy budget's search (mobilekit.pipeline.budget)."""
+    from mobilekit.pipeline import stages
+
+    if cfg.max_accuracy_drop is not None:
+        from mobilekit.pipeline.budget import search
+
+        return search(cfg, timer, data, state, calibration, _compress)
+    state = _compress(cfg, timer, data, state)[1]
+    files = timer.run("convert", f"Converting to int8 .tflite (batch 1, {len(calibration)} calibration images)",
+                      stages.convert, cfg, state, calibration)
+    return state, files, None
 
 
 def build(cfg: BuildConfig, console=None, source=None) -> dict:
@@ -100,6 +124,10 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
     tf.config.experimental.enable_op_determinism()
     data = timer.run("data", "Loading data" if not cfg.imagenet_as_is else "Loading scikit-image's photos",
                      task.load, cfg, console, source)
+    if cfg.max_accuracy_drop is not None:
+        from mobilekit.pipeline.budget import hold_out
+
+        data = hold_out(cfg, data, console)
     warnings = [] if cfg.imagenet_as_is else [*data.ds.extra.get("warnings", []),
                                               *guards.data_warnings(len(data.ds.x_train), cfg.batch_size)]
     warnings += [n for n in (stages.budget_note(cfg, stage, getattr(cfg, f"{stage}_epochs"), len(data.ds.x_train))
@@ -111,8 +139,9 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
              if cfg.weights else task.create_model(cfg, data))
     state, phases = _train(cfg, timer, data, model)
     calibration = stages.calibration_images(cfg, data)
-    float_bytes, int8_bytes, rewrites = timer.run("convert", f"Converting to int8 .tflite (batch 1, {len(calibration)} "
-                                                  "calibration images)", stages.convert, cfg, state, calibration)
+    state, (float_bytes, int8_bytes, rewrites), budget = _compress_and_convert(cfg, timer, data, state, calibration)
+    if budget and not budget["met"]:
+        console.print(f"[bold red]warning:[/bold red] {budget['warning']}")
     if stages.needs_precision_stage(cfg):
         int8_bytes, precision = timer.run("precision", f"Precision {cfg.precision}: layers out of int8, judged "
                                           "against the float file", stages.precision, cfg, data, float_bytes,
@@ -129,10 +158,11 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
                           int8_bytes)
     task.check_kept(state.accuracy, data)
     return _report(cfg, timer, data, model, state, phases, (float_bytes, int8_bytes, rewrites, precision, interface),
-                   evaluated, warnings, out_dir)
+                   evaluated, [*([budget["warning"]] if budget and not budget["met"] else []), *warnings], out_dir,
+                   budget)
 
 
-def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, out_dir) -> dict:
+def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, out_dir, budget=None) -> dict:
     """Latency, numerics, ARM counts, then the report and the artifacts written whole."""
     from mobilekit import app_metadata
     from mobilekit.complexity import complexity
@@ -166,7 +196,8 @@ def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, 
         **stages.task(cfg).report_fields(data), params=info["params"], macs=info["macs"],
         **artifacts.file_fields(int8_file, float_bytes, int8_bytes), app=app,
         recipe=guards.recipe_section(cfg), rewrites=rewrites, precision=precision,
-        **stages.sparsity_fields(cfg, int8_bytes, model, state),
+        **stages.sparsity_fields(cfg, int8_bytes, model, state, budget["chosen"]["sparsity"] if budget else None),
+        budget=budget,
         warnings=warnings or None, accuracy=state.accuracy, numerics=numerics, latency=latency, arm=arm,
         calibration=stages.calibration_section(cfg, data), host=cpu_info(), seed=cfg.seed, config=cfg.to_dict(),
         transfer={"weights": weights, "phases": phases} if weights else None, versions=artifacts.versions(),

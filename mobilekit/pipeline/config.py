@@ -24,6 +24,7 @@ from mobilekit.settings import fields_of, setting, to_record
 
 MODEL, TRAINING, PRECISION, OUTPUT = "model and data", "training and compression", "precision", "output"
 STAGE_EPOCHS = {"prune_epochs": 0.5, "cluster_epochs": 0.5, "qat_epochs": 0.25}  # when the recipe sets none
+DEFAULT_ACCURACY_DROP = 1.0  # points of top-1, int8 file against the float model, when a build's sparsity may vary
 # ImageNet's model as is, calibrated on photos: percentile ranges. int8 top-1 = float top-1 on 78% of 150 augmented
 # photo views against min-max's 64%, and on 14 of the 15 photos against 10 (benchmarks/ptq.py, docs/numerics.md): the
 # calibration set is 30 images, whose extremes set min-max ranges too wide for the bulk of the activations.
@@ -163,6 +164,19 @@ class BuildConfig:
         "export-time graph rewrites, comma-separated, or none: pad-fold, pad-grow, normalization-fold, "
         "space-to-depth-stem; exact, the trained model unchanged"))
     cluster_epochs: float | None = _stage_epochs("clustering", "cluster_epochs")
+    max_accuracy_drop: float | None = setting(None, low=0, high=100, group=TRAINING, training=True, sweep=True,
+                                              metavar="POINTS", id_default=None, fallback=(
+        f"{DEFAULT_ACCURACY_DROP:g} when the recipe prunes by magnitude and --sparsity is not given; else none"), help=(
+        "accuracy budget: percentage points of top-1 the int8 file may lose against the float model on a validation "
+        "split of the training data; the build tries lower sparsities (the recipe's is the ceiling) and QAT or "
+        "post-training quantization, and ships the most compressed file that meets it"))
+    strict_budget: bool = setting(False, group=TRAINING, training=True, id_default=False, help=(
+        "refuse the build (exit 2, nothing written) when no candidate meets --max-accuracy-drop, instead of "
+        "writing the least lossy file with a warning"))
+    validation_split: float = setting(0.1, low=0, low_open=True, high=0.5, group=TRAINING, training=True,
+                                      id_default=0.1, metavar="FRACTION", help=(
+        "with an accuracy budget: the share of each training class held out to judge it (never trained on, never "
+        "the test set the report quotes)"))
     min_stage_steps: int | None = setting(None, low=0, high=LIMITS["runs"], group=TRAINING, training=True,
                                           sweep=True, metavar="N", fallback="pruning 100, clustering and QAT 50; 0: "
                                           "exactly the epochs asked", help=(
@@ -323,6 +337,7 @@ def resolve(cfg: BuildConfig) -> dict:
                                      "(--weights imagenet --data DIR)")
     if v["test_data"] is not None and v["data"] in (None, "fashion-mnist"):
         raise MobilekitError(f"test_data={v['test_data']!r} needs data=DIR (Fashion-MNIST has its own test set)")
+    v["max_accuracy_drop"] = _accuracy_budget(v, mode)
     _merge_recipe(v)
     arch_kwargs(v["arch"], v["arch_kwargs"])  # unknown metaparameters fail here, before any data is loaded
     if v["teacher"] is not None and not teacher_is_file(v["teacher"]):
@@ -332,6 +347,35 @@ def resolve(cfg: BuildConfig) -> dict:
     check_settings(v["precision"], v["max_agreement_drop"], v["min_output_sqnr"], v["keep_float"], v["int16"])
     v["io"] = io_type(v["io"], v["precision"])
     return v
+
+
+def varies_sparsity(recipe: str, sparsity: float | None) -> bool:
+    """Whether a build's sparsity may be lowered to meet an accuracy budget: magnitude pruning to more than 0."""
+    from mobilekit.recipes import Recipe
+
+    preset = Recipe.preset(recipe)
+    return preset.m_by_n is None and (preset.sparsity if sparsity is None else sparsity) > 0
+
+
+def _accuracy_budget(v: dict, mode: str) -> float | None:
+    """The build's accuracy budget in points: the one given, or DEFAULT_ACCURACY_DROP when the recipe prunes by
+    magnitude and no sparsity was given (a fixed sparsity without a budget builds as asked); None: no budget.
+
+    Raises:
+        MobilekitError: a budget (or --strict-budget) with a recipe whose sparsity cannot vary.
+    """
+    given = v["max_accuracy_drop"]
+    varies = mode != "as_is" and varies_sparsity(v["recipe"], v["sparsity"])
+    if given is not None and not varies:
+        raise MobilekitError(
+            f"max_accuracy_drop={given:g} needs a recipe whose sparsity the build can lower (magnitude pruning: "
+            f"prune-int8, deep-compression); recipe {v['recipe']!r}"
+            + (f" with sparsity={v['sparsity']:g}" if v["sparsity"] is not None else "") + " has none to vary")
+    budget = given if given is not None else DEFAULT_ACCURACY_DROP if varies and v["sparsity"] is None else None
+    if v["strict_budget"] and budget is None:
+        raise MobilekitError("strict_budget=True needs an accuracy budget: give --max-accuracy-drop POINTS (with a "
+                             "recipe that prunes by magnitude)")
+    return budget
 
 
 def io_type(io: str | None, precision: str) -> str:

@@ -11,10 +11,13 @@ import numpy as np
 
 @dataclass
 class Data:
-    """The dataset and its float test images (computed once, evaluated by every stage)."""
+    """The dataset and its float test images (computed once, evaluated by every stage); with an accuracy budget, the
+    validation split held out of ``ds``'s training images (float images and their labels)."""
 
     ds: object  # mobilekit.data.Dataset for classification
     x_test: np.ndarray
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
 
 class Task(Protocol):
