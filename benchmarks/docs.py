@@ -244,11 +244,12 @@ def transfer() -> str:
     return transfer_script.to_markdown(_json("transfer.json"))
 
 
-def budget() -> str:
+def budget(short: bool = False) -> str:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import budget as budget_script
 
-    return budget_script.to_markdown(_json("budget.json"))
+    result = _json("budget.json")
+    return budget_script.summary(result) if short else budget_script.to_markdown(result)
 
 
 def explore() -> str:
@@ -279,7 +280,8 @@ RENDERERS = {"default-build": default_build, "default-build-stages": default_bui
              "zoo-host": zoo_host, "zoo-rewrites": zoo_rewrites, "ptq": ptq,
              "arm": arm, "explore": explore, "explore-cluster": explore_cluster,
              "explore-cluster-summary": lambda: explore_cluster(summary=True),
-             "transfer": transfer, "budget": budget, "precision": precision,
+             "transfer": transfer, "budget": budget, "budget-summary": lambda: budget(short=True),
+             "precision": precision,
              "precision-summary": lambda: precision(summary=True)}
 
 

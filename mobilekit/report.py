@@ -134,7 +134,8 @@ def _budget_rows(b: dict | None) -> list[tuple[str, str]]:
     if not b:
         return []
     c = b["chosen"]
-    tried = "; ".join(f"{t['sparsity']:.0%} {t['scheme']} {t['drop_points']:+.2f}" for t in b["candidates"])
+    tried = "; ".join(f"{t['sparsity']:.0%} {t['scheme']} {t['drop_points']:+.2f} (±{t['drop_se_points']:.2f})"
+                      for t in b["candidates"])
     return [("accuracy budget", f"{b['max_accuracy_drop']:g} point(s) on {b['validation_images']:,} validation images: "
              + ("met" if b["met"] else "NOT MET") + f"; shipped sparsity {c['sparsity']:.0%} with {c['scheme']} "
              f"(int8 {c['int8_validation']:.2%} vs float {b['float_validation']:.2%}); tried: {tried}")]

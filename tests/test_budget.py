@@ -15,6 +15,12 @@ from mobilekit.tasks.base import Data
 
 FLOAT = 0.90  # the float model's validation top-1 in the unit cases
 SEARCH = budget.Search  # the class, before a test replaces it
+IMAGES = 1000  # validation images of the unit cases (all of class 0)
+
+
+def _answers(accuracy: float) -> np.ndarray:
+    """Predictions right on the first ``accuracy`` of the validation images (class 0), wrong (class 1) after."""
+    return (np.arange(IMAGES) >= round(accuracy * IMAGES)).astype(np.int64)
 
 
 class _Timer:
@@ -45,7 +51,7 @@ def _search(monkeypatch, accuracy, budget_points=1.0, **overrides):
     """A Search whose candidate at (sparsity, scheme) reaches ``accuracy(sparsity, scheme)`` on validation."""
     import mobilekit.bench
 
-    monkeypatch.setattr(budget, "validation_metric", lambda cfg, model, data: FLOAT)
+    monkeypatch.setattr(budget, "validation_predictions", lambda cfg, model, data: _answers(FLOAT))
     monkeypatch.setattr(budget, "_zeros", lambda content: 0.0)
 
     def convert(cfg, state, calibration):  # the int8 "file" names what was converted
@@ -54,7 +60,7 @@ def _search(monkeypatch, accuracy, budget_points=1.0, **overrides):
 
     monkeypatch.setattr(stages, "convert", convert)
     monkeypatch.setattr(mobilekit.bench, "evaluate_tflite",
-                        lambda content, x, y: {"top1": accuracy(*json.loads(content))})
+                        lambda content, x, y: {"predictions": _answers(accuracy(*json.loads(content)))})
     trained = []
 
     def compress(cfg, timer, data, state, suffix="", label="", fallback=True):
@@ -64,7 +70,7 @@ def _search(monkeypatch, accuracy, budget_points=1.0, **overrides):
         return before, after
 
     cfg = BuildConfig(max_accuracy_drop=budget_points, **overrides)
-    data = Data(None, None, x_val=np.zeros((10, 1)), y_val=np.zeros(10))
+    data = Data(None, None, x_val=np.zeros((IMAGES, 1)), y_val=np.zeros(IMAGES, np.int64))
     timer = _Timer()
     s = SEARCH(cfg, timer, data, stages.Trained(_Model(), {}), None, compress)
     return s, trained, timer
@@ -138,6 +144,16 @@ def test_no_qat_searches_post_training_quantization_only(monkeypatch):
     assert chosen.sparsity == 0.125 and section["met"]
 
 
+def test_the_drop_s_standard_error_counts_only_the_images_answered_differently():
+    right = np.array([True] * 80 + [False] * 20)
+    assert budget.drop_error(right, right) == 0.0
+    int8 = right.copy()
+    int8[:4] = False  # 4 lost, none gained: drop 4 points
+    assert budget.drop_error(right, int8) == pytest.approx(100 * np.sqrt(4 - 16 / 100) / 100)
+    int8[80:84] = True  # and 4 gained: drop 0, 8 discordant
+    assert budget.drop_error(right, int8) == pytest.approx(100 * np.sqrt(8) / 100)
+
+
 def test_budget_settings():
     assert BuildConfig().max_accuracy_drop == 1.0  # the default recipe prunes by magnitude
     assert BuildConfig(recipe="deep-compression").max_accuracy_drop == 1.0
@@ -201,7 +217,7 @@ def test_a_build_judges_its_budget_on_the_validation_split_it_never_trained_on(t
     assert report["throughput"]["train_float"]["train_images"] == 128 * round(0.3 * ((1000 - held) // 128) or 1)
     assert "accuracy budget | 100 point(s) on" in (tmp_path / "met" / "report.md").read_text()
 
-    monkeypatch.setattr(budget, "validation_metric", lambda cfg, model, data: 1.0)
+    monkeypatch.setattr(budget, "validation_predictions", lambda cfg, model, data: data.y_val)  # always right
     report = build(_tiny(tmp_path, "missed"))
     b = report["budget"]
     tried = [(c["sparsity"], c["scheme"]) for c in b["candidates"]]

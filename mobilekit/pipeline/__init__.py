@@ -140,8 +140,9 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
     state, phases = _train(cfg, timer, data, model)
     calibration = stages.calibration_images(cfg, data)
     state, (float_bytes, int8_bytes, rewrites), budget = _compress_and_convert(cfg, timer, data, state, calibration)
-    if budget and not budget["met"]:
-        console.print(f"[bold red]warning:[/bold red] {budget['warning']}")
+    budget_lines = [budget[k] for k in ("warning", "noise") if budget and budget.get(k)]
+    for line in budget_lines:
+        console.print(f"[bold {'red' if line is budget.get('warning') else 'yellow'}]warning:[/] {line}")
     if stages.needs_precision_stage(cfg):
         int8_bytes, precision = timer.run("precision", f"Precision {cfg.precision}: layers out of int8, judged "
                                           "against the float file", stages.precision, cfg, data, float_bytes,
@@ -158,7 +159,7 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
                           int8_bytes)
     task.check_kept(state.accuracy, data)
     return _report(cfg, timer, data, model, state, phases, (float_bytes, int8_bytes, rewrites, precision, interface),
-                   evaluated, [*([budget["warning"]] if budget and not budget["met"] else []), *warnings], out_dir,
+                   evaluated, [*budget_lines, *warnings], out_dir,
                    budget)
 
 

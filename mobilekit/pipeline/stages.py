@@ -175,7 +175,7 @@ def teacher(cfg: BuildConfig, data: Data):
         # from --head-epochs and --fine-tune; the transfer default label smoothing.
         teacher_cfg = replace(cfg, arch=arch, weights=weights, teacher=None, label_smoothing=None, arch_kwargs=None,
                               recipe="int8-ptq", sparsity=None, qat=None, clusters=None, prune_epochs=None,
-                              cluster_epochs=None, qat_epochs=None)
+                              cluster_epochs=None, qat_epochs=None, max_accuracy_drop=None, strict_budget=False)
         model = create_model(teacher_cfg, data)
         train_phases(teacher_cfg, data, model)
         return model, keras_metric(cfg, model, data)
