@@ -93,7 +93,7 @@ def _inner(layer):
 # step: after QAT's 50-100 steps a range is still ~90-95% its starting value whatever the layer outputs. A linear
 # output wider than 6 (EfficientNet-Lite0's projections and residual sums) is clipped, a ReLU output in [0, 6] wastes
 # half its 256 levels on negatives.
-RANGE_NAMES = ("output", "post_activation", "quantize_layer")
+RANGE_NAMES = ("output", "post_activation")
 
 
 def calibrate_ranges(qat_model, float_model, images, batch_size: int = 32) -> int:
@@ -111,7 +111,10 @@ def calibrate_ranges(qat_model, float_model, images, batch_size: int = 32) -> in
         found = {}
         for w in layer.non_trainable_weights:
             short = w.name.split("/")[-1].split(":")[0]
-            for prefix in RANGE_NAMES:
+            # The input's QuantizeLayer names its range after itself (quantize_layer_1_min in a process's second
+            # QAT model); a wrapper names it after what it quantizes.
+            prefixes = (layer.name,) if inner is None else RANGE_NAMES
+            for prefix in prefixes:
                 if short in (f"{prefix}_min", f"{prefix}_max"):
                     found[short.rsplit("_", 1)[1]] = w
         if set(found) == {"min", "max"}:
