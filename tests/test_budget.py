@@ -51,7 +51,7 @@ def _search(monkeypatch, accuracy, budget_points=1.0, **overrides):
     """A Search whose candidate at (sparsity, scheme) reaches ``accuracy(sparsity, scheme)`` on validation."""
     import mobilekit.bench
 
-    monkeypatch.setattr(budget, "validation_predictions", lambda cfg, model, data: _answers(FLOAT))
+    monkeypatch.setattr(budget, "validation_predictions", lambda model, data: _answers(FLOAT))
     monkeypatch.setattr(budget, "_zeros", lambda content: 0.0)
 
     def convert(cfg, state, calibration):  # the int8 "file" names what was converted
@@ -217,7 +217,7 @@ def test_a_build_judges_its_budget_on_the_validation_split_it_never_trained_on(t
     assert report["throughput"]["train_float"]["train_images"] == 128 * round(0.3 * ((1000 - held) // 128) or 1)
     assert "accuracy budget | 100 point(s) on" in (tmp_path / "met" / "report.md").read_text()
 
-    monkeypatch.setattr(budget, "validation_predictions", lambda cfg, model, data: data.y_val)  # always right
+    monkeypatch.setattr(budget, "validation_predictions", lambda model, data: data.y_val)  # always right
     report = build(_tiny(tmp_path, "missed"))
     b = report["budget"]
     tried = [(c["sparsity"], c["scheme"]) for c in b["candidates"]]

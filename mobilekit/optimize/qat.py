@@ -103,10 +103,11 @@ def calibrate_ranges(qat_model, float_model, images, batch_size: int = 32) -> in
     from mobilekit.backend import tf
 
     pairs: dict[str, list] = {}  # float layer name ("" for the input) -> [(min variable, max variable)]
+    float_names = {layer.name for layer in float_model.layers}
     for layer in qat_model.layers:
         inner = getattr(layer, "layer", None)
         source = "" if inner is None else inner.name
-        if source and source not in {l.name for l in float_model.layers}:
+        if source and source not in float_names:
             continue
         found = {}
         for w in layer.non_trainable_weights:

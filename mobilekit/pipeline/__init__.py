@@ -140,9 +140,11 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
     state, phases = _train(cfg, timer, data, model)
     calibration = stages.calibration_images(cfg, data)
     state, (float_bytes, int8_bytes, rewrites), budget = _compress_and_convert(cfg, timer, data, state, calibration)
-    budget_lines = [budget[k] for k in ("warning", "noise") if budget and budget.get(k)]
-    for line in budget_lines:
-        console.print(f"[bold {'red' if line is budget.get('warning') else 'yellow'}]warning:[/] {line}")
+    budget_lines = []  # a missed budget, then a validation split too small to resolve it
+    for key, colour in (("warning", "red"), ("noise", "yellow")):
+        if budget and budget.get(key):
+            console.print(f"[bold {colour}]warning:[/] {budget[key]}")
+            budget_lines.append(budget[key])
     if stages.needs_precision_stage(cfg):
         int8_bytes, precision = timer.run("precision", f"Precision {cfg.precision}: layers out of int8, judged "
                                           "against the float file", stages.precision, cfg, data, float_bytes,
@@ -159,8 +161,7 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
                           int8_bytes)
     task.check_kept(state.accuracy, data)
     return _report(cfg, timer, data, model, state, phases, (float_bytes, int8_bytes, rewrites, precision, interface),
-                   evaluated, [*budget_lines, *warnings], out_dir,
-                   budget)
+                   evaluated, [*budget_lines, *warnings], out_dir, budget)
 
 
 def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, out_dir, budget=None) -> dict:

@@ -30,8 +30,6 @@ from mobilekit.tasks.base import Data
 
 SEARCH_TRAINED = 3  # candidates that train (prune and QAT stages): the ceiling and two more at most
 RESOLUTION = 0.1  # the bisection stops when the sparsities that met and missed are this close
-
-
 # Fewer validation images than this and the report warns: one image is more than a point of the budget.
 FEW_VALIDATION_IMAGES = 100
 
@@ -82,8 +80,8 @@ class Candidate:
 
     def row(self) -> dict:
         return {"sparsity": self.sparsity, "scheme": self.scheme, "int8_validation": self.validation,
-                "drop_points": round(self.drop, 3), "drop_se_points": round(self.error, 2), "meets": self.meets, "int8_bytes": len(self.files[1]),
-                "int8_zeros": round(self.zeros, 4), "seconds": round(self.seconds, 1)}
+                "drop_points": round(self.drop, 3), "drop_se_points": round(self.error, 2), "meets": self.meets,
+                "int8_bytes": len(self.files[1]), "int8_zeros": round(self.zeros, 4), "seconds": round(self.seconds, 1)}
 
 
 def _zeros(content: bytes) -> float:
@@ -93,7 +91,7 @@ def _zeros(content: bytes) -> float:
     return pruned_fraction(TfliteFile(content).weight_sparsity())
 
 
-def validation_predictions(cfg, model, data: Data) -> np.ndarray:
+def validation_predictions(model, data: Data) -> np.ndarray:
     """A Keras model's top-1 class of each validation image."""
     return np.argmax(model.predict(data.x_val, batch_size=500, verbose=0), axis=-1)
 
@@ -121,7 +119,7 @@ class Search:
         self.model = state.model
         self.snapshot = self.model.get_weights()
         self.trainable = [layer.trainable for layer in self.model.layers]
-        self.float_right = validation_predictions(cfg, self.model, data) == data.y_val
+        self.float_right = validation_predictions(self.model, data) == data.y_val
         self.float_validation = float(np.mean(self.float_right))
         self.tried: list[Candidate] = []
         self.trained = 0
