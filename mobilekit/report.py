@@ -145,8 +145,14 @@ def _rewrite_rows(log: list | None) -> list[tuple[str, str]]:
     """What the export rewrites did to the .tflite graph (the Keras model keeps the paper's)."""
     if log is None:
         return []
+    ranges = [e for e in log if e["rewrite"] == "bias-range"]
+    log = [e for e in log if e["rewrite"] != "bias-range"]
     done = [f"{e['rewrite']} ({e['layer']}{' -> ' + e['into'] if e.get('into') else ''})" for e in log if e["applied"]]
     refused = [f"{e['rewrite']} not at {e['layer']}: {e['reason']}" for e in log if not e["applied"]]
+    if ranges:  # one line for all: a pruned model has many
+        channels = sum(len(e["channels"]) for e in ranges)
+        done.append(f"bias-range ({channels} channel(s) in {len(ranges)} layer(s) whose int32 bias saturated, "
+                    f"{sum(e['zero_channels'] for e in ranges)} of them pruned out)")
     return [("graph rewrites (export only)", "; ".join(done + refused) or "none applied")]
 
 

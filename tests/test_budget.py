@@ -232,3 +232,21 @@ def test_a_build_judges_its_budget_on_the_validation_split_it_never_trained_on(t
     with pytest.raises(MobilekitError, match=r"^refused \(--strict-budget\): accuracy budget NOT met"):
         build(_tiny(tmp_path, "strict", strict_budget=True))
     assert not (tmp_path / "strict").exists()
+
+
+def test_compression_stages_after_transfer_learning_take_the_fine_tune_phases_steps():
+    from dataclasses import replace
+
+    from mobilekit.pipeline.stages import budget_note, min_steps, tuned_steps
+
+    tuned = BuildConfig(arch="mobilenet_v2", weights="imagenet", data="folder", batch_size=32)  # 5 epochs of fine-tune
+    assert tuned_steps(tuned, 900) == 5 * 28 and min_steps(tuned, "qat", 900) == 140  # 900 // 32 = 28 a pass
+    assert min_steps(tuned, "prune", 320) == 100  # 50 steps of fine-tune: the small-data floor is more
+    note = budget_note(tuned, "qat", tuned.qat_epochs, 900)
+    assert note.endswith("ran the minimum 140 (the fine-tune phase's, so compression does not undo it; "
+                         "--min-stage-steps)"), note
+    head_only = replace(tuned, fine_tune="none", head_epochs=8.0)
+    assert min_steps(head_only, "qat", 900) == 8 * 28  # the head phase was the last that trained
+    assert min_steps(replace(tuned, min_stage_steps=0), "prune", 900) == 1  # asked: the epochs as given
+    scratch = BuildConfig(batch_size=32)
+    assert tuned_steps(scratch, 900) == 0 and min_steps(scratch, "prune", 9000) == 100

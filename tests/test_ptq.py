@@ -120,3 +120,79 @@ def test_bias_correction_handles_grouped_convolutions():
     images = rng.random((16, 6, 6, 6)).astype(np.float32)
     content, done = convert_ptq(model, images, bias_correction=True)
     assert done["bias_correction"]["layers"] == 2
+
+
+@pytest.fixture(scope="module")
+def pruned_channel():
+    """A conv + BatchNormalization whose output channel 2 was pruned whole (its kernel all zero) and whose folded
+    bias (3.0) keeps it a constant the next layers read, through QAT (post-training quantization gives such a
+    channel a weight scale its bias fits)."""
+    from mobilekit.convert import convert_float, convert_int8
+    from mobilekit.optimize import calibrate_ranges, float_twin, quantize_aware
+
+    rng = np.random.default_rng(2)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(4, name="fc")(x)
+    model = keras.Model(inputs, outputs)
+    w = rng.normal(0, 0.3, (3, 3, 3, 8)).astype(np.float32)
+    w[..., 2] = 0.0
+    model.get_layer("conv").set_weights([w])
+    beta = np.full(8, 0.1, np.float32)
+    beta[2] = 3.0
+    model.get_layer("bn").set_weights([np.ones(8, np.float32), beta, np.zeros(8, np.float32), np.ones(8, np.float32)])
+    model.get_layer("fc").set_weights([rng.normal(0, 0.5, (8, 4)).astype(np.float32), np.full(4, 0.05, np.float32)])
+    images = rng.random((32, 8, 8, 3)).astype(np.float32)
+    qat = quantize_aware(model)  # QAT's weight ranges: the converter takes them as they are
+    calibrate_ranges(qat, model, images)
+    qat(images[:4], training=True)  # a training step's weight ranges: [0, 0] for the pruned channel
+    return model, images, convert_int8(qat, images), convert_float(float_twin(qat, model) or model)
+
+
+def _conv_layer(content: bytes):
+    from mobilekit.tflite_file import TfliteFile
+
+    f = TfliteFile(content)
+    op = next(op for op in f.ops if op.name == "CONV_2D")
+    return [f.tensors[i] for i in op.inputs]
+
+
+def _output_error(content: bytes, reference: bytes, images) -> float:
+    """The int8 file's largest output error against its float reference file, in units of its output scale."""
+    from mobilekit.litert import outputs_on
+    from mobilekit.tflite_file import TfliteFile
+
+    scale = float(TfliteFile(content).outputs[0].scale[0])
+    got, want = outputs_on(content, images[:8]), outputs_on(reference, images[:8])
+    return max(float(np.abs(g[0] - w[0]).max()) for g, w in zip(got, want)) / scale
+
+
+def test_a_pruned_channels_saturated_bias_is_repaired_from_the_float_file(pruned_channel):
+    from mobilekit.ptq import INT32_MAX, repair_saturated_biases
+
+    model, images, int8, float_bytes = pruned_channel
+    _, w, b = _conv_layer(int8)
+    # The converter's own file from QAT: the zero channel's tiny weight scale puts its bias beyond int32, saturated.
+    assert w.scale[2] < 1e-6 and abs(int(b.data[2])) >= INT32_MAX
+    assert _output_error(int8, float_bytes, images) > 20
+    repaired, log = repair_saturated_biases(int8, float_bytes)
+    assert log == [{"rewrite": "bias-range", "layer": "relu", "applied": True, "channels": [2], "zero_channels": 1}]
+    _, w2, b2 = _conv_layer(repaired)
+    assert not np.any(w2.data[..., 2] if w2.data.shape[-1] == 8 else w2.data[2])  # zeros stay zeros
+    others = [c for c in range(8) if c != 2]
+    assert np.array_equal(w2.scale[others], w.scale[others]) and np.array_equal(b2.data[others], b.data[others])
+    assert abs(int(b2.data[2])) <= 2**30 and np.isclose(b2.data[2] * b2.scale[2], 3.0, rtol=1e-6)
+    assert _output_error(repaired, float_bytes, images) <= 2  # the int8 file's rounding, not a wrong constant
+    assert repair_saturated_biases(repaired, float_bytes) == (repaired, [])  # nothing left: the same bytes
+
+
+def test_a_file_without_saturated_biases_comes_back_byte_for_byte(small):
+    from mobilekit.convert import convert_float, convert_int8
+    from mobilekit.ptq import repair_saturated_biases
+
+    model, images = small
+    int8 = convert_int8(model, images)
+    assert repair_saturated_biases(int8, convert_float(model)) == (int8, [])

@@ -178,8 +178,9 @@ class BuildConfig:
         "with an accuracy budget: the share of each training class held out to judge it (never trained on, never "
         "the test set the report quotes)"))
     min_stage_steps: int | None = setting(None, low=0, high=LIMITS["runs"], group=TRAINING, training=True,
-                                          sweep=True, metavar="N", fallback="pruning 100, clustering and QAT 50; 0: "
-                                          "exactly the epochs asked", help=(
+                                          sweep=True, metavar="N", fallback="pruning 100, clustering and QAT 50, after "
+                                          "transfer learning at least the fine-tune phase's steps; 0: exactly the "
+                                          "epochs asked", help=(
         "fewest optimizer steps of each compression stage whatever the data's size, more passes when its epochs "
         "are fewer steps"))
     teacher: str | None = setting(None, group=TRAINING, training=True, metavar="PATH|ARCH|ARCH:imagenet", help=(
