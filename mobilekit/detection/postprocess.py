@@ -1,0 +1,136 @@
+"""A detector's int8 .tflite with TFLite's detection post-processing: the contract app runtimes read.
+
+The Keras detector outputs box deltas ``[1, N, 4]`` and class scores ``[1, N, C]`` (probabilities) as two tensors,
+so each gets its own int8 scale: one scale shared by pixel-range deltas and probabilities would round every score
+to zero. The file adds, after a DEQUANTIZE of each, the TFLite_Detection_PostProcess op (decode against the anchors
+and NMS, in float: it has no int8 kernel), with its four float outputs: boxes ``[1, M, 4]`` (ymin, xmin, ymax,
+xmax, normalised), classes ``[1, M]``, scores ``[1, M]``, count ``[1]``. Every op before the DEQUANTIZEs is int8
+(:func:`detector_problems` says what is not).
+
+The op is a composite: a ``tf.function`` whose ``experimental_implements`` signature the converter replaces by the
+custom op. A graph frozen from concrete functions inlines it (the op disappears, measured), so the detector is
+converted from a SavedModel, as TensorFlow's object-detection exporter does.
+
+:func:`reference` is the same decode and NMS in numpy (mobilekit.detection.boxes): the op's "fast" NMS takes each
+anchor's best class and suppresses across classes. Tested equal to the op's outputs on the same dequantized inputs.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from mobilekit.detection.boxes import DELTA_SCALES, decode, nms
+
+POSTPROCESS_OP = "CUSTOM:TFLite_Detection_PostProcess"
+
+
+@dataclass(frozen=True)
+class PostProcess:
+    """The post-processing op's settings (SqueezeDet's NMS IoU 0.4)."""
+
+    num_classes: int
+    max_detections: int = 100
+    score_threshold: float = 0.05
+    iou_threshold: float = 0.4
+    scales: tuple = DELTA_SCALES
+
+    def signature(self) -> str:
+        """The ``experimental_implements`` text the converter legalizes to the op."""
+        y, x, h, w = self.scales
+        attrs = [("max_detections", f"i: {self.max_detections}"), ("max_classes_per_detection", "i: 1"),
+                 ("use_regular_nms", "b: false"), ("nms_score_threshold", f"f: {self.score_threshold:f}"),
+                 ("nms_iou_threshold", f"f: {self.iou_threshold:f}"), ("y_scale", f"f: {y:f}"),
+                 ("x_scale", f"f: {x:f}"), ("h_scale", f"f: {h:f}"), ("w_scale", f"f: {w:f}"),
+                 ("num_classes", f"i: {self.num_classes}")]
+        return " ".join(['name: "TFLite_Detection_PostProcess"',
+                         *(f'attr {{ key: "{k}" value {{ {v} }} }}' for k, v in attrs)])
+
+
+def reference(deltas: np.ndarray, scores: np.ndarray, anchors: np.ndarray, post: PostProcess) -> tuple:
+    """(boxes (M, 4) normalised yxyx, classes (M,), scores (M,)) as the op computes them for one image."""
+    best, label = scores.max(axis=1), scores.argmax(axis=1)
+    candidates = np.flatnonzero(best > post.score_threshold)
+    decoded = decode(deltas[candidates], anchors[candidates], post.scales)
+    keep = nms(decoded, best[candidates], post.iou_threshold, post.max_detections)
+    return decoded[keep], label[candidates][keep], best[candidates][keep]
+
+
+def convert_detector(model, anchors: np.ndarray, calibration: np.ndarray, post: PostProcess | None) -> bytes:
+    """The full-int8 .tflite of ``model`` (image -> deltas, scores) at batch 1, int8 input; with ``post`` the
+    post-processing op and its four float outputs, without (``--raw-outputs``) the int8 deltas and scores."""
+    from mobilekit.backend import quiet_native_stderr, tf
+
+    spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32)
+    module = tf.Module()
+    module.model = model
+    if post is None:
+        module.serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    else:
+        @tf.function(experimental_implements=post.signature())
+        def postprocess(box_encodings, class_predictions, anchor_boxes):  # replaced by the op: its body is never run
+            return (tf.constant(0.0, name="boxes"), tf.constant(0.0, name="classes"),
+                    tf.constant(0.0, name="scores"), tf.constant(0.0, name="num_detections"))
+
+        constant = tf.constant(np.asarray(anchors, np.float32))
+        module.serve = tf.function(lambda x: postprocess(*model(x, training=False), constant), input_signature=[spec])
+    samples = np.asarray(calibration, np.float32)
+    with tempfile.TemporaryDirectory() as folder, quiet_native_stderr():
+        tf.saved_model.save(module, folder, signatures=module.serve.get_concrete_function())
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        converter.allow_custom_ops = post is not None
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([samples[i:i + 1]] for i in range(len(samples)))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.float32 if post is not None else tf.int8
+        return converter.convert()
+
+
+def detector_problems(content: bytes) -> list[str]:
+    """What is not int8 in a detector file other than its post-processing tail (the op, the DEQUANTIZEs feeding
+    it, their float tensors and the anchors): mobilekit.tflite_file's full-int8 check with the tail allowed."""
+    from mobilekit.tflite_file import TfliteFile
+
+    f = TfliteFile(content)
+    tail = [op for op in f.ops if op.name == POSTPROCESS_OP]
+    if len(tail) != 1:
+        return [f"{len(tail)} {POSTPROCESS_OP} ops (one expected)"]
+    allowed_tensors = {*tail[0].inputs, *tail[0].outputs}
+    feeding = [op for op in f.ops if op.name == "DEQUANTIZE" and op.outputs[0] in tail[0].inputs]
+    allowed_ops = {op.index for op in (*tail, *feeding)}
+    allowed = {f.tensors[i].name for i in allowed_tensors}
+    problems = [p for p in f.float_problems() if not any(f"{name!r}" in p for name in allowed)]
+    return [p for p in problems if not any(p.startswith(f"op #{i} ") for i in allowed_ops)]
+
+
+def outputs_of(content: bytes, image_int8: np.ndarray, with_inputs: bool = False) -> dict:
+    """One int8 image ``[1, H, W, 3]`` through the file as an app runs it: the post-processing op's outputs, read by
+    the op (the file's output order is not the op's). ``with_inputs``: also the dequantized deltas and class scores
+    the op was given (every tensor kept: a debugging interpreter, slower)."""
+    import warnings
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from mobilekit.backend import quiet_native_stderr
+    from mobilekit.litert import make_interpreter
+    from mobilekit.tflite_file import TfliteFile
+
+    op = next(op for op in TfliteFile(content).ops if op.name == POSTPROCESS_OP)
+    if with_inputs:
+        with warnings.catch_warnings(), quiet_native_stderr():
+            warnings.simplefilter("ignore")  # LiteRT's note that keeping every tensor is for debugging
+            interpreter = Interpreter(model_content=content, experimental_preserve_all_tensors=True)
+            interpreter.allocate_tensors()
+    else:
+        interpreter = make_interpreter(content)
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image_int8)
+    interpreter.invoke()
+    boxes, classes, scores, count = (interpreter.get_tensor(i)[0] for i in op.outputs)
+    n = int(np.asarray(count).reshape(-1)[0])
+    out = {"boxes": boxes[:n], "classes": classes[:n].astype(np.int64), "scores": scores[:n]}
+    if with_inputs:
+        out["deltas"], out["class_scores"] = (interpreter.get_tensor(i)[0] for i in op.inputs[:2])
+    return out
