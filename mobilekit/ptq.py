@@ -124,7 +124,8 @@ def repair_saturated_biases(int8_content: bytes, float_content: bytes) -> tuple[
 
     A pruned output channel (all its weights zero) gets a weight scale of about 1e-9 from the converter, so its bias
     in units of ``input scale x weight scale`` is beyond int32 and saturates: the channel then outputs a wrong
-    constant (EfficientNet-Lite0 pruned to 50%: 66 such channels, 11 points of top-1 lost). The repaired channel's
+    constant (EfficientNet-Lite0 pruned to 50%: 66 pruned-out channels, 7 biases saturated, 11 points of top-1
+    lost). The repaired channel's
     scale is the one its float bias needs (at least its own), its weights are requantized to it from the float
     file (zeros stay zeros) and its bias is the float bias in the new units. A file with no saturated bias comes
     back unchanged, byte for byte.
@@ -160,7 +161,8 @@ def repair_saturated_biases(int8_content: bytes, float_content: bytes) -> tuple[
             weights[c] = np.clip(np.round(floats[c] / w_scale[c]), -127, 127)
         new_bias = np.round(bias.astype(np.float64) / (float(x_t.scale[0]) * w_scale)).astype(np.int64)
         new_bias = np.where(np.isin(np.arange(bias.size), bad), new_bias, b_t.data).astype(np.int32)
-        model.buffers[tensors[w_t.index].buffer].data = np.moveaxis(weights, 0, axis).astype(np.int8).view(np.uint8).ravel()
+        stored = np.moveaxis(weights, 0, axis).astype(np.int8)
+        model.buffers[tensors[w_t.index].buffer].data = stored.view(np.uint8).ravel()
         model.buffers[tensors[b_t.index].buffer].data = new_bias.view(np.uint8).ravel()
         tensors[w_t.index].quantization.scale = w_scale.astype(np.float32).tolist()
         tensors[b_t.index].quantization.scale = (float(x_t.scale[0]) * w_scale).astype(np.float32).tolist()

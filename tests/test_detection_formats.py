@@ -120,6 +120,8 @@ def test_bad_annotations_are_one_line_naming_the_value(photo_set, tmp_path):
             "unknown category_id 99")
     refused(_coco(tmp_path / "d", photo_set, lambda d: d["images"][0].update(file_name="gone.jpg")),
             "missing image .*gone.jpg")
+    refused(_coco(tmp_path / "g", photo_set, lambda d: d["images"][0].update(file_name="../../etc/passwd")),
+            "image '../../etc/passwd' is outside images/")
     refused(_coco(tmp_path / "e", photo_set, lambda d: d["images"][0].update(width=640)),
             "is 640x375 in the annotations but 500x375 on disk")
     root = write_detection_set(photo_set, tmp_path / "f", "coco")

@@ -286,8 +286,11 @@ def _read_coco(root: Path) -> DetectionSet:
         x, y, w, h = (_number(where, v, "bbox value") for v in a["bbox"])
         per_image[a["image_id"]].append(([x, y, x + w, y + h], index[a["category_id"]], bool(a.get("iscrowd", 0))))
     items = []
+    folder = (root / "images").resolve()
     for image_id, (file_name, w, h) in images.items():
         image = root / "images" / file_name
+        if not image.resolve().is_relative_to(folder):
+            raise MobilekitError(f"{path.name}: image {file_name!r} is outside images/")
         width, height = image_size(image)
         if w is not None and h is not None and (int(w), int(h)) != (width, height):
             raise MobilekitError(f"{path.name}: image {file_name!r} is {w}x{h} in the annotations but {width}x"
