@@ -217,7 +217,7 @@ def _decode(path: Path, size: int, channels: int) -> tuple[np.ndarray, bytes]:
     """(the image resized to ``size``, the sha256 of the file's bytes): its header read first (a pixel count over
     MAX_IMAGE_PIXELS is refused before decoding), its EXIF orientation applied as a gallery shows the photo."""
     content = path.read_bytes()
-    orientation = _header_orientation(path, content)
+    orientation = image_header(path, content)[2]
     try:
         image = tf.io.decode_image(content, channels=channels, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as e:
@@ -229,8 +229,9 @@ def _decode(path: Path, size: int, channels: int) -> tuple[np.ndarray, bytes]:
     return resize_uint8(pixels[None], size, channels)[0], hashlib.sha256(content).digest()
 
 
-def _header_orientation(path: Path, content: bytes) -> int:
-    """The image's EXIF orientation (1 when it has none), after its size is checked from the header alone.
+def image_header(path: Path, content: bytes | None = None) -> tuple[int, int, int]:
+    """(width, height, EXIF orientation) of an image as stored, from its header alone (``content``: the file's bytes
+    when already read); orientation 1 when it has none or its EXIF block is damaged.
 
     Raises:
         MobilekitError: an image of more than MAX_IMAGE_PIXELS pixels, or a file whose header is not an image's.
@@ -243,7 +244,7 @@ def _header_orientation(path: Path, content: bytes) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PIL's DecompressionBombWarning: the limit below is the kit's
-            with Image.open(io.BytesIO(content)) as im:  # the header only; nothing decoded
+            with Image.open(io.BytesIO(content) if content is not None else path) as im:  # nothing decoded
                 width, height = im.size
                 exif = im.info.get("exif")
     except Image.DecompressionBombError:
@@ -256,14 +257,14 @@ def _header_orientation(path: Path, content: bytes) -> int:
         raise MobilekitError(f"image {path} is {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS:,} the kit "
                              "decodes; resize it first")
     if not exif:
-        return 1
+        return width, height, 1
     try:
         tags = Image.Exif()
         tags.load(exif)
         orientation = tags.get(0x0112, 1)
     except Exception:  # a damaged EXIF block: the photo as stored (PIL raises many types here)
-        return 1
-    return orientation if isinstance(orientation, int) else 1
+        return width, height, 1
+    return width, height, orientation if isinstance(orientation, int) else 1
 
 
 def scan_image_folder(path: str | os.PathLike, hold_out: bool = True, notes: list | None = None

@@ -194,3 +194,12 @@ def _class_folder(tmp_path: Path) -> Path:
         (tmp_path / "classes" / name).mkdir(parents=True)
         Image.new("RGB", (8, 8)).save(tmp_path / "classes" / name / "0.png")
     return tmp_path / "classes"
+
+
+def test_an_image_too_large_to_decode_is_refused_from_its_header(photo_set, tmp_path):
+    from test_everyday_input import _png_header_only
+
+    root = write_detection_set(photo_set, tmp_path / "yolo", "yolo")
+    (root / "images" / "bomb.png").write_bytes(_png_header_only(10_000, 10_000))
+    with pytest.raises(MobilekitError, match="bomb.png is 10000x10000 pixels, more than the 89,478,485"):
+        read_detection_set(root)

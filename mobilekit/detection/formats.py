@@ -141,28 +141,17 @@ def detect_layout(root: str | Path) -> str:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image as a gallery shows it (EXIF orientations 5-8 swap them), from its header.
+    """(width, height) of an image as a gallery shows it (EXIF orientations 5-8 swap them), from its header, with the
+    kit's pixel limit (mobilekit.data.image_header).
 
     Raises:
-        MobilekitError: a missing or unreadable image.
+        MobilekitError: a missing, unreadable or too large image.
     """
-    import warnings
-
-    from PIL import Image, UnidentifiedImageError
+    from mobilekit.data import image_header
 
     if not path.is_file():
         raise MobilekitError(f"missing image {path}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path) as im:  # the header only
-                width, height = im.size
-                orientation = im.getexif().get(0x0112, 1) if "exif" in im.info else 1
-    except Image.DecompressionBombError:
-        raise MobilekitError(f"image {path} has more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels; not read") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise MobilekitError(f"unreadable image {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") \
-            from None
+    width, height, orientation = image_header(path)
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
