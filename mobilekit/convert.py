@@ -43,21 +43,28 @@ def convert_float(model, batch_size: int = 1) -> bytes:
         return _converter(model, batch_size).convert()
 
 
-def int8_converter(model, representative, batch_size: int = 1, per_tensor_weights: bool = False):
-    """The TFLiteConverter set up for full-int8 (int8 input and output) with ``representative`` as the
-    calibration images (mobilekit.ptq runs its calibrate and quantize steps apart)."""
+def full_int8(converter, representative, output_type=None):
+    """``converter`` set up for full-int8: int8 ops and input, ``representative`` (float images) calibrating the
+    activation ranges one at a time, int8 outputs unless ``output_type`` says otherwise (a detector's float
+    post-processing outputs)."""
     samples = np.asarray(representative, np.float32)
 
     def gen():
         for i in range(len(samples)):
             yield [samples[i:i + 1]]
 
-    converter = _converter(model, batch_size)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = gen
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    converter.inference_output_type = tf.int8 if output_type is None else output_type
+    return converter
+
+
+def int8_converter(model, representative, batch_size: int = 1, per_tensor_weights: bool = False):
+    """The TFLiteConverter set up for full-int8 (int8 input and output) with ``representative`` as the
+    calibration images (mobilekit.ptq runs its calibrate and quantize steps apart)."""
+    converter = full_int8(_converter(model, batch_size), representative)
     if per_tensor_weights:
         converter._experimental_disable_per_channel = True  # the converter's only switch for it
     return converter

@@ -62,6 +62,7 @@ def convert_detector(model, anchors: np.ndarray, calibration: np.ndarray, post: 
     """The full-int8 .tflite of ``model`` (image -> deltas, scores) at batch 1, int8 input; with ``post`` the
     post-processing op and its four float outputs, without (``--raw-outputs``) the int8 deltas and scores."""
     from mobilekit.backend import quiet_native_stderr, tf
+    from mobilekit.convert import full_int8
 
     spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32)
     module = tf.Module()
@@ -76,16 +77,11 @@ def convert_detector(model, anchors: np.ndarray, calibration: np.ndarray, post: 
 
         constant = tf.constant(np.asarray(anchors, np.float32))
         module.serve = tf.function(lambda x: postprocess(*model(x, training=False), constant), input_signature=[spec])
-    samples = np.asarray(calibration, np.float32)
     with tempfile.TemporaryDirectory() as folder, quiet_native_stderr():
         tf.saved_model.save(module, folder, signatures=module.serve.get_concrete_function())
-        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        converter = full_int8(tf.lite.TFLiteConverter.from_saved_model(folder), calibration,
+                              tf.float32 if post is not None else None)
         converter.allow_custom_ops = post is not None
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([samples[i:i + 1]] for i in range(len(samples)))
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.float32 if post is not None else tf.int8
         return converter.convert()
 
 
