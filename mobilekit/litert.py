@@ -10,8 +10,11 @@ import numpy as np
 from mobilekit.errors import MobilekitError
 
 
-def make_interpreter(content: bytes, num_threads: int = 1, use_xnnpack: bool = True):
-    """A ready LiteRT interpreter for ``content`` (XNNPACK on by default, like a phone)."""
+def make_interpreter(content: bytes, num_threads: int = 1, use_xnnpack: bool = True, keep_tensors: bool = False):
+    """A ready LiteRT interpreter for ``content`` (XNNPACK on by default, like a phone). ``keep_tensors``: every
+    tensor readable after ``invoke`` (the same kernels, more memory), e.g. the inputs of the last op."""
+    import warnings
+
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     from mobilekit.backend import quiet_native_stderr  # LiteRT's "Created ... XNNPACK delegate" INFO line
@@ -19,9 +22,12 @@ def make_interpreter(content: bytes, num_threads: int = 1, use_xnnpack: bool = T
     resolver = (OpResolverType.AUTO if use_xnnpack
                 else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     try:
-        with quiet_native_stderr():
+        with quiet_native_stderr(), warnings.catch_warnings():
+            if keep_tensors:
+                warnings.simplefilter("ignore")  # LiteRT's note that keeping every tensor is for debugging
             interpreter = Interpreter(model_content=content, num_threads=num_threads,
-                                      experimental_op_resolver_type=resolver)
+                                      experimental_op_resolver_type=resolver,
+                                      experimental_preserve_all_tensors=keep_tensors)
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as e:
         raise MobilekitError(f"LiteRT cannot load the model: {str(e).strip().splitlines()[0]}") from None

@@ -105,23 +105,12 @@ def detector_problems(content: bytes) -> list[str]:
 def outputs_of(content: bytes, image_int8: np.ndarray, with_inputs: bool = False) -> dict:
     """One int8 image ``[1, H, W, 3]`` through the file as an app runs it: the post-processing op's outputs, read by
     the op (the file's output order is not the op's). ``with_inputs``: also the dequantized deltas and class scores
-    the op was given (every tensor kept: a debugging interpreter, slower)."""
-    import warnings
-
-    from ai_edge_litert.interpreter import Interpreter
-
-    from mobilekit.backend import quiet_native_stderr
+    the op was given (every tensor kept: slower, the same kernels)."""
     from mobilekit.litert import make_interpreter
     from mobilekit.tflite_file import TfliteFile
 
     op = next(op for op in TfliteFile(content).ops if op.name == POSTPROCESS_OP)
-    if with_inputs:
-        with warnings.catch_warnings(), quiet_native_stderr():
-            warnings.simplefilter("ignore")  # LiteRT's note that keeping every tensor is for debugging
-            interpreter = Interpreter(model_content=content, experimental_preserve_all_tensors=True)
-            interpreter.allocate_tensors()
-    else:
-        interpreter = make_interpreter(content)
+    interpreter = make_interpreter(content, keep_tensors=with_inputs)
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image_int8)
     interpreter.invoke()
     boxes, classes, scores, count = (interpreter.get_tensor(i)[0] for i in op.outputs)
