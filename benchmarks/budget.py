@@ -70,7 +70,10 @@ def run(name: str, paths: dict, work: Path) -> dict:
             "int8_bytes": report["sizes"]["int8_tflite_bytes"], "int8_gzip_bytes": report["sizes"]["int8_gzip_bytes"],
             "int8_zeros": report["sparsity"]["int8_weights"], "budget": report.get("budget"),
             "stages": {k: v for k, v in acc.items() if k.startswith("keras_")},
-            "stage_seconds": report["stage_seconds"], "warnings": report.get("warnings") or []}
+            "stage_seconds": report["stage_seconds"], "warnings": report.get("warnings") or [],
+            # each training stage's first step (its trace, unless the stage reused a traced pruning graph)
+            "first_step_seconds": {k: round(v["first_step_s"], 2) for k, v in (report.get("throughput") or {}).items()
+                                   if "first_step_s" in v and not k.startswith(("train", "transfer"))}}
 
 
 def _chosen(row: dict) -> str:

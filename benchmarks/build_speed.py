@@ -54,7 +54,7 @@ def xla_probe(steps: int = 60) -> dict:
     from mobilekit.data import load_fashion_mnist
     from mobilekit.pipeline import BuildConfig
     from mobilekit.pipeline.config import arch_kwargs
-    from mobilekit.pipeline.training import train_dataset
+    from mobilekit.tasks.classification import train_dataset
 
     cfg = BuildConfig()
     ds = load_fashion_mnist(cfg.input_size, 3)

@@ -213,7 +213,7 @@ def _class_folders(root: Path) -> tuple[list[tuple[str, list[Path]]], list[str]]
     return classes, notes
 
 
-def _decode(path: Path, size: int, channels: int) -> tuple[np.ndarray, bytes]:
+def decode_image(path: Path, size: int, channels: int) -> tuple[np.ndarray, bytes]:
     """(the image resized to ``size``, the sha256 of the file's bytes): its header read first (a pixel count over
     MAX_IMAGE_PIXELS is refused before decoding), its EXIF orientation applied as a gallery shows the photo."""
     content = path.read_bytes()
@@ -385,7 +385,7 @@ def load_image_folder(path: str | os.PathLike, size: int = 64, channels: int = 3
             chosen[split] = [chosen[split][i] for i in keep]
     arrays, digests = [], {}
     for split in ("train", "test"):
-        decoded = [_decode(f, size, channels) for f, _ in chosen[split]]
+        decoded = [decode_image(f, size, channels) for f, _ in chosen[split]]
         digests[split] = [digest for _, digest in decoded]
         arrays += [np.stack([image for image, _ in decoded]),
                    np.array([label for _, label in chosen[split]], np.int64)]

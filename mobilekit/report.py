@@ -38,8 +38,11 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
         *_budget_rows(report.get("budget")),
         *_rewrite_rows(report.get("rewrites")),
     ]
+    detection = acc.get("detection")
     if "photos" in acc:
         rows += _photo_rows(acc["photos"], report["classes"])
+    elif detection:
+        rows += _detection_rows(acc, detection)
     else:
         if "teacher" in acc:
             rows.append(("accuracy teacher", f"{acc['teacher']:.2%} ({report['config']['teacher']})"))
@@ -55,8 +58,8 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
                      + (f" (95% interval {ci[0]:.1%} to {ci[1]:.1%})" if ci else "")))
     if report.get("numerics"):
         n = report["numerics"]
-        rows.append(("int8 vs float reference", f"top-1 agreement {n['output']['top1_agreement']:.1%} on "
-                     f"{n['images']} images; lowest SQNR: " + ", ".join(
+        agreement = "" if detection else f"top-1 agreement {n['output']['top1_agreement']:.1%} on {n['images']} images; "
+        rows.append(("int8 vs float reference", agreement + "lowest SQNR: " + ", ".join(
                          f"{w['name']} {w['sqnr_db']:.1f} dB" for w in n["worst_layers"][:3])))
     rows += [
         ("latency (batch 1)", f"median {lat['median_ms']:.3f} ms, p90 {lat['p90_ms']:.3f} ms, "
@@ -64,7 +67,7 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
                               + (f" on {report['host']['model']} ({report['host']['summary']})"
                                  if report.get("host") else "")),
         *_arm_rows(report.get("arm")),
-        *_app_rows(report.get("app")),
+        *(_detector_app_rows(report) if detection else _app_rows(report.get("app"))),
         ("sha256", report["sha256"]),
         ("build time", f"{report['stage_seconds']['total']:.0f} s"),
     ]
@@ -88,8 +91,32 @@ def _transfer_rows(report: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def _detection_rows(acc: dict, d: dict) -> list[tuple[str, str]]:
+    """A detector's mAP@0.5 after each stage, the int8 file's mAP@0.5 and mAP@[.5:.95], its anchors and NMS."""
+    rows = [("mAP@0.5 Keras float", f"{acc['keras_float']:.3f}")]
+    rows += [(f"mAP@0.5 Keras {label}", f"{acc[key]:.3f}") for key, label in
+             (("keras_pruned", "pruned"), ("keras_clustered", "clustered"), ("keras_qat", "QAT")) if key in acc]
+    rows.append(("mAP@0.5 int8 .tflite", f"{acc['tflite_int8']:.3f} (mAP@[.5:.95] {d['map']:.3f}) on "
+                 f"{d['test_images']:,} test images, {d['test_boxes']:,} boxes; run as an app runs it"))
+    rows.append(("anchors", f"{d['grid'][0]}x{d['grid'][1]} cells x {d['anchors_per_cell']} shapes (k-means over the "
+                 "training boxes; anchors.txt)"))
+    rows.append(("post-processing", f"TFLite_Detection_PostProcess: score > {d['score_threshold']:g}, NMS IoU "
+                 f"{d['nms_iou']:g}, at most {d['max_detections']} detections"))
+    return rows
+
+
+def _detector_app_rows(report: dict) -> list[tuple[str, str]]:
+    io = report["quantization"]["input"]
+    plain = (report.get("app") or {}).get("io", {}).get("plain_pixel")
+    return [("input / output", f"{io['dtype']} pixels in" + (" (the pixel itself)" if plain else "")
+             + "; out: boxes [1, N, 4] (ymin, xmin, ymax, xmax, normalised), classes [1, N], scores [1, N], "
+             "count [1], float32")]
+
+
 def _class_lines(acc: dict, files: dict) -> list[str]:
-    """report.md's per-class accuracy and confusion matrix (rows: true class)."""
+    """report.md's per-class accuracy and confusion matrix (rows: true class); a detector's per-class AP."""
+    if acc.get("detection"):
+        return _detection_lines(acc, files)
     detail = acc.get("int8_detail")
     if not detail:
         return []
@@ -106,6 +133,19 @@ def _class_lines(acc: dict, files: dict) -> list[str]:
                   "| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
         lines += [f"| {name} | " + " | ".join(str(v) for v in row) + " |"
                   for name, row in zip(names, detail["confusion"])]
+    return lines
+
+
+def _detection_lines(acc: dict, files: dict) -> list[str]:
+    d = acc["detection"]
+    lines = ["", "## Per-class AP of the int8 file", "",
+             f"COCO metrics (pycocotools) on {d['test_images']:,} test images; mAP@0.5 {d['map50']:.3f}, "
+             f"mAP@[.5:.95] {d['map']:.3f}" + (f"; precision-recall at IoU 0.5: `{files['pr_png']}`"
+                                             if files.get("pr_png") else "") + ".", "",
+             "| class | test boxes | AP@0.5 | AP@[.5:.95] |", "|---|---:|---:|---:|"]
+    for name, c in d["per_class"].items():
+        ap50, ap = ("-", "-") if c["ap"] is None else (f"{c['ap50']:.3f}", f"{c['ap']:.3f}")
+        lines.append(f"| {name} | {c['boxes']:,} | {ap50} | {ap} |")
     return lines
 
 
@@ -179,6 +219,8 @@ def model_kind(report: dict) -> str:
     q = report["quantization"]
     io = f"{q['input']['dtype']} input and {q['output']['dtype']} output"
     p = report.get("precision")
+    if report["accuracy"].get("detection"):
+        return f"int8 TFLite up to its float post-processing (TFLite_Detection_PostProcess), {io}"
     if not p or p["full_int8"]:
         return f"full-integer int8 TFLite, {io}"
     ops = p["ops"]
@@ -210,7 +252,13 @@ def to_markdown(report: dict) -> str:
     lines += [f"| {k} | {v} |" for k, v in summary_rows(report)]
     lines += _class_lines(report["accuracy"], report.get("files") or {})
     q = report["quantization"]
-    lines += ["", "## Preprocessing (what the app must do)", "", *preprocessing_steps(report["preprocessing"], q),
+    steps = preprocessing_steps(report["preprocessing"], q)
+    if report["accuracy"].get("detection"):  # four outputs, read by name, not one of class scores
+        steps[-1] = ("5. Read the TFLite_Detection_PostProcess op's four outputs, in the op's order (the file lists its "
+                     "outputs in another): boxes [1, N, 4] (ymin, xmin, ymax, xmax, normalised to the input: "
+                     "multiply by the photo's height and width), classes [1, N] (index into labels.txt), scores "
+                     "[1, N], count [1] (the first count rows are the detections).")
+    lines += ["", "## Preprocessing (what the app must do)", "", *steps,
               "",
               "## Weights per layer (read from the .tflite)", "",
               "Zeros in the file (and in the Keras model before conversion), distinct int8 values per tensor "

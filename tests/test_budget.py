@@ -63,7 +63,7 @@ def _search(monkeypatch, accuracy, budget_points=1.0, **overrides):
                         lambda content, x, y: {"predictions": _answers(accuracy(*json.loads(content)))})
     trained = []
 
-    def compress(cfg, timer, data, state, suffix="", label="", fallback=True):
+    def compress(cfg, timer, data, state, suffix="", label="", fallback=True, graph=None):
         trained.append(cfg.sparsity)
         before = stages.Trained(state.model, state.accuracy, masks={"conv": 1} if cfg.sparsity else {})
         after = stages.Trained(state.model, state.accuracy, before.masks) if cfg.spec.qat else before
@@ -250,3 +250,43 @@ def test_compression_stages_after_transfer_learning_take_the_fine_tune_phases_st
     assert min_steps(replace(tuned, min_stage_steps=0), "prune", 900) == 1  # asked: the epochs as given
     scratch = BuildConfig(batch_size=32)
     assert tuned_steps(scratch, 900) == 0 and min_steps(scratch, "prune", 9000) == 100
+
+
+def test_later_candidates_reuse_the_traced_pruning_graph_and_train_as_a_fresh_one_does():
+    """A budget's second candidate prunes the same float model to another sparsity in the first one's wrapped,
+    compiled model: no new trace, the sparsity asked, and the same weights as a pruning stage built afresh."""
+    from mobilekit.backend import keras, tf
+    from mobilekit.data import Dataset, to_float
+
+    keras.utils.set_random_seed(0)
+    tf.config.experimental.enable_op_determinism()
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (64, 8, 8, 3), dtype=np.uint8)
+    y = (x[..., 0].mean(axis=(1, 2)) > 127).astype(np.int64)
+    ds = Dataset("toy", x, y, x[:16], y[:16], ["dark", "light"], "test")
+    data = Data(ds, to_float(x[:16]))
+    inputs = keras.Input((8, 8, 3))
+    hidden = keras.layers.Conv2D(16, 3, activation="relu")(inputs)
+    hidden = keras.layers.Conv2D(32, 3, activation="relu")(hidden)
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(hidden))
+    model = keras.Model(inputs, outputs)
+    start = model.get_weights()
+
+    def cfg(sparsity):
+        return BuildConfig(arch="squeezenet", sparsity=sparsity, batch_size=16, prune_epochs=5, min_stage_steps=0)
+
+    def pruned(sparsity, graph):
+        model.set_weights(start)
+        return [w.copy() for w in stages.prune(cfg(sparsity), data, stages.Trained(model, {}), graph).model
+                .get_weights()]
+
+    graph = stages.PruneGraph()
+    pruned(0.5, graph)
+    traces = graph.model.train_function.experimental_get_tracing_count()
+    reused = pruned(0.25, graph)
+    assert graph.reused == 1 and graph.model.train_function.experimental_get_tracing_count() == traces == 1
+    kernels = [w for w in reused if w.ndim > 1]
+    zeros = sum(int((k == 0).sum()) for k in kernels) / sum(k.size for k in kernels)
+    assert 0.24 < zeros < 0.26, zeros
+    fresh = pruned(0.25, None)
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(reused, fresh))

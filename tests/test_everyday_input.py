@@ -73,7 +73,7 @@ def test_a_phone_folder_reads_what_it_can_and_says_what_it_skipped(phone_folder)
 
 
 def test_exif_orientation_is_applied_as_a_gallery_shows_the_photo(phone_folder):
-    shown, _ = data._decode(phone_folder / "cats" / "portrait.jpg", 16, 3)
+    shown, _ = data.decode_image(phone_folder / "cats" / "portrait.jpg", 16, 3)
     as_stored = data.resize_uint8(np.repeat(_quadrants(32, 48)[None, ..., None], 3, -1), 16)[0]
     as_shown = data.resize_uint8(np.repeat(np.rot90(_quadrants(32, 48), -1)[None, ..., None].copy(), 3, -1), 16)[0]
     assert np.abs(shown.astype(int) - as_shown).max() <= 1
@@ -279,7 +279,7 @@ def test_the_java_core_turns_a_rotated_phone_jpeg_as_python_does(tmp_path):
                                "output": {"dtype": "int8", "shape": [1, 2], "scale": 1 / 256, "zero_point": -128}}}
     (tmp_path / "model.json").write_text(json.dumps(model_json(report, "m.tflite", "labels.txt")))
     theirs = java_bytes(compile_core(tmp_path / "core"), tmp_path / "model.json", [jpeg, plain], tmp_path / "bins")
-    ours = [data._decode(p, 16, 3)[0].astype(np.int16) - 128 for p in (jpeg, plain)]
+    ours = [data.decode_image(p, 16, 3)[0].astype(np.int16) - 128 for p in (jpeg, plain)]
     got = [np.frombuffer(t, np.int8).reshape(16, 16, 3).astype(np.int16) for t in theirs]
     assert np.abs(got[0] - ours[0]).max() <= 1 and np.abs(got[1] - ours[1]).max() <= 1
     assert np.abs(got[0] - ours[1]).max() > 50  # the orientation changed the bytes: the check has teeth

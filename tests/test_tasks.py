@@ -14,29 +14,37 @@ from mobilekit.tasks.classification import Classification
 PROTOCOL_METHODS = sorted(n for n, v in vars(tasks.Task).items() if callable(v) and not n.startswith("_"))
 
 
-def test_every_arch_is_a_classifier_and_gets_the_classification_task():
-    assert tasks.names() == ["classification"]
+def test_every_arch_gets_its_task():
+    from mobilekit.tasks.detection import Detection
+
+    assert tasks.names() == ["classification", "detection"]
     for arch in archs.list_archs() + ["squeezenet"]:
         assert archs.task_of(arch) == "classification"
         assert isinstance(tasks.of(arch), Classification)
     assert tasks.of("squeezenet1_1") is tasks.of("mobilenet_v2")  # one stateless instance
+    assert archs.list_archs(task="detection") == ["squeezedet"] and "squeezedet" not in archs.list_archs()
+    assert isinstance(tasks.of("squeezedet"), Detection)
+    assert set(archs.list_archs(task=None)) == {*archs.list_archs(), "squeezedet"}
 
 
 def test_an_arch_of_a_task_the_kit_lacks_is_refused_in_one_line(monkeypatch):
-    monkeypatch.setitem(registry._REGISTRY, "squeezedet_probe", lambda **kw: None)
-    monkeypatch.setitem(registry._TASKS, "squeezedet_probe", "detection")
-    assert archs.task_of("squeezedet_probe") == "detection"
-    with pytest.raises(MobilekitError, match=r"^arch 'squeezedet_probe' is a 'detection' model; mobilekit builds "
-                                             r"classification models$"):
-        tasks.of("squeezedet_probe")
+    monkeypatch.setitem(registry._REGISTRY, "segmenter_probe", lambda **kw: None)
+    monkeypatch.setitem(registry._TASKS, "segmenter_probe", "segmentation")
+    assert archs.task_of("segmenter_probe") == "segmentation"
+    with pytest.raises(MobilekitError, match=r"^arch 'segmenter_probe' is a 'segmentation' model; mobilekit builds "
+                                             r"classification, detection models$"):
+        tasks.of("segmenter_probe")
 
 
-def test_the_classification_task_implements_the_whole_protocol():
-    assert PROTOCOL_METHODS == ["app_files", "check_kept", "create_model", "evaluate", "keras_metric", "load",
-                                "loss", "report_fields", "warnings", "with_metadata"]
+def test_each_task_implements_the_whole_protocol():
+    from mobilekit.tasks.detection import Detection
+
+    assert PROTOCOL_METHODS == ["app_files", "check_kept", "create_model", "evaluate", "keras_metric", "labels",
+                                "load", "loss", "report_fields", "train_dataset", "warnings", "with_metadata"]
     for name in PROTOCOL_METHODS:
         wanted = list(inspect.signature(getattr(tasks.Task, name)).parameters)
-        assert list(inspect.signature(getattr(Classification, name)).parameters) == wanted, name
+        for task in (Classification, Detection):
+            assert list(inspect.signature(getattr(task, name)).parameters) == wanted, (task, name)
 
 
 class Recording(Classification):

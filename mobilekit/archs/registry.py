@@ -31,13 +31,14 @@ def register(fn: Callable = None, *, aliases: tuple[str, ...] = (), task: str = 
     return wrap(fn) if fn is not None else wrap
 
 
-def list_archs(pattern: str | None = None) -> list[str]:
-    """Sorted registered arch names, optionally filtered by a glob pattern.
+def list_archs(pattern: str | None = None, task: str | None = "classification") -> list[str]:
+    """Sorted registered arch names of ``task`` (None: every task), optionally filtered by a glob pattern.
 
-    Example: ``list_archs("squeezenet*")``.
+    Example: ``list_archs("squeezenet*")``, ``list_archs(task="detection")``.
     """
     names = sorted(_REGISTRY)
-    return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
+    return [n for n in names if (pattern is None or fnmatch.fnmatch(n, pattern))
+            and (task is None or _TASKS.get(n, "classification") == task)]
 
 
 def resolve(name: str) -> str:

@@ -48,7 +48,7 @@ def _pooled(size: int) -> int:
     return -(-(size - 3) // 2) + 1 if size >= 3 else 0
 
 
-def _spatial_sizes(version: str, size: int) -> list[int]:
+def spatial_sizes(version: str, size: int) -> list[int]:
     """Feature-map size after conv1 and after each max-pool."""
     _, kernel, pooled_after = _VERSIONS[version]
     sizes = [(size - kernel) // 2 + 1]
@@ -70,12 +70,12 @@ def _max_pool(x, name: str):
 
 def _min_input_size(version: str) -> int:
     size = 1
-    while min(_spatial_sizes(version, size)) < 1:
+    while min(spatial_sizes(version, size)) < 1:
         size += 1
     return size
 
 
-def _fire(x, index: int, squeeze: int, expand1x1: int, expand3x3: int, batch_norm: bool):
+def fire(x, index: int, squeeze: int, expand1x1: int, expand3x3: int, batch_norm: bool):
     name = f"fire{index}"
     s = conv_relu(x, squeeze, 1, f"{name}_squeeze1x1", batch_norm=batch_norm)
     left = conv_relu(s, expand1x1, 1, f"{name}_expand1x1", batch_norm=batch_norm)
@@ -123,7 +123,7 @@ def _build(version: str, *, input_shape, classes, include_top, pooling,
     x = _max_pool(x, "pool1")
     for i, (squeeze, e1, e3) in enumerate(widths):
         index = i + 2
-        y = _fire(x, index, squeeze, e1, e3, batch_norm)
+        y = fire(x, index, squeeze, e1, e3, batch_norm)
         if bypass is not None:
             same_width = x.shape[-1] == e1 + e3
             if same_width and index % 2 == 1:

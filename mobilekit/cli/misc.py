@@ -104,6 +104,7 @@ def run_env(args) -> int:
 def run_archs(args) -> int:
     from mobilekit import archs
 
-    for name in archs.list_archs(args.pattern):
-        print(name)
+    for name in archs.list_archs(args.pattern, task=None):
+        task = archs.task_of(name)
+        print(name if task == "classification" else f"{name} ({task})")
     return 0

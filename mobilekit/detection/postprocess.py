@@ -58,17 +58,25 @@ def reference(deltas: np.ndarray, scores: np.ndarray, anchors: np.ndarray, post:
     return decoded[keep], label[candidates][keep], best[candidates][keep]
 
 
-def convert_detector(model, anchors: np.ndarray, calibration: np.ndarray, post: PostProcess | None) -> bytes:
-    """The full-int8 .tflite of ``model`` (image -> deltas, scores) at batch 1, int8 input; with ``post`` the
-    post-processing op and its four float outputs, without (``--raw-outputs``) the int8 deltas and scores."""
+def convert_detector(model, anchors: np.ndarray, calibration: np.ndarray | None, post: PostProcess | None,
+                     input_type: str = "int8", logits: bool = False) -> bytes:
+    """The full-int8 .tflite of ``model`` (image -> deltas, scores) at batch 1, ``input_type`` (int8 or uint8)
+    input; with ``post`` the post-processing op and its four float outputs, without (``--raw-outputs``) the int8
+    deltas and scores. ``calibration`` None: the float .tflite instead (float input, the same outputs).
+    ``logits``: the model's second output is class logits, and the file applies the sigmoid (an int8 LOGISTIC)."""
     from mobilekit.backend import quiet_native_stderr, tf
     from mobilekit.convert import full_int8
 
     spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32)
     module = tf.Module()
     module.model = model
+
+    def outputs(x):
+        deltas, scores = model(x, training=False)
+        return deltas, tf.sigmoid(scores) if logits else scores
+
     if post is None:
-        module.serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        module.serve = tf.function(outputs, input_signature=[spec])
     else:
         @tf.function(experimental_implements=post.signature())
         def postprocess(box_encodings, class_predictions, anchor_boxes):  # replaced by the op: its body is never run
@@ -76,11 +84,13 @@ def convert_detector(model, anchors: np.ndarray, calibration: np.ndarray, post: 
                     tf.constant(0.0, name="scores"), tf.constant(0.0, name="num_detections"))
 
         constant = tf.constant(np.asarray(anchors, np.float32))
-        module.serve = tf.function(lambda x: postprocess(*model(x, training=False), constant), input_signature=[spec])
+        module.serve = tf.function(lambda x: postprocess(*outputs(x), constant), input_signature=[spec])
     with tempfile.TemporaryDirectory() as folder, quiet_native_stderr():
         tf.saved_model.save(module, folder, signatures=module.serve.get_concrete_function())
-        converter = full_int8(tf.lite.TFLiteConverter.from_saved_model(folder), calibration,
-                              tf.float32 if post is not None else None)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        if calibration is not None:
+            full_int8(converter, calibration, tf.float32 if post is not None else None)
+            converter.inference_input_type = {"int8": tf.int8, "uint8": tf.uint8}[input_type]
         converter.allow_custom_ops = post is not None
         return converter.convert()
 

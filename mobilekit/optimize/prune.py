@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mobilekit._checks import validate_sparsity
-from mobilekit.backend import keras, tfmot
+from mobilekit.backend import keras, tf, tfmot
 from mobilekit.errors import MobilekitError
 
 # Layers whose kernels tfmot prunes; DepthwiseConv2D is never pruned by tfmot.
@@ -21,7 +21,7 @@ def _check_model(model, what: str):
         raise MobilekitError(f"{what} expects a built model; {model.name!r} is not built")
 
 
-def prune(model, sparsity: float, *, end_step: int, begin_step: int = 0, frequency: int = 50,
+def prune(model, sparsity, *, end_step: int, begin_step: int = 0, frequency: int = 50,
           m_by_n: tuple[int, int] | None = None):
     """Wrap ``model`` for magnitude pruning that reaches ``sparsity`` at ``end_step``.
 
@@ -30,7 +30,9 @@ def prune(model, sparsity: float, *, end_step: int, begin_step: int = 0, frequen
 
     Args:
         model: a built ``tf_keras.Model``.
-        sparsity: final fraction of zero weights in every Conv2D/Dense kernel.
+        sparsity: final fraction of zero weights in every Conv2D/Dense kernel: a float, or a float32
+            ``tf.Variable`` read at every mask update, so one wrapped model (and its traced training step) serves
+            several targets (mobilekit.pipeline.stages.PruneGraph).
         end_step: optimizer step at which the final sparsity is reached.
         begin_step: first pruning step.
         frequency: steps between mask updates.
@@ -42,7 +44,10 @@ def prune(model, sparsity: float, *, end_step: int, begin_step: int = 0, frequen
         MobilekitError: not a built Keras model, or sparsity outside [0, 1).
     """
     _check_model(model, "prune")
-    sparsity = validate_sparsity(sparsity)
+    if isinstance(sparsity, tf.Variable):
+        validate_sparsity(float(sparsity.numpy()))
+    else:
+        sparsity = validate_sparsity(sparsity)
     if end_step <= begin_step:
         raise MobilekitError(f"end_step must exceed begin_step; received end_step={end_step}, "
                              f"begin_step={begin_step}")

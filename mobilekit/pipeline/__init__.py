@@ -61,17 +61,19 @@ def _train(cfg: BuildConfig, timer, data, model) -> tuple:
     return stages.Trained(model, accuracy), phases
 
 
-def _compress(cfg: BuildConfig, timer, data, state, suffix: str = "", label: str = "", fallback: bool = True) -> tuple:
+def _compress(cfg: BuildConfig, timer, data, state, suffix: str = "", label: str = "", fallback: bool = True,
+              graph=None) -> tuple:
     """The recipe's pruning, clustering and QAT stages on ``state``; (the state before QAT, the final state). With
     ``fallback``, QAT that lost accuracy gives way to post-training quantization (stages.qat_or_fallback); stage
-    names get ``suffix`` and titles ``label`` (an accuracy budget's candidates)."""
+    names get ``suffix`` and titles ``label`` (an accuracy budget's candidates), and pruning keeps its wrapped model
+    in ``graph`` (a stages.PruneGraph) for the next candidate."""
     from mobilekit.pipeline import stages
 
     spec = cfg.spec
     if spec.prunes:
         title = (f"Pruning ({spec.m_by_n[0]}:{spec.m_by_n[1]} structured, tfmot m-by-n)" if spec.m_by_n
                  else "Pruning (tfmot PolynomialDecay)")
-        state = timer.run("prune" + suffix, title + label, stages.prune, cfg, data, state)
+        state = timer.run("prune" + suffix, title + label, stages.prune, cfg, data, state, graph)
     if spec.clusters:
         state = timer.run("cluster" + suffix, f"Clustering weights (tfmot, {spec.clusters} clusters per kernel)" + label,
                           stages.cluster, cfg, data, state)
@@ -97,7 +99,7 @@ def _compress_and_convert(cfg: BuildConfig, timer, data, state, calibration) -> 
         return search(cfg, timer, data, state, calibration, _compress)
     state = _compress(cfg, timer, data, state)[1]
     files = timer.run("convert", f"Converting to int8 .tflite (batch 1, {len(calibration)} calibration images)",
-                      stages.convert, cfg, state, calibration)
+                      stages.convert, cfg, state, calibration, data)
     return state, files, None
 
 

@@ -114,6 +114,8 @@ class Search:
     ``budget`` section."""
 
     def __init__(self, cfg, timer, data: Data, state, calibration, compress):
+        from mobilekit.pipeline import stages
+
         self.cfg, self.timer, self.data, self.state = cfg, timer, data, state
         self.calibration, self.compress = calibration, compress
         self.model = state.model
@@ -124,6 +126,7 @@ class Search:
         self.tried: list[Candidate] = []
         self.trained = 0
         self.skip_qat: str | None = None  # why later candidates skip QAT (it lost to PTQ at the ceiling)
+        self.pruning = stages.PruneGraph()  # one traced pruning graph for every candidate
 
     def restore(self) -> None:
         """The float model again: the pruning stage trains its layers in place."""
@@ -169,7 +172,7 @@ class Search:
         suffix = "" if self.trained == 1 else f"_{self.trained}"
         label = f" [budget candidate: sparsity {sparsity:.0%}]" if self.trained > 1 else ""
         before, after = self.compress(cfg, self.timer, self.data, stages.Trained(self.model, dict(self.state.accuracy)),
-                                      suffix=suffix, label=label, fallback=False)
+                                      suffix=suffix, label=label, fallback=False, graph=self.pruning)
         qat = after is not before and self.judge(cfg, after, sparsity, stages.qat_scheme(after), started)
         if qat and qat.meets:
             return True
@@ -207,7 +210,8 @@ class Search:
         section = {"max_accuracy_drop": self.cfg.max_accuracy_drop, "met": chosen.meets,
                    "validation_images": int(len(self.data.y_val)), "validation_split": self.cfg.validation_split,
                    "float_validation": self.float_validation, "ceiling": ceiling, "chosen": chosen.row(),
-                   "candidates": [c.row() for c in self.tried], "qat_skipped": self.skip_qat}
+                   "candidates": [c.row() for c in self.tried], "qat_skipped": self.skip_qat,
+                   "pruning_graphs_reused": self.pruning.reused}
         return chosen, section
 
 

@@ -321,6 +321,9 @@ def resolve(cfg: BuildConfig) -> dict:
         if v[name] is not None and not v[name].strip():
             raise MobilekitError(f"{name} must name a folder; received {name}={v[name]!r}")
     v["arch"] = archs.resolve(v["arch"])
+    detection = archs.task_of(v["arch"]) == "detection"
+    if detection:
+        _detection_rules(v)
     mode = "as_is" if v["weights"] is not None and v["data"] is None else (
         "transfer" if v["weights"] is not None else "scratch")
     if v["weights"] is not None:
@@ -338,7 +341,7 @@ def resolve(cfg: BuildConfig) -> dict:
                                      "(--weights imagenet --data DIR)")
     if v["test_data"] is not None and v["data"] in (None, "fashion-mnist"):
         raise MobilekitError(f"test_data={v['test_data']!r} needs data=DIR (Fashion-MNIST has its own test set)")
-    v["max_accuracy_drop"] = _accuracy_budget(v, mode)
+    v["max_accuracy_drop"] = None if detection else _accuracy_budget(v, mode)
     _merge_recipe(v)
     arch_kwargs(v["arch"], v["arch_kwargs"])  # unknown metaparameters fail here, before any data is loaded
     if v["teacher"] is not None and not teacher_is_file(v["teacher"]):
@@ -348,6 +351,39 @@ def resolve(cfg: BuildConfig) -> dict:
     check_settings(v["precision"], v["max_agreement_drop"], v["min_output_sqnr"], v["keep_float"], v["int16"])
     v["io"] = io_type(v["io"], v["precision"])
     return v
+
+
+# A detector's defaults where the user gave none (docs/detection.md): the embedded set's 128 px images, and the
+# float epochs its default build trains (SqueezeDet learns boxes far slower than a classifier learns classes).
+DETECTION_DEFAULTS = {"input_size": 128, "epochs": 12.0, "batch_size": 32}
+
+
+def _detection_rules(v: dict) -> None:
+    """A detector's settings: its defaults, and what does not apply to it yet, refused in one line.
+
+    Raises:
+        MobilekitError: pretrained weights, Fashion-MNIST as data, a teacher, an accuracy budget (it is judged on
+            top-1), a precision other than int8, or a float32 interface.
+    """
+    arch = v["arch"]
+    refused = {
+        "weights": (v["weights"] is not None, "has no pretrained weights offline; train it from scratch"),
+        "data": (v["data"] == "fashion-mnist", "takes a folder of images with boxes (COCO, Pascal VOC, YOLO or "
+                 "KITTI), or no --data for the embedded detection set; fashion-mnist is a classification set"),
+        "teacher": (v["teacher"] is not None, "is not distilled (a teacher's soft labels are classes)"),
+        "max_accuracy_drop": (v["max_accuracy_drop"] is not None or v["strict_budget"],
+                              "takes no accuracy budget (it is judged on top-1): give a fixed --sparsity"),
+        "precision": (v["precision"] != "int8" or bool(v["keep_float"] or v["int16"]),
+                      "is full int8 up to its post-processing (--precision int8, no --keep-float or --int16)"),
+        "io": (v["io"] == "float32", "takes uint8 or int8 pixels in; its outputs are the post-processing's floats"),
+    }
+    for name, (bad, why) in refused.items():
+        if bad:
+            value = v["strict_budget"] if name == "max_accuracy_drop" and v[name] is None else v[name]
+            raise MobilekitError(f"{name}={value!r}: {arch} {why}")
+    for name, default in DETECTION_DEFAULTS.items():
+        if v[name] is None:
+            v[name] = default
 
 
 def varies_sparsity(recipe: str, sparsity: float | None) -> bool:
@@ -486,6 +522,12 @@ def preflight(cfg: BuildConfig, data_given: bool = False) -> Path:
         pretrained(*cfg.teacher.split(":", 1)).checkpoint()
     if data_given:
         pass  # in memory already, checked where it was read
+    elif cfg.data not in (None, "fashion-mnist") and archs.task_of(cfg.arch) == "detection":
+        from mobilekit.detection.formats import detect_layout
+
+        for folder in (cfg.data, cfg.test_data):
+            if folder is not None:
+                detect_layout(folder)  # a folder in no layout (or two) is named now, nothing read
     elif cfg.data not in (None, "fashion-mnist"):
         from mobilekit.data import check_test_folder, scan_image_folder
 

@@ -18,7 +18,7 @@ from mobilekit import archs
 from mobilekit.backend import keras, tfmot
 from mobilekit.errors import MobilekitError
 from mobilekit.pipeline.config import TRAINING_ARCH_KWARGS, BuildConfig, arch_kwargs, teacher_is_file
-from mobilekit.pipeline.training import fit, steps
+from mobilekit.pipeline.training import eager_fit, fit, steps
 from mobilekit.tasks.base import Data
 
 
@@ -223,18 +223,62 @@ def teacher(cfg: BuildConfig, data: Data):
     return model, keras_metric(cfg, model, data)
 
 
-def prune(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
-    """Magnitude (or m-by-n) pruning with a fine-tune; reaches the target at 75% of the steps."""
+class PruneGraph:
+    """One pruning-wrapped model, compiled once, kept across an accuracy budget's candidates: a candidate's sparsity
+    is a value of the schedule's target (a tf.Variable), so the candidates after the first reuse the traced training
+    step instead of tracing tfmot's pruning graph again (10-19 s a stage on 2 cores: docs/accuracy-budget.md).
+
+    The wrappers hold the float model's own layers, which the caller restores before each candidate
+    (mobilekit.pipeline.budget.Search.restore); ``wrapped`` resets what the wrappers add (masks, thresholds, step
+    counters) and the optimizer's state, so a reused model trains as a freshly wrapped one does."""
+
+    def __init__(self):
+        self.model = self.target = self.key = None
+        self.added: list = []  # the wrappers' own variables, and their values before any step
+        self.reused = 0
+
+    def wrapped(self, model, sparsity: float, end_step: int, key: tuple):
+        """``model`` wrapped for pruning to ``sparsity`` at ``end_step``: built on the first call (and when ``model``
+        or ``key``, the fit's step count and rate, change), reset on the next. Returns (the wrapped model, whether it
+        is compiled already)."""
+        from mobilekit.backend import tf
+        from mobilekit.optimize import prune as prune_model
+
+        if self.model is not None and self.key == (id(model), end_step, *key):
+            self.target.assign(sparsity)
+            for variable, value in self.added:
+                variable.assign(value)
+            for variable in self.model.optimizer.variables:
+                variable.assign(tf.zeros_like(variable))
+            self.reused += 1
+            return self.model, True
+        self.target = tf.Variable(sparsity, dtype=tf.float32, trainable=False, name="prune_target")
+        self.model = prune_model(model, self.target, end_step=end_step)
+        own = {id(v) for v in model.variables}
+        self.added = [(v, v.numpy()) for v in self.model.variables if id(v) not in own]
+        self.key = (id(model), end_step, *key)
+        return self.model, False
+
+
+def prune(cfg: BuildConfig, data: Data, state: Trained, graph: PruneGraph | None = None) -> Trained:
+    """Magnitude (or m-by-n) pruning with a fine-tune; reaches the target at 75% of the steps. ``graph``: one
+    wrapped model kept across calls (magnitude pruning only)."""
     from mobilekit.optimize import prune as prune_model, sparsity_masks, strip_pruning
 
     spec = cfg.spec
     least = min_steps(cfg, "prune", len(data.ds.x_train))
     n = steps(cfg, len(data.ds.x_train), cfg.prune_epochs, least)
-    pruned = prune_model(state.model, spec.sparsity or 0.5, end_step=max(1, int(n * 0.75)), m_by_n=spec.m_by_n)
+    lr = stage_lr(cfg, 0.2)
+    end_step = max(1, int(n * 0.75))
+    compiled = False
+    if graph is not None and not spec.m_by_n and not eager_fit(n, "prune"):
+        pruned, compiled = graph.wrapped(state.model, spec.sparsity or 0.5, end_step, (n, lr))
+    else:
+        pruned = prune_model(state.model, spec.sparsity or 0.5, end_step=end_step, m_by_n=spec.m_by_n)
     what = f"{spec.m_by_n[0]}:{spec.m_by_n[1]}" if spec.m_by_n else f"{spec.sparsity:.0%}"
-    fit(pruned, data.ds.x_train, data.ds.y_train, cfg, cfg.prune_epochs, stage_lr(cfg, 0.2),
+    fit(pruned, data.ds.x_train, data.ds.y_train, cfg, cfg.prune_epochs, lr,
         f"pruning to {what}", [tfmot.sparsity.keras.UpdatePruningStep()], seed_offset=1,
-        min_steps=least, stage="prune")
+        min_steps=least, stage="prune", compiled=compiled)
     stripped = strip_pruning(pruned)
     return Trained(stripped, {**state.accuracy, "keras_pruned": keras_metric(cfg, stripped, data)},
                    sparsity_masks(stripped))
@@ -321,11 +365,16 @@ def calibration_images(cfg: BuildConfig, data: Data) -> np.ndarray:
     return to_float(x_train[idx])
 
 
-def convert(cfg: BuildConfig, state: Trained, calibration: np.ndarray) -> tuple[bytes, bytes, list]:
+def convert(cfg: BuildConfig, state: Trained, calibration: np.ndarray, data: Data | None = None
+            ) -> tuple[bytes, bytes, list]:
     """(float .tflite, full-int8 .tflite of the final model, rewrites log), both at batch 1, through the
     export path (mobilekit.convert). The float file is the int8 file's reference: the same weights in
     float (QAT's trained weights without its fake-quant nodes; the pre-QAT model where cluster-preserving
-    QAT keeps no plain weights)."""
+    QAT keeps no plain weights). A task with its own conversion (a detector's post-processing: ``data`` holds
+    its anchors) converts instead."""
+    own = getattr(task(cfg), "convert", None)
+    if own is not None:
+        return own(cfg, data, state, calibration)
     from mobilekit.convert import convert_float, convert_int8
     from mobilekit.convert import convert_pair
     from mobilekit.optimize import float_twin
@@ -373,6 +422,9 @@ def interface(cfg: BuildConfig, data: Data, content: bytes) -> tuple[bytes, dict
     from mobilekit.app_io import same_answers, with_io
     from mobilekit.tflite_file import TfliteFile
 
+    own = getattr(task(cfg), "interface", None)
+    if own is not None:
+        return own(cfg, data, content)
     pre = data.ds.preprocessing()
     made = with_io(content, cfg.io, pixels=(pre["scale"], pre["offset"]))
     if made == content:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from mobilekit.backend import keras, tf
+from mobilekit.backend import keras
 from mobilekit.pipeline.profile import record as _record
 
 
@@ -22,24 +22,6 @@ def throughput(profile: dict, batch_size: int) -> dict:
     return out
 
 
-def train_dataset(x, y, cfg, seed_offset: int, num_classes: int | None = None):
-    """Shuffled, repeated, batched uint8 images -> ``pixel * SCALE + OFFSET`` (the build's preprocessing);
-    one-hot labels when ``num_classes`` is given (label smoothing needs them)."""
-    from mobilekit.data import OFFSET, SCALE
-
-    def prep(images, labels):
-        images = tf.cast(images, tf.float32) * SCALE + OFFSET
-        if cfg.augment:
-            images = tf.image.random_flip_left_right(images, seed=cfg.seed + seed_offset)
-        if num_classes:
-            labels = tf.one_hot(labels, num_classes)
-        return images, labels
-
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    ds = ds.shuffle(len(x), seed=cfg.seed + seed_offset, reshuffle_each_iteration=True).repeat()
-    return ds.batch(cfg.batch_size, drop_remainder=True).map(prep).prefetch(2)
-
-
 def steps(cfg, num_images: int, epochs: float, min_steps: int = 1) -> int:
     """Optimizer steps for ``epochs`` passes (fractions allowed) over ``num_images``, at least ``min_steps``."""
     return max(1, min_steps, int(round(epochs * max(1, num_images // cfg.batch_size))))
@@ -54,24 +36,32 @@ def steps(cfg, num_images: int, epochs: float, min_steps: int = 1) -> int:
 EAGER_MAX_STEPS = {"float": 6, "qat": 8, "cluster": 8, "prune": 12}
 
 
+def eager_fit(n: int, stage: str) -> bool:
+    """Whether a fit of ``n`` steps of kind ``stage`` runs eagerly (EAGER_MAX_STEPS)."""
+    return n <= EAGER_MAX_STEPS[stage]
+
+
 def fit(model, x, y, cfg, epochs: float, lr: float, title: str, callbacks=(), seed_offset: int = 0,
-        min_steps: int = 1, stage: str = "float") -> int:
+        min_steps: int = 1, stage: str = "float", compiled: bool = False) -> int:
     """Train ``epochs`` passes (at least ``min_steps`` optimizer steps) with a cosine-decayed ``lr`` and a
     progress bar; returns the steps taken. ``stage`` (a key of EAGER_MAX_STEPS) says how few steps run
-    eagerly; evaluation afterwards is traced either way."""
-    n = steps(cfg, len(x), epochs, min_steps)
-    eager = n <= EAGER_MAX_STEPS[stage]
-    schedule = keras.optimizers.schedules.CosineDecay(lr, n)
-    optimizer = (keras.optimizers.Adam(schedule) if cfg.optimizer == "adam"
-                 else keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True))
+    eagerly; evaluation afterwards is traced either way. ``compiled``: ``model`` was compiled by an earlier fit of
+    the same steps and rate, and its optimizer's state reset since: its traced training step is reused."""
     from mobilekit import tasks
 
-    loss, metrics, one_hot = tasks.of(cfg.arch).loss(cfg, model)
-    model.compile(optimizer, loss, metrics, run_eagerly=eager)
-    _create_variables(model, optimizer, x, y, cfg, one_hot)
+    n = steps(cfg, len(x), epochs, min_steps)
+    eager = eager_fit(n, stage)
+    task = tasks.of(cfg.arch)
+    loss, metrics, one_hot = task.loss(cfg, model)
+    if not compiled:
+        schedule = keras.optimizers.schedules.CosineDecay(lr, n)
+        optimizer = (keras.optimizers.Adam(schedule) if cfg.optimizer == "adam"
+                     else keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True))
+        model.compile(optimizer, loss, metrics, run_eagerly=eager)
+        _create_variables(model, optimizer, x, task.labels(y[:cfg.batch_size], one_hot), cfg)
     progress = ProgressCallback(title, n)
     t0 = time.perf_counter()
-    model.fit(train_dataset(x, y, cfg, seed_offset, one_hot), epochs=1, steps_per_epoch=n, verbose=0,
+    model.fit(task.train_dataset(x, y, cfg, seed_offset, one_hot), epochs=1, steps_per_epoch=n, verbose=0,
               callbacks=[progress, *callbacks])
     end = time.perf_counter()
     model.run_eagerly = False
@@ -83,10 +73,11 @@ def fit(model, x, y, cfg, epochs: float, lr: float, title: str, callbacks=(), se
     _record("train_s", end - t0)
     _record("fits", 1)
     _record("eager_fits", int(eager))
+    _record("reused_fits", int(compiled))
     return n
 
 
-def _create_variables(model, optimizer, x, y, cfg, num_classes: int | None = None) -> None:
+def _create_variables(model, optimizer, x, labels, cfg) -> None:
     """Create the optimizer's slots and the compiled loss and metric variables before ``fit``.
 
     A tf.function whose first call creates variables is traced twice; Keras creates these lazily in its
@@ -99,9 +90,6 @@ def _create_variables(model, optimizer, x, y, cfg, num_classes: int | None = Non
     from mobilekit.data import to_float
 
     images = to_float(x[:cfg.batch_size])
-    labels = tf.constant(y[:cfg.batch_size])
-    if num_classes:
-        labels = tf.one_hot(labels, num_classes)
     optimizer.build(model.trainable_variables)
     outputs = model(images, training=False)
     model.compiled_loss(labels, outputs, regularization_losses=model.losses)

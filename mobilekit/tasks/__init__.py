@@ -8,6 +8,8 @@ the arch's :class:`Task`:
 ``load``           the dataset reader: a :class:`Data` (the dataset, its float test images)
 ``create_model``   the arch with the task's head, sized for the data
 ``loss``           the training loss, the metrics Keras logs, whether labels go one-hot
+``train_dataset``  the training batches of a stage (augmentation included)
+``labels``         a batch of training labels as the model's outputs take them
 ``keras_metric``   the task's metric of a Keras model on the test set (the report's ``keras_*`` numbers)
 ``evaluate``       the int8 file on the test set with the task's post-processing: its metric into the
                    accuracy record, the report detail, warnings and files (a confusion matrix)
@@ -35,8 +37,9 @@ __all__ = ["Data", "Task", "names", "of"]
 @functools.lru_cache(maxsize=None)
 def _tasks() -> dict[str, Task]:
     from mobilekit.tasks.classification import Classification
+    from mobilekit.tasks.detection import Detection
 
-    return {"classification": Classification()}
+    return {"classification": Classification(), "detection": Detection()}
 
 
 def names() -> list[str]:

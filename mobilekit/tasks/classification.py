@@ -12,6 +12,25 @@ import numpy as np
 from mobilekit.tasks.base import Data
 
 
+def train_dataset(x, y, cfg, seed_offset: int, num_classes: int | None = None):
+    """Shuffled, repeated, batched uint8 images -> ``pixel * SCALE + OFFSET`` (the build's preprocessing);
+    one-hot labels when ``num_classes`` is given (label smoothing needs them)."""
+    from mobilekit.backend import tf
+    from mobilekit.data import OFFSET, SCALE
+
+    def prep(images, labels):
+        images = tf.cast(images, tf.float32) * SCALE + OFFSET
+        if cfg.augment:
+            images = tf.image.random_flip_left_right(images, seed=cfg.seed + seed_offset)
+        if num_classes:
+            labels = tf.one_hot(labels, num_classes)
+        return images, labels
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    ds = ds.shuffle(len(x), seed=cfg.seed + seed_offset, reshuffle_each_iteration=True).repeat()
+    return ds.batch(cfg.batch_size, drop_remainder=True).map(prep).prefetch(2)
+
+
 class Classification:
     """The classification :class:`mobilekit.tasks.Task`."""
 
@@ -64,6 +83,16 @@ class Classification:
         loss = (keras.losses.CategoricalCrossentropy(label_smoothing=smoothing) if one_hot
                 else "sparse_categorical_crossentropy")
         return loss, ["accuracy"], one_hot
+
+    def train_dataset(self, x, y, cfg, seed_offset: int, one_hot: int | None = None):
+        """Shuffled, repeated, batched images and labels (:func:`train_dataset`)."""
+        return train_dataset(x, y, cfg, seed_offset, one_hot)
+
+    def labels(self, y, one_hot: int | None = None):
+        """A batch of class indices as the model takes them: one-hot over ``one_hot`` classes when given."""
+        from mobilekit.backend import tf
+
+        return tf.one_hot(y, one_hot) if one_hot else tf.constant(y)
 
     def keras_metric(self, model, data: Data) -> float:
         """Top-1 accuracy of a Keras model on the float test images."""

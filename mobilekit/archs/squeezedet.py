@@ -1,0 +1,91 @@
+"""SqueezeDet (Wu, Iandola, Jin, Keutzer 2016): a SqueezeNet backbone, fire10 and fire11 at stride 16, then the
+ConvDet head: 3x3 convs that predict, for each cell of the feature map, K anchors x (4 box deltas, C class scores).
+
+The head is two convs, not SqueezeDet's one: one for the K x 4 deltas and one for the K x C class logits, so each
+output gets its own int8 scale (one scale shared by pixel-range deltas and probabilities rounds every score to zero).
+Class scores are per-class sigmoids (docs/detection.md: the documented modern equivalent of SqueezeDet's confidence
+times softmax, and what TFLite_Detection_PostProcess reads). Outputs: ``deltas`` ``[batch, N, 4]`` and ``logits``
+``[batch, N, C]`` with ``N = grid_h * grid_w * K``, cell-major as mobilekit.detection.boxes.anchor_grid; the sigmoid
+is applied where the scores are used (the loss works on logits; the .tflite gets a LOGISTIC op before the
+post-processing).
+"""
+
+from __future__ import annotations
+
+import math
+
+from mobilekit.archs.registry import register
+from mobilekit.backend import keras
+from mobilekit.errors import MobilekitError
+
+BACKBONES = ("squeezenet1_0", "squeezenet1_1")
+# SqueezeDet's fire10 and fire11: 96 squeeze, 384 + 384 expand filters each.
+FIRE10_11 = (96, 384, 384)
+# The class logits' bias starts at the log-odds of this prior (focal loss, Lin et al. 2017): nearly every anchor is
+# background, and a 0.5 start makes the first steps' loss all false positives.
+SCORE_PRIOR = 0.01
+
+
+def grid_of(model) -> tuple[int, int]:
+    """(grid_h, grid_w) of a detector built here (its head's feature map)."""
+    shape = model.get_layer("convdet_deltas").output_shape
+    return int(shape[1]), int(shape[2])
+
+
+def convdet_head(features, anchors_per_cell: int, classes: int, dropout: float = 0.5):
+    """The ConvDet head on ``features``: (deltas ``[batch, N, 4]``, class logits ``[batch, N, C]``)."""
+    if dropout:
+        features = keras.layers.Dropout(dropout, name="convdet_dropout")(features)
+    gh, gw = int(features.shape[1]), int(features.shape[2])
+    n = gh * gw * anchors_per_cell
+    deltas = keras.layers.Conv2D(anchors_per_cell * 4, 3, padding="same", name="convdet_deltas",
+                                 kernel_initializer=keras.initializers.RandomNormal(stddev=0.001))(features)
+    deltas = keras.layers.Reshape((n, 4), name="deltas")(deltas)
+    bias = -math.log((1 - SCORE_PRIOR) / SCORE_PRIOR)
+    logits = keras.layers.Conv2D(anchors_per_cell * classes, 3, padding="same", name="convdet_scores",
+                                 kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
+                                 bias_initializer=keras.initializers.Constant(bias))(features)
+    return deltas, keras.layers.Reshape((n, classes), name="logits")(logits)
+
+
+@register(task="detection")
+def squeezedet(*, input_shape=(128, 128, 3), classes=10, anchors_per_cell=9, backbone="squeezenet1_1",
+               dropout=0.5, batch_norm=True, base_e=128, incr_e=128, freq=2, pct3x3=0.5, squeeze_ratio=0.125,
+               batch_size=None):
+    """SqueezeDet: a SqueezeNet backbone, fire10 and fire11, and the ConvDet head at stride 16.
+
+    Example: ``squeezedet(input_shape=(128, 128, 3), classes=10, anchors_per_cell=9)``.
+
+    Args:
+        input_shape: (height, width, channels).
+        classes: object classes (no background class: scores are per-class sigmoids).
+        anchors_per_cell: K anchor shapes in every cell (9, as the paper).
+        backbone: "squeezenet1_0" (the paper's) or "squeezenet1_1" (2.4x fewer MACs).
+        dropout: before the head (the paper's 0.5).
+        batch_norm: BatchNormalization after the backbone's and fire10/11's convs (folded at conversion).
+        base_e, incr_e, freq, pct3x3, squeeze_ratio: the backbone's metaparameters, as for classification.
+        batch_size: fixed batch size of the input (None for any).
+
+    Returns:
+        A ``tf_keras.Model`` with outputs ``deltas`` and ``logits``.
+
+    Raises:
+        MobilekitError: an invalid argument, named with its value.
+    """
+    from mobilekit.archs.registry import create
+    from mobilekit.archs.squeezenet import fire
+
+    if backbone not in BACKBONES:
+        raise MobilekitError(f"squeezedet: backbone must be one of {', '.join(BACKBONES)}; received "
+                             f"backbone={backbone!r}")
+    for key, value, low in (("classes", classes, 1), ("anchors_per_cell", anchors_per_cell, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise MobilekitError(f"squeezedet: {key} must be a positive int; received {key}={value!r}")
+    base = create(backbone, input_shape=tuple(input_shape), include_top=False, batch_norm=batch_norm,
+                  base_e=base_e, incr_e=incr_e, freq=freq, pct3x3=pct3x3, squeeze_ratio=squeeze_ratio,
+                  batch_size=batch_size)
+    x = base.output
+    for index in (10, 11):
+        x = fire(x, index, *FIRE10_11, batch_norm)
+    deltas, scores = convdet_head(x, anchors_per_cell, classes, dropout)
+    return keras.Model(base.input, [deltas, scores], name="squeezedet")

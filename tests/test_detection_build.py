@@ -1,0 +1,61 @@
+"""`mobilekit build --arch squeezedet`: the detection task through the whole build, on the embedded set and on a
+user's folder in another layout; the file is int8 up to TFLite's detection post-processing, its anchors are the
+report's, and the report holds mAP float against int8."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mobilekit.pipeline import BuildConfig, build
+
+pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
+
+
+def _tiny(out, **kw):
+    return BuildConfig(arch="squeezedet", limit_train=240, limit_test=40, epochs=1, prune_epochs=0.3,
+                       qat_epochs=0.3, min_stage_steps=0, latency_runs=5, latency_warmup=1, out=str(out), **kw)
+
+
+def test_the_default_detector_build_writes_the_detector_contract(tmp_path):
+    from mobilekit.detection.postprocess import POSTPROCESS_OP, detector_problems
+    from mobilekit.tflite_file import TfliteFile
+
+    report = build(_tiny(tmp_path / "b"))
+    out = tmp_path / "b"
+    acc = report["accuracy"]
+    assert acc["metric"] == "mAP@0.5" and acc["test_images"] == 40
+    assert all(0.0 <= acc[k] <= 1.0 for k in ("keras_float", "keras_pruned", "keras_qat", "tflite_int8"))
+    d = acc["detection"]
+    assert d["grid"] == [7, 7] and d["anchors_per_cell"] == 9 and len(d["anchor_shapes"]) == 9
+    assert (d["nms_iou"], d["max_detections"], d["test_images"]) == (0.4, 100, 40)
+    assert set(d["per_class"]) == set(report["classes"]) and len(report["classes"]) == 10
+
+    content = (out / "squeezedet.tflite").read_bytes()
+    f = TfliteFile(content)
+    assert detector_problems(content) == [] and [op.name for op in f.ops].count(POSTPROCESS_OP) == 1
+    assert f.inputs[0].dtype == "UINT8" and report["app"]["io"]["plain_pixel"] is True
+    op = next(op for op in f.ops if op.name == POSTPROCESS_OP)
+    anchors = f.tensors[op.inputs[2]].data.reshape(-1, 4)  # the op's anchors, as stored in the file
+    written = np.loadtxt(out / "anchors.txt", dtype=np.float32).reshape(-1, 4)
+    assert anchors.shape == (7 * 7 * 9, 4)
+    np.testing.assert_allclose(written, anchors, atol=1e-6)
+    assert report["sparsity"]["int8_weights"] > 0.45
+    assert (out / "labels.txt").read_text().splitlines() == report["classes"]
+    assert (out / "precision_recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (out / "report.md").read_text()
+    assert "| mAP@0.5 int8 .tflite | " in md and "## Per-class AP of the int8 file" in md
+    assert "TFLite_Detection_PostProcess" in md
+
+
+def test_a_yolo_folder_builds_with_its_own_class_names_and_a_held_out_test_split(tmp_path):
+    from mobilekit.detection.embedded import make_split
+    from mobilekit.detection.formats import write_detection_set
+
+    ds = make_split(tmp_path / "made", "train", 150, seed=3)
+    ds.class_names = [f"thing{n}" for n in range(len(ds.class_names))]
+    folder = write_detection_set(ds, tmp_path / "yolo", "yolo")
+    report = build(_tiny(tmp_path / "b", data=str(folder), recipe="int8-ptq", limit_train=None, limit_test=None))
+    assert report["classes"] == ds.class_names
+    assert report["accuracy"]["test_images"] == 30  # 20% of 150, seeded
+    assert report["accuracy"]["detection"]["test_boxes"] > 0

@@ -1,0 +1,145 @@
+"""What a detector trains on and is built from: SqueezeDet's layers, the per-anchor targets (positives, ignored,
+background), flips and crops that move the boxes with the pixels, the loss, and the settings a detector takes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mobilekit.detection.boxes import anchor_grid, corners, decode
+from mobilekit.detection.targets import (IDLE_DELTA_WEIGHT, IGNORE_IOU, LOGIT_BOUND, LOGIT_PULL, box_loss, class_loss,
+                                        flip_targets, jitter, split, targets)
+from mobilekit.errors import MobilekitError
+from mobilekit.pipeline import BuildConfig
+
+SHAPES = np.array([[0.2, 0.2], [0.45, 0.15], [0.15, 0.45]])  # any two on one centre: IoU under 0.4
+GRID = 4
+ANCHORS = anchor_grid(SHAPES, GRID, GRID)
+CLASSES = 3
+
+
+def _box_on(anchor: int) -> np.ndarray:
+    return corners(ANCHORS[anchor])
+
+
+def test_a_box_on_an_anchor_makes_it_positive_with_zero_deltas_and_its_class():
+    t = targets(_box_on(10), np.array([2]), np.array([False]), ANCHORS, CLASSES)
+    assert t.shape == (len(ANCHORS), 5 + CLASSES + 1)
+    assert np.flatnonzero(t[:, 4]).tolist() == [10]  # no other anchor reaches IoU 0.5 with it
+    np.testing.assert_allclose(t[10, :4], 0, atol=1e-6)
+    assert t[10, 5:5 + CLASSES].tolist() == [0, 0, 1] and t[:, 5:5 + CLASSES].sum() == 1
+    np.testing.assert_allclose(decode(t[10:11, :4], ANCHORS[10:11]), _box_on(10), atol=1e-6)
+
+
+def test_near_misses_are_ignored_and_everything_else_is_background():
+    from mobilekit.detection.boxes import iou
+
+    box = np.array([[0.3, 0.3, 0.55, 0.5]])  # IoU 0.516 with one anchor, 0.469 with another
+    t = targets(box, np.array([0]), np.array([False]), ANCHORS, CLASSES)
+
+    overlaps = iou(corners(ANCHORS), box)[:, 0]
+    ignored = np.flatnonzero(t[:, -1] == 0)
+    assert len(ignored) == 1 and all(IGNORE_IOU <= overlaps[i] < 0.5 for i in ignored)
+    assert np.flatnonzero(t[:, 4]).tolist() == [int(overlaps.argmax())]
+    background = (t[:, 4] == 0) & (t[:, -1] == 1)
+    assert np.all(overlaps[background] < IGNORE_IOU) and t[background, 5:-1].sum() == 0
+
+
+def test_a_box_flagged_ignore_trains_nothing_and_an_image_without_boxes_is_all_background():
+    t = targets(_box_on(10), np.array([1]), np.array([True]), ANCHORS, CLASSES)
+    assert t[:, 4].sum() == 0 and t[10, -1] == 0 and t[:, 5:-1].sum() == 0
+    empty = targets(np.zeros((0, 4)), np.zeros(0, int), np.zeros(0, bool), ANCHORS, CLASSES)
+    assert empty[:, :-1].sum() == 0 and empty[:, -1].min() == 1
+
+
+def test_two_boxes_that_want_the_same_anchor_get_one_each():
+    box = _box_on(10)
+    t = targets(np.stack([box[0], box[0] + 0.01]), np.array([0, 1]), np.zeros(2, bool), ANCHORS, CLASSES)
+    assert t[10, 5:5 + CLASSES].tolist() in ([1, 0, 0], [0, 1, 0])
+    assert t[:, 5].sum() >= 1 and t[:, 6].sum() >= 1  # the second box took another anchor
+
+
+def test_flipped_targets_are_the_targets_of_the_flipped_image():
+    from mobilekit.backend import tf
+
+    boxes = np.array([[0.1, 0.05, 0.35, 0.3], [0.5, 0.55, 0.9, 0.8]])
+    mirrored = boxes[:, [0, 3, 2, 1]] * [1, -1, 1, -1] + [0, 1, 0, 1]
+    t = targets(boxes, np.array([0, 2]), np.zeros(2, bool), ANCHORS, CLASSES)
+    want = targets(mirrored, np.array([0, 2]), np.zeros(2, bool), ANCHORS, CLASSES)
+    got = flip_targets(tf.constant(t), GRID, GRID, len(SHAPES)).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_a_crop_moves_and_clips_the_boxes_with_the_pixels():
+    image = np.zeros((64, 64, 3), np.uint8)
+    image[16:40, 8:32] = 255  # the object: rows 16-39, columns 8-31
+    box = np.array([[16 / 64, 8 / 64, 40 / 64, 32 / 64]])
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(20):
+        moved, boxes, labels, ignore = jitter(image, box, np.array([1]), np.array([False]), rng)
+        assert moved.shape == image.shape and len(boxes) == len(labels) == len(ignore)
+        bright = np.argwhere(moved[..., 0] > 127)
+        if not len(boxes):
+            continue
+        (y0, x0, y1, x1), = boxes * 64
+        assert labels.tolist() == [1]
+        assert abs(bright[:, 0].min() - y0) <= 1.5 and abs(bright[:, 0].max() + 1 - y1) <= 1.5
+        assert abs(bright[:, 1].min() - x0) <= 1.5 and abs(bright[:, 1].max() + 1 - x1) <= 1.5
+        checked += 1
+    assert checked >= 10
+
+
+def test_the_loss_is_zero_on_its_targets_and_smaller_for_the_right_class():
+    from mobilekit.backend import tf
+
+    t = targets(_box_on(10), np.array([2]), np.array([False]), ANCHORS, CLASSES)[None]
+    deltas, scores = (tf.constant(a) for a in split(t))
+    assert float(box_loss(deltas, tf.constant(t[..., :4]))) == 0.0
+    # smooth L1 of 0.5 on the positive's 4 deltas, and IDLE_DELTA_WEIGHT x the mean squared delta (4 x 0.25) of the others
+    assert float(box_loss(deltas, tf.constant(t[..., :4] + 0.5))) == pytest.approx(0.125 * 4 + IDLE_DELTA_WEIGHT * 1.0)
+    right = np.full((1, len(ANCHORS), CLASSES), -5.0, np.float32)  # logits
+    right[0, 10, 2] = 5.0
+    wrong = right.copy()
+    wrong[0, 10] = [5.0, -5.0, -5.0]
+    assert float(class_loss(scores, tf.constant(right))) < 0.01 < float(class_loss(scores, tf.constant(wrong)))
+    # a logit beyond +-LOGIT_BOUND costs its excess squared, averaged: the drift that ruined the int8 scores
+    drifted = right.copy()
+    drifted[0, 0, 0] = -LOGIT_BOUND - 10
+    extra = float(class_loss(scores, tf.constant(drifted))) - float(class_loss(scores, tf.constant(right)))
+    assert extra == pytest.approx(LOGIT_PULL * 100 / right.size, rel=1e-3)
+
+
+def test_squeezedet_puts_convdet_on_fire11_at_stride_16():
+    from mobilekit import archs
+
+    model = archs.create("squeezedet", input_shape=(128, 128, 3), classes=10, anchors_per_cell=9)
+    assert [tuple(o.shape) for o in model.outputs] == [(None, 7 * 7 * 9, 4), (None, 7 * 7 * 9, 10)]
+    head_input = model.get_layer("convdet_dropout").input
+    assert head_input.name.startswith("fire11_concat") and tuple(head_input.shape) == (None, 7, 7, 768)
+    # SqueezeDet on KITTI (3 classes, 9 anchors, 1248x384, SqueezeNet 1.0 without BN): SqueezeNet 1.0's 1,248,424
+    # parameters less conv10's 513,000, fire10 418,656, fire11 443,232, and ConvDet's 768 x 3 x 3 x 72 + 72 =
+    # 497,736: 2,095,048, the paper's 7.9 MB of float32 (7.99 MiB). Per-class sigmoid scores do without its one
+    # confidence per anchor (768 x 3 x 3 x 9 weights + 9 biases).
+    kitti = archs.create("squeezedet", input_shape=(384, 1248, 3), classes=3, backbone="squeezenet1_0",
+                         batch_norm=False)
+    assert kitti.count_params() + (768 * 9 * 9 + 9) == 2_095_048
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"weights": "imagenet"}, "weights='imagenet': squeezedet has no pretrained weights offline"),
+    ({"data": "fashion-mnist"}, "data='fashion-mnist': squeezedet takes a folder of images with boxes"),
+    ({"max_accuracy_drop": 1.0}, "max_accuracy_drop=1.0: squeezedet takes no accuracy budget"),
+    ({"precision": "auto"}, "precision='auto': squeezedet is full int8 up to its post-processing"),
+    ({"io": "float32"}, "io='float32': squeezedet takes uint8 or int8 pixels in"),
+])
+def test_settings_a_detector_does_not_take_are_refused_in_one_line(kw, message):
+    with pytest.raises(MobilekitError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+        BuildConfig(arch="squeezedet", **kw)
+
+
+def test_a_detector_s_defaults():
+    cfg = BuildConfig(arch="squeezedet")
+    assert (cfg.input_size, cfg.epochs, cfg.batch_size, cfg.max_accuracy_drop, cfg.io) == (128, 12.0, 32, None, "uint8")
+    assert cfg.spec.sparsity == 0.5 and cfg.spec.qat
+    assert BuildConfig(arch="squeezedet", input_size=96, epochs=1).input_size == 96
