@@ -13,8 +13,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 
 
 def _tiny(out, **kw):
-    return BuildConfig(arch="squeezedet", limit_train=240, limit_test=40, epochs=1, prune_epochs=0.3,
-                       qat_epochs=0.3, min_stage_steps=0, latency_runs=5, latency_warmup=1, out=str(out), **kw)
+    settings = dict(arch="squeezedet", limit_train=240, limit_test=40, epochs=1, prune_epochs=0.3, qat_epochs=0.3,
+                    min_stage_steps=0, latency_runs=5, latency_warmup=1, out=str(out))
+    return BuildConfig(**{**settings, **kw})
 
 
 def test_the_default_detector_build_writes_the_detector_contract(tmp_path):
