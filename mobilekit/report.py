@@ -100,17 +100,23 @@ def _detection_rows(acc: dict, d: dict) -> list[tuple[str, str]]:
                  f"{d['test_images']:,} test images, {d['test_boxes']:,} boxes; run as an app runs it"))
     rows.append(("anchors", f"{d['grid'][0]}x{d['grid'][1]} cells x {d['anchors_per_cell']} shapes (k-means over the "
                  "training boxes; anchors.txt)"))
-    rows.append(("post-processing", f"TFLite_Detection_PostProcess: score > {d['score_threshold']:g}, NMS IoU "
-                 f"{d['nms_iou']:g}, at most {d['max_detections']} detections"))
+    settings = (f"score > {d['score_threshold']:g}, NMS IoU {d['nms_iou']:g}, at most {d['max_detections']} "
+                "detections")
+    if d.get("post_processing", "TFLite_Detection_PostProcess") == "TFLite_Detection_PostProcess":
+        rows.append(("post-processing", f"TFLite_Detection_PostProcess in the file: {settings}"))
+    else:
+        rows.append(("post-processing", f"the app's (--raw-outputs): {d['decode']['formula']}; {settings}"))
     return rows
 
 
 def _detector_app_rows(report: dict) -> list[tuple[str, str]]:
     io = report["quantization"]["input"]
     plain = (report.get("app") or {}).get("io", {}).get("plain_pixel")
-    return [("input / output", f"{io['dtype']} pixels in" + (" (the pixel itself)" if plain else "")
-             + "; out: boxes [1, N, 4] (ymin, xmin, ymax, xmax, normalised), classes [1, N], scores [1, N], "
-             "count [1], float32")]
+    raw = report["accuracy"]["detection"].get("post_processing", "").startswith("the app's")
+    out = ("out: deltas [1, N, 4] and class scores [1, N, C], int8 (dequantize each with its scale and zero point)"
+           if raw else "out: boxes [1, N, 4] (ymin, xmin, ymax, xmax, normalised), classes [1, N], scores [1, N], "
+           "count [1], float32")
+    return [("input / output", f"{io['dtype']} pixels in" + (" (the pixel itself)" if plain else "") + f"; {out}")]
 
 
 def _class_lines(acc: dict, files: dict) -> list[str]:
@@ -219,7 +225,10 @@ def model_kind(report: dict) -> str:
     q = report["quantization"]
     io = f"{q['input']['dtype']} input and {q['output']['dtype']} output"
     p = report.get("precision")
-    if report["accuracy"].get("detection"):
+    detection = report["accuracy"].get("detection")
+    if detection and detection.get("post_processing", "").startswith("the app's"):
+        return f"full-integer int8 TFLite, raw detector outputs (the app decodes and runs NMS), {io}"
+    if detection:
         return f"int8 TFLite up to its float post-processing (TFLite_Detection_PostProcess), {io}"
     if not p or p["full_int8"]:
         return f"full-integer int8 TFLite, {io}"
@@ -253,7 +262,11 @@ def to_markdown(report: dict) -> str:
     lines += _class_lines(report["accuracy"], report.get("files") or {})
     q = report["quantization"]
     steps = preprocessing_steps(report["preprocessing"], q)
-    if report["accuracy"].get("detection"):  # four outputs, read by name, not one of class scores
+    detection = report["accuracy"].get("detection")
+    if detection and detection.get("post_processing", "").startswith("the app's"):
+        steps[-1] = ("5. Dequantize the two outputs (deltas [1, N, 4], then class scores [1, N, C]) with their scales "
+                     f"and zero points, then decode and suppress: {detection['decode']['formula']}.")
+    elif detection:  # four outputs, read by the op, not one of class scores
         steps[-1] = ("5. Read the TFLite_Detection_PostProcess op's four outputs, in the op's order (the file lists its "
                      "outputs in another): boxes [1, N, 4] (ymin, xmin, ymax, xmax, normalised to the input: "
                      "multiply by the photo's height and width), classes [1, N] (index into labels.txt), scores "

@@ -49,14 +49,29 @@ def test_the_default_detector_build_writes_the_detector_contract(tmp_path):
     assert "TFLite_Detection_PostProcess" in md
 
 
-def test_a_yolo_folder_builds_with_its_own_class_names_and_a_held_out_test_split(tmp_path):
+def test_a_yolo_folder_builds_with_its_own_class_names_a_held_out_test_split_and_raw_outputs(tmp_path):
+    """A user's YOLO folder, --raw-outputs and --anchors-per-cell 5: fully int8, the two int8 outputs the app decodes
+    (checked against the report's anchors and the numpy decode), and the report says the app post-processes."""
     from mobilekit.detection.embedded import make_split
     from mobilekit.detection.formats import write_detection_set
+    from mobilekit.detection.postprocess import raw_outputs_of
+    from mobilekit.tflite_file import TfliteFile
 
     ds = make_split(tmp_path / "made", "train", 150, seed=3)
     ds.class_names = [f"thing{n}" for n in range(len(ds.class_names))]
     folder = write_detection_set(ds, tmp_path / "yolo", "yolo")
-    report = build(_tiny(tmp_path / "b", data=str(folder), recipe="int8-ptq", limit_train=None, limit_test=None))
+    report = build(_tiny(tmp_path / "b", data=str(folder), recipe="int8-ptq", limit_train=None, limit_test=None,
+                         raw_outputs=True, arch_kwargs={"anchors_per_cell": 5}))
     assert report["classes"] == ds.class_names
     assert report["accuracy"]["test_images"] == 30  # 20% of 150, seeded
-    assert report["accuracy"]["detection"]["test_boxes"] > 0
+    d = report["accuracy"]["detection"]
+    assert d["test_boxes"] > 0 and d["anchors_per_cell"] == 5 and d["post_processing"].startswith("the app's")
+    content = (tmp_path / "b" / "squeezedet.tflite").read_bytes()
+    f = TfliteFile(content)
+    assert f.float_problems() == [] and "CUSTOM:TFLite_Detection_PostProcess" not in {op.name for op in f.ops}
+    assert sorted(t.shape for t in f.outputs) == [(1, 7 * 7 * 5, 4), (1, 7 * 7 * 5, 10)]
+    assert {t.dtype for t in f.outputs} == {"INT8"}
+    deltas, scores = raw_outputs_of(content, np.zeros((1, 128, 128, 3), np.uint8))
+    assert deltas.shape == (245, 4) and scores.shape == (245, 10) and 0 <= scores.min() <= scores.max() <= 1
+    assert len((tmp_path / "b" / "anchors.txt").read_text().splitlines()) == 245
+    assert "the app's (--raw-outputs): yc = ty / 10" in (tmp_path / "b" / "report.md").read_text()

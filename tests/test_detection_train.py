@@ -143,3 +143,38 @@ def test_a_detector_s_defaults():
     assert (cfg.input_size, cfg.epochs, cfg.batch_size, cfg.max_accuracy_drop, cfg.io) == (128, 12.0, 32, None, "uint8")
     assert cfg.spec.sparsity == 0.5 and cfg.spec.qat
     assert BuildConfig(arch="squeezedet", input_size=96, epochs=1).input_size == 96
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--data", "{missing}"], "detection data '{missing}' is not a folder"),
+    (["--data", "{classes}"], "'{classes}' is a classification folder"),
+    (["--raw-outputs", "--arch", "mobilenet_v2"], "raw_outputs=True: mobilenet_v2 is a classifier"),
+    (["--anchors-per-cell", "0"], "squeezedet: anchors_per_cell must be a positive int up to 64; received anchors_per_cell=0"),
+])
+def test_bad_detector_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    from mobilekit import cli
+
+    classes = tmp_path / "classes"
+    for name in ("cat", "dog"):
+        (classes / name).mkdir(parents=True)
+        (classes / name / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    paths = {"missing": str(tmp_path / "nope"), "classes": str(classes)}
+    argv = [a.format(**paths) for a in argv]
+    assert cli.main(["build", "--arch", "squeezedet", *argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message.format(**paths) in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.needs_data
+def test_a_classifier_given_a_folder_of_boxes_is_told_so(tmp_path, capsys):
+    from mobilekit import cli
+    from mobilekit.detection.embedded import make_split
+    from mobilekit.detection.formats import write_detection_set
+
+    folder = write_detection_set(make_split(tmp_path / "made", "train", 4, seed=0), tmp_path / "voc", "voc")
+    assert cli.main(["build", "--arch", "mobilenet_v2", "--data", str(folder), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.endswith(
+        f"{str(folder)!r} is a detection folder (Pascal VOC layout) and mobilenet_v2 is a classifier; --arch "
+        "squeezedet builds detectors from it"), err

@@ -115,7 +115,7 @@ def knob_types(name: str | None = None) -> dict[str, type]:
     Example: ``knob_types("squeezenet1_1")["squeeze_ratio"] is float``.
     """
     kinds: dict[str, type] = {}
-    for arch in [resolve(name)] if name else list_archs():
+    for arch in [resolve(name)] if name else list_archs(task=None):
         for key, p in inspect.signature(_REGISTRY[arch]).parameters.items():
             if key in NOT_KNOBS:
                 continue

@@ -26,10 +26,24 @@ FIRE10_11 = (96, 384, 384)
 SCORE_PRIOR = 0.01
 
 
-def grid_of(model) -> tuple[int, int]:
-    """(grid_h, grid_w) of a detector built here (its head's feature map)."""
-    shape = model.get_layer("convdet_deltas").output_shape
-    return int(shape[1]), int(shape[2])
+MAX_ANCHORS_PER_CELL = 64
+
+
+def check_head(kwargs: dict) -> None:
+    """The detector's own keywords in ``kwargs`` (backbone, anchors_per_cell, classes), checked without Keras.
+
+    Raises:
+        MobilekitError: one line naming the bad value.
+    """
+    backbone = kwargs.get("backbone", BACKBONES[1])
+    if backbone not in BACKBONES:
+        raise MobilekitError(f"squeezedet: backbone must be one of {', '.join(BACKBONES)}; received "
+                             f"backbone={backbone!r}")
+    for key, high in (("classes", None), ("anchors_per_cell", MAX_ANCHORS_PER_CELL)):
+        value = kwargs.get(key, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1 or (high and value > high):
+            raise MobilekitError(f"squeezedet: {key} must be a positive int" + (f" up to {high}" if high else "")
+                                 + f"; received {key}={value!r}")
 
 
 def convdet_head(features, anchors_per_cell: int, classes: int, dropout: float = 0.5):
@@ -75,12 +89,7 @@ def squeezedet(*, input_shape=(128, 128, 3), classes=10, anchors_per_cell=9, bac
     from mobilekit.archs.registry import create
     from mobilekit.archs.squeezenet import fire
 
-    if backbone not in BACKBONES:
-        raise MobilekitError(f"squeezedet: backbone must be one of {', '.join(BACKBONES)}; received "
-                             f"backbone={backbone!r}")
-    for key, value, low in (("classes", classes, 1), ("anchors_per_cell", anchors_per_cell, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise MobilekitError(f"squeezedet: {key} must be a positive int; received {key}={value!r}")
+    check_head({"backbone": backbone, "anchors_per_cell": anchors_per_cell, "classes": classes})
     base = create(backbone, input_shape=tuple(input_shape), include_top=False, batch_norm=batch_norm,
                   base_e=base_e, incr_e=incr_e, freq=freq, pct3x3=pct3x3, squeeze_ratio=squeeze_ratio,
                   batch_size=batch_size)

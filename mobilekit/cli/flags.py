@@ -106,7 +106,7 @@ def add_arch_knobs(group) -> None:
     from mobilekit import archs
 
     knobs = arch_knob_flags()
-    takers = {k: [a for a in archs.list_archs() if k in archs.knob_types(a)] for k in knobs}
+    takers = {k: [a for a in archs.list_archs(task=None) if k in archs.knob_types(a)] for k in knobs}
     for name, kind in knobs.items():
         flag = f"--{name.replace('_', '-')}"
         group.add_argument(flag, type=knob_value(kind, flag), default=None, metavar=kind.__name__.upper(),

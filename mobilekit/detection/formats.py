@@ -97,7 +97,7 @@ def _coco_json(root: Path) -> list[Path]:
     return sorted([*root.glob("*.json"), *(root / "annotations").glob("*.json")])
 
 
-def _looks_like(root: Path) -> list[str]:
+def looks_like(root: Path) -> list[str]:
     found = []
     if (root / "images").is_dir() and _coco_json(root):
         found.append("coco")
@@ -123,7 +123,7 @@ def detect_layout(root: str | Path) -> str:
     root = Path(root)
     if not root.is_dir():
         raise MobilekitError(f"detection data {str(root)!r} is not a folder")
-    found = _looks_like(root)
+    found = looks_like(root)
     if len(found) > 1:
         both = " and ".join(LAYOUT_NAMES[f] for f in found)
         raise MobilekitError(f"detection data {str(root)!r} mixes layouts ({both}); keep one layout per folder")

