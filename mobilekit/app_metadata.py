@@ -48,18 +48,33 @@ def image_classifier(content: bytes, *, name: str, description: str, preprocessi
     """``content`` with image-classifier metadata: name, version (``mobilekit <its version>`` unless given),
     description; the input as an RGB image with the build's normalisation; the output's class names as
     labels.txt (TENSOR_AXIS_LABELS; none for ``None``, an untrained export's)."""
+    from tensorflow_lite_support.metadata.python.metadata_writers import image_classifier as writer, writer_utils
+
+    from mobilekit.tflite_file import inline_buffers
+
+    def outputs(info, label_file: str, buffer: bytearray) -> dict:
+        return {"output_md": info.ClassificationTensorMd(
+            name="probability", description="Probability of each class in labels.txt",
+            label_files=[info.LabelFileMd(file_path=label_file)] if labels is not None else None,
+            tensor_type=writer_utils.get_output_tensor_types(buffer)[0])}
+
+    return _populate(inline_buffers(content), writer, name=name, version=version, description=description,
+                     preprocessing=preprocessing, labels=labels, outputs=outputs)
+
+
+def _populate(content: bytes, writer, *, name: str, version: str | None, description: str, preprocessing: dict,
+              labels: list[str] | None, outputs) -> bytes:
+    """``content`` with the metadata a tflite-support ``writer`` module makes: the general and input-image metadata
+    every kit file gets, and the output metadata ``outputs(metadata_info, label_file, buffer)`` returns (keywords
+    of ``create_from_metadata_info``); the label file holds ``labels``; zip dates fixed."""
     if version is None:
         from importlib.metadata import version as installed
 
         version = f"mobilekit {installed('mobilekit')}"
     fb = _schema()
-    from tensorflow_lite_support.metadata.python.metadata_writers import (image_classifier as writer,
-                                                                           metadata_info, writer_utils)
-
-    from mobilekit.tflite_file import inline_buffers
+    from tensorflow_lite_support.metadata.python.metadata_writers import metadata_info, writer_utils
 
     mean, std = normalization(preprocessing)
-    content = inline_buffers(content)
     with tempfile.TemporaryDirectory(prefix="mobilekit-metadata-") as d:
         label_file = Path(d) / "labels.txt"
         label_file.write_text("".join(f"{c}\n" for c in labels or ()), encoding="utf-8")
@@ -72,11 +87,43 @@ def image_classifier(content: bytes, *, name: str, description: str, preprocessi
                 name="image", description=f"RGB image, float = (pixel - {mean[0]:g}) / {std[0]:g}",
                 norm_mean=mean, norm_std=std, color_space_type=fb.ColorSpaceType.RGB,
                 tensor_type=writer_utils.get_input_tensor_types(buffer)[0]),
-            output_md=metadata_info.ClassificationTensorMd(
-                name="probability", description="Probability of each class in labels.txt",
-                label_files=[metadata_info.LabelFileMd(file_path=str(label_file))] if labels is not None else None,
-                tensor_type=writer_utils.get_output_tensor_types(buffer)[0]))
+            **outputs(metadata_info, str(label_file), buffer))
         return _fixed_zip_dates(bytes(made.populate()))
+
+
+def outputs_in_op_order(content: bytes) -> bytes:
+    """A detector file whose outputs are listed in TFLite_Detection_PostProcess's order (boxes, classes, scores,
+    count), the order object-detector metadata and MediaPipe Tasks read them in; the converter lists them in
+    another. Only the subgraph's output list changes."""
+    from mobilekit.tflite_file import POSTPROCESS_OP, TfliteFile, model_object, pack_model
+
+    op = next((op for op in TfliteFile(content).ops if op.name == POSTPROCESS_OP), None)
+    if op is None:
+        raise MobilekitError(f"not a detector file: no {POSTPROCESS_OP} op")
+    model = model_object(content)
+    if list(model.subgraphs[0].outputs) == list(op.outputs):
+        return content
+    model.subgraphs[0].outputs = list(op.outputs)
+    return pack_model(model)
+
+
+def object_detector(content: bytes, *, name: str, description: str, preprocessing: dict, labels: list[str],
+                    version: str | None = None) -> bytes:
+    """A detector file (TFLite_Detection_PostProcess's four outputs) with object-detector metadata: name, version,
+    description, the input as an RGB image with the build's normalisation, the four outputs named as the Task
+    Library and MediaPipe Tasks read them (location, category with labels.txt, score, number of detections), its
+    outputs listed in that order (:func:`outputs_in_op_order`)."""
+    from tensorflow_lite_support.metadata.python.metadata_writers import object_detector as writer
+
+    from mobilekit.tflite_file import inline_buffers
+
+    def outputs(info, label_file: str, buffer: bytearray) -> dict:
+        return {"output_category_md": info.CategoryTensorMd(
+            name="category", description="The class of each detection, an index into labels.txt",
+            label_files=[info.LabelFileMd(file_path=label_file)])}
+
+    return _populate(outputs_in_op_order(inline_buffers(content)), writer, name=name, version=version,
+                     description=description, preprocessing=preprocessing, labels=labels, outputs=outputs)
 
 
 # The populator zips the label file with the time of the call: a fixed date instead, so a build's bytes repeat.
@@ -114,14 +161,15 @@ def read(tfl) -> dict | None:
         md = fb.ModelMetadataT.InitFromPackedBuf(bytearray(raw), 0)
         subgraph = (md.subgraphMetadata or [None])[0]
         inp = (subgraph.inputTensorMetadata or [None])[0] if subgraph else None
-        out = (subgraph.outputTensorMetadata or [None])[0] if subgraph else None
         norm = next((u.options for u in (inp.processUnits or []) if inp is not None
                      and u.optionsType == fb.ProcessUnitOptions.NormalizationOptions), None)
         content = inp.content if inp is not None else None
         color = (content.contentProperties.colorSpace if content is not None
                  and content.contentPropertiesType == fb.ContentProperties.ImageProperties else None)
-        label_names = [_text(a.name) for a in ((out.associatedFiles or []) if out is not None else [])
-                       if a.type == fb.AssociatedFileType.TENSOR_AXIS_LABELS]
+        # A classifier's labels name its output's axis; a detector's name the values of its category output.
+        kinds = (fb.AssociatedFileType.TENSOR_AXIS_LABELS, fb.AssociatedFileType.TENSOR_VALUE_LABELS)
+        label_names = [_text(a.name) for t in ((subgraph.outputTensorMetadata or []) if subgraph else [])
+                       for a in (t.associatedFiles or []) if a.type in kinds]
         section = {"name": _text(md.name), "version": _text(md.version), "description": _text(md.description),
                    "normalization": {"mean": [float(v) for v in norm.mean], "std": [float(v) for v in norm.std]}
                    if norm is not None else None,
@@ -159,23 +207,19 @@ def _labels(content: bytes, name: str) -> list[str] | None:
 
 
 def runtimes(tfl, metadata: dict | None) -> dict[str, str]:
-    """Which app runtimes take this file as an image classifier: ``{runtime: "yes..." | "no: why"}``.
+    """Which app runtimes take this file as an image classifier, or as an object detector when it ends in TFLite's
+    detection post-processing: ``{runtime: "yes..." | "no: why"}``.
 
     The rules are the ImageClassifier's documented model requirements (MediaPipe Tasks and the Task Library
     share them): one RGB input [1, H, W, 3] of uint8 or float32 (float32 needs normalisation in the
     metadata), an output [1, N] or [1, 1, 1, N] of uint8 or float32; class names only from metadata labels.
     """
-    problems = []
-    if len(tfl.inputs) != 1:
-        problems.append(f"{len(tfl.inputs)} inputs, not one image")
-    else:
-        t = tfl.inputs[0]
-        if len(t.shape) != 4 or t.shape[0] != 1 or t.shape[3] != 3:
-            problems.append(f"input {list(t.shape)}, not [1, H, W, 3]")
-        if t.dtype not in APP_TYPES:
-            problems.append(f"input {t.dtype.lower()}: it takes uint8 or float32")
-        elif t.dtype == "FLOAT32" and not (metadata and metadata["normalization"]):
-            problems.append("float32 input without normalisation in TFLite metadata")
+    from mobilekit.tflite_file import POSTPROCESS_OP
+
+    op = next((op for op in tfl.ops if op.name == POSTPROCESS_OP), None)
+    if op is not None:
+        return _detector_runtimes(tfl, metadata, op)
+    problems = _image_input_problems(tfl, metadata)
     classes = [t for t in tfl.outputs if t.dtype in APP_TYPES and (len(t.shape) == 2 and t.shape[0] == 1
                                                                    or tuple(t.shape[:3]) == (1, 1, 1))]
     if not classes:
@@ -188,6 +232,36 @@ def runtimes(tfl, metadata: dict | None) -> dict[str, str]:
                              and metadata["labels"] else "index only (no labels in TFLite metadata)")
     return {"LiteRT interpreter": "yes", "MediaPipe Tasks ImageClassifier": verdict,
             "TFLite Task Library ImageClassifier": verdict}
+
+
+def _image_input_problems(tfl, metadata: dict | None) -> list[str]:
+    """What keeps the file's input from being the one RGB image the runtimes' vision tasks take."""
+    if len(tfl.inputs) != 1:
+        return [f"{len(tfl.inputs)} inputs, not one image"]
+    problems = []
+    t = tfl.inputs[0]
+    if len(t.shape) != 4 or t.shape[0] != 1 or t.shape[3] != 3:
+        problems.append(f"input {list(t.shape)}, not [1, H, W, 3]")
+    if t.dtype not in APP_TYPES:
+        problems.append(f"input {t.dtype.lower()}: it takes uint8 or float32")
+    elif t.dtype == "FLOAT32" and not (metadata and metadata["normalization"]):
+        problems.append("float32 input without normalisation in TFLite metadata")
+    return problems
+
+
+def _detector_runtimes(tfl, metadata: dict | None, op) -> dict[str, str]:
+    """The ObjectDetector's rules (MediaPipe Tasks and the Task Library): the image input, the post-processing op's
+    four outputs listed in its order (boxes, classes, scores, count), and metadata naming them, with labels."""
+    problems = _image_input_problems(tfl, metadata)
+    if [t.index for t in tfl.outputs] != list(op.outputs):
+        problems.append("outputs not in the post-processing op's order (boxes, classes, scores, count)")
+    if not metadata:
+        problems.append("no TFLite metadata (it names the four outputs)")
+    verdict = "no: " + "; ".join(problems) if problems else (
+        "yes, " + (f"class names from its {len(metadata['labels'])} labels" if metadata.get("labels")
+                   else "index only (no labels in TFLite metadata)"))
+    return {"LiteRT interpreter": "yes", "MediaPipe Tasks ObjectDetector": verdict,
+            "TFLite Task Library ObjectDetector": verdict}
 
 
 def section(tfl) -> dict:

@@ -116,7 +116,9 @@ def _detector_app_rows(report: dict) -> list[tuple[str, str]]:
     out = ("out: deltas [1, N, 4] and class scores [1, N, C], int8 (dequantize each with its scale and zero point)"
            if raw else "out: boxes [1, N, 4] (ymin, xmin, ymax, xmax, normalised), classes [1, N], scores [1, N], "
            "count [1], float32")
-    return [("input / output", f"{io['dtype']} pixels in" + (" (the pixel itself)" if plain else "") + f"; {out}")]
+    rows = [row for row in _app_rows(report.get("app")) if row[0] != "input / output"]
+    return [*rows[:1], ("input / output", f"{io['dtype']} pixels in" + (" (the pixel itself)" if plain else "")
+                        + f"; {out}"), *rows[1:]]
 
 
 def _class_lines(acc: dict, files: dict) -> list[str]:

@@ -18,12 +18,19 @@ def _tiny(out, **kw):
     return BuildConfig(**{**settings, **kw})
 
 
-def test_the_default_detector_build_writes_the_detector_contract(tmp_path):
+@pytest.fixture(scope="module")
+def default_build(tmp_path_factory):
+    """The default detector build, small: (its report, its folder)."""
+    out = tmp_path_factory.mktemp("detector") / "b"
+    return build(_tiny(out)), out
+
+
+def test_the_default_detector_build_writes_the_detector_contract(default_build):
+    from mobilekit.app_metadata import read
     from mobilekit.detection.postprocess import POSTPROCESS_OP, detector_problems
     from mobilekit.tflite_file import TfliteFile
 
-    report = build(_tiny(tmp_path / "b"))
-    out = tmp_path / "b"
+    report, out = default_build
     acc = report["accuracy"]
     assert acc["metric"] == "mAP@0.5" and acc["test_images"] == 40
     assert all(0.0 <= acc[k] <= 1.0 for k in ("keras_float", "keras_pruned", "keras_qat", "tflite_int8"))
@@ -43,6 +50,10 @@ def test_the_default_detector_build_writes_the_detector_contract(tmp_path):
     np.testing.assert_allclose(written, anchors, atol=1e-6)
     assert report["sparsity"]["int8_weights"] > 0.45
     assert (out / "labels.txt").read_text().splitlines() == report["classes"]
+    assert [t.index for t in f.outputs] == list(op.outputs)  # listed in the op's order, as the metadata names them
+    metadata = read(f)
+    assert metadata["labels"] == report["classes"] and metadata["normalization"] == {"mean": [0.0], "std": [255.0]}
+    assert report["app"]["runtimes"]["MediaPipe Tasks ObjectDetector"] == "yes, class names from its 10 labels"
     assert (out / "precision_recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (out / "report.md").read_text()
     assert "| mAP@0.5 int8 .tflite | " in md and "## Per-class AP of the int8 file" in md
@@ -75,3 +86,42 @@ def test_a_yolo_folder_builds_with_its_own_class_names_a_held_out_test_split_and
     assert deltas.shape == (245, 4) and scores.shape == (245, 10) and 0 <= scores.min() <= scores.max() <= 1
     assert len((tmp_path / "b" / "anchors.txt").read_text().splitlines()) == 245
     assert "the app's (--raw-outputs): yc = ty / 10" in (tmp_path / "b" / "report.md").read_text()
+
+
+@pytest.mark.needs_runtimes
+def test_mediapipe_s_object_detector_finds_what_the_kit_finds(default_build, tmp_path):
+    """MediaPipe Tasks' ObjectDetector (the C++ core Android's tasks-vision runs) opens the default detector file and
+    reports, on the test images, the detections of the kit's own LiteRT run: the same classes and names, the same
+    scores, each box's origin and size within a pixel (MediaPipe truncates them to whole pixels)."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from conftest import RUNTIMES_PYTHON
+    from mobilekit.detection.embedded import make_split
+    from mobilekit.detection.postprocess import outputs_of
+    from mobilekit.tasks.detection import decoded_images
+
+    report, out = default_build
+    model = out / "squeezedet.tflite"
+    images = decoded_images(make_split(tmp_path / "made", "test", 48, seed=5).items, 128)
+    np.save(tmp_path / "images.npy", images)
+    script = Path(__file__).parent / "runtimes" / "detect.py"
+    result = subprocess.run([str(RUNTIMES_PYTHON), str(script), str(model), str(tmp_path / "images.npy")],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    doc = json.loads(result.stdout)
+    assert doc["version"] == "1.2.2" and len(doc["results"]) == len(images)
+    compared = 0
+    for image, theirs in zip(images, doc["results"]):
+        ours = outputs_of(model.read_bytes(), image[None])
+        assert len(theirs) == len(ours["scores"])
+        for (x, y, w, h, index, name, score), box, cls, conf in zip(theirs, ours["boxes"], ours["classes"],
+                                                                     ours["scores"]):
+            assert name == report["classes"][int(cls)] and index in (None, int(cls))  # MediaPipe 1.2.2 leaves it None
+            assert score == pytest.approx(float(conf), abs=1e-6)
+            ymin, xmin, ymax, xmax = np.clip(box, 0, 1) * 128
+            # MediaPipe truncates the origin and the size to whole pixels, each: within a pixel of ours
+            assert max(abs(x - xmin), abs(y - ymin), abs(w - (xmax - xmin)), abs(h - (ymax - ymin))) < 1.0
+            compared += 1
+    assert compared >= 10

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mobilekit.detection.boxes import DELTA_SCALES, decode, nms
-
-POSTPROCESS_OP = "CUSTOM:TFLite_Detection_PostProcess"
+from mobilekit.tflite_file import POSTPROCESS_OP  # the detector's tail (re-exported)
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,7 @@ class Detection:
         shapes = kmeans_anchors(hw[(hw > 0).all(axis=1)], k, seed=cfg.seed)
         anchors = anchor_grid(shapes, *grid)
         classes = len(train.class_names)
-        x = _decoded(items, size)
+        x = decoded_images(items, size)
         rng = np.random.default_rng(cfg.seed + 13)
         images, packed = [], []
         for image, b, item in zip(x, boxes, items):
@@ -158,7 +158,7 @@ class Detection:
             moved = jitter(image, b, item.labels, item.ignore, rng)
             images.append(moved[0])
             packed.append(targets(moved[1], moved[2], moved[3], anchors, classes))
-        x_test = _decoded(tests, size)
+        x_test = decoded_images(tests, size)
         post = PostProcess(classes)
         ds = Dataset(name, np.stack(images), np.stack(packed), x_test, tests, list(train.class_names),
                      "detection", extra={"anchors": anchors, "anchor_shapes": shapes, "grid": grid,
@@ -326,7 +326,16 @@ class Detection:
                 "preprocessing": data.ds.preprocessing()}
 
     def with_metadata(self, cfg, data: Data, content: bytes, kind: str) -> bytes:
-        return content
+        """``content`` with object-detector TFLite metadata (mobilekit.app_metadata.object_detector), its outputs in
+        the post-processing op's order; a ``--raw-outputs`` file (no detector contract to describe) as it is."""
+        if cfg.raw_outputs:
+            return content
+        from mobilekit.app_metadata import object_detector
+
+        names = data.ds.class_names
+        return object_detector(content, name=cfg.arch, description=f"{cfg.arch} object detector ({kind}), "
+                               f"{len(names)} classes of {data.ds.name}; built by mobilekit",
+                               preprocessing=data.ds.preprocessing(), labels=list(names))
 
     def app_files(self, data: Data) -> dict[str, tuple[str, bytes]]:
         """labels.txt (class names in output order) and anchors.txt (``yc xc h w`` normalised, one an anchor)."""
@@ -335,7 +344,9 @@ class Detection:
                 "anchors": ("anchors.txt", anchors.encode("ascii"))}
 
 
-def _decoded(items, size: int) -> np.ndarray:
+def decoded_images(items, size: int) -> np.ndarray:
+    """The images of ``items`` (paths, or pixels already in memory) as uint8 ``[n, size, size, 3]``, stretched as
+    the build's preprocessing stretches them."""
     from mobilekit.data import resize_uint8
 
     out = np.zeros((len(items), size, size, 3), np.uint8)
