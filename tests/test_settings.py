@@ -98,7 +98,7 @@ def test_the_surfaces_are_generated_from_the_declarations():
     assert set(BUILD_KNOBS) == {n for n, s in SETTINGS.items() if s.sweep}
     assert ID_DEFAULTS == {"precision": "int8", "max_agreement_drop": None, "min_output_sqnr": None,
                            "keep_float": [], "int16": [], "io": "int8", "max_accuracy_drop": None,
-                           "strict_budget": False, "validation_split": 0.1}
+                           "strict_budget": False, "validation_split": 0.1, "raw_outputs": False}
     assert set(TRAINING_FIELDS) >= {"epochs", "lr", "recipe", "data"} and "seed" not in TRAINING_FIELDS
     assert list(BuildConfig().to_dict()) == list(SETTINGS)  # report.json's config: every field, in order
 

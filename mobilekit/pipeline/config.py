@@ -245,7 +245,7 @@ class BuildConfig:
         "layers computed in float (names as `mobilekit numerics` prints them; globs allowed)"))
     int16: tuple[str, ...] = setting((), group=PRECISION, metavar="LAYER,...", parse=_layers_text, id_default=(),
                                      help="layers given int16 activations (int8 weights); globs allowed")
-    raw_outputs: bool = setting(False, group=OUTPUT, help=(
+    raw_outputs: bool = setting(False, group=OUTPUT, id_default=False, help=(
         "detectors: the .tflite ends in the int8 box deltas and class scores, fully int8, and the app decodes them "
         "against anchors.txt and runs NMS (the formula in report.md); default: TFLite's detection post-processing "
         "op in the file, with boxes, classes, scores and count out"))
