@@ -1,5 +1,5 @@
 """Object detection: boxes in COCO, Pascal VOC, YOLO or KITTI folders (or the embedded set), a SqueezeDet-style
-detector (mobilekit.detection.model), per-anchor targets and a focal + smooth-L1 loss, and COCO mAP of the Keras
+detector (mobilekit.archs.squeezedet), per-anchor targets and a focal + smooth-L1 loss, and COCO mAP of the Keras
 model and of the int8 file with TFLite's detection post-processing (docs/detection.md).
 
 The dataset it reads is a :class:`mobilekit.data.Dataset` whose ``y_train`` holds the packed per-anchor targets
@@ -293,7 +293,8 @@ class Detection:
         int8, repaired = repair_saturated_biases(int8, float_bytes)
         problems = TfliteFile(int8).float_problems() if cfg.raw_outputs else detector_problems(int8)
         if problems:
-            raise MobilekitError(f"the int8 detector is not int8 up to its post-processing: {problems[0]}")
+            what = "full int8" if cfg.raw_outputs else "int8 up to its post-processing"
+            raise MobilekitError(f"the int8 detector is not {what}: {problems[0]}")
         return float_bytes, int8, [*state.rewrites, *repaired]
 
     def interface(self, cfg, data: Data, content: bytes) -> tuple[bytes, dict]:
