@@ -102,17 +102,22 @@ def _detection_rows(acc: dict, d: dict) -> list[tuple[str, str]]:
                  "training boxes; anchors.txt)"))
     settings = (f"score > {d['score_threshold']:g}, NMS IoU {d['nms_iou']:g}, at most {d['max_detections']} "
                 "detections")
-    if d.get("post_processing", "TFLite_Detection_PostProcess") == "TFLite_Detection_PostProcess":
-        rows.append(("post-processing", f"TFLite_Detection_PostProcess in the file: {settings}"))
-    else:
+    if _app_decodes(d):
         rows.append(("post-processing", f"the app's (--raw-outputs): {d['decode']['formula']}; {settings}"))
+    else:
+        rows.append(("post-processing", f"TFLite_Detection_PostProcess in the file: {settings}"))
     return rows
+
+
+def _app_decodes(detection: dict) -> bool:
+    """Whether a detector's file leaves decoding and NMS to the app (``--raw-outputs``)."""
+    return detection.get("post_processing", "").startswith("the app's")
 
 
 def _detector_app_rows(report: dict) -> list[tuple[str, str]]:
     io = report["quantization"]["input"]
     plain = (report.get("app") or {}).get("io", {}).get("plain_pixel")
-    raw = report["accuracy"]["detection"].get("post_processing", "").startswith("the app's")
+    raw = _app_decodes(report["accuracy"]["detection"])
     out = ("out: deltas [1, N, 4] and class scores [1, N, C], int8 (dequantize each with its scale and zero point)"
            if raw else "out: boxes [1, N, 4] (ymin, xmin, ymax, xmax, normalised), classes [1, N], scores [1, N], "
            "count [1], float32")
@@ -228,7 +233,7 @@ def model_kind(report: dict) -> str:
     io = f"{q['input']['dtype']} input and {q['output']['dtype']} output"
     p = report.get("precision")
     detection = report["accuracy"].get("detection")
-    if detection and detection.get("post_processing", "").startswith("the app's"):
+    if detection and _app_decodes(detection):
         return f"full-integer int8 TFLite, raw detector outputs (the app decodes and runs NMS), {io}"
     if detection:
         return f"int8 TFLite up to its float post-processing (TFLite_Detection_PostProcess), {io}"
@@ -265,7 +270,7 @@ def to_markdown(report: dict) -> str:
     q = report["quantization"]
     steps = preprocessing_steps(report["preprocessing"], q)
     detection = report["accuracy"].get("detection")
-    if detection and detection.get("post_processing", "").startswith("the app's"):
+    if detection and _app_decodes(detection):
         steps[-1] = ("5. Dequantize the two outputs (deltas [1, N, 4], then class scores [1, N, C]) with their scales "
                      f"and zero points, then decode and suppress: {detection['decode']['formula']}.")
     elif detection:  # four outputs, read by the op, not one of class scores

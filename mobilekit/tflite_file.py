@@ -21,9 +21,9 @@ _NUMPY_TYPES = {"FLOAT32": np.float32, "FLOAT16": np.float16, "INT32": np.int32,
                 "INT64": np.int64, "INT16": np.int16, "INT8": np.int8, "FLOAT64": np.float64,
                 "BOOL": np.bool_}
 FLOAT_TYPES = ("FLOAT16", "FLOAT32", "FLOAT64", "BFLOAT16")
-# Ops whose input 1 is a weight tensor, and their layout's output-channel axis.
 # TFLite's detection post-processing (decode + NMS), a custom op every LiteRT build registers: a detector's tail.
 POSTPROCESS_OP = "CUSTOM:TFLite_Detection_PostProcess"
+# Ops whose input 1 is a weight tensor, and their layout's output-channel axis.
 WEIGHT_OPS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0, "TRANSPOSE_CONV": 0}
 
 

@@ -65,7 +65,7 @@ def test_a_yolo_folder_builds_with_its_own_class_names_a_held_out_test_split_and
     (checked against the report's anchors and the numpy decode), and the report says the app post-processes."""
     from mobilekit.detection.embedded import make_split
     from mobilekit.detection.formats import write_detection_set
-    from mobilekit.detection.postprocess import raw_outputs_of
+    from mobilekit.detection.postprocess import raw_outputs_on
     from mobilekit.tflite_file import TfliteFile
 
     ds = make_split(tmp_path / "made", "train", 150, seed=3)
@@ -82,8 +82,8 @@ def test_a_yolo_folder_builds_with_its_own_class_names_a_held_out_test_split_and
     assert f.float_problems() == [] and "CUSTOM:TFLite_Detection_PostProcess" not in {op.name for op in f.ops}
     assert sorted(t.shape for t in f.outputs) == [(1, 7 * 7 * 5, 4), (1, 7 * 7 * 5, 10)]
     assert {t.dtype for t in f.outputs} == {"INT8"}
-    deltas, scores = raw_outputs_of(content, np.zeros((1, 128, 128, 3), np.uint8))
-    assert deltas.shape == (245, 4) and scores.shape == (245, 10) and 0 <= scores.min() <= scores.max() <= 1
+    deltas, scores = raw_outputs_on(content, np.zeros((2, 128, 128, 3), np.uint8))
+    assert deltas.shape == (2, 245, 4) and scores.shape == (2, 245, 10) and 0 <= scores.min() <= scores.max() <= 1
     assert len((tmp_path / "b" / "anchors.txt").read_text().splitlines()) == 245
     assert "the app's (--raw-outputs): yc = ty / 10" in (tmp_path / "b" / "report.md").read_text()
 
@@ -99,7 +99,7 @@ def test_mediapipe_s_object_detector_finds_what_the_kit_finds(default_build, tmp
 
     from conftest import RUNTIMES_PYTHON
     from mobilekit.detection.embedded import make_split
-    from mobilekit.detection.postprocess import outputs_of
+    from mobilekit.detection.postprocess import detections_on
     from mobilekit.tasks.detection import decoded_images
 
     report, out = default_build
@@ -113,8 +113,7 @@ def test_mediapipe_s_object_detector_finds_what_the_kit_finds(default_build, tmp
     doc = json.loads(result.stdout)
     assert doc["version"] == "1.2.2" and len(doc["results"]) == len(images)
     compared = 0
-    for image, theirs in zip(images, doc["results"]):
-        ours = outputs_of(model.read_bytes(), image[None])
+    for ours, theirs in zip(detections_on(model.read_bytes(), images), doc["results"]):
         assert len(theirs) == len(ours["scores"])
         for (x, y, w, h, index, name, score), box, cls, conf in zip(theirs, ours["boxes"], ours["classes"],
                                                                      ours["scores"]):

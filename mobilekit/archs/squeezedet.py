@@ -19,14 +19,13 @@ from mobilekit.backend import keras
 from mobilekit.errors import MobilekitError
 
 BACKBONES = ("squeezenet1_0", "squeezenet1_1")
+DEFAULT_BACKBONE = "squeezenet1_1"
+MAX_ANCHORS_PER_CELL = 64
 # SqueezeDet's fire10 and fire11: 96 squeeze, 384 + 384 expand filters each.
 FIRE10_11 = (96, 384, 384)
 # The class logits' bias starts at the log-odds of this prior (focal loss, Lin et al. 2017): nearly every anchor is
 # background, and a 0.5 start makes the first steps' loss all false positives.
 SCORE_PRIOR = 0.01
-
-
-MAX_ANCHORS_PER_CELL = 64
 
 
 def check_head(kwargs: dict) -> None:
@@ -35,7 +34,7 @@ def check_head(kwargs: dict) -> None:
     Raises:
         MobilekitError: one line naming the bad value.
     """
-    backbone = kwargs.get("backbone", BACKBONES[1])
+    backbone = kwargs.get("backbone", DEFAULT_BACKBONE)
     if backbone not in BACKBONES:
         raise MobilekitError(f"squeezedet: backbone must be one of {', '.join(BACKBONES)}; received "
                              f"backbone={backbone!r}")
@@ -63,7 +62,7 @@ def convdet_head(features, anchors_per_cell: int, classes: int, dropout: float =
 
 
 @register(task="detection")
-def squeezedet(*, input_shape=(128, 128, 3), classes=10, anchors_per_cell=9, backbone="squeezenet1_1",
+def squeezedet(*, input_shape=(128, 128, 3), classes=10, anchors_per_cell=9, backbone=DEFAULT_BACKBONE,
                dropout=0.5, batch_norm=True, base_e=128, incr_e=128, freq=2, pct3x3=0.5, squeeze_ratio=0.125,
                batch_size=None):
     """SqueezeDet: a SqueezeNet backbone, fire10 and fire11, and the ConvDet head at stride 16.

@@ -111,44 +111,58 @@ def detector_problems(content: bytes) -> list[str]:
     return [p for p in problems if not any(p.startswith(f"op #{i} ") for i in allowed_ops)]
 
 
-def outputs_of(content: bytes, image_int8: np.ndarray, with_inputs: bool = False) -> dict:
-    """One int8 image ``[1, H, W, 3]`` through the file as an app runs it: the post-processing op's outputs, read by
-    the op (the file's output order is not the op's). ``with_inputs``: also the dequantized deltas and class scores
-    the op was given (every tensor kept: slower, the same kernels)."""
+def detections_on(content: bytes, images: np.ndarray, with_inputs: bool = False) -> list[dict]:
+    """Each image of ``images`` ``[n, H, W, 3]`` (the file's input type) through the file as an app runs it, one
+    interpreter for all: the post-processing op's outputs, read by the op (the file's output order is not the op's).
+    ``with_inputs``: also the dequantized deltas and class scores the op was given (every tensor kept: slower, the
+    same kernels)."""
     from mobilekit.litert import make_interpreter
     from mobilekit.tflite_file import TfliteFile
 
     op = next(op for op in TfliteFile(content).ops if op.name == POSTPROCESS_OP)
     interpreter = make_interpreter(content, keep_tensors=with_inputs)
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image_int8)
-    interpreter.invoke()
-    boxes, classes, scores, count = (interpreter.get_tensor(i)[0] for i in op.outputs)
-    n = int(np.asarray(count).reshape(-1)[0])
-    out = {"boxes": boxes[:n], "classes": classes[:n].astype(np.int64), "scores": scores[:n]}
-    if with_inputs:
-        out["deltas"], out["class_scores"] = (interpreter.get_tensor(i)[0] for i in op.inputs[:2])
-    return out
+    index = interpreter.get_input_details()[0]["index"]
+    found = []
+    for image in images:
+        interpreter.set_tensor(index, image[None])
+        interpreter.invoke()
+        boxes, classes, scores, count = (interpreter.get_tensor(i)[0] for i in op.outputs)
+        n = int(np.asarray(count).reshape(-1)[0])
+        out = {"boxes": boxes[:n], "classes": classes[:n].astype(np.int64), "scores": scores[:n]}
+        if with_inputs:
+            out["deltas"], out["class_scores"] = (interpreter.get_tensor(i)[0] for i in op.inputs[:2])
+        found.append(out)
+    return found
 
 
-def raw_outputs_of(content: bytes, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One image ``[1, H, W, 3]`` (the file's input type) through a file without the post-processing op
-    (``--raw-outputs``): its (deltas ``[N, 4]``, class scores ``[N, C]``), dequantized as an app dequantizes them.
-    The two outputs are told apart by the signature's order (output_0: deltas), not by shape (C may be 4)."""
+def outputs_of(content: bytes, image: np.ndarray, with_inputs: bool = False) -> dict:
+    """:func:`detections_on` of one image ``[1, H, W, 3]``."""
+    return detections_on(content, image, with_inputs)[0]
+
+
+def raw_outputs_on(content: bytes, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each image of ``images`` ``[n, H, W, 3]`` (the file's input type) through a file without the post-processing
+    op (``--raw-outputs``), one interpreter for all: (deltas ``[n, N, 4]``, class scores ``[n, N, C]``), dequantized
+    as an app dequantizes them. The two outputs are told apart by the signature's order (output_0: deltas), not by
+    shape (C may be 4)."""
     from mobilekit.litert import make_interpreter
 
     runner = make_interpreter(content).get_signature_runner()
     name = next(iter(runner.get_input_details()))
-    got = runner(**{name: image})
     details = runner.get_output_details()
-    out = []
-    for key in ("output_0", "output_1"):
-        scale, zero_point = details[key]["quantization"]
-        values = got[key][0].astype(np.float32)
-        out.append((values - zero_point) * scale if scale else values)
-    return out[0], out[1]
+    out: dict[str, list] = {"output_0": [], "output_1": []}
+    for image in images:
+        got = runner(**{name: image[None]})
+        for key, values in out.items():
+            scale, zero_point = details[key]["quantization"]
+            raw = got[key][0].astype(np.float32)
+            values.append((raw - zero_point) * scale if scale else raw)
+    return np.stack(out["output_0"]), np.stack(out["output_1"])
 
 
-DECODE_FORMULA = ("yc = ty / 10 * ha + yca; xc = tx / 10 * wa + xca; h = exp(th / 5) * ha; w = exp(tw / 5) * wa; "
+# How an app decodes a --raw-outputs file (what :func:`mobilekit.detection.boxes.decode` and :func:`reference` do).
+DECODE_FORMULA = (f"yc = ty / {DELTA_SCALES[0]:g} * ha + yca; xc = tx / {DELTA_SCALES[1]:g} * wa + xca; "
+                  f"h = exp(th / {DELTA_SCALES[2]:g}) * ha; w = exp(tw / {DELTA_SCALES[3]:g}) * wa; "
                   "box = (yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2), normalised; anchors (yca, xca, ha, wa) "
                   "from anchors.txt; then per anchor its best class's score, those above the score threshold, greedy "
                   "NMS across classes")

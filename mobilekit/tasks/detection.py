@@ -38,15 +38,6 @@ def feature_grid(kwargs: dict, size: int) -> tuple[int, int]:
     return side, side
 
 
-def _images(items, size: int) -> np.ndarray:
-    from mobilekit.data import decode_image
-
-    out = np.zeros((len(items), size, size, 3), np.uint8)
-    for n, item in enumerate(items):
-        out[n] = decode_image(Path(item.image), size, 3)[0]
-    return out
-
-
 def _normalized(item) -> np.ndarray:
     from mobilekit.detection.boxes import to_normalized
 
@@ -60,19 +51,16 @@ def _split(items: list, seed: int) -> tuple[list, list]:
     return [items[i] for i in sorted(order[n_test:])], [items[i] for i in sorted(order[:n_test])]
 
 
-def read_sets(cfg, console) -> tuple[object, list, list, str]:
+def read_sets(cfg, console, work: Path) -> tuple[object, list, list, str]:
     """(the training DetectionSet, its training items, the test items, the data's name): ``cfg.data`` and
-    ``cfg.test_data``, or the embedded set made in a temporary folder."""
+    ``cfg.test_data``, or the embedded set made in ``work`` (a temporary folder the caller reads it from)."""
     from mobilekit.detection import formats
 
     if cfg.data is None:
         from mobilekit.detection.embedded import make_embedded_set
 
-        with tempfile.TemporaryDirectory(prefix="mobilekit-embedded-") as work:
-            train_dir, test_dir = make_embedded_set(work, seed=cfg.seed)
-            train, test = formats.read_detection_set(train_dir), formats.read_detection_set(test_dir)
-            train.items = [_in_memory(i) for i in train.items]
-            test.items = [_in_memory(i) for i in test.items]
+        train_dir, test_dir = make_embedded_set(work, seed=cfg.seed)
+        train, test = formats.read_detection_set(train_dir), formats.read_detection_set(test_dir)
         return train, train.items, test.items, "the embedded detection set (Fashion-MNIST items on photos)"
     train = formats.read_detection_set(cfg.data)
     console.print(f"   {cfg.data}: {train.summary()}")
@@ -88,23 +76,6 @@ def read_sets(cfg, console) -> tuple[object, list, list, str]:
         test.items = [_relabelled(item, [index[test.class_names[k]] for k in range(len(test.class_names))])
                       for item in test.items]
     return train, train.items, test.items, f"{cfg.data} (test: {cfg.test_data})"
-
-
-def _in_memory(item):
-    from dataclasses import replace
-
-    from PIL import Image
-
-    with Image.open(item.image) as im:
-        pixels = np.asarray(im.convert("RGB"))
-    return replace(item, image=_Decoded(pixels))
-
-
-class _Decoded:
-    """An image held in memory in place of its path."""
-
-    def __init__(self, pixels: np.ndarray):
-        self.pixels = pixels
 
 
 def _limited(items: list, limit: int | None, seed: int) -> list:
@@ -136,11 +107,13 @@ class Detection:
 
         if source is not None:
             raise MobilekitError("detection builds read their data from --data, not from a sweep's memory")
-        train, items, tests, name = read_sets(cfg, console)
-        items, tests = _limited(items, cfg.limit_train, cfg.seed), _limited(tests, cfg.limit_test, cfg.seed + 1)
-        if not any(len(item.boxes) for item in items):
-            raise MobilekitError(f"no training image of {name} has a box")
         size = cfg.input_size
+        with tempfile.TemporaryDirectory(prefix="mobilekit-embedded-") as work:  # the embedded set's, while read
+            train, items, tests, name = read_sets(cfg, console, Path(work))
+            items, tests = _limited(items, cfg.limit_train, cfg.seed), _limited(tests, cfg.limit_test, cfg.seed + 1)
+            if not any(len(item.boxes) for item in items):
+                raise MobilekitError(f"no training image of {name} has a box")
+            x, x_test = decoded_images(items, size), decoded_images(tests, size)
         kwargs = head_settings(cfg)
         k = kwargs["anchors_per_cell"]
         grid = feature_grid(kwargs, size)
@@ -149,7 +122,6 @@ class Detection:
         shapes = kmeans_anchors(hw[(hw > 0).all(axis=1)], k, seed=cfg.seed)
         anchors = anchor_grid(shapes, *grid)
         classes = len(train.class_names)
-        x = decoded_images(items, size)
         rng = np.random.default_rng(cfg.seed + 13)
         images, packed = [], []
         for image, b, item in zip(x, boxes, items):
@@ -158,7 +130,6 @@ class Detection:
             moved = jitter(image, b, item.labels, item.ignore, rng)
             images.append(moved[0])
             packed.append(targets(moved[1], moved[2], moved[3], anchors, classes))
-        x_test = decoded_images(tests, size)
         post = PostProcess(classes)
         ds = Dataset(name, np.stack(images), np.stack(packed), x_test, tests, list(train.class_names),
                      "detection", extra={"anchors": anchors, "anchor_shapes": shapes, "grid": grid,
@@ -173,8 +144,6 @@ class Detection:
         from mobilekit import archs
         from mobilekit.pipeline.config import arch_kwargs
 
-        if cfg.weights is not None:
-            raise MobilekitError(f"{cfg.arch} has no pretrained weights offline; leave out --weights")
         shape = data.ds.input_shape if data else (cfg.input_size, cfg.input_size, 3)
         classes = len(data.ds.class_names) if data else 10
         return archs.create(cfg.arch, input_shape=shape, classes=classes, **arch_kwargs(cfg.arch, cfg.arch_kwargs))
@@ -244,22 +213,17 @@ class Detection:
         mAP@0.5 into ``state.accuracy``, the report's ``detection`` section and the precision-recall plot."""
         from mobilekit.detection.boxes import to_pixels
         from mobilekit.detection.evaluate import Found, coco_metrics
-        from mobilekit.detection.postprocess import DECODE_FORMULA, outputs_of, raw_outputs_of
+        from mobilekit.detection.postprocess import DECODE_FORMULA, detections_on, raw_outputs_on
         from mobilekit.tflite_file import TfliteFile
 
         ds = data.ds
-        found, raw = [], []
-        detail = TfliteFile(int8_bytes).inputs[0]
-        for image, item in zip(ds.x_test, ds.y_test):
-            fed = image[None] if detail.dtype == "UINT8" else (image.astype(np.int16) - 128).astype(np.int8)[None]
-            if cfg.raw_outputs:  # the app decodes and suppresses: as the op would (the same numpy reference)
-                raw.append(raw_outputs_of(int8_bytes, fed))
-                continue
-            got = outputs_of(int8_bytes, fed)
-            found.append(Found(to_pixels(np.clip(got["boxes"], 0, 1), item.width, item.height), got["scores"],
-                               got["classes"]))
-        if raw:
-            found = self.detections(data, np.stack([r[0] for r in raw]), np.stack([r[1] for r in raw]))
+        uint8 = TfliteFile(int8_bytes).inputs[0].dtype == "UINT8"
+        fed = ds.x_test if uint8 else (ds.x_test.astype(np.int16) - 128).astype(np.int8)
+        if cfg.raw_outputs:  # the app decodes and suppresses: as the op would (the same numpy reference)
+            found = self.detections(data, *raw_outputs_on(int8_bytes, fed))
+        else:
+            found = [Found(to_pixels(np.clip(got["boxes"], 0, 1), item.width, item.height), got["scores"],
+                           got["classes"]) for item, got in zip(ds.y_test, detections_on(int8_bytes, fed))]
         metrics = coco_metrics(ds.y_test, found, list(ds.class_names), ds.extra["post"].max_detections)
         state.accuracy["metric"] = "mAP@0.5"
         state.accuracy["tflite_int8"] = metrics["map50"]
@@ -346,17 +310,13 @@ class Detection:
 
 
 def decoded_images(items, size: int) -> np.ndarray:
-    """The images of ``items`` (paths, or pixels already in memory) as uint8 ``[n, size, size, 3]``, stretched as
-    the build's preprocessing stretches them."""
-    from mobilekit.data import resize_uint8
+    """The images of ``items`` as uint8 ``[n, size, size, 3]``, read as the image folders are
+    (mobilekit.data.decode_image: the pixel limit, the EXIF orientation, stretched to the size)."""
+    from mobilekit.data import decode_image
 
     out = np.zeros((len(items), size, size, 3), np.uint8)
-    paths = [i for i, item in enumerate(items) if not isinstance(item.image, _Decoded)]
-    if paths:
-        out[paths] = _images([items[i] for i in paths], size)
-    for i, item in enumerate(items):
-        if isinstance(item.image, _Decoded):
-            out[i] = resize_uint8(item.image.pixels[None], size, 3)[0]
+    for n, item in enumerate(items):
+        out[n] = decode_image(Path(item.image), size, 3)[0]
     return out
 
 
