@@ -275,6 +275,13 @@ def precision(summary: bool = False) -> str:
     return script.summary(result) if summary else script.to_markdown(result)
 
 
+def detection() -> str:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import detection as script
+
+    return script.to_markdown(_json("detection.json"))
+
+
 RENDERERS = {"default-build": default_build, "default-build-stages": default_build_stages,
              "default-build-sha": default_build_sha, "build-speed": build_speed, "recipes": recipes, "pretrained": pretrained, "zoo": zoo,
              "zoo-host": zoo_host, "zoo-rewrites": zoo_rewrites, "ptq": ptq,

@@ -424,10 +424,12 @@ class DataSource:
     test_data: str | None = None
     arrays: dict | None = None  # Fashion-MNIST: x_train, y_train, x_test, y_test, source
     folders: dict | None = None  # image folder: {"data"/"test": [(class, [(file name, bytes)])]}
+    trees: dict | None = None  # a detection folder: {"data"/"test": [(relative path, bytes)]}
 
     @classmethod
     def snapshot(cls, data: str | None, test_data: str | None = None) -> "DataSource":
-        """Read ``data`` (and ``test_data``) into memory, checked as ``load`` checks them."""
+        """Read ``data`` (and ``test_data``) into memory, checked as ``load`` checks them (a detector's folders:
+        mobilekit.tasks.detection.detection_source)."""
         if data is None or data == "fashion-mnist":
             return cls(data, None, arrays=_fashion_mnist_raw())
         classes = scan_image_folder(data, hold_out=test_data is None)
@@ -442,7 +444,20 @@ class DataSource:
     def nbytes(self) -> int:
         if self.arrays is not None:
             return sum(v.nbytes for v in self.arrays.values() if isinstance(v, np.ndarray))
+        if self.trees is not None:
+            return sum(len(b) for files in self.trees.values() for _, b in files)
         return sum(len(b) for classes in self.folders.values() for _, files in classes for _, b in files)
+
+    def write_trees(self, root: Path) -> tuple[Path, Path | None]:
+        """A detection source's folders written under ``root`` as they lay: (the data's, the test data's or None)."""
+        out = {}
+        for split, files in self.trees.items():
+            out[split] = Path(root) / split
+            for rel, content in files:
+                path = out[split] / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content)
+        return out["data"], out.get("test")
 
     def dataset(self, size: int = 64, channels: int = 3, seed: int = 0, **kw) -> Dataset:
         """What ``load(self.data, size, channels, seed, self.test_data, **kw)`` returns on the machine with the

@@ -64,11 +64,19 @@ def read_build(build_dir: Path) -> tuple[dict, bytes, list[str]]:
     return report, content, labels
 
 
-def model_json(report: dict, model_name: str, labels_name: str) -> dict:
-    """The app's contract with the model, from a build report."""
+def model_json(report: dict, model_name: str, labels_name: str, content: bytes | None = None) -> dict:
+    """The app's contract with the model, from a build report (a detector's outputs read from its file
+    ``content``)."""
     pre, q = report["preprocessing"], report["quantization"]
     h, w = pre["size"]
     grey_source = report["accuracy"].get("dataset") == "fashion-mnist"
+    if "detection" in report["accuracy"]:
+        answers = {"task": "detection", **detector_outputs(report, content)}
+    else:
+        answers = {"task": "classification",
+                   "output": {"shape": q["output"]["shape"], "dtype": q["output"]["dtype"],
+                              "scale": q["output"]["scale"], "zero_point": q["output"]["zero_point"],
+                              "meaning": "class probabilities (softmax), labels order"}}
     return {
         "schema_version": SCHEMA_VERSION,
         "model": model_name, "sha256": report["sha256"], "labels": labels_name, "num_classes": len(report["classes"]),
@@ -76,8 +84,7 @@ def model_json(report: dict, model_name: str, labels_name: str) -> dict:
         "input": {"shape": [1, h, w, pre["channels"]], "dtype": q["input"]["dtype"], "layout": "NHWC",
                   "scale": q["input"]["scale"], "zero_point": q["input"]["zero_point"]},
         "precision": precision_summary(report),
-        "output": {"shape": q["output"]["shape"], "dtype": q["output"]["dtype"], "scale": q["output"]["scale"],
-                   "zero_point": q["output"]["zero_point"], "meaning": "class probabilities (softmax), labels order"},
+        **answers,
         "preprocessing": {
             "channels": RESIZE_CONVENTIONS["channel_order"],
             "orientation": RESIZE_CONVENTIONS["orientation"],
@@ -98,6 +105,61 @@ def model_json(report: dict, model_name: str, labels_name: str) -> dict:
     }
 
 
+# What each output of a detector means to the app (model.json's ``outputs``).
+DETECTOR_OUTPUTS = {
+    "boxes": "[1, M, 4] float32: ymin, xmin, ymax, xmax of each detection, normalised to the input (the whole image "
+             "stretched to it: multiply y by the image's height and x by its width)",
+    "classes": "[1, M] float32: each detection's class, an index into the labels file",
+    "scores": "[1, M] float32: each detection's score (its class's sigmoid)",
+    "count": "[1] float32: how many of the M rows are detections",
+    "deltas": "[1, N, 4] box deltas (ty, tx, th, tw) of each anchor, decoded as detection.decode says",
+    "class_scores": "[1, N, C] each anchor's class scores (sigmoids), labels order",
+}
+
+# What model.json's detector section reads of report.json's accuracy.detection.
+DETECTION_SHAPE = {"score_threshold": NUMBER, "nms_iou": NUMBER, "max_detections": int, "grid": [int],
+                   "anchors_per_cell": int, "decode": {"scales": [NUMBER], "formula": str}}
+
+
+def detector_outputs(report: dict, content: bytes) -> dict:
+    """model.json's ``outputs`` and ``detection`` for a detector: the post-processing op's four float outputs, or a
+    ``--raw-outputs`` file's two int8 tensors with the anchors, the decode formula and the NMS the app applies. Each
+    output is listed in the file's output order (the index an app's interpreter reads it at)."""
+    from mobilekit.tflite_file import TfliteFile
+
+    from mobilekit.json_files import check_shape
+
+    check_shape(report["accuracy"]["detection"], DETECTION_SHAPE, "build report", "accuracy.detection")
+    d = report["accuracy"]["detection"]
+    f = TfliteFile(content)
+    roles = {index: role for index, (role, _) in (f.detector_outputs() or {}).items()}
+    in_model = bool(roles)
+    if not in_model:  # the signature's order is the converter's: output_0 the deltas, output_1 the class scores
+        signature = f.signature_outputs()
+        roles = {signature.get("output_0"): "deltas", signature.get("output_1"): "class_scores"}
+    shapes = {index: shape for index, (_, shape) in (f.detector_outputs() or {}).items()}
+    outputs = []
+    for t in f.outputs:
+        role = roles.get(t.index)
+        if role is None:
+            raise MobilekitError(f"the detector file's output {t.name!r} is none of its detection outputs")
+        quantized = t.scale is not None and len(t.scale) and t.dtype != "FLOAT32"
+        outputs.append({"name": role, "shape": shapes.get(t.index, list(t.shape)), "dtype": t.dtype.lower(),
+                        "scale": float(t.scale[0]) if quantized else None,
+                        "zero_point": int(t.zero_point[0]) if quantized else None, "meaning": DETECTOR_OUTPUTS[role]})
+    detection = {"post_processing": "in the model (TFLite_Detection_PostProcess: decode and NMS)" if in_model else
+                 "the app's: decode each anchor, then NMS (as detection.decode and detection.nms say)",
+                 "score_threshold": d["score_threshold"], "nms_iou": d["nms_iou"], "max_detections": d["max_detections"],
+                 "grid": d["grid"], "anchors_per_cell": d["anchors_per_cell"]}
+    if not in_model:
+        detection.update({"anchors": "anchors.txt", "anchor_format": "yc xc h w, normalised, one anchor a line, "
+                          "cell-major (row, column, anchor), in the deltas' order",
+                          "scales": d["decode"]["scales"], "decode": d["decode"]["formula"],
+                          "nms": "greedy, highest score first (ties: lower anchor index); a box is dropped when its "
+                                 "IoU with a kept one is above nms_iou; at most max_detections"})
+    return {"outputs": outputs, "detection": detection}
+
+
 def _arch_name(report: dict) -> str:
     """The registry's own name for the report's arch (a file name that cannot leave the folder)."""
     from mobilekit.archs import resolve
@@ -110,6 +172,20 @@ def _arch_name(report: dict) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise MobilekitError(f"arch {name!r} cannot name a file")
     return name
+
+
+def _anchors(build_dir: Path, report: dict) -> bytes:
+    """A detector build's anchors.txt, checked to hold its grid's anchors (four numbers each)."""
+    path = build_dir / "anchors.txt"
+    if not path.is_file():
+        raise MobilekitError(f"{str(build_dir)!r} is not a complete build: anchors.txt is missing")
+    d = report["accuracy"]["detection"]
+    expected = d["grid"][0] * d["grid"][1] * d["anchors_per_cell"]
+    content = path.read_bytes()
+    rows = [line.split() for line in content.decode("ascii", "replace").splitlines()]
+    if len(rows) != expected or any(len(row) != 4 for row in rows):
+        raise MobilekitError(f"{path} does not hold the report's {expected} anchors of four numbers")
+    return content
 
 
 def export_android(build_dir: str | Path, to: str | Path | None = None) -> dict:
@@ -129,9 +205,11 @@ def export_android(build_dir: str | Path, to: str | Path | None = None) -> dict:
         check_output_path(to, "dir", "--to", owned_marker="model.json")
     model_name, labels_name = f"{_arch_name(report)}.tflite", "labels.txt"  # names from the kit, never the report
     out = ensure_writable_dir(to)
-    doc = model_json(report, model_name, labels_name)
+    doc = model_json(report, model_name, labels_name, content)
     write_bytes_atomic(out / model_name, content)
     write_bytes_atomic(out / labels_name, "".join(f"{c}\n" for c in labels).encode("utf-8"))
+    if "anchors" in doc.get("detection", {}):  # a --raw-outputs detector: the app decodes against them
+        write_bytes_atomic(out / doc["detection"]["anchors"], _anchors(build_dir, report))
     write_json_atomic(out / "model.json", doc)  # last: its presence means the other two are in place
     return doc
 

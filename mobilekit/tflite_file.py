@@ -109,6 +109,40 @@ class TfliteFile:
             out.append(Op(i, name, tuple(int(x) for x in op.inputs), tuple(int(x) for x in op.outputs)))
         return out
 
+    def custom_options(self, op: Op) -> dict:
+        """A custom op's options (a FlexBuffer map, as TFLite_Detection_PostProcess stores ``max_detections`` ...);
+        {} when it has none or they do not decode."""
+        raw = self._model.subgraphs[0].operators[op.index].customOptions
+        if raw is None or not len(raw):
+            return {}
+        from flatbuffers import flexbuffers
+
+        try:
+            options = flexbuffers.Loads(bytes(bytearray(raw)))
+        except Exception:  # untrusted bytes: anything the decoder trips on means "no options"
+            return {}
+        return options if isinstance(options, dict) else {}
+
+    def signature_outputs(self) -> dict[str, int]:
+        """The first signature's output names and their tensor indices ({} without a signature)."""
+        defs = self._model.signatureDefs or []
+        if not defs:
+            return {}
+        return {(o.name.decode() if isinstance(o.name, bytes) else str(o.name)): int(o.tensorIndex)
+                for o in defs[0].outputs or []}
+
+    def detector_outputs(self) -> dict[int, tuple[str, list[int]]] | None:
+        """For a file ending in TFLite_Detection_PostProcess, its four outputs' roles and the shapes the op gives them
+        at run time (the file stores none): ``{tensor index: (role, shape)}``; None for other files."""
+        op = next((op for op in self.ops if op.name == POSTPROCESS_OP), None)
+        if op is None or len(op.outputs) != 4:
+            return None
+        n = self.custom_options(op).get("max_detections")
+        n = int(n) if isinstance(n, int) and n > 0 else -1
+        shapes = ([1, n, 4], [1, n], [1, n], [1])
+        return {index: (role, shape) for index, role, shape in
+                zip(op.outputs, ("boxes", "classes", "scores", "count"), shapes)}
+
     @cached_property
     def metadata_buffers(self) -> dict[str, bytes]:
         """The model's named metadata entries (``TFLITE_METADATA``, ``min_runtime_version``, ...) and their bytes."""

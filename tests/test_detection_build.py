@@ -60,6 +60,7 @@ def test_the_default_detector_build_writes_the_detector_contract(default_build):
     assert "TFLite_Detection_PostProcess" in md
 
 
+@pytest.mark.needs_jdk
 def test_a_yolo_folder_builds_with_its_own_class_names_a_held_out_test_split_and_raw_outputs(tmp_path):
     """A user's YOLO folder, --raw-outputs and --anchors-per-cell 5: fully int8, the two int8 outputs the app decodes
     (checked against the report's anchors and the numpy decode), and the report says the app post-processes."""
@@ -86,6 +87,53 @@ def test_a_yolo_folder_builds_with_its_own_class_names_a_held_out_test_split_and
     assert deltas.shape == (2, 245, 4) and scores.shape == (2, 245, 10) and 0 <= scores.min() <= scores.max() <= 1
     assert len((tmp_path / "b" / "anchors.txt").read_text().splitlines()) == 245
     assert "the app's (--raw-outputs): yc = ty / 10" in (tmp_path / "b" / "report.md").read_text()
+    assert _java_finds_what_python_finds(tmp_path / "b", tmp_path / "java", raw=True) >= 100  # NMS in Java as numpy
+
+
+@pytest.mark.parametrize("layout", ["coco", "voc", "kitti"])
+def test_a_folder_in_each_other_layout_builds_end_to_end(layout, tmp_path):
+    """COCO, Pascal VOC and KITTI folders (YOLO's is above), small: a training folder and a --test-data folder in the
+    layout, read by their layout, their class names in labels.txt, every test image evaluated, the file int8 up to
+    its post-processing."""
+    from mobilekit.detection.embedded import make_split
+    from mobilekit.detection.formats import write_detection_set
+    from mobilekit.detection.postprocess import detector_problems
+
+    names = [f"kind_{n}" for n in range(10)]
+    folders = {}
+    for split, count in (("train", 80), ("test", 16)):
+        ds = make_split(tmp_path / f"made_{split}", split, count, seed=4)
+        ds.class_names = names
+        folders[split] = write_detection_set(ds, tmp_path / f"{layout}_{split}", layout)
+    report = build(_tiny(tmp_path / "b", data=str(folders["train"]), test_data=str(folders["test"]),
+                         recipe="int8-ptq", epochs=0.5, limit_train=None, limit_test=None))
+    assert report["classes"] == names and report["accuracy"]["test_images"] == 16
+    d = report["accuracy"]["detection"]
+    assert d["test_boxes"] > 16 and set(d["per_class"]) <= set(names)
+    assert (tmp_path / "b" / "labels.txt").read_text().splitlines() == names
+    assert detector_problems((tmp_path / "b" / "squeezedet.tflite").read_bytes()) == []
+    assert report["accuracy"]["dataset"] == f"{folders['train']} (test: {folders['test']})"
+
+
+@pytest.mark.parametrize("backbone", ["mobilenet_v2", "efficientnet_lite0"])
+def test_a_pretrained_backbone_is_fine_tuned_under_the_same_head(backbone, tmp_path):
+    """--backbone mobilenet_v2 / efficientnet_lite0 --weights imagenet: the backbone starts from the ported ImageNet
+    weights (the stride-16 features, 8 x 8 cells at 128 px), the head is trained alone first, then everything; the
+    report says where the weights came from and the file is int8 up to its post-processing."""
+    from mobilekit.detection.postprocess import detector_problems
+
+    report = build(_tiny(tmp_path / "b", weights="imagenet", arch_kwargs={"backbone": backbone}, limit_train=64,
+                         limit_test=16, head_epochs=0.5, epochs=0.5, recipe="int8-ptq"))
+    assert report["transfer"]["weights"]["weights"] == "imagenet"
+    phases = report["transfer"]["phases"]
+    assert [p["phase"] for p in phases] == ["head", "fine_tune"]
+    head = set(phases[0]["trainable_layers"])
+    assert {"convdet_deltas", "convdet_scores", "fire10_squeeze1x1", "fire11_expand3x3"} <= head
+    assert not any(name.startswith(("conv1", "block_")) for name in head)  # the backbone stays frozen at first
+    assert any(name.startswith("block_") for name in phases[1]["trainable_layers"])
+    assert report["metaparameters"]["backbone"] == backbone and report["metaparameters"]["normalization"]
+    assert report["accuracy"]["detection"]["grid"] == [8, 8]
+    assert detector_problems((tmp_path / "b" / "squeezedet.tflite").read_bytes()) == []
 
 
 @pytest.mark.needs_runtimes
@@ -124,3 +172,83 @@ def test_mediapipe_s_object_detector_finds_what_the_kit_finds(default_build, tmp
             assert max(abs(x - xmin), abs(y - ymin), abs(w - (xmax - xmin)), abs(h - (ymax - ymin))) < 1.0
             compared += 1
     assert compared >= 10
+
+
+def _java_finds_what_python_finds(build_dir, tmp_path, raw: bool) -> int:
+    """The exported detector through android_demo's Java core on photos of another size (192 x 160, so the scaling
+    to the image's pixels is exercised): Java's input bytes equal the kit's, and its boxes, decoded from the file's
+    outputs (the op's four, or with ``raw`` the two int8 tensors decoded and suppressed in Java), are the kit's:
+    same classes and scores, each box within a pixel. A raw file is compared with model.json's score threshold at
+    0.001, so a briefly trained model still gives the NMS up to its 100 boxes to do. Returns the detections
+    compared."""
+    import json
+    import subprocess
+
+    from PIL import Image
+
+    from mobilekit.detection.boxes import to_pixels
+    from mobilekit.detection.embedded import make_split
+    from mobilekit.detection.postprocess import PostProcess, detections_on, reference
+    from mobilekit.export_android import export_android
+    from mobilekit.litert import make_interpreter
+    from mobilekit.tasks.detection import decoded_images
+    from test_android_demo import compile_core
+
+    assets = tmp_path / "assets"
+    doc = export_android(build_dir, assets)
+    names = [o["name"] for o in doc["outputs"]]  # in the file's output order
+    assert doc["task"] == "detection" and sorted(names) == (
+        ["class_scores", "deltas"] if raw else ["boxes", "classes", "count", "scores"])
+    if raw:
+        doc["detection"]["score_threshold"] = 0.001
+        (assets / "model.json").write_text(json.dumps(doc))
+    labels_txt = (assets / "labels.txt").read_text().splitlines()
+    classes = compile_core(tmp_path / "core")
+    width, height = 192, 160
+    items = make_split(tmp_path / "made", "test", 16, seed=9).items
+    for item in items:
+        Image.open(item.image).convert("RGB").resize((width, height)).save(item.image)
+    content = (assets / doc["model"]).read_bytes()
+    images = decoded_images(items, 128)
+    run = subprocess.run(["java", "-cp", str(classes), "dev.mobilekit.core.Preprocess", str(assets / "model.json"),
+                          *[a for n, item in enumerate(items) for a in (str(item.image), str(tmp_path / f"{n}.in"))]],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert all((tmp_path / f"{n}.in").read_bytes() == images[n].tobytes() for n in range(len(items)))
+    interpreter = make_interpreter(content)
+    anchors = np.loadtxt(assets / "anchors.txt", dtype=np.float32).reshape(-1, 4) if raw else None
+    post = PostProcess(doc["num_classes"], score_threshold=doc["detection"]["score_threshold"])
+    ours = None if raw else detections_on(content, images)
+    compared = 0
+    for n, image in enumerate(images):
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image[None])
+        interpreter.invoke()
+        bins = []
+        for k, detail in enumerate(interpreter.get_output_details()):  # the file's output order, model.json's
+            bins.append(tmp_path / f"{n}.out{k}")
+            bins[-1].write_bytes(interpreter.get_tensor(detail["index"]).tobytes())
+        run = subprocess.run(["java", "-cp", str(classes), "dev.mobilekit.core.Detections", str(assets / "model.json"),
+                              str(assets / "labels.txt"), str(assets / "anchors.txt") if raw else "-", str(width),
+                              str(height), *map(str, bins)], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        java = [line.split("\t") for line in run.stdout.splitlines()]
+        if raw:  # dequantized as the app does, and decoded and suppressed by the kit's numpy reference
+            got = {name: (interpreter.get_tensor(d["index"])[0].astype(np.float32) - d["quantization"][1])
+                   * np.float32(d["quantization"][0]) for name, d in zip(names, interpreter.get_output_details())}
+            boxes, labels, conf = reference(got["deltas"], got["class_scores"], anchors, post)
+        else:
+            boxes, labels, conf = ours[n]["boxes"], ours[n]["classes"], ours[n]["scores"]
+        pixels = to_pixels(np.clip(boxes, 0, 1), width, height)
+        assert len(java) == len(labels), n
+        for row, box, label, score in zip(java, pixels, labels, conf):
+            assert int(row[1]) == int(label) and row[7] == labels_txt[int(label)]
+            assert float(row[2]) == pytest.approx(float(score), abs=1e-6)
+            assert np.abs(np.asarray(row[3:7], np.float64) - box).max() < 1.0
+            compared += 1
+    return compared
+
+
+@pytest.mark.needs_jdk
+def test_the_android_core_draws_the_boxes_the_kit_finds(default_build, tmp_path):
+    _, out = default_build
+    assert _java_finds_what_python_finds(out, tmp_path, raw=False) >= 20

@@ -85,3 +85,21 @@ def test_raw_outputs_are_two_int8_tensors(detector):
     assert f.float_problems() == [] and POSTPROCESS_OP not in [op.name for op in f.ops]
     assert sorted(t.shape for t in f.outputs) == [(1, 32, 3), (1, 32, 4)]
     assert detector_problems(raw) == [f"0 {POSTPROCESS_OP} ops (one expected)"]
+
+
+def test_the_file_names_its_detector_outputs_and_their_run_time_shapes(detector):
+    """The op's custom options are read back (max_detections 10), so `info` / `bench` name the four outputs, which the
+    file stores without a shape; a raw file is no such detector."""
+    from mobilekit.bench.command import _outputs_info
+
+    _, _, content, raw = detector
+    f = TfliteFile(content)
+    op = f.ops[-1]
+    assert f.custom_options(op)["max_detections"] == 10 and f.custom_options(op)["num_classes"] == CLASSES
+    assert all(f.tensors[i].shape == () for i in op.outputs)
+    roles = f.detector_outputs()
+    assert [roles[i] for i in op.outputs] == [("boxes", [1, 10, 4]), ("classes", [1, 10]), ("scores", [1, 10]),
+                                              ("count", [1])]
+    assert sorted((o["role"], o["shape"]) for o in _outputs_info(f)) == sorted(roles.values())
+    assert TfliteFile(raw).detector_outputs() is None and TfliteFile(raw).custom_options(TfliteFile(raw).ops[0]) == {}
+    assert sorted(TfliteFile(raw).signature_outputs()) == ["output_0", "output_1"]

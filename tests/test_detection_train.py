@@ -127,7 +127,7 @@ def test_squeezedet_puts_convdet_on_fire11_at_stride_16():
 
 
 @pytest.mark.parametrize(("kw", "message"), [
-    ({"weights": "imagenet"}, "weights='imagenet': squeezedet has no pretrained weights offline"),
+    ({"weights": "imagenet"}, "weights='imagenet': squeezedet's backbone squeezenet1_1 has none offline"),
     ({"data": "fashion-mnist"}, "data='fashion-mnist': squeezedet takes a folder of images with boxes"),
     ({"max_accuracy_drop": 1.0}, "max_accuracy_drop=1.0: squeezedet takes no accuracy budget"),
     ({"precision": "auto"}, "precision='auto': squeezedet is full int8 up to its post-processing"),
@@ -178,3 +178,67 @@ def test_a_classifier_given_a_folder_of_boxes_is_told_so(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and err.endswith(
         f"{str(folder)!r} is a detection folder (Pascal VOC layout) and mobilenet_v2 is a classifier; --arch "
         "squeezedet builds detectors from it"), err
+
+
+@pytest.mark.parametrize(("backbone", "features", "channels"), [("mobilenet_v2", "block_12_add", 96),
+                                                                ("efficientnet_lite0", "block_10_add", 112)])
+def test_the_same_head_sits_on_the_other_backbones_at_stride_16(backbone, features, channels):
+    """MobileNet v2's and EfficientNet-Lite0's last stride-16 block feeds fire10 (the blocks after it are not built),
+    the grid is the one the targets use, and the head's layers are the ones a transfer build trains first."""
+    from mobilekit import archs
+    from mobilekit.archs.squeezedet import head_layers
+    from mobilekit.tasks.detection import feature_grid
+
+    model = archs.create("squeezedet", input_shape=(112, 112, 3), classes=4, anchors_per_cell=3, backbone=backbone)
+    fire10 = model.get_layer("fire10_squeeze1x1").input
+    assert fire10.name.startswith(features) and tuple(fire10.shape) == (None, 7, 7, channels)
+    assert feature_grid({"backbone": backbone}, 112) == (7, 7) and feature_grid({"backbone": backbone}, 100) == (7, 7)
+    last = int(features.split("_")[1])
+    assert not any(layer.name.startswith((f"block_{last + 1}_", "conv_last")) for layer in model.layers)
+    head = head_layers(model)
+    assert "convdet_scores" in head and "fire10_concat" in head and not any(n.startswith("block_") for n in head)
+    wide = archs.create("squeezedet", input_shape=(112, 112, 3), classes=4, anchors_per_cell=3, backbone=backbone,
+                        width=1.4 if backbone == "mobilenet_v2" else 1.1)
+    assert wide.count_params() > model.count_params()
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"backbone": "resnet50"}, "squeezedet: backbone must be one of squeezenet1_0, squeezenet1_1, mobilenet_v2, "
+                               "efficientnet_lite0; received backbone='resnet50'"),
+    ({"backbone": "mobilenet_v2", "base_e": 64}, "squeezedet: base_e does not apply to backbone='mobilenet_v2'"),
+    ({"width": 0.5}, "squeezedet: width does not apply to backbone='squeezenet1_1'"),
+])
+def test_backbone_knobs_that_do_not_apply_are_refused(kw, message):
+    with pytest.raises(MobilekitError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+        BuildConfig(arch="squeezedet", arch_kwargs=kw)
+
+
+def test_pretrained_detector_weights_are_the_backbone_s_and_fix_its_layout():
+    from mobilekit.weights import PRETRAINED, pretrained_for
+
+    entry = pretrained_for("squeezedet", "imagenet", {"backbone": "efficientnet_lite0"})
+    assert entry.arch == "efficientnet_lite0" and "dropout" not in entry.builder_kwargs  # the head keeps its own
+    assert entry.builder_kwargs == {k: v for k, v in PRETRAINED[("efficientnet_lite0", "imagenet")].builder_kwargs.items()
+                                    if k != "dropout"}
+    cfg = BuildConfig(arch="squeezedet", weights="imagenet", arch_kwargs={"backbone": "mobilenet_v2"})
+    assert cfg.mode == "transfer" and cfg.transfer and not cfg.imagenet_as_is  # the embedded set is data
+    assert (cfg.input_size, cfg.head_epochs, cfg.fine_tune, cfg.label_smoothing) == (128, 5.0, "all", 0.0)
+    with pytest.raises(MobilekitError, match="^bn_epsilon=0.001 does not apply to weights='imagenet'"):
+        BuildConfig(arch="squeezedet", weights="imagenet", arch_kwargs={"backbone": "mobilenet_v2",
+                                                                        "bn_epsilon": 1e-3})
+
+
+def test_the_float_model_s_map_is_the_evaluation_that_gave_keras_float():
+    """A scratch build evaluates float, pruned, QAT; a transfer build head, fine-tune (keras_float is the fine-tune's
+    number, not a new evaluation), pruned, QAT: the float mAP@[.5:.95] is the evaluation behind keras_float."""
+    from types import SimpleNamespace
+
+    from mobilekit.tasks.detection import Detection
+
+    scratch = SimpleNamespace(ds=SimpleNamespace(extra={"keras_maps": [0.11, 0.09, 0.10]}))
+    assert Detection.keras_float_map({"test_images": 4, "keras_float": 0.2, "keras_pruned": 0.1,
+                                      "keras_qat": 0.15}, scratch) == 0.11
+    transfer = SimpleNamespace(ds=SimpleNamespace(extra={"keras_maps": [0.05, 0.12, 0.10, 0.11]}))
+    assert Detection.keras_float_map({"keras_head": 0.1, "keras_fine_tune": 0.3, "keras_float": 0.3,
+                                      "keras_pruned": 0.2, "keras_qat": 0.25}, transfer) == 0.12
+    assert Detection.keras_float_map({"keras_pruned": 0.2}, transfer) is None

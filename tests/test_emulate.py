@@ -248,3 +248,16 @@ def test_mobilenet_v1_int8_halves_instructions_with_dotprod_only():
     assert ratio["cortex-a53"] > ratio["cortex-a76"] + 0.2, ratio  # no dotprod: int8 gains far less
     measured = counts["cortex-a76", "int8"][str(cal["threads"])]["instructions"]
     assert measured == pytest.approx(cal["instructions"]["int8"], rel=0.03), measured
+
+
+def test_host_and_guest_outputs_compare_their_finite_values_and_match_their_specials():
+    """A detector's unused output rows may hold NaN or infinities: equal ones are no difference (the report's JSON
+    stays finite), a NaN against a number is the largest one."""
+    from mobilekit.emulate.count import _compare
+
+    same = np.array([1.0, np.nan, np.inf, -np.inf], np.float32)
+    assert _compare([same], [same.copy()]) == {"bit_exact": True, "max_abs_diff": 0.0}
+    moved = np.array([1.5, np.nan, np.inf, -np.inf], np.float32)
+    assert _compare([same], [moved])["max_abs_diff"] == 0.5
+    assert _compare([same], [np.array([1.0, 2.0, np.inf, -np.inf], np.float32)])["max_abs_diff"] == float("inf")
+    assert _compare([np.zeros(0, np.float32)], [np.zeros(0, np.float32)])["max_abs_diff"] == 0.0

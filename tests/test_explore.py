@@ -229,6 +229,9 @@ def test_bad_specs_are_one_line_errors_before_anything_is_written(cli_error, tmp
     spec.write_text("space: [unclosed\n")
     assert "not valid yaml" in cli_error(*base, "--spec", str(spec))
     assert "no sweep results" in cli_error("explore", "--report", str(tmp_path / "none"))
+    mixed = cli_error("explore", "--arch", "squeezedet,squeezenet1_1", *TINY, "--space", "pct3x3=0.5", "--out",
+                      str(out))
+    assert "--arch mixes a detector and a classifier (squeezedet, squeezenet1_1)" in mixed
     assert not out.exists()
 
 
@@ -502,3 +505,26 @@ def test_arm_counts_of_trained_and_untrained_files_of_one_config_are_equal(accep
         counts = [count_instructions(c, cpu, threads=(1,), repeats=1)["threads"]["1"]["instructions"]
                   for c in (untrained, trained)]
         assert counts[0] == counts[1], (cpu, counts)
+
+
+@slow
+def test_a_detector_sweep_ships_its_boxes_and_ranks_on_map(tmp_path):
+    """`explore --arch squeezedet`: the embedded set travels to the workers as its files, each point is a detector
+    file (int8 up to its post-processing) and the sweep's accuracy axis is mAP@0.5."""
+    from mobilekit.detection.postprocess import detector_problems
+
+    out = tmp_path / "sweep"
+    result = _explore("--arch", "squeezedet", "--limit-train", "64", "--limit-test", "16", "--epochs", "0.3",
+                      "--recipe", "int8-ptq", "--min-stage-steps", "0", "--latency-runs", "3",
+                      "--space", "anchors_per_cell=3,5", "--out", str(out), timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    doc = json.loads((out / "results.json").read_text())
+    rows = doc["rows"]
+    assert doc["sweep"]["metric"] == "mAP@0.5" and len(rows) == 2 and {r["status"] for r in rows} == {"ok"}
+    by = {r["anchors_per_cell"]: r for r in rows}
+    assert by[3]["params"] < by[5]["params"] and all(0 <= r["accuracy_int8"] <= 1 for r in rows)
+    for r in rows:
+        assert detector_problems((out / r["tflite"]).read_bytes()) == []
+        assert r["test_images"] == 16
+    md = (out / "explore.md").read_text()
+    assert "| int8 mAP@0.5 |" in md

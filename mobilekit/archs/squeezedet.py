@@ -1,5 +1,7 @@
 """SqueezeDet (Wu, Iandola, Jin, Keutzer 2016): a SqueezeNet backbone, fire10 and fire11 at stride 16, then the
 ConvDet head: 3x3 convs that predict, for each cell of the feature map, K anchors x (4 box deltas, C class scores).
+The same head also sits on MobileNet v2's or EfficientNet-Lite0's stride-16 features (``backbone``), which have
+ImageNet weights offline (``--weights imagenet``).
 
 The head is two convs, not SqueezeDet's one: one for the K x 4 deltas and one for the K x C class logits, so each
 output gets its own int8 scale (one scale shared by pixel-range deltas and probabilities rounds every score to zero).
@@ -18,8 +20,18 @@ from mobilekit.archs.registry import register
 from mobilekit.backend import keras
 from mobilekit.errors import MobilekitError
 
-BACKBONES = ("squeezenet1_0", "squeezenet1_1")
+SQUEEZENETS = ("squeezenet1_0", "squeezenet1_1")
+# The other backbones end at their last stride-16 block (MobileNet v2's 96-channel stage, EfficientNet-Lite0's 112-
+# channel stage), where SqueezeNet's fire9 ends; the blocks after it are not built.
+STRIDE16 = {"mobilenet_v2": "block_12_add", "efficientnet_lite0": "block_10_add"}
+BACKBONES = (*SQUEEZENETS, *STRIDE16)
 DEFAULT_BACKBONE = "squeezenet1_1"
+# The backbone keywords each kind takes (the others keep their defaults): SqueezeNet's metaparameters, or the width
+# and the checkpoint layout (set by --weights) of the inverted-residual backbones.
+SQUEEZENET_KNOBS = {"batch_norm": True, "base_e": 128, "incr_e": 128, "freq": 2, "pct3x3": 0.5, "squeeze_ratio": 0.125}
+LAYOUT_KNOBS = {"width": 1.0, "padding": "same", "bn_epsilon": 1e-3, "normalization": None}
+# The layers a detector adds to its backbone (trained first, on the frozen backbone, in a transfer build).
+HEAD_PREFIXES = ("fire10_", "fire11_", "convdet_", "deltas", "logits")
 MAX_ANCHORS_PER_CELL = 64
 # SqueezeDet's fire10 and fire11: 96 squeeze, 384 + 384 expand filters each.
 FIRE10_11 = (96, 384, 384)
@@ -38,6 +50,12 @@ def check_head(kwargs: dict) -> None:
     if backbone not in BACKBONES:
         raise MobilekitError(f"squeezedet: backbone must be one of {', '.join(BACKBONES)}; received "
                              f"backbone={backbone!r}")
+    foreign = LAYOUT_KNOBS if backbone in SQUEEZENETS else {k: v for k, v in SQUEEZENET_KNOBS.items()
+                                                            if k != "batch_norm"}  # a build's training default
+    for key, default in foreign.items():
+        if key in kwargs and kwargs[key] != default:
+            raise MobilekitError(f"squeezedet: {key} does not apply to backbone={backbone!r}; received "
+                                 f"{key}={kwargs[key]!r}")
     for key, high in (("classes", None), ("anchors_per_cell", MAX_ANCHORS_PER_CELL)):
         value = kwargs.get(key, 1)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1 or (high and value > high):
@@ -61,22 +79,47 @@ def convdet_head(features, anchors_per_cell: int, classes: int, dropout: float =
     return deltas, keras.layers.Reshape((n, classes), name="logits")(logits)
 
 
+def head_layers(model) -> list[str]:
+    """The names of the layers a detector adds to its backbone (fire10, fire11, the ConvDet convs)."""
+    return [layer.name for layer in model.layers if layer.name.startswith(HEAD_PREFIXES)]
+
+
+def _backbone(backbone: str, input_shape, batch_size, knobs: dict):
+    """The backbone's stride-16 features: (its input, the feature tensor)."""
+    from mobilekit.archs.registry import create
+
+    if backbone in SQUEEZENETS:
+        base = create(backbone, input_shape=tuple(input_shape), include_top=False, batch_size=batch_size,
+                      **{k: knobs[k] for k in SQUEEZENET_KNOBS})
+        return base.input, base.output
+    width = {"mobilenet_v2": "alpha", "efficientnet_lite0": "width_coefficient"}[backbone]
+    base = create(backbone, input_shape=tuple(input_shape), include_top=False, batch_size=batch_size,
+                  **{width: knobs["width"]}, **{k: knobs[k] for k in ("padding", "bn_epsilon", "normalization")})
+    return base.input, base.get_layer(STRIDE16[backbone]).output
+
+
 @register(task="detection")
 def squeezedet(*, input_shape=(128, 128, 3), classes=10, anchors_per_cell=9, backbone=DEFAULT_BACKBONE,
                dropout=0.5, batch_norm=True, base_e=128, incr_e=128, freq=2, pct3x3=0.5, squeeze_ratio=0.125,
-               batch_size=None):
-    """SqueezeDet: a SqueezeNet backbone, fire10 and fire11, and the ConvDet head at stride 16.
+               width=1.0, padding="same", bn_epsilon=1e-3, normalization=None, batch_size=None):
+    """SqueezeDet: a backbone to stride 16 (SqueezeNet's fire9, or MobileNet v2's / EfficientNet-Lite0's last
+    stride-16 block), fire10 and fire11, and the ConvDet head.
 
-    Example: ``squeezedet(input_shape=(128, 128, 3), classes=10, anchors_per_cell=9)``.
+    Example: ``squeezedet(input_shape=(128, 128, 3), classes=10, anchors_per_cell=9)``;
+    ``squeezedet(backbone="mobilenet_v2", width=0.5)``.
 
     Args:
         input_shape: (height, width, channels).
         classes: object classes (no background class: scores are per-class sigmoids).
         anchors_per_cell: K anchor shapes in every cell (9, as the paper).
-        backbone: "squeezenet1_0" (the paper's) or "squeezenet1_1" (2.4x fewer MACs).
+        backbone: "squeezenet1_0" (the paper's), "squeezenet1_1" (2.4x fewer MACs), "mobilenet_v2" or
+            "efficientnet_lite0".
         dropout: before the head (the paper's 0.5).
-        batch_norm: BatchNormalization after the backbone's and fire10/11's convs (folded at conversion).
-        base_e, incr_e, freq, pct3x3, squeeze_ratio: the backbone's metaparameters, as for classification.
+        batch_norm: BatchNormalization after fire10/11's convs and a SqueezeNet backbone's (folded at conversion).
+        base_e, incr_e, freq, pct3x3, squeeze_ratio: a SqueezeNet backbone's metaparameters, as for classification.
+        width: MobileNet v2's alpha or EfficientNet-Lite0's width coefficient.
+        padding, bn_epsilon, normalization: the MobileNet v2 / EfficientNet-Lite0 backbone's checkpoint layout
+            (mobilekit.archs.mobilenet.mobilenet_v2), set by ``--weights``.
         batch_size: fixed batch size of the input (None for any).
 
     Returns:
@@ -85,15 +128,14 @@ def squeezedet(*, input_shape=(128, 128, 3), classes=10, anchors_per_cell=9, bac
     Raises:
         MobilekitError: an invalid argument, named with its value.
     """
-    from mobilekit.archs.registry import create
     from mobilekit.archs.squeezenet import fire
 
-    check_head({"backbone": backbone, "anchors_per_cell": anchors_per_cell, "classes": classes})
-    base = create(backbone, input_shape=tuple(input_shape), include_top=False, batch_norm=batch_norm,
-                  base_e=base_e, incr_e=incr_e, freq=freq, pct3x3=pct3x3, squeeze_ratio=squeeze_ratio,
-                  batch_size=batch_size)
-    x = base.output
+    knobs = {"batch_norm": batch_norm, "base_e": base_e, "incr_e": incr_e, "freq": freq, "pct3x3": pct3x3,
+             "squeeze_ratio": squeeze_ratio, "width": width, "padding": padding, "bn_epsilon": bn_epsilon,
+             "normalization": normalization}
+    check_head({"backbone": backbone, "anchors_per_cell": anchors_per_cell, "classes": classes, **knobs})
+    inputs, x = _backbone(backbone, input_shape, batch_size, knobs)
     for index in (10, 11):
         x = fire(x, index, *FIRE10_11, batch_norm)
     deltas, scores = convdet_head(x, anchors_per_cell, classes, dropout)
-    return keras.Model(base.input, [deltas, scores], name="squeezedet")
+    return keras.Model(inputs, [deltas, scores], name="squeezedet")

@@ -61,6 +61,19 @@ def _tensor_info(t) -> dict:
             else None}
 
 
+def _outputs_info(f) -> list[dict]:
+    """The file's outputs; a detector's (TFLite_Detection_PostProcess's, shaped only at run time) with their role
+    and the shape the op gives them."""
+    roles = f.detector_outputs() or {}
+    out = []
+    for t in f.outputs:
+        info = _tensor_info(t)
+        if t.index in roles:
+            info["role"], info["shape"] = roles[t.index]
+        out.append(info)
+    return out
+
+
 def read_model(path: str) -> tuple[dict, object, dict]:
     """(report fields, TfliteFile, analysis) known without running it; a bad file is a MobilekitError."""
     from mobilekit.complexity import analyze
@@ -84,7 +97,7 @@ def read_model(path: str) -> tuple[dict, object, dict]:
             raise MobilekitError(f"corrupt TFLite flatbuffer: {problems[0]}")
         info = {"path": path, "runtime": "litert", "size_bytes": len(content),
                 "gzip_bytes": len(gzip.compress(content, 9, mtime=0)),
-                "inputs": [_tensor_info(t) for t in f.inputs], "outputs": [_tensor_info(t) for t in f.outputs],
+                "inputs": [_tensor_info(t) for t in f.inputs], "outputs": _outputs_info(f),
                 "ops": f.op_counts()}
         from mobilekit.precision import layer_precisions
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 from mobilekit._checks import LIMITS
 from mobilekit.cli.flags import add_arch_knobs, add_device_flag, arch_kwargs_of, number
 
+# A detector described without a class count: the embedded detection set's (Fashion-MNIST's ten).
+DETECTOR_CLASSES = 10
+
 
 def add_parser(sub) -> None:
     i = sub.add_parser("info", help="params, MACs, weight bytes, peak activations, per-layer table",
@@ -16,10 +19,10 @@ def add_parser(sub) -> None:
         "a .tflite to describe instead of an arch: size, ops, inputs and outputs, its TFLite metadata and the app "
         "runtimes it fits (read as data, never run)"))
     i.add_argument("--arch", default="squeezenet", help="registered architecture")
-    i.add_argument("--input-size", type=number(int, 1, high=LIMITS["input_size"], what="--input-size"), default=224,
-                    help="model input height and width (default: %(default)s)")
-    i.add_argument("--classes", type=number(int, 1, high=LIMITS["classes"], what="--classes"), default=1000,
-                    help="output classes (default: %(default)s, ImageNet's)")
+    i.add_argument("--input-size", type=number(int, 1, high=LIMITS["input_size"], what="--input-size"), default=None,
+                    help="model input height and width (default: 224; a detector's 128, as its build)")
+    i.add_argument("--classes", type=number(int, 1, high=LIMITS["classes"], what="--classes"), default=None,
+                    help="output classes (default: 1000, ImageNet's; a detector's 10, the embedded set's)")
     i.add_argument("--json", action="store_true", help="print JSON instead of tables")
     add_device_flag(i, "the untrained float and int8 files'")
     add_arch_knobs(i.add_argument_group("architecture knobs"))
@@ -41,7 +44,12 @@ def run(args) -> int:
 
     from mobilekit.model_info import info
 
-    result, model = info(arch, args.input_size, args.classes, arch_kwargs, args.device, return_model=True)
+    detector = archs.task_of(arch) == "detection"
+    if detector:
+        from mobilekit.pipeline.config import DETECTION_DEFAULTS
+    size = args.input_size or (DETECTION_DEFAULTS["input_size"] if detector else 224)
+    classes = args.classes or (DETECTOR_CLASSES if detector else 1000)
+    result, model = info(arch, size, classes, arch_kwargs, args.device, return_model=True)
     peak = result["peak_activation_bytes"]["int8"]
     if args.json:
         print(json.dumps(result, indent=2))
@@ -96,7 +104,7 @@ def run_file(args) -> int:
 
     def tensor(t: dict) -> str:
         q = f" (scale {t['scale'][0]:.6g}, zero point {t['zero_point'][0]})" if t["scale"] else ""
-        return f"{t['dtype']}{t['shape']}{q}"
+        return (f"{t['role']} " if t.get("role") else "") + f"{t['dtype']}{t['shape']}{q}"
 
     table = Table(title=args.tflite, show_header=False)
     for label, text in (("size", f"{doc['size_bytes']:,} bytes ({doc['gzip_bytes']:,} gzip'd)"),

@@ -114,6 +114,15 @@ EXPECTED = ("COCO (images/ + one annotations .json), Pascal VOC (JPEGImages/ + A
             "labels/*.txt + data.yaml or classes.txt) or KITTI (image_2/ + label_2/*.txt)")
 
 
+def folder_files(root: str | Path) -> list[tuple[str, bytes]]:
+    """Every regular file under the detection folder ``root`` (its layout checked first) as (path relative to
+    ``root``, bytes), sorted: the folder as it travels to a sweep's worker."""
+    detect_layout(root)
+    root = Path(root)
+    return [(p.relative_to(root).as_posix(), p.read_bytes()) for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.is_symlink()]
+
+
 def detect_layout(root: str | Path) -> str:
     """The layout of the folder ``root`` (one of LAYOUTS).
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ray import tune
 
+from mobilekit import archs
 from mobilekit.errors import MobilekitError
 from mobilekit.json_files import read_record
 from mobilekit.schema import SweepResults
@@ -119,7 +120,40 @@ def _largest_node_cpus(ray) -> float:
     return max([float(n.get("Resources", {}).get("CPU", 0)) for n in _alive_nodes(ray)] or [0.0])
 
 
-def _classes(data: str | None) -> int:
+def _task(cfg: ExploreConfig) -> str:
+    """The one task of the sweep's archs (a sweep compares one metric: top-1 or mAP@0.5).
+
+    Raises:
+        MobilekitError: archs of both tasks.
+    """
+    tasks = {archs.task_of(arch): arch for arch in arch_list(cfg)}
+    if len(tasks) > 1:
+        raise MobilekitError(f"--arch mixes a detector and a classifier ({', '.join(sorted(tasks.values()))}): a sweep "
+                             "compares one metric, top-1 or mAP@0.5; sweep them apart")
+    return next(iter(tasks))
+
+
+def _snapshot(cfg: ExploreConfig):
+    """The sweep's data in memory, read once by the driver (it travels to the workers through Ray)."""
+    data, test_data = cfg.base.get("data"), cfg.base.get("test_data")
+    if _task(cfg) == "detection":
+        from mobilekit.tasks.detection import detection_source
+
+        return detection_source(data, test_data)
+    from mobilekit.data import DataSource
+
+    return DataSource.snapshot(data, test_data)
+
+
+def _classes(data: str | None, task: str = "classification") -> int:
+    if task == "detection":
+        if data is None:
+            from mobilekit.data import FASHION_MNIST_CLASSES
+
+            return len(FASHION_MNIST_CLASSES)  # the embedded set's
+        from mobilekit.detection.formats import read_detection_set
+
+        return len(read_detection_set(data).class_names)
     if data in (None, "fashion-mnist"):
         from mobilekit.data import FASHION_MNIST_CLASSES
 
@@ -135,7 +169,8 @@ def sweep_document(cfg: ExploreConfig, space: dict, fingerprint: str, classes: i
             "base_values": base_values(cfg, space), "search": cfg.search, "trials": cfg.trials, "seeds": cfg.seeds,
             "objectives": [list(o) for o in cfg.objectives], "targets": dataclasses.asdict(cfg.targets),
             "device": cfg.device, "classes": classes, "fingerprint": fingerprint, "retry_failed": cfg.retry_failed,
-            "knobs": (["arch"] if len(arch_list(cfg)) > 1 else []) + list(space)}
+            "knobs": (["arch"] if len(arch_list(cfg)) > 1 else []) + list(space),
+            "metric": "mAP@0.5" if _task(cfg) == "detection" else "top-1"}
 
 
 class _Display:
@@ -397,7 +432,6 @@ def _tuner(cfg: ExploreConfig, sweep: dict, pending: list[Point], callback, ship
 def _shipped(cfg: ExploreConfig, sweep: dict, pending: dict[str, dict], screened: dict, out: Path) -> dict:
     """Everything a trial reads, for the object store: the sweep without its folder, the points, their
     screening metrics, the rows Optuna's repeats may reuse and the data in memory. No path a worker must open."""
-    from mobilekit.data import DataSource
     from mobilekit.explore.results import collect
 
     finished_rows = {}
@@ -407,7 +441,7 @@ def _shipped(cfg: ExploreConfig, sweep: dict, pending: dict[str, dict], screened
             "points": pending,
             "screened": {pid: screened[pid] for pid in pending if pid in screened},
             "finished": finished_rows,
-            "data": DataSource.snapshot(cfg.base.get("data"), cfg.base.get("test_data"))}
+            "data": _snapshot(cfg)}
 
 
 def _screen_all(points: list[Point], sweep: dict) -> dict:
@@ -473,7 +507,7 @@ def explore(cfg: ExploreConfig, console=None) -> dict:
     check_sweep_folder(cfg.out)
     if cfg.address is None:
         check_cpus(cfg)
-    classes = _classes(cfg.base.get("data"))
+    classes = _classes(cfg.base.get("data"), _task(cfg))
     fingerprint = data_fingerprint(cfg.base.get("data"), cfg.base.get("limit_train"), cfg.base.get("limit_test"))
     points, space = plan(cfg, fingerprint)
     if cfg.device:

@@ -65,7 +65,7 @@ def trade_off_plot(doc: dict, out: Path, x: str, xlabel: str, scale: float, name
         ax.scatter([rec[x] * scale], [rec["accuracy_int8"] * 100], marker="*", s=220, color="gold",
                    edgecolor="black", zorder=5, label="recommended")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("int8 accuracy (%)")
+    ax.set_ylabel(_axis(doc["sweep"]))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
@@ -74,7 +74,12 @@ def trade_off_plot(doc: dict, out: Path, x: str, xlabel: str, scale: float, name
     return name
 
 
-def saturation_plot(sat: dict, out: Path) -> str:
+def _axis(sweep: dict) -> str:
+    """The accuracy axis: the int8 file's top-1, or a detector sweep's mAP@0.5."""
+    return f"int8 {sweep.get('metric', 'top-1')} (%)"
+
+
+def saturation_plot(sat: dict, out: Path, sweep: dict | None = None) -> str:
     """The SqueezeNet paper's Figure 2 style: mean accuracy per knob value with error bars (seeds' sd)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
@@ -85,7 +90,7 @@ def saturation_plot(sat: dict, out: Path) -> str:
     ax.scatter([s["value"]], [s["mean"] * 100], s=160, facecolors="none", edgecolors="tab:red", lw=2,
                label=f"saturation: {sat['knob']}={s['value']:g}", zorder=5)
     ax.set_xlabel(sat["knob"])
-    ax.set_ylabel("int8 accuracy (%)")
+    ax.set_ylabel(_axis(sweep or {}))
     over = f"mean of {sat['seeds']} seed(s) per value" if sat["on_axis"] else "mean over the other knobs"
     ax.set_title(f"{sat['knob']}: {over}, error bars: sd", fontsize=9)
     ax.grid(alpha=0.3)
@@ -108,7 +113,7 @@ def plots(doc: dict, out: Path) -> list[str]:
     else:
         made.append(trade_off_plot(doc, out, "latency_host_ms", "host latency, batch 1, 1 thread (ms)", 1,
                                    "accuracy_vs_latency.png", None, ""))
-    made += [saturation_plot(s, out) for s in doc["saturation"].values()]
+    made += [saturation_plot(s, out, sweep) for s in doc["saturation"].values()]
     return [m for m in made if m]
 
 
@@ -140,13 +145,15 @@ def markdown(doc: dict, images: list[str]) -> str:
         lines += [f"- `{pid}`: {why}" for pid, why in doc["screened_out"].items()] + [""]
     rec = next((r for r in doc["rows"] if r["point"] == doc.get("recommended")), None)
     if rec:
-        lines += [f"**Recommended point**: `{rec['point']}` ({_label(rec, knobs)}, seed {rec['seed']}): int8 accuracy "
+        lines += [f"**Recommended point**: `{rec['point']}` ({_label(rec, knobs)}, seed {rec['seed']}): int8 "
+                  f"{sweep.get('metric', 'accuracy')} "
                   f"{_fmt(rec['accuracy_int8'], 'pct')}, {_fmt(rec['size_gzip_bytes'], 'kib')} KiB gzip'd"
                   + (f", {rec['latency_device_ms']:.2f} ms on {sweep['device']}" if rec.get("latency_device_ms")
                      else "") + f" — the most accurate point that meets every target. File: `{rec['tflite']}`.", ""]
     else:
         lines += ["**No point meets every target.**", ""]
-    lines += ["| point | design | seed | status | int8 acc | gzip KiB | host ms | device ms | mJ/frame | params | "
+    lines += [f"| point | design | seed | status | int8 {sweep.get('metric', 'acc')} | gzip KiB | host ms | device ms | "
+              "mJ/frame | params | "
               "MACs | Pareto |", "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in doc["rows"]:
         lines.append(f"| `{r['point']}` | {_label(r, knobs)} | {r['seed']} | {r['status']} | "

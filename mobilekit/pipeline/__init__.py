@@ -153,9 +153,10 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
                                           int8_bytes, calibration, console)
     else:
         int8_bytes, precision = stages.precision(cfg, data, float_bytes, int8_bytes, calibration, console)
-    int8_bytes, interface = timer.run("interface", f"App interface: {cfg.io} in and out" + (
-        f", checked against the int8 body on {len(data.x_test)} test inputs" if cfg.io != "int8" else ""),
-        stages.interface, cfg, data, int8_bytes)
+    title = (f"App interface: {cfg.io} pixels in, made at conversion" if hasattr(task, "interface") else
+             f"App interface: {cfg.io} in and out" + (f", checked against the int8 body on {len(data.x_test)} test "
+                                                      "inputs" if cfg.io != "int8" else ""))
+    int8_bytes, interface = timer.run("interface", title, stages.interface, cfg, data, int8_bytes)
     float_bytes = task.with_metadata(cfg, data, float_bytes, "float")  # as they ship: with what app runtimes read
     int8_bytes = task.with_metadata(cfg, data, int8_bytes, cfg.precision)
     evaluated = timer.run("evaluate_int8", f"Evaluating the int8 file on {len(data.ds.y_test)} test "

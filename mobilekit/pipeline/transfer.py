@@ -33,8 +33,8 @@ def blocks(model) -> list[str]:
     return names
 
 
-def fine_tune_layers(model, fine_tune: str, head: str = "logits") -> list[str]:
-    """Names of the layers phase 2 trains: the head and the backbone layers ``fine_tune`` selects.
+def fine_tune_layers(model, fine_tune: str, head: tuple[str, ...] = ("logits",)) -> list[str]:
+    """Names of the layers phase 2 trains: the ``head`` layers and the backbone layers ``fine_tune`` selects.
 
     Raises:
         MobilekitError: ``block_N`` that names no block of ``model`` (the blocks are listed).
@@ -53,10 +53,10 @@ def fine_tune_layers(model, fine_tune: str, head: str = "logits") -> list[str]:
         after = {id(layer) for layer in model.layers[first:]}
         chosen = [layer for layer in weighted if id(layer) in after]
     else:
-        backbone = [layer for layer in weighted if layer.name != head]
+        backbone = [layer for layer in weighted if layer.name not in head]
         count = max(1, round(float(fine_tune) * len(backbone)))
         chosen = backbone[len(backbone) - count:]
-    return list(dict.fromkeys([layer.name for layer in chosen] + [head]))
+    return list(dict.fromkeys([layer.name for layer in chosen] + list(head)))
 
 
 def set_trainable(model, names) -> dict:
@@ -73,7 +73,15 @@ def set_trainable(model, names) -> dict:
 
 def check_fine_tune(model, fine_tune: str) -> None:
     """``fine_tune`` against the model's layers, before any data is read."""
-    fine_tune_layers(model, fine_tune)
+    fine_tune_layers(model, fine_tune, head_layers(model))
+
+
+def head_layers(model) -> tuple[str, ...]:
+    """The layers a transfer build adds to the pretrained backbone: a classifier's ``logits``, or a detector's
+    fire10, fire11 and ConvDet convs."""
+    from mobilekit.archs.squeezedet import head_layers as detector_head
+
+    return tuple(detector_head(model)) or ("logits",)
 
 
 def train_phases(cfg, data, model) -> tuple[dict, list[dict]]:
@@ -83,9 +91,10 @@ def train_phases(cfg, data, model) -> tuple[dict, list[dict]]:
 
     n = len(data.ds.x_train)
     phases, accuracy = [], {}
-    plan = [("head", cfg.head_epochs, cfg.lr, ["logits"], "new head on the frozen backbone"),
+    head = head_layers(model)
+    plan = [("head", cfg.head_epochs, cfg.lr, list(head), "new head on the frozen backbone"),
             ("fine_tune", cfg.epochs if cfg.fine_tune != "none" else 0.0, cfg.fine_tune_lr,
-             fine_tune_layers(model, cfg.fine_tune), f"fine-tuning ({cfg.fine_tune} of the backbone)")]
+             fine_tune_layers(model, cfg.fine_tune, head), f"fine-tuning ({cfg.fine_tune} of the backbone)")]
     for name, epochs, lr, layers, title in plan:
         record = {"phase": name, "epochs": epochs, "steps": steps(cfg, n, epochs) if epochs > 0 else 0,
                   "lr": lr, **set_trainable(model, layers)}

@@ -30,11 +30,14 @@ def head_settings(cfg) -> dict:
 
 def feature_grid(kwargs: dict, size: int) -> tuple[int, int]:
     """The ConvDet grid of a squeezedet built with ``kwargs`` at ``size`` x ``size`` (the backbone's stride-16
-    feature map)."""
+    feature map: SqueezeNet's valid pooling, or four stride-2 convs padded to ``ceil(n / 2)`` each)."""
+    from mobilekit.archs.squeezedet import SQUEEZENETS
     from mobilekit.archs.squeezenet import spatial_sizes
 
-    version = kwargs["backbone"].removeprefix("squeezenet")
-    side = spatial_sizes(version, size)[-1]
+    if kwargs["backbone"] in SQUEEZENETS:
+        side = spatial_sizes(kwargs["backbone"].removeprefix("squeezenet"), size)[-1]
+    else:
+        side = -(-size // 16)
     return side, side
 
 
@@ -51,23 +54,48 @@ def _split(items: list, seed: int) -> tuple[list, list]:
     return [items[i] for i in sorted(order[n_test:])], [items[i] for i in sorted(order[:n_test])]
 
 
-def read_sets(cfg, console, work: Path) -> tuple[object, list, list, str]:
-    """(the training DetectionSet, its training items, the test items, the data's name): ``cfg.data`` and
-    ``cfg.test_data``, or the embedded set made in ``work`` (a temporary folder the caller reads it from)."""
-    from mobilekit.detection import formats
+def detection_source(data: str | None, test_data: str | None = None):
+    """A detector's data as it travels to a sweep's workers (a :class:`mobilekit.data.DataSource`): each folder's
+    files as they lie, any layout; without ``data``, the embedded set, made here once."""
+    from mobilekit.data import DataSource
+    from mobilekit.detection.formats import folder_files
 
-    if cfg.data is None:
+    if data is None:
         from mobilekit.detection.embedded import make_embedded_set
 
-        train_dir, test_dir = make_embedded_set(work, seed=cfg.seed)
-        train, test = formats.read_detection_set(train_dir), formats.read_detection_set(test_dir)
-        return train, train.items, test.items, "the embedded detection set (Fashion-MNIST items on photos)"
-    train = formats.read_detection_set(cfg.data)
+        with tempfile.TemporaryDirectory(prefix="mobilekit-embedded-") as work:
+            train, test = make_embedded_set(work)
+            return DataSource(None, None, trees={"data": folder_files(train), "test": folder_files(test)})
+    trees = {"data": folder_files(data), **({"test": folder_files(test_data)} if test_data else {})}
+    return DataSource(data, test_data, trees=trees)
+
+
+EMBEDDED_NAME = "the embedded detection set (Fashion-MNIST items on photos)"
+
+
+def read_sets(cfg, console, work: Path, source=None) -> tuple[object, list, list, str]:
+    """(the training DetectionSet, its training items, the test items, the data's name): ``cfg.data`` and
+    ``cfg.test_data``, or the embedded set made in ``work`` (a temporary folder the caller reads it from); with
+    ``source`` (a sweep's :class:`mobilekit.data.DataSource`), its folders written in ``work`` and named as the
+    driver named them. The embedded set is one fixed set (its own seed): the build's seed seeds the training."""
+    from mobilekit.detection import formats
+
+    data, test_data = cfg.data, cfg.test_data
+    if source is not None:
+        data, test_data = source.write_trees(work)
+    elif cfg.data is None:
+        from mobilekit.detection.embedded import make_embedded_set
+
+        data, test_data = make_embedded_set(work)
+    if cfg.data is None:
+        train, test = formats.read_detection_set(data), formats.read_detection_set(test_data)
+        return train, train.items, test.items, EMBEDDED_NAME
+    train = formats.read_detection_set(data)
     console.print(f"   {cfg.data}: {train.summary()}")
-    if cfg.test_data is None:
+    if test_data is None:
         items, tests = _split(train.items, cfg.seed)
         return train, items, tests, f"{cfg.data} ({TEST_SHARE:.0%} held out as test)"
-    test = formats.read_detection_set(cfg.test_data)
+    test = formats.read_detection_set(test_data)
     if test.class_names != train.class_names:
         extra = sorted(set(test.class_names) - set(train.class_names))
         if extra:
@@ -105,11 +133,9 @@ class Detection:
         from mobilekit.detection.postprocess import PostProcess
         from mobilekit.detection.targets import jitter, targets
 
-        if source is not None:
-            raise MobilekitError("detection builds read their data from --data, not from a sweep's memory")
         size = cfg.input_size
-        with tempfile.TemporaryDirectory(prefix="mobilekit-embedded-") as work:  # the embedded set's, while read
-            train, items, tests, name = read_sets(cfg, console, Path(work))
+        with tempfile.TemporaryDirectory(prefix="mobilekit-detection-") as work:  # made or shipped data, while read
+            train, items, tests, name = read_sets(cfg, console, Path(work), source)
             items, tests = _limited(items, cfg.limit_train, cfg.seed), _limited(tests, cfg.limit_test, cfg.seed + 1)
             if not any(len(item.boxes) for item in items):
                 raise MobilekitError(f"no training image of {name} has a box")
@@ -141,12 +167,26 @@ class Detection:
         return Data(ds, to_float(x_test))
 
     def create_model(self, cfg, data: Data | None = None):
+        """The untrained detector for the data's classes; with ``weights``, its backbone's layers hold the ported
+        ImageNet weights (copied by name from the pretrained classifier; the head starts untrained)."""
         from mobilekit import archs
         from mobilekit.pipeline.config import arch_kwargs
 
         shape = data.ds.input_shape if data else (cfg.input_size, cfg.input_size, 3)
         classes = len(data.ds.class_names) if data else 10
-        return archs.create(cfg.arch, input_shape=shape, classes=classes, **arch_kwargs(cfg.arch, cfg.arch_kwargs))
+        kwargs = arch_kwargs(cfg.arch, cfg.arch_kwargs)
+        if cfg.weights is None:
+            return archs.create(cfg.arch, input_shape=shape, classes=classes, **kwargs)
+        from mobilekit.weights import pretrained_for, pretrained_model
+
+        entry = pretrained_for(cfg.arch, cfg.weights, cfg.arch_kwargs)
+        model = archs.create(cfg.arch, input_shape=shape, classes=classes, **{**kwargs, **entry.builder_kwargs})
+        imagenet = pretrained_model(entry.arch, entry.weights, shape)
+        names = {layer.name for layer in imagenet.layers if layer.weights}
+        for layer in model.layers:
+            if layer.weights and layer.name in names:
+                layer.set_weights(imagenet.get_layer(layer.name).get_weights())
+        return model
 
     def loss(self, cfg, model) -> tuple[object, list, int | None]:
         from mobilekit.detection.targets import box_loss, class_loss
@@ -205,8 +245,22 @@ class Detection:
         return coco_metrics(data.ds.y_test, found, list(data.ds.class_names), data.ds.extra["post"].max_detections)
 
     def keras_metric(self, model, data: Data) -> float:
-        """mAP@0.5 of a Keras detector on the test images (decoded and suppressed as the int8 file's op does)."""
-        return self.keras_metrics(model, data)["map50"]
+        """mAP@0.5 of a Keras detector on the test images (decoded and suppressed as the int8 file's op does); each
+        evaluation's mAP@[.5:.95] is kept in order (``data.ds.extra["keras_maps"]``) for the report."""
+        metrics = self.keras_metrics(model, data)
+        data.ds.extra.setdefault("keras_maps", []).append(metrics["map"])
+        return metrics["map50"]
+
+    @staticmethod
+    def keras_float_map(accuracy: dict, data: Data) -> float | None:
+        """The float model's mAP@[.5:.95]: the evaluation that gave ``keras_float``, which every Keras evaluation
+        stored after it (``keras_pruned``, ``keras_qat`` ...) follows in order."""
+        keys = [k for k in accuracy if k.startswith("keras_")]
+        maps = data.ds.extra.get("keras_maps", [])
+        if "keras_float" not in keys or not maps:
+            return None
+        after = len(keys) - 1 - keys.index("keras_float")
+        return maps[-1 - after] if after < len(maps) else None
 
     def evaluate(self, cfg, data: Data, state, int8_bytes: bytes) -> dict:
         """The int8 file on the test images as an app runs it (its post-processing op decodes and suppresses):
@@ -229,7 +283,8 @@ class Detection:
         state.accuracy["tflite_int8"] = metrics["map50"]
         post = ds.extra["post"]
         state.accuracy["detection"] = {
-            "map": metrics["map"], "map50": metrics["map50"], "per_class": metrics["per_class"],
+            "map": metrics["map"], "map50": metrics["map50"],
+            "keras_float_map": self.keras_float_map(state.accuracy, data), "per_class": metrics["per_class"],
             "anchors_per_cell": ds.extra["anchors_per_cell"], "grid": list(ds.extra["grid"]),
             "anchor_shapes": np.round(ds.extra["anchor_shapes"], 5).tolist(),
             "score_threshold": post.score_threshold, "nms_iou": post.iou_threshold,
@@ -331,12 +386,14 @@ def pr_plot(metrics: dict, title: str) -> bytes:
 
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
     recall = metrics.get("recall") or np.linspace(0, 1, 101).tolist()
-    for name, curve in metrics["pr50"].items():
-        if curve:
-            ap = metrics["per_class"][name]["ap50"]
-            ax.plot(recall, curve, label=f"{name} ({ap:.2f})")
+    curves = {name: curve for name, curve in metrics["pr50"].items() if curve}
+    for name, curve in curves.items():
+        ax.plot(recall, curve, label=f"{name} ({metrics['per_class'][name]['ap50']:.2f})")
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=title)
-    ax.legend(fontsize=7, loc="lower left")
+    if curves:
+        ax.legend(fontsize=7, loc="lower left")
+    else:
+        ax.text(0.5, 0.5, "no class was detected", ha="center", va="center")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})
     plt.close(fig)

@@ -8,10 +8,11 @@ classes. The porters (``torchvision_mobilenet_v2``, ``efficientnet_lite``) and t
 
 from mobilekit.weights.efficientnet_lite import efficientnet_lite0_checkpoint
 from mobilekit.weights.pretrained import (HEAD, PRETRAINED, PretrainedWeights, imagenet_efficientnet_lite0,
-                                             imagenet_mobilenet_v2, pretrained, pretrained_model)
+                                             imagenet_mobilenet_v2, pretrained, pretrained_for,
+                                             pretrained_model)
 from mobilekit.weights.torch_legacy import load_state_dict
 from mobilekit.weights.torchvision_mobilenet_v2 import port_state_dict, torchvision_checkpoint
 
-__all__ = ["PRETRAINED", "PretrainedWeights", "pretrained", "pretrained_model", "load_state_dict", "port_state_dict",
+__all__ = ["PRETRAINED", "PretrainedWeights", "pretrained", "pretrained_for", "pretrained_model", "load_state_dict", "port_state_dict",
            "imagenet_mobilenet_v2", "imagenet_efficientnet_lite0", "torchvision_checkpoint",
            "efficientnet_lite0_checkpoint", "HEAD"]

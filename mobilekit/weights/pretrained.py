@@ -62,6 +62,30 @@ def pretrained(arch: str, weights: str) -> PretrainedWeights:
     return found
 
 
+def pretrained_for(arch: str, weights: str, arch_kwargs: dict | None = None) -> PretrainedWeights:
+    """The offline checkpoint a build of ``arch`` starts from: its own, or a detector's backbone's (``backbone`` in
+    ``arch_kwargs``), whose layout then leaves the classifier's dropout out (the detector's head has its own).
+
+    Raises:
+        MobilekitError: no such pair, or a detector backbone without offline weights (the ones with are named).
+    """
+    from mobilekit.archs import task_of
+
+    if task_of(arch) != "detection":
+        return pretrained(arch, weights)
+    from dataclasses import replace
+
+    from mobilekit.archs.squeezedet import DEFAULT_BACKBONE
+
+    backbone = (arch_kwargs or {}).get("backbone", DEFAULT_BACKBONE)
+    if (backbone, weights) not in PRETRAINED:
+        offered = ", ".join(f"--backbone {a}" for a, w in PRETRAINED if w == weights)
+        raise MobilekitError(f"weights={weights!r}: {arch}'s backbone {backbone} has none offline; {offered} "
+                             "do, or train from scratch without --weights")
+    entry = PRETRAINED[(backbone, weights)]
+    return replace(entry, builder_kwargs={k: v for k, v in entry.builder_kwargs.items() if k != "dropout"})
+
+
 def pretrained_model(arch: str, weights: str, input_shape, classes: int | None = None, batch_size=None,
                      classifier_activation="softmax"):
     """The ported pretrained model; with ``classes`` a new, freshly initialised ``logits`` head for them (the

@@ -23,6 +23,10 @@ public final class Interpreter implements AutoCloseable {
         throw new RuntimeException("stub");
     }
 
+    public void runForMultipleInputsOutputs(Object[] inputs, java.util.Map<Integer, Object> outputs) {
+        throw new RuntimeException("stub");
+    }
+
     @Override
     public void close() {
         throw new RuntimeException("stub");

@@ -2,6 +2,9 @@ package dev.mobilekit.demo;
 
 import android.graphics.Bitmap;
 import android.graphics.BitmapFactory;
+import android.graphics.Canvas;
+import android.graphics.Color;
+import android.graphics.Paint;
 import android.net.Uri;
 import android.os.Bundle;
 import android.widget.Button;
@@ -13,6 +16,7 @@ import androidx.activity.ComponentActivity;
 import androidx.activity.result.ActivityResultLauncher;
 import androidx.activity.result.contract.ActivityResultContracts;
 import com.google.mediapipe.tasks.components.containers.Category;
+import dev.mobilekit.core.Detections;
 import dev.mobilekit.core.ModelSpec;
 import dev.mobilekit.core.Orientation;
 import dev.mobilekit.core.Postprocess;
@@ -27,12 +31,16 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import org.tensorflow.lite.Interpreter;
 
 /**
- * Pick an image from the gallery; classify it with the model `mobilekit export android` put in assets/.
+ * Pick an image from the gallery; classify it with the model `mobilekit export android` put in assets/, or, with a
+ * detector's, draw its boxes ({@link Detections}: the post-processing op's outputs, or a raw-outputs file decoded
+ * against assets/anchors.txt).
  *
  * <p>Every constant (input size, dtype, quantisation, preprocessing, labels) comes from assets/model.json through
  * the Android-free core ({@link ModelSpec}, {@link Preprocess}, {@link Postprocess}), the same code the JVM tests
@@ -45,6 +53,7 @@ public class MainActivity extends ComponentActivity {
 
     private ModelSpec spec;
     private List<String> labels;
+    private float[][] anchors;  // a raw-outputs detector's, else null
     private ByteBuffer model;
     private Interpreter interpreter;
     private int threadChoice = 0;
@@ -90,8 +99,8 @@ public class MainActivity extends ComponentActivity {
         showThreads();
         try {
             loadModel();
-            result.setText(String.format(Locale.US, "%s: input %dx%dx%d %s, %d classes. Pick an image.",
-                    spec.model, spec.width, spec.height, spec.channels, spec.inputDtype, spec.numClasses));
+            result.setText(String.format(Locale.US, "%s: input %dx%dx%d %s, %d classes (%s). Pick an image.",
+                    spec.model, spec.width, spec.height, spec.channels, spec.inputDtype, spec.numClasses, spec.task));
         } catch (IOException | RuntimeException e) {
             result.setText("No model: run `mobilekit export android build/<arch>` first (" + e.getMessage() + ")");
         }
@@ -115,6 +124,9 @@ public class MainActivity extends ComponentActivity {
                 new String(readAsset(spec.labels), StandardCharsets.UTF_8).split("\n")));
         if (labels.size() != spec.numClasses) {
             throw new IOException(spec.labels + " has " + labels.size() + " lines for " + spec.numClasses + " classes");
+        }
+        if (spec.task.equals("detection") && !spec.postProcessingInModel) {
+            anchors = Detections.readAnchors(new String(readAsset("anchors.txt"), StandardCharsets.UTF_8));
         }
     }
 
@@ -152,6 +164,10 @@ public class MainActivity extends ComponentActivity {
             return;
         }
         preview.setImageBitmap(bitmap);
+        if (mediapipe.isChecked() && spec.task.equals("detection")) {
+            result.setText("This demo runs detectors in LiteRT only (MediaPipe's ObjectDetector reads the same file)");
+            return;
+        }
         if (mediapipe.isChecked()) {
             classifyWithMediaPipe(bitmap);
             return;
@@ -165,6 +181,10 @@ public class MainActivity extends ComponentActivity {
         byte[] inputBytes = Preprocess.toInputBytes(spec, shown.argb, shown.width, shown.height);
         ByteBuffer input = ByteBuffer.allocateDirect(inputBytes.length).order(ByteOrder.nativeOrder());
         input.put(inputBytes);
+        if (spec.task.equals("detection")) {
+            detect(input, shown);
+            return;
+        }
         int outBytes = spec.numClasses * (spec.outputDtype.equals("float32") ? 4 : spec.outputDtype.equals("int16") ? 2 : 1);
         ByteBuffer output = ByteBuffer.allocateDirect(outBytes).order(ByteOrder.nativeOrder());
         Interpreter it = interpreter();
@@ -188,6 +208,66 @@ public class MainActivity extends ComponentActivity {
         }
         text.append(String.format(Locale.US, "median %.2f ms per frame (%d runs, %d thread(s), XNNPACK %s)",
                 ms[RUNS / 2], RUNS, THREADS[threadChoice], xnnpack.isChecked() ? "on" : "off"));
+        result.setText(text.toString());
+    }
+
+    /** A detector's outputs (every one model.json lists) -> boxes drawn on the photo as shown, and their list. */
+    private void detect(ByteBuffer input, Orientation.Pixels shown) {
+        int n = spec.outputNames.length;
+        ByteBuffer[] buffers = new ByteBuffer[n];
+        Map<Integer, Object> outputs = new HashMap<>();
+        for (int i = 0; i < n; i++) {
+            buffers[i] = ByteBuffer.allocateDirect(spec.outputBytes(i)).order(ByteOrder.nativeOrder());
+            outputs.put(i, buffers[i]);
+        }
+        Interpreter it = interpreter();
+        double[] ms = new double[RUNS];
+        for (int run = -1; run < RUNS; run++) {
+            input.rewind();
+            for (ByteBuffer b : buffers) {
+                b.rewind();
+            }
+            long t0 = System.nanoTime();
+            it.runForMultipleInputsOutputs(new Object[] {input}, outputs);
+            if (run >= 0) {
+                ms[run] = (System.nanoTime() - t0) / 1e6;
+            }
+        }
+        Arrays.sort(ms);
+        byte[][] out = new byte[n][];
+        for (int i = 0; i < n; i++) {
+            out[i] = new byte[spec.outputBytes(i)];
+            buffers[i].rewind();
+            buffers[i].get(out[i]);
+        }
+        List<Detections.Box> boxes = spec.postProcessingInModel
+                ? Detections.fromPostProcess(spec, out, labels, shown.width, shown.height)
+                : Detections.fromRaw(spec, out, anchors, labels, shown.width, shown.height);
+        Bitmap drawn = Bitmap.createBitmap(shown.argb, shown.width, shown.height, Bitmap.Config.ARGB_8888)
+                .copy(Bitmap.Config.ARGB_8888, true);
+        Canvas canvas = new Canvas(drawn);
+        Paint paint = new Paint();
+        paint.setColor(Color.RED);
+        paint.setStrokeWidth(Math.max(2f, shown.width / 200f));
+        paint.setTextSize(Math.max(12f, shown.width / 30f));
+        StringBuilder text = new StringBuilder();
+        int drawnCount = 0;
+        for (Detections.Box b : boxes) {
+            if (b.score < 0.3f) {  // the file keeps every box above its NMS threshold; the demo draws the likely ones
+                continue;
+            }
+            paint.setStyle(Paint.Style.STROKE);
+            canvas.drawRect((float) b.left, (float) b.top, (float) b.right, (float) b.bottom, paint);
+            paint.setStyle(Paint.Style.FILL);
+            canvas.drawText(b.label, (float) b.left, (float) b.top, paint);
+            drawnCount++;
+            text.append(String.format(Locale.US, "%s  %.1f%%  (%.0f, %.0f)-(%.0f, %.0f)%n", b.label, 100 * b.score,
+                    b.left, b.top, b.right, b.bottom));
+        }
+        preview.setImageBitmap(drawn);
+        text.append(String.format(Locale.US, "%d detections above 30%% of %d; median %.2f ms per frame (%d runs, "
+                + "%d thread(s), XNNPACK %s)", drawnCount, boxes.size(), ms[RUNS / 2],
+                RUNS, THREADS[threadChoice], xnnpack.isChecked() ? "on" : "off"));
         result.setText(text.toString());
     }
 
