@@ -242,3 +242,23 @@ def test_the_float_model_s_map_is_the_evaluation_that_gave_keras_float():
     assert Detection.keras_float_map({"keras_head": 0.1, "keras_fine_tune": 0.3, "keras_float": 0.3,
                                       "keras_pruned": 0.2, "keras_qat": 0.25}, transfer) == 0.12
     assert Detection.keras_float_map({"keras_pruned": 0.2}, transfer) is None
+
+
+@pytest.mark.parametrize("backbone", ["mobilenet_v2", "efficientnet_lite0"])
+def test_a_pretrained_backbone_holds_the_ported_imagenet_weights_and_the_head_starts_untrained(backbone):
+    """--weights imagenet: every backbone layer of the detector equals the ported ImageNet classifier's, built in the
+    checkpoint's layout; the head (fire10, fire11, ConvDet) is the builder's own initialisation."""
+    from mobilekit.tasks.detection import Detection
+    from mobilekit.weights import pretrained_model
+
+    cfg = BuildConfig(arch="squeezedet", weights="imagenet", arch_kwargs={"backbone": backbone}, input_size=96)
+    model = Detection().create_model(cfg)
+    imagenet = pretrained_model(backbone, "imagenet", (96, 96, 3))
+    shared = [layer for layer in model.layers if layer.weights and layer.name in
+              {other.name for other in imagenet.layers}]
+    assert len(shared) > 50 and not any(layer.name.startswith(("fire10", "convdet")) for layer in shared)
+    for layer in shared:
+        for ours, theirs in zip(layer.get_weights(), imagenet.get_layer(layer.name).get_weights()):
+            np.testing.assert_array_equal(ours, theirs)
+    scores = model.get_layer("convdet_scores").get_weights()[1]
+    np.testing.assert_allclose(scores, np.log(0.01 / 0.99), rtol=1e-6)  # the focal prior, not a ported value

@@ -525,6 +525,8 @@ def test_a_detector_sweep_ships_its_boxes_and_ranks_on_map(tmp_path):
     assert by[3]["params"] < by[5]["params"] and all(0 <= r["accuracy_int8"] <= 1 for r in rows)
     for r in rows:
         assert detector_problems((out / r["tflite"]).read_bytes()) == []
-        assert r["test_images"] == 16
+        report = json.loads((out / "points" / r["point"] / "report.json").read_text())
+        assert report["accuracy"]["metric"] == "mAP@0.5" and report["accuracy"]["test_images"] == 16
+        assert report["accuracy"]["dataset"].startswith("the embedded detection set")
     md = (out / "explore.md").read_text()
     assert "| int8 mAP@0.5 |" in md
