@@ -58,24 +58,17 @@ def _photos() -> list[np.ndarray]:
 def shapes_split(folder: Path, split: str, count: int, seed: int = 0):
     """``count`` images of up to three random shapes (scikit-image's random_shapes, no overlap) on photo crops, each
     box the tight box of its shape's pixels: a :class:`mobilekit.detection.formats.DetectionSet`."""
-    from PIL import Image
     from skimage.draw import random_shapes
 
-    from mobilekit.detection.embedded import _crop
-    from mobilekit.detection.formats import DetectionSet, Labelled
+    from mobilekit.detection.embedded import composed_split
 
     names = ["rectangle", "circle", "triangle", "ellipse"]
-    photos = _photos()
-    rng = np.random.default_rng([seed, 0 if split == "train" else 1])
-    folder.mkdir(parents=True, exist_ok=True)
-    items = []
-    for n in range(count):
-        background = _crop(rng, photos[rng.integers(len(photos))], SIDE)
+
+    def draw(rng, background):
         drawn, labels = random_shapes((SIDE, SIDE), max_shapes=3, min_shapes=1, min_size=20, max_size=64,
                                       channel_axis=-1, rng=int(rng.integers(2**31)), allow_overlap=False,
                                       intensity_range=((0, 230),))
         painted = (drawn < 255).any(axis=-1)
-        image = np.where(painted[..., None], drawn, background).astype(np.uint8)
         boxes, kinds = [], []
         for kind, ((r0, r1), (c0, c1)) in labels:
             region = np.zeros_like(painted)
@@ -86,11 +79,10 @@ def shapes_split(folder: Path, split: str, count: int, seed: int = 0):
             rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
             boxes.append([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1])
             kinds.append(names.index(kind))
-        path = folder / f"{split}_{n:05d}.png"
-        Image.fromarray(image).save(path)
-        items.append(Labelled(path, SIDE, SIDE, np.asarray(boxes, np.float32).reshape(-1, 4),
-                              np.asarray(kinds, np.int32), np.zeros(len(boxes), bool)))
-    return DetectionSet("coco", folder, names, items)
+        image = np.where(painted[..., None], drawn, background).astype(np.uint8)
+        return image, np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(kinds, np.int32)
+
+    return composed_split(folder, split, count, seed, _photos(), draw, names, SIDE)
 
 
 def make_shapes(root: Path) -> tuple[Path, Path]:

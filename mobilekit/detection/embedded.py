@@ -94,24 +94,34 @@ def compose(rng, background: np.ndarray, items: np.ndarray, labels: np.ndarray) 
 
 def make_split(folder: Path, split: str, count: int, seed: int, size: int = SIZE) -> DetectionSet:
     """``count`` composed images as PNGs in ``folder`` and their :class:`DetectionSet` (classes: Fashion-MNIST's)."""
-    from PIL import Image
-
     from mobilekit.data import load_fashion_mnist
 
     fm = load_fashion_mnist(28, 1)
     x, y = (fm.x_train, fm.y_train) if split == "train" else (fm.x_test, fm.y_test)
-    photos = _backgrounds()
+
+    def draw(rng, background):
+        chosen = rng.integers(0, len(x), rng.choice(OBJECTS, p=OBJECT_ODDS))
+        return compose(rng, background, x[chosen], y[chosen])[:3]
+
+    return composed_split(folder, split, count, seed, _backgrounds(), draw, fm.class_names, size)
+
+
+def composed_split(folder: Path, split: str, count: int, seed: int, photos: list, draw, class_names,
+                   size: int = SIZE) -> DetectionSet:
+    """``count`` images as PNGs in ``folder``: each ``draw(rng, background)`` -> (image, boxes xyxy pixels, labels)
+    on a random square crop of one of ``photos``; their :class:`DetectionSet` (a split's own seeded stream)."""
+    from PIL import Image
+
     rng = np.random.default_rng([seed, 0 if split == "train" else 1])
     folder.mkdir(parents=True, exist_ok=True)
     items = []
     for n in range(count):
         background = _crop(rng, photos[rng.integers(len(photos))], size)
-        chosen = rng.integers(0, len(x), rng.choice(OBJECTS, p=OBJECT_ODDS))
-        image, boxes, labels, _ = compose(rng, background, x[chosen], y[chosen])
+        image, boxes, labels = draw(rng, background)
         path = folder / f"{split}_{n:05d}.png"
         Image.fromarray(image).save(path)
         items.append(Labelled(path, size, size, boxes, labels, np.zeros(len(boxes), bool)))
-    return DetectionSet("coco", folder, list(fm.class_names), items)
+    return DetectionSet("coco", folder, list(class_names), items)
 
 
 def make_embedded_set(root: str | Path, train: int = 2000, test: int = 400, seed: int = 0,
