@@ -288,7 +288,7 @@ RENDERERS = {"default-build": default_build, "default-build-stages": default_bui
              "arm": arm, "explore": explore, "explore-cluster": explore_cluster,
              "explore-cluster-summary": lambda: explore_cluster(summary=True),
              "transfer": transfer, "budget": budget, "budget-summary": lambda: budget(short=True),
-             "precision": precision,
+             "precision": precision, "detection": detection,
              "precision-summary": lambda: precision(summary=True)}
 
 
