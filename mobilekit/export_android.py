@@ -125,19 +125,19 @@ def detector_outputs(report: dict, content: bytes) -> dict:
     """model.json's ``outputs`` and ``detection`` for a detector: the post-processing op's four float outputs, or a
     ``--raw-outputs`` file's two int8 tensors with the anchors, the decode formula and the NMS the app applies. Each
     output is listed in the file's output order (the index an app's interpreter reads it at)."""
-    from mobilekit.tflite_file import TfliteFile
-
     from mobilekit.json_files import check_shape
+    from mobilekit.tflite_file import TfliteFile
 
     check_shape(report["accuracy"]["detection"], DETECTION_SHAPE, "build report", "accuracy.detection")
     d = report["accuracy"]["detection"]
     f = TfliteFile(content)
-    roles = {index: role for index, (role, _) in (f.detector_outputs() or {}).items()}
-    in_model = bool(roles)
+    contract = f.detector_outputs() or {}  # the post-processing op's outputs: {tensor: (role, run-time shape)}
+    in_model = bool(contract)
+    roles = {index: role for index, (role, _) in contract.items()}
     if not in_model:  # the signature's order is the converter's: output_0 the deltas, output_1 the class scores
         signature = f.signature_outputs()
         roles = {signature.get("output_0"): "deltas", signature.get("output_1"): "class_scores"}
-    shapes = {index: shape for index, (_, shape) in (f.detector_outputs() or {}).items()}
+    shapes = {index: shape for index, (_, shape) in contract.items()}
     outputs = []
     for t in f.outputs:
         role = roles.get(t.index)

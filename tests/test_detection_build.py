@@ -190,7 +190,7 @@ def _java_finds_what_python_finds(build_dir, tmp_path, raw: bool) -> int:
 
     from mobilekit.detection.boxes import to_pixels
     from mobilekit.detection.embedded import make_split
-    from mobilekit.detection.postprocess import PostProcess, detections_on, reference
+    from mobilekit.detection.postprocess import PostProcess, detections_on, raw_outputs_on, reference
     from mobilekit.export_android import export_android
     from mobilekit.litert import make_interpreter
     from mobilekit.tasks.detection import decoded_images
@@ -220,7 +220,7 @@ def _java_finds_what_python_finds(build_dir, tmp_path, raw: bool) -> int:
     interpreter = make_interpreter(content)
     anchors = np.loadtxt(assets / "anchors.txt", dtype=np.float32).reshape(-1, 4) if raw else None
     post = PostProcess(doc["num_classes"], score_threshold=doc["detection"]["score_threshold"])
-    ours = None if raw else detections_on(content, images)
+    ours = raw_outputs_on(content, images) if raw else detections_on(content, images)  # dequantized as an app does
     compared = 0
     for n, image in enumerate(images):
         interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image[None])
@@ -234,10 +234,8 @@ def _java_finds_what_python_finds(build_dir, tmp_path, raw: bool) -> int:
                               str(height), *map(str, bins)], capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr
         java = [line.split("\t") for line in run.stdout.splitlines()]
-        if raw:  # dequantized as the app does, and decoded and suppressed by the kit's numpy reference
-            got = {name: (interpreter.get_tensor(d["index"])[0].astype(np.float32) - d["quantization"][1])
-                   * np.float32(d["quantization"][0]) for name, d in zip(names, interpreter.get_output_details())}
-            boxes, labels, conf = reference(got["deltas"], got["class_scores"], anchors, post)
+        if raw:  # decoded and suppressed by the kit's numpy reference
+            boxes, labels, conf = reference(ours[0][n], ours[1][n], anchors, post)
         else:
             boxes, labels, conf = ours[n]["boxes"], ours[n]["classes"], ours[n]["scores"]
         pixels = to_pixels(np.clip(boxes, 0, 1), width, height)

@@ -44,12 +44,14 @@ def run(args) -> int:
 
     from mobilekit.model_info import info
 
-    detector = archs.task_of(arch) == "detection"
-    if detector:
+    if archs.task_of(arch) == "detection":
         from mobilekit.pipeline.config import DETECTION_DEFAULTS
-    size = args.input_size or (DETECTION_DEFAULTS["input_size"] if detector else 224)
-    classes = args.classes or (DETECTOR_CLASSES if detector else 1000)
-    result, model = info(arch, size, classes, arch_kwargs, args.device, return_model=True)
+
+        defaults = (DETECTION_DEFAULTS["input_size"], DETECTOR_CLASSES)
+    else:
+        defaults = (224, 1000)
+    result, model = info(arch, args.input_size or defaults[0], args.classes or defaults[1], arch_kwargs, args.device,
+                         return_model=True)
     peak = result["peak_activation_bytes"]["int8"]
     if args.json:
         print(json.dumps(result, indent=2))

@@ -146,11 +146,9 @@ def _snapshot(cfg: ExploreConfig):
 
 
 def _classes(data: str | None, task: str = "classification") -> int:
-    if task == "detection":
-        if data is None:
-            from mobilekit.data import FASHION_MNIST_CLASSES
-
-            return len(FASHION_MNIST_CLASSES)  # the embedded set's
+    """The data's class count: Fashion-MNIST's (a detector's embedded set has its classes), a detection folder's
+    annotations' or an image folder's sub-folders."""
+    if task == "detection" and data is not None:
         from mobilekit.detection.formats import read_detection_set
 
         return len(read_detection_set(data).class_names)
