@@ -103,11 +103,15 @@ def to_float(x_uint8) -> np.ndarray:
     return np.asarray(x_uint8, np.float32) * np.float32(SCALE) + np.float32(OFFSET)
 
 
-def resize_uint8(images: np.ndarray, size: int, channels: int = 3, batch: int = 4096) -> np.ndarray:
-    """Bilinear resize of uint8 NHWC images to ``size`` x ``size``, rounded back to uint8."""
-    out = np.empty((len(images), size, size, images.shape[-1]), np.uint8)
+def resize_uint8(images: np.ndarray, size, channels: int = 3, batch: int = 4096) -> np.ndarray:
+    """Bilinear resize of uint8 NHWC images to ``size`` x ``size`` (or a (height, width) pair), rounded back to
+    uint8."""
+    from mobilekit.settings import size_hw
+
+    hw = size_hw(size)
+    out = np.empty((len(images), *hw, images.shape[-1]), np.uint8)
     for start in range(0, len(images), batch):
-        chunk = tf.image.resize(images[start:start + batch], (size, size), method="bilinear")
+        chunk = tf.image.resize(images[start:start + batch], hw, method="bilinear")
         out[start:start + batch] = np.clip(np.round(chunk.numpy()), 0, 255).astype(np.uint8)
     if out.shape[-1] == 1 and channels == 3:
         out = np.repeat(out, 3, axis=-1)
@@ -213,8 +217,8 @@ def _class_folders(root: Path) -> tuple[list[tuple[str, list[Path]]], list[str]]
     return classes, notes
 
 
-def decode_image(path: Path, size: int, channels: int) -> tuple[np.ndarray, bytes]:
-    """(the image resized to ``size``, the sha256 of the file's bytes): its header read first (a pixel count over
+def decode_image(path: Path, size, channels: int) -> tuple[np.ndarray, bytes]:
+    """(the image resized to ``size``, a side or a (height, width) pair; the sha256 of the file's bytes): its header read first (a pixel count over
     MAX_IMAGE_PIXELS is refused before decoding), its EXIF orientation applied as a gallery shows the photo."""
     content = path.read_bytes()
     orientation = image_header(path, content)[2]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ from mobilekit.errors import MobilekitError
 MODES = ("scratch", "transfer", "as_is")
 MODE_WORDS = {"scratch": "", "transfer": "with --weights and data", "as_is": "with --weights and no data"}
 _UNSET = object()
+_PAIR = re.compile(r"([0-9]+)\s*[xX]\s*([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Setting:
     none_word: bool | None = None  # the text "none" means unset (None: for optional fields that are not text)
     validate: Callable | None = None  # value -> canonical value, or MobilekitError naming it
     parse: Callable | None = None  # command-line text -> value (default: by kind)
+    pair: bool = False  # an int kind that also takes a height and a width: "HxW" or [h, w] (an image's size)
 
     @property
     def optional(self) -> bool:
@@ -88,7 +91,9 @@ class Setting:
         """``value`` canonical for this field, or MobilekitError naming the field and the value (one line)."""
         if value is None and self.optional:
             return None
-        if self.kind in (int, float):
+        if self.pair and isinstance(value, (list, tuple)):
+            value = self._check_pair(value)
+        elif self.kind in (int, float):
             value = self._check_number(value)
         elif self.kind is bool:
             if not isinstance(value, bool):
@@ -106,16 +111,30 @@ class Setting:
             raise self.error(value, f"must be one of {', '.join(map(str, self.choices))}")
         return self.validate(value) if self.validate else value
 
-    def _check_number(self, value):
+    def _number_rule(self) -> str:
+        rule = f"must be {'an int' if self.kind is int else 'a number'}"
+        rule += f" in {self.bounds()}" if self.high is not None else ""
+        return rule + (", or HxW: a height and a width in that range" if self.pair else "")
+
+    def _check_number(self, value, whole=_UNSET):
+        """``value`` checked against the kind and the bounds; an error names ``whole`` (the pair it is part of)."""
+        shown = value if whole is _UNSET else whole
         if (isinstance(value, bool) or not isinstance(value, (int, float) if self.kind is float else int)
                 or not math.isfinite(value)):
-            raise self.error(value, f"must be {'an int' if self.kind is int else 'a number'}"
-                                    + (f" in {self.bounds()}" if self.high is not None else ""))
+            raise self.error(shown, self._number_rule())
         low_ok = self.low is None or (value > self.low if self.low_open else value >= self.low)
         high_ok = self.high is None or (value < self.high if self.high_open else value <= self.high)
         if not (low_ok and high_ok):
-            raise self.error(value, f"must be {'an int' if self.kind is int else 'a number'} in {self.bounds()}")
+            raise self.error(shown, self._number_rule())
         return float(value) if self.kind is float else value
+
+    def _check_pair(self, value):
+        """A (height, width) pair checked: the one int when both are equal (a square keeps its plain form, so its
+        point ids and reports read as before), else the tuple."""
+        if len(value) != 2:
+            raise self.error(value, self._number_rule())
+        h, w = (self._check_number(v, whole=value) for v in value)
+        return h if h == w else (h, w)
 
     def error(self, value, rule: str) -> MobilekitError:
         return MobilekitError(f"{self.name} {rule}; received {self.name}={value!r}"[:300])
@@ -136,6 +155,11 @@ class Setting:
         if self.parse is not None:
             return self.check(self.parse(text))
         stripped = text.strip()
+        if self.pair and (hw := _PAIR.fullmatch(stripped)):
+            try:
+                return self.check((int(hw[1]), int(hw[2])))
+            except MobilekitError:
+                raise self.error(text, self._number_rule()) from None  # named as written
         none_word = self.kind is not str if self.none_word is None else self.none_word
         if stripped.lower() == "none" and self.optional and none_word:
             return None
@@ -149,7 +173,7 @@ class Setting:
             else:
                 value = text
         except (ValueError, MobilekitError):
-            raise self.error(text, f"takes {_kind_text(self.kind)} values") from None
+            raise self.error(text, f"takes {_kind_text(self.kind)}{' or HxW' if self.pair else ''} values") from None
         return self.check(value)
 
     def from_json(self, value):
@@ -216,6 +240,17 @@ def to_record(obj) -> dict:
     """The JSON-ready record of a settings object (tuples as lists), every field in declaration order: what a
     report's ``config`` and a design point's config hold."""
     return {f.name: (list(v) if isinstance(v := getattr(obj, f.name), tuple) else v) for f in dataclasses.fields(obj)}
+
+
+def size_hw(size) -> tuple[int, int]:
+    """(height, width) of an image size as a ``pair`` setting holds it: one side, or a (height, width) pair."""
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def size_text(size) -> str:
+    """An image size as the command line writes it: "128x128", "96x128"."""
+    h, w = size_hw(size)
+    return f"{h}x{w}"
 
 
 def parse_bool(text: str) -> bool:

@@ -14,11 +14,13 @@ import gzip
 import lzma
 
 from mobilekit.errors import MobilekitError
+from mobilekit.settings import size_hw
 
 
-def size_only(arch: str, spec, input_size: int = 224, classes: int = 1000, arch_kwargs: dict | None = None,
+def size_only(arch: str, spec, input_size=224, classes: int = 1000, arch_kwargs: dict | None = None,
               seed: int = 0) -> dict:
-    """Sizes of ``arch`` compressed by the recipe ``spec`` (a mobilekit.recipes.Recipe)."""
+    """Sizes of ``arch`` at ``input_size`` (a side or a (height, width) pair) compressed by the recipe ``spec`` (a
+    mobilekit.recipes.Recipe)."""
     from mobilekit import archs
     from mobilekit.backend import keras
     from mobilekit.convert import convert_int8
@@ -29,16 +31,17 @@ def size_only(arch: str, spec, input_size: int = 224, classes: int = 1000, arch_
     if spec.m_by_n:
         raise MobilekitError(f"--size-only does not apply m-by-n pruning ({spec.name}); it needs training")
     keras.utils.set_random_seed(seed)
-    model = archs.create(arch, input_shape=(input_size, input_size, 3), classes=classes, **(arch_kwargs or {}))
+    shape = (*size_hw(input_size), 3)
+    model = archs.create(arch, input_shape=shape, classes=classes, **(arch_kwargs or {}))
     one_shot(model, spec.sparsity, spec.clusters, seed=seed)
-    calibration = random_calibration((input_size, input_size, 3), seed=seed)
+    calibration = random_calibration(shape, seed=seed)
     content = convert_int8(model, calibration, per_tensor_weights=spec.per_tensor_weights)
     f = TfliteFile(content)
     params = f.weight_params()
     gz = len(gzip.compress(content, 9, mtime=0))
     xz = len(lzma.compress(content, preset=9 | lzma.PRESET_EXTREME))
     layers = f.weight_sparsity()
-    return {"arch": arch, "recipe": spec.to_json(), "input_shape": [input_size, input_size, 3], "classes": classes,
+    return {"arch": arch, "recipe": spec.to_json(), "input_shape": list(shape), "classes": classes,
             "weights": "untrained (sizes only)", "weight_params": params,
             "sizes": {"int8_tflite_bytes": len(content), "int8_gzip_bytes": gz, "int8_xz_bytes": xz,
                       "bits_per_param": 8 * gz / params, "bits_per_param_xz": 8 * xz / params},

@@ -103,6 +103,9 @@ CASES = [
     (["build", "--seed", "-1"], "--seed"),
     (["build", "--input-size", "20000"], "input_size must be an int in [1, 1024]"),
     (["build", "--input-size", "0"], "--input-size"),
+    (["build", "--arch", "squeezedet", "--input-size", "96x2000"], "or HxW: a height and a width in that range"),
+    (["build", "--arch", "squeezedet", "--input-size", "96x"], "input_size takes int or HxW values"),
+    (["build", "--input-size", "96x160"], "input_size=96x160: squeezenet1_1 is a classifier"),
     (["build", "--sparsity", "1"], "sparsity"),
     (["build", "--sparsity", "-0.1"], "sparsity"),
     (["build", "--clusters", "1"], "clusters"),
@@ -160,7 +163,8 @@ CASES = [
     (["numerics", "random.tflite", "--reference", "teacher-dir/x.h5"], "no such --reference file"),
     # info
     (["info", "--arch", "nope"], "nope"),
-    (["info", "--input-size", "5000"], "--input-size must be <="),
+    (["info", "--input-size", "5000"], "input_size must be an int in [1, 1024], or HxW"),
+    (["info", "--arch", "squeezedet", "--input-size", "96x0"], "received input_size='96x0'"),
     (["info", "--classes", "0"], "--classes"),
     (["info", "--arch", "shufflenet_v1", "--groups", "5"], "groups"),
     # bench

@@ -91,14 +91,17 @@ def test_a_yolo_folder_builds_with_its_own_class_names_a_held_out_test_split_and
     assert _java_finds_what_python_finds(tmp_path / "b", tmp_path / "java", raw=True) >= 100  # NMS in Java as numpy
 
 
-@pytest.mark.parametrize(("layout", "test_layout"), [("voc", "voc"), ("kitti", "coco")])
-def test_a_folder_in_each_other_layout_builds_end_to_end(layout, test_layout, tmp_path):
+@pytest.mark.parametrize(("layout", "test_layout", "size"), [("voc", "voc", 128), ("kitti", "coco", (96, 160))])
+def test_a_folder_in_each_other_layout_builds_end_to_end(layout, test_layout, size, tmp_path):
     """Pascal VOC and KITTI training folders with --test-data folders in VOC and COCO layout (YOLO's is above, COCO
     is the embedded set's), small: read by their layouts, their class names in labels.txt, every test image
-    evaluated, the file int8 up to its post-processing."""
+    evaluated, the file int8 up to its post-processing. The KITTI build is wide (--input-size 96x160, as KITTI's
+    road scenes): its grid has more columns than rows, and the file, the anchors and the app's preprocessing say
+    so."""
     from mobilekit.detection.embedded import make_split
     from mobilekit.detection.formats import write_detection_set
     from mobilekit.detection.postprocess import detector_problems
+    from mobilekit.tflite_file import TfliteFile
 
     names = [f"kind_{n}" for n in range(10)]
     folders = {}
@@ -107,12 +110,17 @@ def test_a_folder_in_each_other_layout_builds_end_to_end(layout, test_layout, tm
         ds.class_names = names
         folders[split] = write_detection_set(ds, tmp_path / f"{kind}_{split}", kind)
     report = build(_tiny(tmp_path / "b", data=str(folders["train"]), test_data=str(folders["test"]),
-                         recipe="int8-ptq", epochs=0.5, limit_train=None, limit_test=None))
+                         recipe="int8-ptq", epochs=0.5, limit_train=None, limit_test=None, input_size=size))
     assert report["classes"] == names and report["accuracy"]["test_images"] == 16
     d = report["accuracy"]["detection"]
     assert d["test_boxes"] > 16 and set(d["per_class"]) <= set(names)
     assert (tmp_path / "b" / "labels.txt").read_text().splitlines() == names
-    assert detector_problems((tmp_path / "b" / "squeezedet.tflite").read_bytes()) == []
+    content = (tmp_path / "b" / "squeezedet.tflite").read_bytes()
+    assert detector_problems(content) == []
+    h, w = (size, size) if isinstance(size, int) else size
+    assert d["grid"] == {128: [7, 7], 96: [5, 9]}[h]  # SqueezeNet 1.1's valid stride-16 map: 5 at 96, 9 at 160
+    assert TfliteFile(content).inputs[0].shape == (1, h, w, 3) and report["preprocessing"]["size"] == [h, w]
+    assert report["config"]["input_size"] == (size if isinstance(size, int) else list(size))
     assert report["accuracy"]["dataset"] == f"{folders['train']} (test: {folders['test']})"
 
 

@@ -70,10 +70,11 @@ def test_flipped_targets_are_the_targets_of_the_flipped_image():
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 
-def test_a_crop_moves_and_clips_the_boxes_with_the_pixels():
-    image = np.zeros((64, 64, 3), np.uint8)
+@pytest.mark.parametrize("width", [64, 96])  # square, and wide as an HxW build's images
+def test_a_crop_moves_and_clips_the_boxes_with_the_pixels(width):
+    image = np.zeros((64, width, 3), np.uint8)
     image[16:40, 8:32] = 255  # the object: rows 16-39, columns 8-31
-    box = np.array([[16 / 64, 8 / 64, 40 / 64, 32 / 64]])
+    box = np.array([[16 / 64, 8 / width, 40 / 64, 32 / width]])
     rng = np.random.default_rng(0)
     checked = 0
     for _ in range(20):
@@ -82,7 +83,7 @@ def test_a_crop_moves_and_clips_the_boxes_with_the_pixels():
         bright = np.argwhere(moved[..., 0] > 127)
         if not len(boxes):
             continue
-        (y0, x0, y1, x1), = boxes * 64
+        (y0, x0, y1, x1), = boxes * [64, width, 64, width]
         assert labels.tolist() == [1]
         assert abs(bright[:, 0].min() - y0) <= 1.5 and abs(bright[:, 0].max() + 1 - y1) <= 1.5
         assert abs(bright[:, 1].min() - x0) <= 1.5 and abs(bright[:, 1].max() + 1 - x1) <= 1.5
@@ -143,6 +144,26 @@ def test_a_detector_s_defaults():
     assert (cfg.input_size, cfg.epochs, cfg.batch_size, cfg.max_accuracy_drop, cfg.io) == (128, 12.0, 32, None, "uint8")
     assert cfg.spec.sparsity == 0.5 and cfg.spec.qat
     assert BuildConfig(arch="squeezedet", input_size=96, epochs=1).input_size == 96
+
+
+def test_a_detector_takes_a_height_by_width_input_and_a_classifier_refuses_it():
+    from mobilekit.explore.space import _cast
+    from mobilekit.pipeline.config import SETTINGS
+    from mobilekit.tasks.detection import feature_grid, head_settings
+
+    size = SETTINGS["input_size"]
+    assert size.from_text("96x160") == size.from_text(" 96 X 160") == (96, 160) and size.from_text("128x128") == 128
+    assert _cast("input_size", int, "96x160") == (96, 160) and _cast("input_size", int, [96, 160]) == (96, 160)
+    cfg = BuildConfig(arch="squeezedet", input_size=(96, 160))
+    assert cfg.input_size == (96, 160) and cfg.to_dict()["input_size"] == [96, 160]
+    assert BuildConfig(arch="squeezedet", input_size=[128, 128]).input_size == 128  # a square keeps its plain form
+    assert feature_grid(head_settings(cfg), cfg.input_size) == (5, 9)  # SqueezeNet 1.1's valid pooling
+    assert feature_grid({"backbone": "mobilenet_v2"}, (96, 130)) == (6, 9)  # padded: ceil(n / 16)
+    for bad in ((96, 2000), (0, 96), (96, 160, 3), (96.0, 160)):
+        with pytest.raises(MobilekitError, match=r"^input_size must be an int in \[1, 1024\], or HxW"):
+            BuildConfig(arch="squeezedet", input_size=bad)
+    with pytest.raises(MobilekitError, match="^input_size=96x160: squeezenet1_1 is a classifier and takes one side"):
+        BuildConfig(arch="squeezenet", input_size=(96, 160))
 
 
 @pytest.mark.parametrize(("argv", "message"), [

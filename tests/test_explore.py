@@ -509,12 +509,13 @@ def test_arm_counts_of_trained_and_untrained_files_of_one_config_are_equal(accep
 
 @slow
 def test_a_detector_sweep_ships_its_boxes_and_ranks_on_map(tmp_path):
-    """`explore --arch squeezedet`: the embedded set travels to the workers as its files, each point is a detector
-    file (int8 up to its post-processing) and the sweep's accuracy axis is mAP@0.5."""
+    """`explore --arch squeezedet --input-size 96x160`: the embedded set travels to the workers as its files, each
+    point is a wide detector file (int8 up to its post-processing) and the sweep's accuracy axis is mAP@0.5."""
     from mobilekit.detection.postprocess import detector_problems
 
     out = tmp_path / "sweep"
-    result = _explore("--arch", "squeezedet", "--limit-train", "64", "--limit-test", "16", "--epochs", "0.3",
+    result = _explore("--arch", "squeezedet", "--input-size", "96x160", "--limit-train", "64", "--limit-test", "16",
+                      "--epochs", "0.3",
                       "--recipe", "int8-ptq", "--min-stage-steps", "0", "--latency-runs", "3",
                       "--space", "anchors_per_cell=3,5", "--out", str(out), timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -528,5 +529,6 @@ def test_a_detector_sweep_ships_its_boxes_and_ranks_on_map(tmp_path):
         report = json.loads((out / "points" / r["point"] / "report.json").read_text())
         assert report["accuracy"]["metric"] == "mAP@0.5" and report["accuracy"]["test_images"] == 16
         assert report["accuracy"]["dataset"].startswith("the embedded detection set")
+        assert report["preprocessing"]["size"] == [96, 160] and report["config"]["input_size"] == [96, 160]
     md = (out / "explore.md").read_text()
     assert "| int8 mAP@0.5 |" in md

@@ -46,6 +46,20 @@ def applied(log, name):
     return [e for e in log if e["rewrite"] == name and e["applied"]]
 
 
+def test_pad_fold_is_checked_on_each_output_of_a_two_output_detector():
+    """SqueezeDet on SqueezeNet 1.0 ends in two outputs (deltas, class logits): the exactness check compares each
+    against its own scale, and a changed output is still caught."""
+    model = mobilekit.create("squeezedet", input_shape=(128, 128, 3), classes=3, backbone="squeezenet1_0")
+    export, log = rewrite(model, ("pad-fold",))
+    assert applied(log, "pad-fold") and len(export.outputs) == 2
+    assert check_exact(model, export) < 1e-5
+    head = export.get_layer("convdet_scores")
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel, bias + 1.0])
+    with pytest.raises(MobilekitError, match="graph rewrite changed the model's outputs"):
+        check_exact(model, export)
+
+
 def test_pad_fold_removes_the_ceil_mode_pool_pad_exactly():
     model = mobilekit.create("squeezenet1_0", input_shape=(224, 224, 3), classes=10)
     export, log = rewrite(model, ("pad-fold",))

@@ -4,7 +4,8 @@ app (its inputs and outputs, TFLite metadata, the runtimes it fits), as tables o
 from __future__ import annotations
 
 from mobilekit._checks import LIMITS
-from mobilekit.cli.flags import add_arch_knobs, add_device_flag, arch_kwargs_of, number
+from mobilekit.cli.flags import add_arch_knobs, add_device_flag, arch_kwargs_of, number, setting_type
+from mobilekit.pipeline.config import SETTINGS
 
 # A detector described without a class count: the embedded detection set's (Fashion-MNIST's ten).
 DETECTOR_CLASSES = 10
@@ -19,8 +20,8 @@ def add_parser(sub) -> None:
         "a .tflite to describe instead of an arch: size, ops, inputs and outputs, its TFLite metadata and the app "
         "runtimes it fits (read as data, never run)"))
     i.add_argument("--arch", default="squeezenet", help="registered architecture")
-    i.add_argument("--input-size", type=number(int, 1, high=LIMITS["input_size"], what="--input-size"), default=None,
-                    help="model input height and width (default: 224; a detector's 128, as its build)")
+    i.add_argument("--input-size", type=setting_type(SETTINGS["input_size"]), default=None, metavar="N|HxW",
+                    help="model input side, or HxW (default: 224; a detector's 128, as its build)")
     i.add_argument("--classes", type=number(int, 1, high=LIMITS["classes"], what="--classes"), default=None,
                     help="output classes (default: 1000, ImageNet's; a detector's 10, the embedded set's)")
     i.add_argument("--json", action="store_true", help="print JSON instead of tables")

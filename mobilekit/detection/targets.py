@@ -82,9 +82,7 @@ def jitter(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, ignore: np.
     ch, cw = max(1, int(round(h * sy))), max(1, int(round(w * sx)))
     y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
     crop = image[y0:y0 + ch, x0:x0 + cw]
-    resized = resize_uint8(crop[None], h, image.shape[2])[0] if (ch, cw) != (h, w) else crop.copy()
-    if resized.shape[:2] != (h, w):  # resize_uint8 makes squares: a non-square image keeps its crop's aspect
-        raise ValueError(f"jitter expects square images; got {h}x{w}")
+    resized = resize_uint8(crop[None], (h, w), image.shape[2])[0] if (ch, cw) != (h, w) else crop.copy()
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     window = np.array([y0 / h, x0 / w, (y0 + ch) / h, (x0 + cw) / w])
     area = np.prod(b[:, 2:] - b[:, :2], axis=1)

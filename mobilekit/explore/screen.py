@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 from mobilekit.files import write_json_atomic
+from mobilekit.settings import size_hw
 
 # A size target drops a point before training only when the untrained estimate is this far over
 # it: trained weights gzip differently (docs/explore.md gives the measured error).
@@ -36,8 +37,7 @@ def create_model(config: dict, classes: int):
     """The untrained Keras model a point trains (the build's training arch keywords included)."""
     from mobilekit import archs
 
-    s = config["input_size"]
-    return archs.create(config["arch"], input_shape=(s, s, 3), classes=classes, **_arch_kwargs(config))
+    return archs.create(config["arch"], input_shape=(*size_hw(config["input_size"]), 3), classes=classes, **_arch_kwargs(config))
 
 
 def screen_key(config: dict, classes: int, device: str | None, sram_kb: float | None) -> str:
@@ -70,8 +70,7 @@ def untrained_int8(config: dict, classes: int) -> tuple[dict, bytes]:
                           rewrites=config.get("rewrites"))
     # m-by-n pruning zeroes half of each group: its size is close to 50% magnitude pruning's.
     one_shot(model, spec.sparsity or (spec.m_by_n[0] / spec.m_by_n[1] if spec.m_by_n else 0.0), spec.clusters)
-    s = config["input_size"]
-    calibration = random_calibration((s, s, 3))
+    calibration = random_calibration((*size_hw(config["input_size"]), 3))
     # The build's export rewrites (with QAT, the kernel-keeping ones only), so the screen sees its graph.
     exported, _ = (rewrite_for_qat if spec.qat else rewrite)(model, spec.rewrites)
     return info, convert_int8(exported, calibration, per_tensor_weights=spec.per_tensor_weights)

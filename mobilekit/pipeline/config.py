@@ -20,7 +20,7 @@ from mobilekit._checks import LIMITS
 from mobilekit.app_io import IO_TYPES
 from mobilekit.errors import MobilekitError
 from mobilekit.precision import DEFAULT_BUDGET_POINTS, MAX_BUDGET_POINTS, PRECISIONS
-from mobilekit.settings import fields_of, setting, to_record
+from mobilekit.settings import fields_of, setting, size_text, to_record
 
 MODEL, TRAINING, PRECISION, OUTPUT = "model and data", "training and compression", "precision", "output"
 STAGE_EPOCHS = {"prune_epochs": 0.5, "cluster_epochs": 0.5, "qat_epochs": 0.25}  # when the recipe sets none
@@ -120,9 +120,10 @@ class BuildConfig:
     test_data: str | None = setting(None, training=True, metavar="DIR", validate=_folder, help=(
         "a held-out image folder with the same class sub-folders as --data (default: 20% of each --data class); "
         "its accuracy gets a 95% confidence interval, per-class accuracy and a confusion matrix"))
-    input_size: int | None = setting(None, low=1, high=LIMITS["input_size"], sweep=True,
-                                     modes={"scratch": 48, "transfer": 224, "as_is": 224},
-                                     help="model input height and width")
+    input_size: int | tuple[int, int] | None = setting(
+        None, low=1, high=LIMITS["input_size"], sweep=True, pair=True, metavar="N|HxW",
+        modes={"scratch": 48, "transfer": 224, "as_is": 224},
+        help="model input side, or HxW (height x width, detectors: e.g. 96x320 for wide road scenes)")
     epochs: float | None = _epochs("float training epochs, fractions allowed; with --weights and data: the "
                                    "fine-tuning phase's", modes={"scratch": 1.5, "transfer": 5.0, "as_is": 0.0})
     head_epochs: float | None = _epochs("with --weights and data: epochs of the new head on the frozen backbone",
@@ -339,6 +340,9 @@ def resolve(cfg: BuildConfig) -> dict:
     elif v["raw_outputs"]:
         raise MobilekitError(f"raw_outputs=True: {v['arch']} is a classifier; the raw outputs are a detector's "
                              "(--arch squeezedet)")
+    elif isinstance(v["input_size"], tuple):
+        raise MobilekitError(f"input_size={size_text(v['input_size'])}: {v['arch']} is a classifier and takes one "
+                             "side (square images); HxW is a detector's (--arch squeezedet)")
     mode = build_mode(v["arch"], v["weights"], v["data"])
     if v["weights"] is not None:
         _check_pretrained_layout(v)

@@ -19,6 +19,7 @@ from mobilekit.backend import keras, tfmot
 from mobilekit.errors import MobilekitError
 from mobilekit.pipeline.config import TRAINING_ARCH_KWARGS, BuildConfig, arch_kwargs, teacher_is_file
 from mobilekit.pipeline.training import eager_fit, fit, steps
+from mobilekit.settings import size_hw
 from mobilekit.tasks.base import Data
 
 
@@ -131,12 +132,12 @@ def check_model(cfg: BuildConfig) -> None:
 def create_model_graph(cfg: BuildConfig):
     """The build's arch with untrained weights at its input size (its layer names; nothing read or trained)."""
     if cfg.weights is None:
-        return archs.create(cfg.arch, input_shape=(cfg.input_size, cfg.input_size, 3), classes=10,
+        return archs.create(cfg.arch, input_shape=(*size_hw(cfg.input_size), 3), classes=10,
                             **arch_kwargs(cfg.arch, cfg.arch_kwargs))
     from mobilekit.weights import pretrained_for
 
     entry = pretrained_for(cfg.arch, cfg.weights, cfg.arch_kwargs)
-    return archs.create(cfg.arch, input_shape=(cfg.input_size, cfg.input_size, 3),
+    return archs.create(cfg.arch, input_shape=(*size_hw(cfg.input_size), 3),
                         **{**arch_kwargs(cfg.arch, cfg.arch_kwargs), **entry.builder_kwargs})
 
 

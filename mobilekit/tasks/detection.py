@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mobilekit.errors import MobilekitError
+from mobilekit.settings import size_hw
 from mobilekit.tasks.base import Data
 
 TEST_SHARE = 0.2  # of the images held out as the test set when no --test-data is given (seeded)
@@ -28,17 +29,20 @@ def head_settings(cfg) -> dict:
     return {**arch_defaults(cfg.arch), **arch_kwargs(cfg.arch, cfg.arch_kwargs)}
 
 
-def feature_grid(kwargs: dict, size: int) -> tuple[int, int]:
-    """The ConvDet grid of a squeezedet built with ``kwargs`` at ``size`` x ``size`` (the backbone's stride-16
-    feature map: SqueezeNet's valid pooling, or four stride-2 convs padded to ``ceil(n / 2)`` each)."""
+def feature_grid(kwargs: dict, size) -> tuple[int, int]:
+    """The ConvDet grid (rows, columns) of a squeezedet built with ``kwargs`` at ``size`` (a side, or a (height,
+    width) pair): the backbone's stride-16 feature map, SqueezeNet's valid pooling or four stride-2 convs padded
+    to ``ceil(n / 2)`` each."""
     from mobilekit.archs.squeezedet import SQUEEZENETS
     from mobilekit.archs.squeezenet import spatial_sizes
 
-    if kwargs["backbone"] in SQUEEZENETS:
-        side = spatial_sizes(kwargs["backbone"].removeprefix("squeezenet"), size)[-1]
-    else:
-        side = -(-size // 16)
-    return side, side
+    def cells(n: int) -> int:
+        if kwargs["backbone"] in SQUEEZENETS:
+            return spatial_sizes(kwargs["backbone"].removeprefix("squeezenet"), n)[-1]
+        return -(-n // 16)
+
+    h, w = size_hw(size)
+    return cells(h), cells(w)
 
 
 def _normalized(item) -> np.ndarray:
@@ -172,7 +176,7 @@ class Detection:
         from mobilekit import archs
         from mobilekit.pipeline.config import arch_kwargs
 
-        shape = data.ds.input_shape if data else (cfg.input_size, cfg.input_size, 3)
+        shape = data.ds.input_shape if data else (*size_hw(cfg.input_size), 3)
         classes = len(data.ds.class_names) if data else 10
         kwargs = arch_kwargs(cfg.arch, cfg.arch_kwargs)
         if cfg.weights is None:
@@ -364,12 +368,13 @@ class Detection:
                 "anchors": ("anchors.txt", anchors.encode("ascii"))}
 
 
-def decoded_images(items, size: int) -> np.ndarray:
-    """The images of ``items`` as uint8 ``[n, size, size, 3]``, read as the image folders are
-    (mobilekit.data.decode_image: the pixel limit, the EXIF orientation, stretched to the size)."""
+def decoded_images(items, size) -> np.ndarray:
+    """The images of ``items`` as uint8 ``[n, height, width, 3]`` (``size``: a side or a (height, width) pair),
+    read as the image folders are (mobilekit.data.decode_image: the pixel limit, the EXIF orientation, stretched
+    to the size)."""
     from mobilekit.data import decode_image
 
-    out = np.zeros((len(items), size, size, 3), np.uint8)
+    out = np.zeros((len(items), *size_hw(size), 3), np.uint8)
     for n, item in enumerate(items):
         out[n] = decode_image(Path(item.image), size, 3)[0]
     return out
