@@ -268,7 +268,10 @@ def test_the_float_model_s_map_is_the_evaluation_that_gave_keras_float():
 @pytest.mark.parametrize("backbone", ["mobilenet_v2", "efficientnet_lite0"])
 def test_a_pretrained_backbone_holds_the_ported_imagenet_weights_and_the_head_starts_untrained(backbone):
     """--weights imagenet: every backbone layer of the detector equals the ported ImageNet classifier's, built in the
-    checkpoint's layout; the head (fire10, fire11, ConvDet) is the builder's own initialisation."""
+    checkpoint's layout; the head (fire10, fire11, ConvDet) is the builder's own initialisation, and its
+    BatchNormalization trains while the backbone's stays frozen (frozen, the head's BN is the identity, and Lite0's
+    unnormalised features blew its training up)."""
+    from mobilekit.pipeline.transfer import head_layers, is_batch_norm, set_trainable
     from mobilekit.tasks.detection import Detection
     from mobilekit.weights import pretrained_model
 
@@ -283,3 +286,9 @@ def test_a_pretrained_backbone_holds_the_ported_imagenet_weights_and_the_head_st
             np.testing.assert_array_equal(ours, theirs)
     scores = model.get_layer("convdet_scores").get_weights()[1]
     np.testing.assert_allclose(scores, np.log(0.01 / 0.99), rtol=1e-6)  # the focal prior, not a ported value
+    head = head_layers(model)
+    record = set_trainable(model, [layer.name for layer in model.layers if layer.weights], head)
+    norms = [layer for layer in model.layers if is_batch_norm(layer)]
+    trained = {layer.name for layer in norms if layer.trainable}
+    assert trained and trained == {layer.name for layer in norms if layer.name.startswith(("fire10", "fire11"))}
+    assert len(norms) > len(trained) + 20 and record["batch_norm"].startswith("backbone's frozen")

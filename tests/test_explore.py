@@ -119,6 +119,10 @@ def test_saturation_is_the_smallest_value_within_the_seeds_noise_of_the_best():
     assert s["saturation_value"] == 0.25  # 0.81 is within 0.028 of the best mean 0.83; 0.71 is not
     one_seed = [r for r in rows if r["seed"] == 0]
     assert results.saturation(one_seed, "squeeze_ratio", base)["saturation_value"] == 1.0  # no noise: the best
+    sizes = [{"status": "ok", "seed": 0, "accuracy_int8": a, "knobs": {"arch": "squeezedet", "input_size": v}}
+             for v, a in (([96, 160], 0.2), (96, 0.1), (128, 0.3))]  # a pair reads back from JSON as a list
+    assert results.saturation(sizes, "input_size", {"squeezedet": {"input_size": 128}}) is None  # not one axis
+    assert results.saturation(sizes[1:], "input_size", {"squeezedet": {"input_size": 128}})["saturation_value"] == 128
 
 
 def test_target_checks_name_each_target_and_tolerate_the_screened_size_estimate():
@@ -509,26 +513,30 @@ def test_arm_counts_of_trained_and_untrained_files_of_one_config_are_equal(accep
 
 @slow
 def test_a_detector_sweep_ships_its_boxes_and_ranks_on_map(tmp_path):
-    """`explore --arch squeezedet --input-size 96x160`: the embedded set travels to the workers as its files, each
-    point is a wide detector file (int8 up to its post-processing) and the sweep's accuracy axis is mAP@0.5."""
+    """`explore --arch squeezedet --space input_size=96x160,128`: the embedded set travels to the workers as its
+    files, each point is a detector file (int8 up to its post-processing) at its input size, square or wide, and the
+    sweep's accuracy axis is mAP@0.5."""
     from mobilekit.detection.postprocess import detector_problems
 
     out = tmp_path / "sweep"
-    result = _explore("--arch", "squeezedet", "--input-size", "96x160", "--limit-train", "64", "--limit-test", "16",
-                      "--epochs", "0.3",
-                      "--recipe", "int8-ptq", "--min-stage-steps", "0", "--latency-runs", "3",
-                      "--space", "anchors_per_cell=3,5", "--out", str(out), timeout=900)
+    result = _explore("--arch", "squeezedet", "--anchors-per-cell", "3", "--limit-train", "64", "--limit-test", "16",
+                      "--epochs", "0.3", "--recipe", "int8-ptq", "--min-stage-steps", "0", "--latency-runs", "3",
+                      "--space", "input_size=96x160,128", "--out", str(out), timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     doc = json.loads((out / "results.json").read_text())
     rows = doc["rows"]
     assert doc["sweep"]["metric"] == "mAP@0.5" and len(rows) == 2 and {r["status"] for r in rows} == {"ok"}
-    by = {r["anchors_per_cell"]: r for r in rows}
-    assert by[3]["params"] < by[5]["params"] and all(0 <= r["accuracy_int8"] <= 1 for r in rows)
+    by = {str(r["input_size"]): r for r in rows}
+    assert set(by) == {"[96, 160]", "128"} and all(0 <= r["accuracy_int8"] <= 1 for r in rows)
+    assert by["[96, 160]"]["params"] == by["128"]["params"]  # fully convolutional: the size sets the grid only
+    assert by["[96, 160]"]["macs"] < by["128"]["macs"]  # a 5x9 grid against 7x7
     for r in rows:
         assert detector_problems((out / r["tflite"]).read_bytes()) == []
         report = json.loads((out / "points" / r["point"] / "report.json").read_text())
         assert report["accuracy"]["metric"] == "mAP@0.5" and report["accuracy"]["test_images"] == 16
         assert report["accuracy"]["dataset"].startswith("the embedded detection set")
-        assert report["preprocessing"]["size"] == [96, 160] and report["config"]["input_size"] == [96, 160]
+        size = report["config"]["input_size"]
+        assert report["preprocessing"]["size"] == ([size] * 2 if size == 128 else [96, 160])
+        assert report["accuracy"]["detection"]["anchors_per_cell"] == 3
     md = (out / "explore.md").read_text()
     assert "| int8 mAP@0.5 |" in md

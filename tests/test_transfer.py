@@ -136,8 +136,8 @@ def test_phases_train_only_their_layers_and_batchnorm_stays_in_inference_mode(sm
     calls = []
     original = transfer.set_trainable
 
-    def spy(m, names):  # after each phase's set-up, snapshot what is trainable
-        record = original(m, names)
+    def spy(m, names, head=()):  # after each phase's set-up, snapshot what is trainable
+        record = original(m, names, head)
         calls.append(({layer.name for layer in m.layers if layer.trainable and layer.weights}, _state(m)))
         return record
 

@@ -93,10 +93,14 @@ def saturation(rows: list[dict], knob: str, base: dict[str, dict]) -> dict | Non
     ok = [r for r in rows if r["status"] == "ok" and r["knobs"].get(knob) is not None]
     on_axis = [r for r in ok if all(v == base.get(r["knobs"]["arch"], {}).get(k)
                                     for k, v in r["knobs"].items() if k not in (knob, "arch"))]
-    axis = len({r["knobs"][knob] for r in on_axis}) >= 2
+    def value(r):  # a pair (an HxW input size) reads back from JSON as a list
+        v = r["knobs"][knob]
+        return tuple(v) if isinstance(v, list) else v
+
+    axis = len({value(r) for r in on_axis}) >= 2
     groups: dict = {}
     for r in on_axis if axis else ok:
-        groups.setdefault(r["knobs"][knob], []).append(r["accuracy_int8"])
+        groups.setdefault(value(r), []).append(r["accuracy_int8"])
     if len(groups) < 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in groups):
         return None
     curve = []

@@ -2,11 +2,13 @@
 
 Phase 1 (``head``): the new classifier alone on the frozen backbone. Phase 2 (``fine_tune``): the top of
 the backbone (``--fine-tune``: ``all``, ``none``, ``block_N`` and every layer after it, or a fraction of
-the weighted layers counted from the top) at a low learning rate, after recompiling. BatchNormalization
-layers stay frozen in both phases and in the compression stages after them: a frozen Keras BN layer runs
-in inference mode, so its ImageNet statistics are used, not a small batch's (the Keras transfer-learning
-guide's rule). The recipe's pruning / clustering / QAT then fine-tune every other layer at
-``fine_tune_lr``.
+the weighted layers counted from the top) at a low learning rate, after recompiling. The backbone's
+BatchNormalization layers stay frozen in both phases and in the compression stages after them: a frozen Keras
+BN layer runs in inference mode, so its ImageNet statistics are used, not a small batch's (the Keras
+transfer-learning guide's rule). BN layers of the new head (a detector's fire10 and fire11) have no statistics to
+keep and train as in a build from scratch: frozen, they are the identity, and EfficientNet-Lite0's features (5x
+MobileNet v2's) reached the head unnormalised and blew its training up. The recipe's pruning / clustering / QAT
+then fine-tune every other layer at ``fine_tune_lr``.
 """
 
 from __future__ import annotations
@@ -59,16 +61,20 @@ def fine_tune_layers(model, fine_tune: str, head: tuple[str, ...] = ("logits",))
     return list(dict.fromkeys([layer.name for layer in chosen] + list(head)))
 
 
-def set_trainable(model, names) -> dict:
-    """Freeze every layer but ``names`` (BatchNormalization always frozen: inference mode); returns counts."""
+def set_trainable(model, names, head: tuple[str, ...] = ()) -> dict:
+    """Freeze every layer but ``names`` (BatchNormalization frozen, in inference mode, unless it is one of the new
+    ``head``'s layers); returns counts."""
     names = set(names)
     model.trainable = True
     for layer in model.layers:
-        layer.trainable = layer.name in names and not is_batch_norm(layer)
+        layer.trainable = layer.name in names and (not is_batch_norm(layer) or layer.name in head)
     trainable = sum(int(w.shape.num_elements()) for w in model.trainable_weights)
     frozen = sum(int(w.shape.num_elements()) for w in model.non_trainable_weights)
+    head_bn = any(is_batch_norm(model.get_layer(n)) for n in head)
     return {"trainable_layers": sorted(n for n in names if model.get_layer(n).weights),
-            "trainable_params": trainable, "frozen_params": frozen, "batch_norm": "frozen (inference mode)"}
+            "trainable_params": trainable, "frozen_params": frozen,
+            "batch_norm": "backbone's frozen (inference mode), the new head's trained" if head_bn
+            else "frozen (inference mode)"}
 
 
 def check_fine_tune(model, fine_tune: str) -> None:
@@ -97,13 +103,13 @@ def train_phases(cfg, data, model) -> tuple[dict, list[dict]]:
              fine_tune_layers(model, cfg.fine_tune, head), f"fine-tuning ({cfg.fine_tune} of the backbone)")]
     for name, epochs, lr, layers, title in plan:
         record = {"phase": name, "epochs": epochs, "steps": steps(cfg, n, epochs) if epochs > 0 else 0,
-                  "lr": lr, **set_trainable(model, layers)}
+                  "lr": lr, **set_trainable(model, layers, head)}
         if name == "fine_tune":
             record["fine_tune"] = cfg.fine_tune
         if epochs > 0:
             fit(model, data.ds.x_train, data.ds.y_train, cfg, epochs, lr, title, seed_offset=5 + len(phases))
             accuracy[f"keras_{name}"] = record["accuracy"] = tasks.of(cfg.arch).keras_metric(model, data)
         phases.append(record)
-    # The compression stages after these fine-tune every layer but BatchNormalization.
-    set_trainable(model, [layer.name for layer in _weighted(model)])
+    # The compression stages after these fine-tune every layer but the backbone's BatchNormalization.
+    set_trainable(model, [layer.name for layer in _weighted(model)] + list(head), head)
     return accuracy, phases
