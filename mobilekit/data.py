@@ -218,8 +218,9 @@ def _class_folders(root: Path) -> tuple[list[tuple[str, list[Path]]], list[str]]
 
 
 def decode_image(path: Path, size, channels: int) -> tuple[np.ndarray, bytes]:
-    """(the image resized to ``size``, a side or a (height, width) pair; the sha256 of the file's bytes): its header read first (a pixel count over
-    MAX_IMAGE_PIXELS is refused before decoding), its EXIF orientation applied as a gallery shows the photo."""
+    """(the image resized to ``size``, a side or a (height, width) pair; the sha256 of the file's bytes): its
+    header read first (a pixel count over MAX_IMAGE_PIXELS is refused before decoding), its EXIF orientation applied
+    as a gallery shows the photo."""
     content = path.read_bytes()
     orientation = image_header(path, content)[2]
     try:

@@ -6,8 +6,9 @@ from __future__ import annotations
 def info(arch: str, input_size=224, classes: int = 1000, arch_kwargs: dict | None = None,
          devices=(), return_model: bool = False):
     """`mobilekit info` as a function: params, MACs, weight bytes, peak activations and the per-layer
-    table of the untrained ``arch`` at ``input_size``, a side or a (height, width) pair (and, with ``devices``, emulated ARM counts and predicted latency of
-    its untrained float and int8 files). With ``return_model``: (that dict, the Keras model).
+    table of the untrained ``arch`` at ``input_size``, a side or a (height, width) pair (and, with ``devices``,
+    emulated ARM counts and predicted latency of its untrained float and int8 files). With ``return_model``: (that
+    dict, the Keras model).
 
     Example: ``info("mobilenet_v1", 160, arch_kwargs={"alpha": 0.5})["macs"]``.
     """

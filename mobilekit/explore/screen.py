@@ -37,7 +37,8 @@ def create_model(config: dict, classes: int):
     """The untrained Keras model a point trains (the build's training arch keywords included)."""
     from mobilekit import archs
 
-    return archs.create(config["arch"], input_shape=(*size_hw(config["input_size"]), 3), classes=classes, **_arch_kwargs(config))
+    return archs.create(config["arch"], input_shape=(*size_hw(config["input_size"]), 3), classes=classes,
+                        **_arch_kwargs(config))
 
 
 def screen_key(config: dict, classes: int, device: str | None, sram_kb: float | None) -> str:
