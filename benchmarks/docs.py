@@ -275,6 +275,14 @@ def precision(summary: bool = False) -> str:
     return script.summary(result) if summary else script.to_markdown(result)
 
 
+def data_parallel(summary: bool = False) -> str:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import data_parallel as script
+
+    result = _json("data_parallel.json")
+    return script.summary_line(result) if summary else script.to_markdown(result)
+
+
 def detection() -> str:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import detection as script
@@ -288,7 +296,8 @@ RENDERERS = {"default-build": default_build, "default-build-stages": default_bui
              "arm": arm, "explore": explore, "explore-cluster": explore_cluster,
              "explore-cluster-summary": lambda: explore_cluster(summary=True),
              "transfer": transfer, "budget": budget, "budget-summary": lambda: budget(short=True),
-             "precision": precision, "detection": detection,
+             "precision": precision, "detection": detection, "data-parallel": data_parallel,
+             "data-parallel-summary": lambda: data_parallel(summary=True),
              "precision-summary": lambda: precision(summary=True)}
 
 

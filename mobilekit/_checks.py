@@ -38,7 +38,7 @@ def validate_sparsity(sparsity) -> float:
 LIMITS = {
     "input_size": 1024, "epochs": 1000, "seed": 2**31 - 1, "batch_size": 65536, "num_threads": 64,
     "runs": 1_000_000, "calibration_samples": 100_000, "limit": 100_000_000, "classes": 100_000,
-    "seconds": 86_400,
+    "seconds": 86_400, "workers": 1024,
 }
 
 

@@ -98,6 +98,22 @@ class Dataset:
                 "formula": "float_input = uint8_pixel * scale + offset after a bilinear resize"}
 
 
+def rows(x, y, order, chunk: int = 1024):
+    """A tf.data dataset of the examples ``order`` names, in that order, one at a time (read a chunk at a time: a
+    data-parallel worker's share of the training set, mobilekit.pipeline.parallel)."""
+    from mobilekit.backend import tf
+
+    order = np.asarray(order, dtype=np.int64)
+
+    def chunks():
+        for i in range(0, len(order), chunk):
+            idx = order[i:i + chunk]
+            yield x[idx], y[idx]
+
+    signature = tuple(tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in (x, y))
+    return tf.data.Dataset.from_generator(chunks, output_signature=signature).unbatch()
+
+
 def to_float(x_uint8) -> np.ndarray:
     """The model's float input for uint8 pixels (``PREPROCESSING``)."""
     return np.asarray(x_uint8, np.float32) * np.float32(SCALE) + np.float32(OFFSET)

@@ -69,8 +69,25 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
         *_arm_rows(report.get("arm")),
         *(_detector_app_rows(report) if detection else _app_rows(report.get("app"))),
         ("sha256", report["sha256"]),
+        *_distributed_rows(report.get("distributed")),
         ("build time", f"{report['stage_seconds']['total']:.0f} s"),
     ]
+    return rows
+
+
+def _distributed_rows(d: dict | None) -> list[tuple[str, str]]:
+    """--workers: where training ran, how the batch was split, the step's compute and gradient exchange."""
+    if not d:
+        return []
+    s = d["seconds_per_step"]
+    nodes = len(set(d["nodes"]))
+    rows = [("data-parallel training", f"{d['workers']} Ray Train worker(s) on {nodes} node(s), global batch "
+                                       f"{d['global_batch']} ({d['per_worker_batch']} per worker), "
+                                       f"{d['restarts']} restart(s), replicas identical: "
+                                       f"{'yes' if d['replicas_identical'] else 'NO'}")]
+    if s.get("step") is not None:
+        rows.append(("seconds per step", f"{s['step']:.3f} s: compute {s['compute']:.3f} s, gradient exchange "
+                                         f"{s['gradient_exchange']:.3f} s"))
     return rows
 
 

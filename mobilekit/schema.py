@@ -184,13 +184,14 @@ class BuildReport:
     budget: dict | None = None  # the accuracy budget: each candidate tried on the validation split, the one chosen
     transfer: dict | None = None  # pretrained builds: the weights' source and sha256, each phase's layers and accuracy
     app: dict | None = None  # the .tflite's TFLite metadata and the app runtimes it fits (mobilekit.app_metadata)
+    distributed: dict | None = None  # --workers: the Ray Train workers, their nodes, batches, restarts, step times
     schema_version: int = SCHEMA_VERSION
 
     # report.json's key order (the order the fields were always written in).
     ORDER = ("schema_version", "arch", "weights", "source", "transfer", "metaparameters", "input_shape", "classes", "num_classes",
              "params", "macs", "preprocessing", "quantization", "sizes", "ops", "sha256", "app", "recipe", "budget", "rewrites", "precision",
              "sparsity", "survival", "accuracy", "numerics", "warnings", "calibration", "latency", "host", "arm", "seed", "config", "versions",
-             "stage_seconds", "throughput", "files")
+             "stage_seconds", "throughput", "distributed", "files")
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.ORDER if getattr(self, k) is not None}

@@ -67,6 +67,7 @@ class Setting:
     validate: Callable | None = None  # value -> canonical value, or MobilekitError naming it
     parse: Callable | None = None  # command-line text -> value (default: by kind)
     pair: bool = False  # an int kind that also takes a height and a width: "HxW" or [h, w] (an image's size)
+    explore: bool = True  # explore's base may set it (False: where one build's own training runs, e.g. --workers)
 
     @property
     def optional(self) -> bool:

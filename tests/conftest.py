@@ -9,7 +9,9 @@ the test with the reason; in CI (`CI=true`) or with `MOBILEKIT_STRICT=1` it fail
 skips silently.
 """
 
+import contextlib
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -207,3 +209,84 @@ def acceptance(tmp_path_factory):
     result = explore(*ACCEPTANCE, "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     return out, first, result
+
+
+RAY = str(Path(sys.executable).parent / "ray")
+
+
+def namespace_prefix() -> list[str]:
+    """`unshare` giving a process a private mount namespace (as root, else in a user namespace), or skip."""
+    for prefix in (["unshare", "-m"], ["unshare", "-r", "-m"]):
+        probe = subprocess.run([*prefix, "sh", "-c", "mount -t tmpfs tmpfs /mnt"], capture_output=True)
+        if probe.returncode == 0:
+            return prefix
+    pytest.skip("no private mount namespace here (unshare -m needs root or user namespaces)")
+
+
+def ray_nodes(address: str) -> dict[str, dict]:
+    """Alive node id -> resources, asked from a process of its own (this one stays out of Ray)."""
+    probe = ("import json, ray; ray.init(address=%r, logging_level='ERROR', log_to_driver=False); "
+             "print(json.dumps({n['NodeID']: n['Resources'] for n in ray.nodes() if n['Alive']}))" % address)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def runs_under(node_pid: int, title: bytes) -> bool:
+    """A process with ``title`` in its command line (a Ray actor's, e.g. ``ImplicitFunc``, ``RayTrainWorker``) runs
+    under the node whose `ray start` is ``node_pid``."""
+    for pid in _descendants(node_pid):
+        try:
+            if title in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def kill_tree(proc: subprocess.Popen) -> list[int]:
+    """SIGKILL a node: its `ray start` and every process under it (raylet, agents, workers)."""
+    pids = [proc.pid, *_descendants(proc.pid)]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait(30)
+    return pids
+
+
+@contextlib.contextmanager
+def ray_cluster(private: Path, names: tuple[str, ...]):
+    """A Ray cluster this test owns: a head with no CPUs and a worker node of one CPU per name, each in a mount
+    namespace of its own where ``private`` and Fashion-MNIST's folders are empty tmpfs mounts (as on separate
+    machines, a worker node can reach neither). Yields (head address, {name: (node id, its `ray start` process)});
+    stops only its own processes (never `ray stop`, which stops every Ray on the machine)."""
+    from ray.cluster_utils import Cluster
+
+    from mobilekit.data import FASHION_MNIST_DIRS
+
+    prefix = namespace_prefix()
+    hide = [str(private)] + [d for d in map(os.path.expanduser, FASHION_MNIST_DIRS) if os.path.isdir(d)]
+    head = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    workers = {}
+    try:
+        for name in names:
+            mounts = " && ".join(f"mount -t tmpfs tmpfs '{d}'" for d in hide)
+            start = (f"{mounts} && exec '{RAY}' start --address {head.address} --node-ip-address 127.0.0.1 "
+                     f"--num-cpus 1 --object-store-memory 300000000 --resources '{{\"{name}\": 1}}' --block")
+            log = open(private.parent / f"{name}.log", "w")
+            workers[name] = subprocess.Popen([*prefix, "sh", "-c", start], stdout=log, stderr=subprocess.STDOUT,
+                                             start_new_session=True)
+            deadline = time.monotonic() + 120
+            while not any(name in r for r in ray_nodes(head.address).values()):
+                assert workers[name].poll() is None, (private.parent / f"{name}.log").read_text()[-2000:]
+                assert time.monotonic() < deadline, f"{name} did not join the cluster in 2 minutes"
+                time.sleep(1)
+        ids = {name: next(i for i, r in ray_nodes(head.address).items() if name in r) for name in workers}
+        yield head.address, {name: (ids[name], workers[name]) for name in workers}
+    finally:
+        for proc in workers.values():
+            if proc.poll() is None:
+                kill_tree(proc)
+        head.shutdown()

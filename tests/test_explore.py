@@ -449,11 +449,10 @@ def test_a_local_sweep_starts_its_own_ray_beside_another_cluster():
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    probe = ("from mobilekit.explore.engine import _ray_init, _ray_shutdown\n"
-             "from mobilekit.explore.space import ExploreConfig\n"
-             "ray = _ray_init(ExploreConfig(base={'arch': 'squeezenet1_1'}, space={'squeeze_ratio': [0.5]}))\n"
+    probe = ("from mobilekit.raycluster import init, shutdown\n"
+             "ray = init(None)\n"
              "print(ray.get_runtime_context().gcs_address, ray.cluster_resources().get('CPU'))\n"
-             "_ray_shutdown(ray)\n")
+             "shutdown(ray)\n")
     try:
         result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
                                 env={**os.environ, "RAY_ADDRESS": cluster.address})

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,84 +18,16 @@ import pytest
 
 from mobilekit.data import FASHION_MNIST_DIRS
 
-from conftest import ACCEPTANCE, MOBILEKIT, _descendants, sha256_file
+from conftest import ACCEPTANCE, MOBILEKIT, kill_tree, ray_cluster, runs_under, sha256_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_data, pytest.mark.xdist_group("ray")]
-
-RAY = str(Path(sys.executable).parent / "ray")
-
-
-def _namespace_prefix() -> list[str]:
-    """`unshare` giving a process a private mount namespace (as root, else in a user namespace), or skip."""
-    for prefix in (["unshare", "-m"], ["unshare", "-r", "-m"]):
-        probe = subprocess.run([*prefix, "sh", "-c", "mount -t tmpfs tmpfs /mnt"], capture_output=True)
-        if probe.returncode == 0:
-            return prefix
-    pytest.skip("no private mount namespace here (unshare -m needs root or user namespaces)")
-
-
-def _nodes(address: str) -> dict[str, dict]:
-    """Alive node id -> resources, asked from a process of its own (this one stays out of Ray)."""
-    probe = ("import json, ray; ray.init(address=%r, logging_level='ERROR', log_to_driver=False); "
-             "print(json.dumps({n['NodeID']: n['Resources'] for n in ray.nodes() if n['Alive']}))" % address)
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _kill_tree(proc: subprocess.Popen) -> list[int]:
-    """SIGKILL a node: its `ray start` and every process under it (raylet, agents, workers)."""
-    pids = [proc.pid, *_descendants(proc.pid)]
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait(30)
-    return pids
-
-
-def _trial_running(node_pid: int) -> bool:
-    """A Tune trial's actor process (``ray::ImplicitFunc``) runs under the node."""
-    for pid in _descendants(node_pid):
-        try:
-            if b"ImplicitFunc" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return True
-        except OSError:
-            pass
-    return False
-
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """(head address, {worker name: (node id, ray start process)}, a folder the workers cannot see)."""
-    from ray.cluster_utils import Cluster
-
-    prefix = _namespace_prefix()
     private = tmp_path_factory.mktemp("cluster")
-    hide = [str(private)] + [d for d in map(os.path.expanduser, FASHION_MNIST_DIRS) if os.path.isdir(d)]
-    head = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
-    workers = {}
-    try:
-        for name in ("node_a", "node_b"):
-            mounts = " && ".join(f"mount -t tmpfs tmpfs '{d}'" for d in hide)
-            start = (f"{mounts} && exec '{RAY}' start --address {head.address} --node-ip-address 127.0.0.1 "
-                     f"--num-cpus 1 --object-store-memory 300000000 --resources '{{\"{name}\": 1}}' --block")
-            log = open(private.parent / f"{name}.log", "w")
-            workers[name] = subprocess.Popen([*prefix, "sh", "-c", start], stdout=log, stderr=subprocess.STDOUT,
-                                             start_new_session=True)
-            deadline = time.monotonic() + 120
-            while not any(name in r for r in _nodes(head.address).values()):
-                assert workers[name].poll() is None, (private.parent / f"{name}.log").read_text()[-2000:]
-                assert time.monotonic() < deadline, f"{name} did not join the cluster in 2 minutes"
-                time.sleep(1)
-        ids = {name: next(i for i, r in _nodes(head.address).items() if name in r) for name in workers}
-        yield head.address, {name: (ids[name], workers[name]) for name in workers}, private
-    finally:
-        for proc in workers.values():
-            if proc.poll() is None:
-                _kill_tree(proc)
-        head.shutdown()
+    with ray_cluster(private, ("node_a", "node_b")) as (address, workers):
+        yield address, workers, private
 
 
 def test_workers_see_neither_the_data_nor_the_sweep_folder(cluster):
@@ -130,11 +61,11 @@ def test_a_sweep_on_two_worker_nodes_survives_losing_one(cluster, acceptance):
             time.sleep(0.5)
         kept = {p.parent.name: sha256_file(p) for p in out.glob("points/*/point.json")}
         killed_id, killed = workers["node_a"]
-        while not _trial_running(killed.pid):  # node_a's next trial: its actor process is up
+        while not runs_under(killed.pid, b"ImplicitFunc"):  # node_a's next trial: its actor process is up
             assert time.monotonic() < deadline and driver.poll() is None, "node_a ran no second trial"
             time.sleep(0.2)
         time.sleep(3)  # in the middle of its trial (a start-up and a build of ~15 s)
-        _kill_tree(killed)
+        kill_tree(killed)
         stdout, stderr = driver.communicate(timeout=900)
     finally:
         if driver.poll() is None:

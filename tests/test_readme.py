@@ -99,6 +99,7 @@ SLOW = {  # command -> why it is slow (what the appended budget cuts)
         "ports, converts and searches a 224x224 ImageNet model (82 candidates)",
     "mobilekit build --keep-float fire9_expand3x3_relu --int16 'fire8_*'": "trains on 60,000 images",
     "mobilekit build --io float32": "trains on 60,000 images",
+    "mobilekit build --arch squeezenet --workers 2": "trains on 60,000 images on two Ray Train workers",
 }
 OUTSIDE = {
     "bash scripts/setup.sh && .venv/bin/mobilekit build --arch squeezenet":
@@ -106,6 +107,8 @@ OUTSIDE = {
     "bash scripts/setup.sh --test && .venv/bin/python -m pytest -v --durations=15": "CI's own command (.ci/run)",
     "mobilekit explore --spec sweep.yaml --address HEAD_IP:6379 --out sweeps/s1":
         "needs a Ray cluster; tests/test_explore_cluster.py runs a sweep through --address on a three-node cluster",
+    "mobilekit build --workers 8 --address HEAD_IP:6379 --max-failures 2":
+        "needs a Ray cluster; tests/test_data_parallel.py builds through --address on a multi-node cluster",
     "mobilekit export android build/squeezenet1_1":
         "writes into this checkout's demo app; tests/test_android_demo.py runs it with --to",
     "mobilekit view build/squeezenet1_1":

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from mobilekit.cli.flags import add_arch_knobs, add_build_flags, add_positive, arch_kwargs_of, device_list, number
 
-# The build settings explore names its own way: the sweep's folder and its one phone.
-OWN_FLAGS = ("out", "devices")
+# The build settings explore names its own way: the sweep's folder and its one phone; and where one build's training
+# runs (declared explore=False: a sweep spreads whole builds, with explore's own --address and --max-failures).
+OWN_FLAGS = ("out", "devices", "workers", "address", "max_failures")
 
 
 def add_parser(sub) -> None:

@@ -150,7 +150,7 @@ def rewrite_list(text: str) -> tuple[str, ...]:
     return setting_type(SETTINGS["rewrites"])(text)
 
 
-BUILD_GROUPS = ("model and data", "training and compression", "precision", "output")
+BUILD_GROUPS = ("model and data", "training and compression", "precision", "output", "data-parallel training (Ray Train)")
 
 
 def add_build_flags(b, skip: tuple[str, ...] = ()) -> None:

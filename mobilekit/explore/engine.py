@@ -12,14 +12,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
-import socket
 import time
 from pathlib import Path
 
 from ray import tune
 
-from mobilekit import archs
+from mobilekit import archs, raycluster
 from mobilekit.errors import MobilekitError
 from mobilekit.json_files import read_record
 from mobilekit.schema import SweepResults
@@ -31,50 +29,10 @@ RAY_CLIENT_HINT = ("submit the sweep to the cluster instead: "
                    "`ray job submit --address http://HEAD:8265 -- mobilekit explore ...`")
 
 
-def _host_port(address: str) -> tuple[str, int]:
-    """``HOST:PORT`` or ``[IPv6]:PORT`` -> (host, port), or a one-line error."""
-    host, sep, port = address.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        host = ""  # a bare IPv6 address: the port is ambiguous
-    if not sep or not host or not re.fullmatch(r"[0-9]{1,5}", port) or not 0 < int(port) < 65536 \
-            or any(c.isspace() for c in host):
-        raise MobilekitError(f"--address must be HOST:PORT, [IPv6]:PORT or auto; received {address!r}")
-    return host, int(port)
-
-
-def _running_cluster() -> str | None:
-    """The address Ray's ``auto`` would attach to on this machine (Ray's own record), if any."""
-    record = Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray" / "ray_current_cluster"
-    try:
-        text = record.read_text().strip()
-    except OSError:
-        return None
-    return text or None
-
-
 def check_address(address: str | None) -> None:
-    """Every ``--address`` form checked before anything is written: a reachable ``HOST:PORT`` (IPv6 in
-    brackets), ``auto`` only with a cluster running on this machine; Ray Client (``ray://``) and dashboard
-    (``http://``) URLs are refused with what to use instead."""
-    if address is None:
-        return
-    if address.startswith(("ray://", "http://", "https://")):
-        raise MobilekitError(f"--address {address!r}: explore drives Ray Tune on the cluster itself and takes the "
-                             f"head's HOST:PORT (as `ray start --head` prints); or {RAY_CLIENT_HINT}")
-    if address == "auto":
-        found = _running_cluster()
-        if found is None:
-            raise MobilekitError("--address auto: no Ray cluster runs on this machine (start one with `ray start "
-                                 "--head`, or leave out --address for a local Ray of the sweep's own)")
-    host, port = _host_port(found if address == "auto" else address)
-    try:
-        with socket.create_connection((host, port), timeout=5):
-            pass
-    except OSError as e:
-        where = f"auto (Ray's record names {found})" if address == "auto" else address
-        raise MobilekitError(f"no Ray cluster answers at --address {where}: {e.strerror or e}") from None
+    """:func:`mobilekit.raycluster.check_address` with explore's word on Ray Client and dashboard URLs."""
+    raycluster.check_address(address, "explore drives Ray Tune on the cluster itself and takes the head's HOST:PORT "
+                                      f"(as `ray start --head` prints); or {RAY_CLIENT_HINT}")
 
 
 SWEEP_LOCK = ".explore.lock"  # held by the running driver; its presence marks a sweep folder
@@ -287,118 +245,6 @@ def _last_line(message) -> str:
     return lines[-1][:300] if lines else "no reason given"
 
 
-# Runs beside a local sweep's driver, noting every second the processes under it (Ray's daemons, agents, workers;
-# start times kept, so a reused pid is never hit). When the driver is gone without saying "ok" (kill -9, a crash),
-# it kills them at once: Ray's own agents notice only after about a minute.
-_WATCHDOG = r"""
-import os, select, signal, sys
-driver, me, seen = int(sys.argv[1]), os.getpid(), {}
-def scan():
-    procs = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    rest = f.read().rsplit(")", 1)[1].split()
-                procs[int(d)] = (int(rest[1]), rest[19])
-            except (OSError, ValueError, IndexError):
-                pass
-    grew = True
-    while grew:
-        grew = False
-        for pid, (ppid, start) in procs.items():
-            if (ppid == driver or ppid in seen) and pid not in seen and pid != me:
-                seen[pid], grew = start, True
-    return procs
-while True:
-    if select.select([sys.stdin], [], [], 1.0)[0]:
-        if sys.stdin.readline().strip() == "ok":
-            sys.exit(0)
-        break
-    scan()
-procs = scan()
-for pid, start in seen.items():
-    if pid in procs and procs[pid][1] == start:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-"""
-
-
-class _RayWatchdog:
-    """Kills a local Ray's processes when the driver dies without shutting it down (Linux /proc)."""
-
-    def __init__(self):
-        import subprocess
-        import sys
-
-        self.proc = None
-        if Path("/proc/self/stat").is_file():
-            self.proc = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid())],
-                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL, start_new_session=True)
-
-    def release(self):
-        """Ray was shut down cleanly: the watchdog exits without killing anything."""
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                self.proc.communicate(b"ok\n", timeout=30)
-            except Exception:  # noqa: BLE001 - best effort; it dies with its pipe anyway
-                self.proc.kill()
-
-
-def _ray_init(cfg: ExploreConfig):
-    import ray
-
-    os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    if cfg.address is None:  # its own instance, even when another Ray runs on the machine (or RAY_ADDRESS is set)
-        kwargs.update(address="local", num_cpus=os.cpu_count())
-    else:
-        kwargs["address"] = cfg.address
-    try:
-        ray.init(**kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        raise MobilekitError(f"could not start or reach Ray ({cfg.address or 'local'}): "
-                             f"{str(e).strip().splitlines()[0][:200]}") from None
-    for name in ("ray", "ray.train"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)  # a failed trial is a row and one line of ours
-    _quiet_cluster_errors()
-    if cfg.address is None:
-        _WATCHDOGS.append(_RayWatchdog())
-    return ray
-
-
-_WATCHDOGS: list[_RayWatchdog] = []
-
-
-def _quiet_cluster_errors() -> None:
-    """Ray prints the cluster's error events (a raylet that died, a node marked dead) straight to the driver's
-    stdout, with no switch to turn them off; a sweep says what they mean in its own line (a trial run again)."""
-    import ray._private.worker as ray_worker
-
-    if getattr(ray_worker.print_to_stdstream, "_mobilekit", False):
-        return
-    original = ray_worker.print_to_stdstream
-
-    def print_to_stdstream(data, ignore_prefix):
-        if data.get("pid") != "raylet":
-            original(data, ignore_prefix)
-
-    print_to_stdstream._mobilekit = True
-    ray_worker.print_to_stdstream = print_to_stdstream
-
-
-def _ray_shutdown(ray) -> None:
-    """Shut Ray down, then dismiss the watchdog of a local instance."""
-    ray.shutdown()
-    while _WATCHDOGS:
-        _WATCHDOGS.pop().release()
-
 
 def _tuner(cfg: ExploreConfig, sweep: dict, pending: list[Point], callback, shipped: dict, storage: str):
     """Tune over the unfinished points. What trials need travels once through the object store
@@ -518,7 +364,7 @@ def explore(cfg: ExploreConfig, console=None) -> dict:
         check_single_values(cfg, space, classes)  # every check before the first file is written
     ray = None
     if cfg.address is not None:  # connect first: the cluster's CPUs are checked before anything is written
-        ray = _ray_init(cfg)
+        ray = raycluster.init(cfg.address)
     try:
         if ray is not None:
             check_cpus(cfg, _largest_node_cpus(ray))
@@ -527,7 +373,7 @@ def explore(cfg: ExploreConfig, console=None) -> dict:
             return _sweep(cfg, out, points, space, fingerprint, classes, console, ray)
     finally:
         if ray is not None and ray.is_initialized():
-            _ray_shutdown(ray)
+            raycluster.shutdown(ray)
 
 
 def _sweep(cfg: ExploreConfig, out: Path, points: list[Point], space: dict, fingerprint: str, classes: int,
@@ -557,7 +403,7 @@ def _sweep(cfg: ExploreConfig, out: Path, points: list[Point], space: dict, fing
     driver = {"ship_seconds": 0.0, "shipped_bytes": 0, "store_seconds": 0.0, "stored_bytes": 0}
     if pending or cfg.search == "optuna":
         local = ray is None
-        ray = ray or _ray_init(cfg)
+        ray = ray or raycluster.init(cfg.address)
         remove_dead_process_folders(Path(tempfile.gettempdir()), "mobilekit-tune-")  # a killed driver's
         storage = tempfile.mkdtemp(prefix=f"mobilekit-tune-{os.getpid()}-")  # Tune's own state; not the sweep's
         try:
@@ -576,7 +422,7 @@ def _sweep(cfg: ExploreConfig, out: Path, points: list[Point], space: dict, fing
         finally:
             shutil.rmtree(storage, ignore_errors=True)
             if local:
-                _ray_shutdown(ray)
+                raycluster.shutdown(ray)
     for p in pending if cfg.search != "optuna" else ():  # every point asked for ends as a row
         if finished(out, p.id) is None:
             store_failed(out, dataclasses.asdict(p), "no result came back from Ray for this point")

@@ -310,6 +310,10 @@ def make_config(arch: str, base: dict, knobs: dict) -> dict:
             continue
         if key == "arch_kwargs":
             arch_kwargs.update(value or {})
+        elif key in build_fields and not _build_settings()[key].explore:
+            if value != _build_settings()[key].default:
+                raise MobilekitError(f"{key}={value!r} is one build's own (where its training runs); a sweep spreads "
+                                     "whole builds over Ray itself (explore's --address, --max-failures)")
         elif key in build_fields:
             fields_[key] = value
         elif key in accepted:

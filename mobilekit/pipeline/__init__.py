@@ -114,13 +114,30 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
             int8 file, or an int8 file that lost most of the float model's accuracy (nothing written).
     """
     from mobilekit import progress  # its console may be redirected (progress.use_console)
+    from mobilekit.pipeline import stages
+    from mobilekit.pipeline.config import distributed
+
+    console = console or progress.console
+    out_dir = preflight(cfg, data_given=source is not None)  # data, weights, teacher file, ARM root, output folder: before TensorFlow loads
+    stages.check_model(cfg)  # the input size the backbone takes, the block --fine-tune names
+    if not distributed(cfg):
+        return _build(cfg, console, source, out_dir)
+    from mobilekit.pipeline import parallel
+
+    session = parallel.start(cfg, console)  # Ray up, the cluster's room for the workers checked before any data is read
+    console.print(f"[bold]Ray Train: {cfg.workers} worker(s) on {session.where()}[/bold]")
+    try:
+        return _build(cfg, console, source, out_dir)
+    finally:
+        parallel.stop()
+
+
+def _build(cfg: BuildConfig, console, source, out_dir) -> dict:
+    """:func:`build` after its checks (and, distributed, with the Ray Train session started)."""
     from mobilekit.backend import keras, tf
     from mobilekit.pipeline import guards, stages
 
     task = stages.task(cfg)
-    console = console or progress.console
-    out_dir = preflight(cfg, data_given=source is not None)  # data, weights, teacher file, ARM root, output folder: before TensorFlow loads
-    stages.check_model(cfg)  # the input size the backbone takes, the block --fine-tune names
     timer = stages.StageTimer(console)
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
@@ -167,6 +184,16 @@ def build(cfg: BuildConfig, console=None, source=None) -> dict:
                    evaluated, [*budget_lines, *warnings], out_dir, budget)
 
 
+def _distributed_section(cfg) -> dict | None:
+    from mobilekit.pipeline.config import distributed
+
+    if not distributed(cfg):
+        return None
+    from mobilekit.pipeline import parallel
+
+    return parallel.current().section()
+
+
 def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, out_dir, budget=None) -> dict:
     """Latency, numerics, ARM counts, then the report and the artifacts written whole."""
     from mobilekit import app_metadata
@@ -206,7 +233,7 @@ def _report(cfg, timer, data, model, state, phases, files, evaluated, warnings, 
         warnings=warnings or None, accuracy=state.accuracy, numerics=numerics, latency=latency, arm=arm,
         calibration=stages.calibration_section(cfg, data), host=cpu_info(), seed=cfg.seed, config=cfg.to_dict(),
         transfer={"weights": weights, "phases": phases} if weights else None, versions=artifacts.versions(),
-        stage_seconds=timer.seconds,
+        stage_seconds=timer.seconds, distributed=_distributed_section(cfg),
         throughput={k: throughput(v, cfg.batch_size) for k, v in timer.throughput.items()} or None)
     return artifacts.write_artifacts(out_dir, report, int8_bytes, float_bytes, stages.task(cfg).app_files(data),
                                      evaluated.get("files", {}))

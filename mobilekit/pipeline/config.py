@@ -23,6 +23,7 @@ from mobilekit.precision import DEFAULT_BUDGET_POINTS, MAX_BUDGET_POINTS, PRECIS
 from mobilekit.settings import fields_of, setting, size_text, to_record
 
 MODEL, TRAINING, PRECISION, OUTPUT = "model and data", "training and compression", "precision", "output"
+DISTRIBUTED = "data-parallel training (Ray Train)"
 STAGE_EPOCHS = {"prune_epochs": 0.5, "cluster_epochs": 0.5, "qat_epochs": 0.25}  # when the recipe sets none
 DEFAULT_ACCURACY_DROP = 1.0  # points of top-1, int8 file against the float model, when a build's sparsity may vary
 # ImageNet's model as is, calibrated on photos: percentile ranges. int8 top-1 = float top-1 on 78% of 150 augmented
@@ -256,6 +257,20 @@ class BuildConfig:
         "MediaPipe Tasks and the TFLite Task Library take), int8 (the body's own type), float32 (a quantize and a "
         "dequantize inside the graph); the same answers in each"))
 
+    workers: int = setting(1, low=1, high=LIMITS["workers"], group=DISTRIBUTED, metavar="N", id_default=1,
+                           explore=False, help=(
+        "train every training stage data-parallel on N Ray Train workers (one CPU each) under "
+        "MultiWorkerMirroredStrategy; the batch size stays the global batch and must divide by N; conversion, "
+        "evaluation and the report stay here. 1 without --address: this process, as always"))
+    address: str | None = setting(None, group=DISTRIBUTED, metavar="HOST:PORT", id_default=None, explore=False,
+                                  help=(
+        "a running Ray cluster's head (as `ray start --head` prints) for the --workers; default: a local Ray started "
+        "for the build"))
+    max_failures: int = setting(1, low=0, high=LIMITS["runs"], group=DISTRIBUTED, metavar="N", id_default=1,
+                                explore=False, help=(
+        "times a training stage's worker group is restarted after a worker or node is lost; it resumes from the "
+        "stage's last checkpoint"))
+
     def __post_init__(self):
         for name, value in resolve(self).items():
             object.__setattr__(self, name, value)
@@ -359,6 +374,7 @@ def resolve(cfg: BuildConfig) -> dict:
                                      "(--weights imagenet --data DIR)")
     if v["test_data"] is not None and v["data"] in (None, "fashion-mnist"):
         raise MobilekitError(f"test_data={v['test_data']!r} needs data=DIR (Fashion-MNIST has its own test set)")
+    _distributed_rules(v, mode)
     v["max_accuracy_drop"] = None if detection else _accuracy_budget(v, mode)
     _merge_recipe(v)
     arch_kwargs(v["arch"], v["arch_kwargs"])  # unknown metaparameters fail here, before any data is loaded
@@ -369,6 +385,27 @@ def resolve(cfg: BuildConfig) -> dict:
     check_settings(v["precision"], v["max_agreement_drop"], v["min_output_sqnr"], v["keep_float"], v["int16"])
     v["io"] = io_type(v["io"], v["precision"])
     return v
+
+
+def distributed(cfg) -> bool:
+    """Training runs on Ray Train workers (``--workers`` above 1, or a cluster's ``--address``)."""
+    return cfg.workers > 1 or cfg.address is not None
+
+
+def _distributed_rules(v: dict, mode: str) -> None:
+    """``--workers`` / ``--address`` against the rest: something to train, a global batch the workers share
+    evenly (each worker's batch is the same size, so the mean of their gradients is the global batch's)."""
+    if not (v["workers"] > 1 or v["address"] is not None):
+        return
+    if mode == "as_is":
+        raise MobilekitError(f"workers={v['workers']}: a pretrained model without data trains nothing; give --data "
+                             "to fine-tune it on several workers")
+    if v["batch_size"] % v["workers"]:
+        raise MobilekitError(f"batch_size={v['batch_size']} does not divide among workers={v['workers']}: the global "
+                             "batch is split evenly (give a multiple of the worker count)")
+    if v["address"] is not None and v["address"].startswith(("ray://", "http://", "https://")):
+        raise MobilekitError(f"address={v['address']!r}: give the head's HOST:PORT (as `ray start --head` prints); "
+                             "Ray Client and dashboard URLs are not taken")
 
 
 # A detector's defaults where the user gave none (docs/detection.md): the embedded set's 128 px images, and the
@@ -588,6 +625,10 @@ def preflight(cfg: BuildConfig, data_given: bool = False) -> Path:
         from mobilekit.model_files import check_keras_file
 
         check_keras_file(cfg.teacher, cfg.trust_teacher)  # read as data: no code runs, no TensorFlow yet
+    if cfg.address is not None:
+        from mobilekit.raycluster import check_address
+
+        check_address(cfg.address, "give the head's HOST:PORT (as `ray start --head` prints)")
     if cfg.devices:
         from mobilekit.emulate.root import require_ready
 

@@ -17,7 +17,8 @@ import numpy as np
 from mobilekit import archs
 from mobilekit.backend import keras, tfmot
 from mobilekit.errors import MobilekitError
-from mobilekit.pipeline.config import TRAINING_ARCH_KWARGS, BuildConfig, arch_kwargs, teacher_is_file
+from mobilekit.pipeline.config import TRAINING_ARCH_KWARGS, BuildConfig, arch_kwargs, distributed, teacher_is_file
+from mobilekit.pipeline.parallel import Wrap
 from mobilekit.pipeline.training import eager_fit, fit, steps
 from mobilekit.settings import size_hw
 from mobilekit.tasks.base import Data
@@ -177,8 +178,14 @@ def train_float(cfg: BuildConfig, data: Data, model, teacher=None) -> float:
 
     if cfg.epochs > 0:
         trained = Distiller(model, teacher, cfg.distill_alpha, cfg.temperature) if teacher else model
+        wrap = None
+        if teacher and distributed(cfg):
+            from mobilekit.pipeline.parallel import to_json
+
+            wrap = Wrap("distill", model, {"teacher_json": to_json(teacher), "teacher_weights": teacher.get_weights(),
+                                           "alpha": cfg.distill_alpha, "temperature": cfg.temperature})
         fit(trained, data.ds.x_train, data.ds.y_train, cfg, cfg.epochs, cfg.lr,
-            "float training" + (" with the teacher" if teacher else ""))
+            "float training" + (" with the teacher" if teacher else ""), wrap=wrap)
     return keras_metric(cfg, model, data)
 
 
@@ -215,6 +222,10 @@ def teacher(cfg: BuildConfig, data: Data):
         if tuple(model.input_shape[1:]) != tuple(ds.input_shape):
             raise MobilekitError(f"--teacher {cfg.teacher!r} takes {model.input_shape[1:]}; the data is "
                                  f"{tuple(ds.input_shape)}")
+        if distributed(cfg):
+            from mobilekit.pipeline.parallel import check_travels
+
+            check_travels(model, f"--teacher {cfg.teacher!r}")
     else:
         accepted = inspect.signature(archs.builder(cfg.teacher)).parameters
         model = archs.create(cfg.teacher, input_shape=ds.input_shape, classes=len(ds.class_names),
@@ -273,14 +284,15 @@ def prune(cfg: BuildConfig, data: Data, state: Trained, graph: PruneGraph | None
     lr = stage_lr(cfg, 0.2)
     end_step = max(1, int(n * 0.75))
     compiled = False
-    if graph is not None and not spec.m_by_n and not eager_fit(n, "prune"):
+    if graph is not None and not spec.m_by_n and not eager_fit(n, "prune") and not distributed(cfg):
         pruned, compiled = graph.wrapped(state.model, spec.sparsity or 0.5, end_step, (n, lr))
     else:
         pruned = prune_model(state.model, spec.sparsity or 0.5, end_step=end_step, m_by_n=spec.m_by_n)
     what = f"{spec.m_by_n[0]}:{spec.m_by_n[1]}" if spec.m_by_n else f"{spec.sparsity:.0%}"
     fit(pruned, data.ds.x_train, data.ds.y_train, cfg, cfg.prune_epochs, lr,
         f"pruning to {what}", [tfmot.sparsity.keras.UpdatePruningStep()], seed_offset=1,
-        min_steps=least, stage="prune", compiled=compiled)
+        min_steps=least, stage="prune", compiled=compiled,
+        wrap=Wrap("prune", state.model, {"sparsity": spec.sparsity or 0.5, "end_step": end_step, "m_by_n": spec.m_by_n}))
     stripped = strip_pruning(pruned)
     return Trained(stripped, {**state.accuracy, "keras_pruned": keras_metric(cfg, stripped, data)},
                    sparsity_masks(stripped))
@@ -300,7 +312,8 @@ def cluster(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
         fit(wrapped, data.ds.x_train, data.ds.y_train, cfg, cfg.cluster_epochs, stage_lr(cfg, 0.05),
             f"clustering to {spec.clusters} values", seed_offset=3,
             min_steps=min_steps(cfg, "cluster", len(data.ds.x_train)),
-            stage="cluster")
+            stage="cluster", wrap=Wrap("cluster", base, {"clusters": spec.clusters,
+                                                          "preserve_sparsity": bool(state.masks)}))
     stripped = strip_clustering(wrapped)
     accuracy = {**state.accuracy, "keras_clustered": keras_metric(cfg, stripped, data)}
     return Trained(stripped, accuracy, sparsity_masks(stripped), cluster_labels(stripped))
@@ -331,7 +344,8 @@ def qat(cfg: BuildConfig, data: Data, state: Trained) -> Trained:
         fit(model, data.ds.x_train, data.ds.y_train, cfg, cfg.qat_epochs, stage_lr(cfg, QAT_LR_FACTOR),
             "quantization-aware training", [keep] if keep else [], seed_offset=2,
             min_steps=min_steps(cfg, "qat", len(data.ds.x_train)),
-            stage="qat")
+            stage="qat", wrap=Wrap("qat", exported, {"preserve_sparsity": bool(state.masks),
+                                                      "preserve_clusters": bool(state.labels)}))
     accuracy = {**state.accuracy, "keras_qat": keras_metric(cfg, model, data)}
     return Trained(model, accuracy, state.masks, state.labels, float_model=exported, rewrites=log)
 

@@ -42,14 +42,31 @@ def eager_fit(n: int, stage: str) -> bool:
 
 
 def fit(model, x, y, cfg, epochs: float, lr: float, title: str, callbacks=(), seed_offset: int = 0,
-        min_steps: int = 1, stage: str = "float", compiled: bool = False) -> int:
+        min_steps: int = 1, stage: str = "float", compiled: bool = False, wrap=None) -> int:
     """Train ``epochs`` passes (at least ``min_steps`` optimizer steps) with a cosine-decayed ``lr`` and a
     progress bar; returns the steps taken. ``stage`` (a key of EAGER_MAX_STEPS) says how few steps run
     eagerly; evaluation afterwards is traced either way. ``compiled``: ``model`` was compiled by an earlier fit of
-    the same steps and rate, and its optimizer's state reset since: its traced training step is reused."""
+    the same steps and rate, and its optimizer's state reset since: its traced training step is reused.
+
+    A distributed build (``--workers``, ``--address``) trains on Ray Train workers instead
+    (mobilekit.pipeline.parallel); ``wrap`` (a parallel.Wrap) says how ``model`` was made from a plain model, for the
+    workers to make it again."""
     from mobilekit import tasks
+    from mobilekit.pipeline.config import distributed
 
     n = steps(cfg, len(x), epochs, min_steps)
+    if distributed(cfg):
+        from mobilekit.pipeline import parallel
+
+        record = parallel.fit(model, x, y, cfg, n, lr, title, callbacks, seed_offset, wrap)
+        _record("train_steps", n)
+        _record("train_images", n * cfg.batch_size)
+        # Starting the worker group and tracing count as the first step: the steps after it set the images/s.
+        steady = record["step_s"]
+        _record("first_step_s", max(0.0, record["seconds"] - steady * (n - 1)) if steady else record["seconds"])
+        _record("train_s", record["seconds"])
+        _record("fits", 1)
+        return n
     eager = eager_fit(n, stage)
     task = tasks.of(cfg.arch)
     loss, metrics, one_hot = task.loss(cfg, model)

@@ -12,9 +12,10 @@ import numpy as np
 from mobilekit.tasks.base import Data
 
 
-def train_dataset(x, y, cfg, seed_offset: int, num_classes: int | None = None):
+def train_dataset(x, y, cfg, seed_offset: int, num_classes: int | None = None, order=None, batch: int | None = None):
     """Shuffled, repeated, batched uint8 images -> ``pixel * SCALE + OFFSET`` (the build's preprocessing);
-    one-hot labels when ``num_classes`` is given (label smoothing needs them)."""
+    one-hot labels when ``num_classes`` is given (label smoothing needs them). ``order``: the rows to take, in that
+    order, in batches of ``batch`` (a data-parallel worker's share: mobilekit.data.rows), instead of shuffling."""
     from mobilekit.backend import tf
     from mobilekit.data import OFFSET, SCALE
 
@@ -26,6 +27,10 @@ def train_dataset(x, y, cfg, seed_offset: int, num_classes: int | None = None):
             labels = tf.one_hot(labels, num_classes)
         return images, labels
 
+    if order is not None:
+        from mobilekit.data import rows
+
+        return rows(x, y, order).batch(batch, drop_remainder=True).map(prep).prefetch(2)
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     ds = ds.shuffle(len(x), seed=cfg.seed + seed_offset, reshuffle_each_iteration=True).repeat()
     return ds.batch(cfg.batch_size, drop_remainder=True).map(prep).prefetch(2)
@@ -84,9 +89,10 @@ class Classification:
                 else "sparse_categorical_crossentropy")
         return loss, ["accuracy"], one_hot
 
-    def train_dataset(self, x, y, cfg, seed_offset: int, one_hot: int | None = None):
+    def train_dataset(self, x, y, cfg, seed_offset: int, one_hot: int | None = None, order=None,
+                      batch: int | None = None):
         """Shuffled, repeated, batched images and labels (:func:`train_dataset`)."""
-        return train_dataset(x, y, cfg, seed_offset, one_hot)
+        return train_dataset(x, y, cfg, seed_offset, one_hot, order, batch)
 
     def labels(self, y, one_hot: int | None = None):
         """A batch of class indices as the model takes them: one-hot over ``one_hot`` classes when given."""

@@ -197,9 +197,10 @@ class Detection:
 
         return [box_loss, class_loss], [], None
 
-    def train_dataset(self, x, y, cfg, seed_offset: int, one_hot=None):
+    def train_dataset(self, x, y, cfg, seed_offset: int, one_hot=None, order=None, batch: int | None = None):
         """Shuffled, repeated, batched (image, (deltas' targets, scores' targets)), each image flipped at random
-        with its targets (a detector always trains with flips; the jittered copies are made at load)."""
+        with its targets (a detector always trains with flips; the jittered copies are made at load). ``order`` and
+        ``batch``: a data-parallel worker's rows, as the classification task takes them."""
         from mobilekit.backend import tf
         from mobilekit.data import OFFSET, SCALE
         from mobilekit.detection.targets import flip_targets, split
@@ -214,6 +215,10 @@ class Detection:
             target = tf.cond(flip, lambda: flip_targets(target, grid_h, grid_w, k), lambda: target)
             return image, split(target)
 
+        if order is not None:
+            from mobilekit.data import rows
+
+            return rows(x, y, order).map(prep).batch(batch, drop_remainder=True).prefetch(2)
         ds = tf.data.Dataset.from_tensor_slices((x, y))
         ds = ds.shuffle(len(x), seed=cfg.seed + seed_offset, reshuffle_each_iteration=True).repeat()
         return ds.map(prep).batch(cfg.batch_size, drop_remainder=True).prefetch(2)

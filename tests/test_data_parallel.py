@@ -1,0 +1,291 @@
+"""`mobilekit build --workers N`: one build's training stages data-parallel on Ray Train.
+
+The fast tests check the data split and the refusals. The slow ones start a cluster this test owns: a head with no CPUs
+and three worker nodes of one CPU each (two for the workers, one spare, as a cluster's autoscaler would provide), each
+in a mount namespace of its own where Fashion-MNIST and the test's folder are empty: the workers get the data through
+Ray only.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import MOBILEKIT, kill_tree, ray_cluster, runs_under, sha256_file
+
+PROBE = str(Path(__file__).parent / "dp_probe.py")
+
+# Two workers against one after 10 Adam steps (BN-free SqueezeNet 1.1, global batch 64): the norm of the difference of
+# all weights relative to the norm of what one worker's training changed (w2 - w1) / (w1 - w0). The ring all-reduce adds
+# the two halves' gradients in another order than one process sums its batch, so float32 rounding differs (about 1e-7 of
+# a gradient per step), and Adam's division by sqrt(v) passes it on, largest where a gradient is near zero; measured
+# 8e-7 (local Ray) here. Training each worker alone on its rows (the negative control) differs by 1.1.
+TOLERANCE = 1e-4
+
+
+def test_global_order_is_epochs_of_permutations_split_evenly():
+    """Every epoch of the global order is a permutation (no example dropped or seen twice), and the workers' rows of
+    each global batch are disjoint and make it whole."""
+    from mobilekit.pipeline.parallel import global_order, shard
+
+    num, batch, steps, workers = 100, 20, 12, 4
+    order = global_order(num, steps, batch, seed=3)
+    assert order.shape == (steps * batch,)
+    for epoch in range(2):
+        assert sorted(order[epoch * num:(epoch + 1) * num]) == list(range(num))
+    assert len(set(order[200:240])) == 40  # the third epoch's start
+    shards = [shard(order, steps, workers, r) for r in range(workers)]
+    for s in range(steps):
+        rows = np.concatenate([sh[s * 5:(s + 1) * 5] for sh in shards])
+        assert list(rows) == list(order[s * batch:(s + 1) * batch])
+    resumed = shard(order, steps, workers, 1, start=7)
+    assert list(resumed) == list(shards[1][7 * 5:])
+    assert not np.array_equal(global_order(num, steps, batch, seed=4), order)
+
+
+def test_rows_dataset_reads_the_order():
+    """A worker's dataset yields exactly its rows, in order (read in chunks)."""
+    from mobilekit.data import rows
+
+    x = np.arange(50 * 2, dtype=np.uint8).reshape(50, 2)
+    y = np.arange(50, dtype=np.int32)
+    order = np.array([7, 3, 49, 0, 3, 21] * 3)
+    got = list(rows(x, y, order, chunk=4).as_numpy_iterator())
+    assert [int(b) for _, b in got] == list(order)
+    assert all((a == x[b]).all() for a, b in got)
+
+
+def test_settings_refused_in_one_line(cli_error):
+    assert "workers must be an int in [1, 1024]" in cli_error("build", "--workers", "0")
+    assert "does not divide among workers=3" in cli_error("build", "--workers", "3")
+    assert "HOST:PORT" in cli_error("build", "--workers", "2", "--address", "ray://head:10001")
+    assert "trains nothing" in cli_error("build", "--arch", "mobilenet_v2", "--weights", "imagenet", "--workers", "2")
+
+
+def test_explore_leaves_workers_to_the_build(cli_run):
+    """A sweep spreads whole builds: --workers is no explore flag, and a spec's base may not set it."""
+    from mobilekit.errors import MobilekitError
+    from mobilekit.explore.space import make_config
+
+    with pytest.raises(MobilekitError, match="workers=2 is one build's own"):
+        make_config("squeezenet1_1", {"workers": 2}, {})
+    assert make_config("squeezenet1_1", {"workers": 1}, {})["workers"] == 1
+    result = cli_run("explore", "--workers", "2", "--space", "squeeze_ratio=0.25,0.5")
+    assert result.returncode == 2 and "unrecognized arguments: --workers" in result.stderr
+
+
+@pytest.mark.needs_data
+def test_unreachable_address_and_too_many_local_workers(cli_error, tmp_path):
+    """Refused before any data is read or anything written: an address nobody answers, more workers than this
+    machine's CPUs."""
+    out = tmp_path / "out"
+    line = cli_error("build", "--workers", "2", "--address", "127.0.0.1:1", "--out", out)
+    assert "no Ray cluster answers at --address 127.0.0.1:1" in line
+    many = 2 * (os.cpu_count() or 1)
+    line = cli_error("build", "--workers", many, "--batch-size", many * 4, "--out", out)
+    assert f"workers={many} is more than the {os.cpu_count()} CPUs of this machine" in line
+    assert not out.exists()
+
+
+def test_a_model_that_cannot_travel_is_refused():
+    from mobilekit.backend import keras
+    from mobilekit.errors import MobilekitError
+    from mobilekit.pipeline.parallel import check_travels
+
+    class Mine(keras.Model):  # a subclassed model: no config to rebuild it from
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    model = Mine()
+    model(np.zeros((1, 3), np.float32))
+    with pytest.raises(MobilekitError, match="--teacher 'm.keras' cannot travel to the Ray Train workers"):
+        check_travels(model, "--teacher 'm.keras'")
+    check_travels(keras.Sequential([keras.layers.Dense(2, input_shape=(3,))]), "a plain model")
+
+
+# --- on a cluster of three one-CPU worker nodes ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    private = tmp_path_factory.mktemp("dp_cluster")
+    with ray_cluster(private, ("node_a", "node_b", "node_c")) as (address, workers):
+        yield address, workers, private
+
+
+def _probe(address: str, workers: int, mode: str, out: Path) -> dict:
+    result = subprocess.run([sys.executable, PROBE, address, str(workers), "10", mode, str(out)], capture_output=True,
+                            text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = np.load(out)
+
+    def arrays(prefix):
+        return [saved[k] for k in sorted((k for k in saved.files if k.startswith(prefix)),
+                                         key=lambda k: int(k.split("_")[1]))]
+
+    return {"weights": arrays("arr_"), "initial": arrays("init_"), "nodes": list(saved["nodes"]),
+            "identical": bool(saved["identical"])}
+
+
+def _norm(arrays) -> float:
+    return float(np.sqrt(sum(np.sum(np.asarray(a, np.float64) ** 2) for a in arrays)))
+
+
+def _drift(one: dict, other: dict) -> float:
+    """How far ``other``'s weights are from ``one``'s, relative to how far ``one``'s training moved them."""
+    moved = _norm([w - w0 for w, w0 in zip(one["weights"], one["initial"])])
+    return _norm([a - b for a, b in zip(one["weights"], other["weights"])]) / moved
+
+
+@pytest.mark.slow
+@pytest.mark.needs_data
+@pytest.mark.xdist_group("ray")
+def test_two_workers_reach_one_workers_weights(cluster, tmp_path):
+    """Same seed, same global batch, 10 steps: two workers on two nodes end within TOLERANCE of one worker, and every
+    replica holds the same weights. Negative control: each worker training alone on its rows (no exchange) is far
+    outside it."""
+    address, _, _ = cluster
+    one = _probe(address, 1, "exchange", tmp_path / "one.npz")
+    two = _probe(address, 2, "exchange", tmp_path / "two.npz")
+    alone = _probe(address, 2, "alone", tmp_path / "alone.npz")
+    assert len(set(two["nodes"])) == 2 and two["identical"]
+    assert _norm([a - b for a, b in zip(one["initial"], two["initial"])]) == 0  # the same start
+    assert _drift(one, two) < TOLERANCE
+    assert _drift(one, alone) > 1000 * TOLERANCE
+    assert not alone["identical"]  # the control's replicas went apart
+
+
+BUILD = ["build", "--arch", "squeezenet1_1", "--limit-train", "4096", "--limit-test", "1000", "--epochs", "2",
+         "--prune-epochs", "3", "--qat-epochs", "1", "--sparsity", "0.5", "--latency-runs", "5"]
+
+
+def _keeper_state(address: str, driver_pid: int) -> dict:
+    """The build's training progress, asked of its keeper actor from a process of its own."""
+    from mobilekit.pipeline.parallel import NAMESPACE, keeper_name
+
+    probe = ("import json, ray\n"
+             f"ray.init(address={address!r}, namespace={NAMESPACE!r}, logging_level='ERROR', log_to_driver=False)\n"
+             "try:\n"
+             f"    print(json.dumps(ray.get(ray.get_actor({keeper_name(driver_pid)!r}).state.remote())))\n"
+             "except ValueError:\n"
+             "    print('{}')\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    return json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 and out.stdout.strip() else {}
+
+
+def _node_with_a_worker(workers: dict) -> str | None:
+    """A live worker node running a Ray Train worker (``RayTrainWorker`` in its process title)."""
+    return next((name for name, (_, proc) in workers.items()
+                 if proc.poll() is None and runs_under(proc.pid, b"RayTrainWorker")), None)
+
+
+def _kill_during(address: str, workers: dict, driver: subprocess.Popen, fit: int, checkpoint_step: int,
+                 deadline_s: float = 900) -> tuple[str, int]:
+    """Wait until the build's fit ``fit`` kept a checkpoint at ``checkpoint_step`` or later, then SIGKILL a worker node
+    running one of its workers; (the node's name, the checkpoint step seen)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        assert driver.poll() is None, driver.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "the fit never reached its checkpoint"
+        state = _keeper_state(address, driver.pid)
+        if state.get("fit") == fit and state.get("checkpoint_step", 0) >= checkpoint_step:
+            name = _node_with_a_worker(workers)
+            if name is not None:
+                kill_tree(workers[name][1])
+                return name, state["checkpoint_step"]
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def one_process_builds(tmp_path_factory):
+    """The same build in one process, seeds 0 and 1: their int8 accuracies (the run-to-run spread) and the int8 file's
+    sparsity (the same count of zeros per layer whatever the seed)."""
+    reports = []
+    for seed in (0, 1):
+        folder = tmp_path_factory.mktemp(f"local{seed}")
+        result = subprocess.run([MOBILEKIT, *BUILD, "--seed", str(seed), "--out", str(folder)], capture_output=True,
+                                text=True, timeout=1200)
+        assert result.returncode == 0, result.stderr[-3000:]
+        reports.append(json.loads((folder / "report.json").read_text()))
+    assert reports[0]["sparsity"]["int8_weights"] == reports[1]["sparsity"]["int8_weights"]
+    return {"accuracies": [r["accuracy"]["tflite_int8"] for r in reports],
+            "sparsity": reports[0]["sparsity"]["int8_weights"]}
+
+
+@pytest.mark.slow
+@pytest.mark.needs_data
+@pytest.mark.xdist_group("ray")
+def test_a_build_on_two_nodes_survives_losing_one(cluster, one_process_builds):
+    """The build on two worker nodes, one SIGKILLed in the middle of pruning: the worker group restarts (on the spare
+    node) from the last checkpoint, the build finishes with the restart in its report, every replica ends with the
+    same weights and masks, the int8 file has the asked sparsity and an accuracy within the one-process spread."""
+    address, workers, private = cluster
+    out = private / "build"  # a folder the worker nodes cannot see: only the driver writes the build
+    driver = subprocess.Popen([MOBILEKIT, *BUILD, "--address", address, "--workers", "2", "--out", str(out)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        killed, seen = _kill_during(address, workers, driver, fit=1, checkpoint_step=20)
+        stdout, stderr = driver.communicate(timeout=1800)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 0, stderr[-3000:]
+    assert "the worker group restarted from step" in stdout + stderr
+    report = json.loads((out / "report.json").read_text())
+    d = report["distributed"]
+    assert d["workers"] == 2 and d["global_batch"] == 128 and d["per_worker_batch"] == 64
+    assert d["restarts"] >= 1 and d["replicas_identical"]
+    pruning = d["fits"][1]
+    assert pruning["title"].startswith("pruning") and pruning["restarts"]
+    assert pruning["restarts"][0]["resumed_at_step"] >= seen  # lost at most the steps since that checkpoint
+    assert workers[killed][0] not in d["fits"][-1]["nodes"] and len(set(d["fits"][-1]["nodes"])) == 2
+    assert all(len(set(f["weights_sha256"])) == 1 for f in d["fits"])  # weights and masks, every replica
+    s = d["seconds_per_step"]
+    assert 0 < s["gradient_exchange"] < s["step"] and abs(s["compute"] + s["gradient_exchange"] - s["step"]) < 1e-3
+    assert report["sparsity"]["int8_weights"] == one_process_builds["sparsity"]  # the asked 50% of every layer
+    accuracy, local = report["accuracy"]["tflite_int8"], one_process_builds["accuracies"]
+    p = float(np.mean(local))
+    spread = max(abs(local[0] - local[1]), 3 * np.sqrt(2 * p * (1 - p) / report["accuracy"]["test_images"]))
+    assert abs(accuracy - p) <= spread, (accuracy, local)
+    assert "data-parallel training" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.needs_data
+@pytest.mark.xdist_group("ray")
+def test_a_build_that_cannot_finish_leaves_the_previous_folder(cluster, tmp_path):
+    """--max-failures 0 and a worker node lost: one line, exit 2, and the earlier build's folder as it was. Then more
+    workers than the cluster can place: refused up front, not waited for."""
+    address, workers, private = cluster
+    previous = private / "build"  # the build of the test before
+    if not (previous / "report.json").is_file():
+        pytest.skip("needs the build of test_a_build_on_two_nodes_survives_losing_one")
+    before = {p.name: sha256_file(p) for p in previous.iterdir()}
+    live = sum(proc.poll() is None for _, proc in workers.values())
+    driver = subprocess.Popen([MOBILEKIT, *BUILD, "--address", address, "--workers", str(live), "--max-failures", "0",
+                               "--out", str(previous)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        _kill_during(address, workers, driver, fit=0, checkpoint_step=1)
+        _, stderr = driver.communicate(timeout=900)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    assert driver.returncode == 2 and "Traceback" not in stderr, stderr[-3000:]
+    assert lines[-1].startswith("mobilekit build: error: data-parallel float training failed on 2 workers after 0 "
+                                "restart(s) (--max-failures 0): a worker was lost"), lines[-1]
+    assert {p.name: sha256_file(p) for p in previous.iterdir()} == before
+    t0 = time.monotonic()
+    refused = subprocess.run([MOBILEKIT, *BUILD, "--address", address, "--workers", "4", "--out",
+                              str(tmp_path / "never")], capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "workers=4 is more than the" in refused.stderr, refused.stderr[-2000:]
+    assert time.monotonic() - t0 < 120 and not (tmp_path / "never").exists()
