@@ -282,7 +282,8 @@ def prune(cfg: BuildConfig, data: Data, state: Trained, graph: PruneGraph | None
     fit(pruned, data.ds.x_train, data.ds.y_train, cfg, cfg.prune_epochs, lr,
         f"pruning to {what}", [tfmot.sparsity.keras.UpdatePruningStep()], seed_offset=1,
         min_steps=least, stage="prune", compiled=compiled,
-        wrap=Wrap("prune", state.model, {"sparsity": spec.sparsity or 0.5, "end_step": end_step, "m_by_n": spec.m_by_n}))
+        wrap=Wrap("prune", state.model, {"sparsity": spec.sparsity or 0.5, "end_step": end_step,
+                                          "m_by_n": spec.m_by_n}))
     stripped = strip_pruning(pruned)
     return Trained(stripped, {**state.accuracy, "keras_pruned": keras_metric(cfg, stripped, data)},
                    sparsity_masks(stripped))
