@@ -120,6 +120,15 @@ class _RayWatchdog:
                 self.proc.kill()
 
 
+def alive_nodes(ray) -> list[dict]:
+    return [n for n in ray.nodes() if n.get("Alive")]
+
+
+def cluster_line(ray) -> str:
+    """How many nodes and CPUs the Ray this process is connected to has."""
+    return f"{len(alive_nodes(ray))} Ray node(s), {ray.cluster_resources().get('CPU', 0):g} CPUs"
+
+
 def init(address: str | None, num_cpus: int | None = None):
     """Ray for this process: a local instance of its own with ``num_cpus`` (default: the machine's), or the cluster at
     ``address``; returns the ``ray`` module. A local instance is stopped by :func:`shutdown`, or by its watchdog when

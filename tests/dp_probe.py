@@ -6,11 +6,7 @@ Usage: python tests/dp_probe.py ADDRESS|local WORKERS STEPS exchange|alone OUT.n
 
 import sys
 
-import os
-
 import numpy as np
-
-OPT = os.environ.get("PROBE_OPT", "sgd")
 
 
 def main(address: str, workers: int, steps: int, mode: str, out: str) -> None:
@@ -20,7 +16,8 @@ def main(address: str, workers: int, steps: int, mode: str, out: str) -> None:
     from mobilekit.progress import console
 
     cfg = BuildConfig(arch="squeezenet1_1", workers=workers, address=None if address == "local" else address,
-                      batch_size=64, limit_train=1024, limit_test=64, epochs=1, seed=0, max_accuracy_drop=None, optimizer=OPT,
+                      batch_size=64, limit_train=1024, limit_test=64, epochs=1, seed=0, max_accuracy_drop=None,
+                      optimizer="adam",
                       # no dropout (its masks are drawn per worker) and no BatchNormalization (each worker normalises
                       # with its own batch's statistics): both differ from one process's by design
                       arch_kwargs={"dropout": 0.0, "batch_norm": False, "classifier_relu": False})

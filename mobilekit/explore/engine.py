@@ -70,12 +70,8 @@ def check_cpus(cfg: ExploreConfig, cluster_cpus: float | None = None) -> None:
                              "no trial could ever start")
 
 
-def _alive_nodes(ray) -> list[dict]:
-    return [n for n in ray.nodes() if n.get("Alive")]
-
-
 def _largest_node_cpus(ray) -> float:
-    return max([float(n.get("Resources", {}).get("CPU", 0)) for n in _alive_nodes(ray)] or [0.0])
+    return max([float(n.get("Resources", {}).get("CPU", 0)) for n in raycluster.alive_nodes(ray)] or [0.0])
 
 
 def _task(cfg: ExploreConfig) -> str:
@@ -329,10 +325,6 @@ def _check_shippable(cfg: ExploreConfig) -> None:
                              "name a registry teacher (ARCH or ARCH:WEIGHTS) or run the sweep without --address")
 
 
-def _cluster_line(ray) -> str:
-    return f"{len(_alive_nodes(ray))} Ray node(s), {ray.cluster_resources().get('CPU', 0):g} CPUs"
-
-
 def explore(cfg: ExploreConfig, console=None) -> dict:
     """Run a sweep end to end (or resume it); returns the results document (results.json).
 
@@ -407,7 +399,7 @@ def _sweep(cfg: ExploreConfig, out: Path, points: list[Point], space: dict, fing
         remove_dead_process_folders(Path(tempfile.gettempdir()), "mobilekit-tune-")  # a killed driver's
         storage = tempfile.mkdtemp(prefix=f"mobilekit-tune-{os.getpid()}-")  # Tune's own state; not the sweep's
         try:
-            console.print(f"  on {_cluster_line(ray)} ({'a local Ray of this sweep' if local else cfg.address}), "
+            console.print(f"  on {raycluster.cluster_line(ray)} ({'a local Ray of this sweep' if local else cfg.address}), "
                           f"{cfg.cpus_per_trial:g} CPU(s) per point")
             t_ship = time.perf_counter()
             shipped = _shipped(cfg, sweep, display.points, screened, out)

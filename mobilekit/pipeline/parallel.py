@@ -228,7 +228,9 @@ class Session:
 
     def _check_capacity(self) -> None:
         """Refused now, not waited for: more workers than the cluster's nodes can place at one CPU each."""
-        nodes = [n for n in self.ray.nodes() if n.get("Alive")]
+        from mobilekit.raycluster import alive_nodes
+
+        nodes = alive_nodes(self.ray)
         slots = sum(int(float(n.get("Resources", {}).get("CPU", 0))) for n in nodes)
         if self.cfg.workers > slots:
             where = f"the cluster at {self.cfg.address}" if self.cfg.address else "the local Ray"
@@ -273,10 +275,10 @@ class Session:
                               f"restart(s) (--max-failures {self.cfg.max_failures}): {why}")
 
     def where(self) -> str:
-        nodes = [n for n in self.ray.nodes() if n.get("Alive")]
-        cpus = sum(float(n.get("Resources", {}).get("CPU", 0)) for n in nodes)
+        from mobilekit.raycluster import cluster_line
+
         return (f"the cluster at {self.cfg.address}" if self.cfg.address else "a local Ray") + \
-            f" ({len(nodes)} node(s), {cpus:g} CPUs)"
+            f" ({cluster_line(self.ray)})"
 
     def close(self) -> None:
         import shutil
@@ -447,7 +449,7 @@ def _train(job: dict, xy: tuple, fit_id: int, keeper, strategy, exchange: bool, 
     with strategy.scope():
         model = rebuild(job)
         loss, metrics, one_hot = task.loss(cfg, model)
-        schedule = keras.optimizers.schedules.CosineDecay(job["lr"], n)
+        schedule = keras.optimizers.schedules.CosineDecay(job["lr"], n)  # as training.fit's (no import cycle)
         optimizer = (keras.optimizers.Adam(schedule) if cfg.optimizer == "adam"
                      else keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True))
         model.compile(optimizer, loss, metrics)
