@@ -1,16 +1,20 @@
-"""A data-parallel fit of K steps on Ray Train workers, its trained weights saved (tests/test_data_parallel.py runs
-it in a process of its own, once per worker count).
+"""Two data-parallel fits of K steps on Ray Train workers in one session, their trained weights saved
+(tests/test_data_parallel.py runs it in a process of its own, once per worker count): a plain fit (Adam), then a
+distillation fit from a teacher (SGD: Adam's update hardly moves when a wrong loss scale multiplies every gradient, SGD's
+moves with it, so the distiller's per-replica loss scaling is checked).
 
 Usage: python tests/dp_probe.py ADDRESS|local WORKERS STEPS exchange|alone OUT.npz
 """
 
 import sys
+from dataclasses import replace
 
 import numpy as np
 
 
 def main(address: str, workers: int, steps: int, mode: str, out: str) -> None:
     from mobilekit.backend import keras
+    from mobilekit.optimize.distill import Distiller
     from mobilekit.pipeline import parallel, stages
     from mobilekit.pipeline.config import BuildConfig
     from mobilekit.progress import console
@@ -22,17 +26,34 @@ def main(address: str, workers: int, steps: int, mode: str, out: str) -> None:
                       # with its own batch's statistics): both differ from one process's by design
                       arch_kwargs={"dropout": 0.0, "batch_norm": False, "classifier_relu": False})
     parallel.start(cfg, console, exchange=mode == "exchange")
+    saved = {}
     try:
         data = stages.load_data(cfg, console)
+        x, y = data.ds.x_train, data.ds.y_train
         keras.utils.set_random_seed(cfg.seed)
         model = stages.create_model(cfg, data)
         initial = model.get_weights()
-        record = parallel.fit(model, data.ds.x_train, data.ds.y_train, cfg, steps, cfg.lr, "probe", [], 0, None)
+        record = parallel.fit(model, x, y, cfg, steps, cfg.lr, "probe", [], 0, None)
+        saved.update(**_arrays("init", initial), **_arrays("plain", model.get_weights()),
+                     nodes=np.array(record["nodes"]), identical=np.array(record["replicas_identical"]))
+        keras.utils.set_random_seed(cfg.seed + 1)
+        teacher, student = stages.create_model(cfg, data), stages.create_model(cfg, data)
+        alpha, temperature = 0.5, 4.0
+        wrap = parallel.Wrap("distill", student, {"teacher_json": parallel.to_json(teacher),
+                                                  "teacher_weights": teacher.get_weights(), "alpha": alpha,
+                                                  "temperature": temperature})
+        saved.update(_arrays("dinit", student.get_weights()))
+        record = parallel.fit(Distiller(student, teacher, alpha, temperature), x, y, replace(cfg, optimizer="sgd"),
+                              steps, 0.05, "probe distilled", [], 0, wrap)
+        saved.update(**_arrays("distill", student.get_weights()),
+                     distilled_identical=np.array(record["replicas_identical"]))
     finally:
         parallel.stop()
-    np.savez(out, *model.get_weights(), **{f"init_{i}": w for i, w in enumerate(initial)},
-             nodes=np.array(record["nodes"]),
-             identical=np.array(record["replicas_identical"]))
+    np.savez(out, **saved)
+
+
+def _arrays(prefix: str, weights: list) -> dict:
+    return {f"{prefix}_{i}": w for i, w in enumerate(weights)}
 
 
 if __name__ == "__main__":

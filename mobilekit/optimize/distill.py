@@ -37,8 +37,13 @@ class Distiller(keras.Model):
         self.student, self.teacher = student, teacher
         self.teacher.trainable = False
         self.alpha, self.temperature = float(alpha), float(temperature)
-        self._ce = keras.losses.SparseCategoricalCrossentropy()
-        self._kl = keras.losses.KLDivergence()
+        # Per-example losses averaged over the global batch (tf.nn.compute_average_loss): under a distribution
+        # strategy (data-parallel workers) each replica's share is scaled so the summed gradients are the global
+        # batch's mean, as Keras' own training step does; alone, the same batch mean as before.
+        none = keras.losses.Reduction.NONE
+        self._ce = keras.losses.SparseCategoricalCrossentropy(reduction=none)
+        self._kl = keras.losses.KLDivergence(reduction=none)
+        self._loss = keras.metrics.Mean(name="loss")  # the running mean of the fit's losses, as Keras logs it
 
     def call(self, x, training=False):
         return self.student(x, training=training)
@@ -51,10 +56,12 @@ class Distiller(keras.Model):
         teacher = self.teacher(x, training=False)
         with tf.GradientTape() as tape:
             student = self.student(x, training=True)
-            hard = self._ce(y, student)
-            soft = self._kl(self._soft(teacher), self._soft(student)) * self.temperature ** 2
+            hard = tf.nn.compute_average_loss(self._ce(y, student))
+            soft = tf.nn.compute_average_loss(self._kl(self._soft(teacher), self._soft(student)))
+            soft = soft * self.temperature ** 2
             loss = self.alpha * hard + (1 - self.alpha) * soft
         variables = self.student.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self._loss.update_state(loss * tf.distribute.get_strategy().num_replicas_in_sync)  # this replica's mean
         self.compiled_metrics.update_state(y, student)
-        return {"loss": loss, **{m.name: m.result() for m in self.metrics}}
+        return {m.name: m.result() for m in self.metrics}

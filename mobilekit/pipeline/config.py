@@ -400,9 +400,6 @@ def _distributed_rules(v: dict, mode: str) -> None:
     if mode == "as_is":
         raise MobilekitError(f"workers={v['workers']}: a pretrained model without data trains nothing; give --data "
                              "to fine-tune it on several workers")
-    if v["teacher"] is not None:
-        raise MobilekitError(f"teacher={v['teacher']!r} with workers={v['workers']}: distillation does not run on "
-                             "Ray Train workers yet; distil without --workers")
     if v["batch_size"] % v["workers"]:
         raise MobilekitError(f"batch_size={v['batch_size']} does not divide among workers={v['workers']}: the global "
                              "batch is split evenly (give a multiple of the worker count)")

@@ -1,8 +1,8 @@
 """One build's training stages data-parallel on Ray Train (``--workers N``, ``--address HEAD:PORT``).
 
-:func:`mobilekit.pipeline.training.fit` hands every fit (float or fine-tune, pruning, clustering, QAT) to
-:func:`fit` here when the build is distributed (distillation is refused with ``--workers`` for now). The driver
-keeps the models, the data and everything after training (conversion, evaluation, checks, the report, the output folder); a fit travels as the
+:func:`mobilekit.pipeline.training.fit` hands every fit (float or fine-tune, the teacher, distillation, pruning,
+clustering, QAT) to :func:`fit` here when the build is distributed. The driver keeps the models, the data and
+everything after training (conversion, evaluation, checks, the report, the output folder); a fit travels as the
 model it starts from (its Keras config and weights), how that model was wrapped (:class:`Wrap`: the workers wrap it
 again with the same tfmot call, under the strategy's scope) and the shipped callbacks. The training images travel
 once per build through Ray's object store (nothing shared but Ray).
@@ -39,8 +39,8 @@ EXCHANGE_REPEATS = 10  # timed all-reduces of the gradients' shapes after a fit
 
 @dataclass
 class Wrap:
-    """How the model a fit trains was made from a plain Keras model ``base``: ``kind`` is plain, prune, qat or
-    cluster, ``args`` what the tfmot call took."""
+    """How the model a fit trains was made from a plain Keras model ``base``: ``kind`` is plain, prune, qat, cluster
+    or distill, ``args`` what the tfmot call (or the Distiller) took."""
 
     kind: str = "plain"
     base: object = None
@@ -79,6 +79,16 @@ def from_json(text: str, weights: list):
     return model
 
 
+def check_travels(model, what: str) -> None:
+    """A model a fit ships (a teacher from a file) must come back from its config: refused in one line if not."""
+    try:
+        from_json(to_json(model), model.get_weights())
+    except Exception as e:  # noqa: BLE001 - Keras raises many types for a config it cannot rebuild
+        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise MobilekitError(f"{what} cannot travel to the Ray Train workers (its Keras config does not rebuild: "
+                             f"{reason}); train without --workers") from None
+
+
 def rebuild(job: dict):
     """The model a fit trains, made again on a worker (inside the strategy's scope) from what travelled."""
     kind, args = job["wrap"]
@@ -98,6 +108,11 @@ def rebuild(job: dict):
         from mobilekit.optimize import cluster
 
         model = cluster(base, args["clusters"], preserve_sparsity=args["preserve_sparsity"])
+    elif kind == "distill":
+        from mobilekit.optimize.distill import Distiller
+
+        model = Distiller(base, from_json(args["teacher_json"], args["teacher_weights"]), args["alpha"],
+                          args["temperature"])
     else:
         raise ValueError(f"unknown wrap {kind!r}")
     model.set_weights(job["weights"])

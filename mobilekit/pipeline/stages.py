@@ -178,8 +178,14 @@ def train_float(cfg: BuildConfig, data: Data, model, teacher=None) -> float:
 
     if cfg.epochs > 0:
         trained = Distiller(model, teacher, cfg.distill_alpha, cfg.temperature) if teacher else model
+        wrap = None
+        if teacher and distributed(cfg):
+            from mobilekit.pipeline.parallel import to_json
+
+            wrap = Wrap("distill", model, {"teacher_json": to_json(teacher), "teacher_weights": teacher.get_weights(),
+                                           "alpha": cfg.distill_alpha, "temperature": cfg.temperature})
         fit(trained, data.ds.x_train, data.ds.y_train, cfg, cfg.epochs, cfg.lr,
-            "float training" + (" with the teacher" if teacher else ""))
+            "float training" + (" with the teacher" if teacher else ""), wrap=wrap)
     return keras_metric(cfg, model, data)
 
 
@@ -216,6 +222,10 @@ def teacher(cfg: BuildConfig, data: Data):
         if tuple(model.input_shape[1:]) != tuple(ds.input_shape):
             raise MobilekitError(f"--teacher {cfg.teacher!r} takes {model.input_shape[1:]}; the data is "
                                  f"{tuple(ds.input_shape)}")
+        if distributed(cfg):
+            from mobilekit.pipeline.parallel import check_travels
+
+            check_travels(model, f"--teacher {cfg.teacher!r}")
     else:
         accepted = inspect.signature(archs.builder(cfg.teacher)).parameters
         model = archs.create(cfg.teacher, input_shape=ds.input_shape, classes=len(ds.class_names),
