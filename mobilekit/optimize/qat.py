@@ -146,6 +146,22 @@ def calibrate_ranges(qat_model, float_model, images, batch_size: int = 32) -> in
     return sum(len(v) for v in pairs.values())
 
 
+def _traced_masking(pairs):
+    """One traced function that multiplies every kernel by its 0/1 mask: a single call a step, where eager assigns
+    cost a dispatch per layer (per replica too, on data-parallel workers). Multiplying by 0 or 1 is exact, traced or
+    not."""
+    from mobilekit.backend import tf
+
+    masks = [(kernel, tf.constant(mask)) for kernel, mask in pairs]
+
+    @tf.function
+    def reapply():
+        for kernel, mask in masks:
+            kernel.assign(kernel * mask)
+
+    return reapply
+
+
 class KeepSparsity(keras.callbacks.Callback):
     """Re-applies pruning masks to the kernels after every training batch.
 
@@ -183,8 +199,8 @@ class KeepSparsity(keras.callbacks.Callback):
     def apply(self):
         if self._pairs is None:
             self._pairs = self._collect()
-        for kernel, mask, _ in self._pairs:
-            kernel.assign(kernel * mask)
+            self._reapply = _traced_masking([(kernel, mask) for kernel, mask, _ in self._pairs])
+        self._reapply()
 
     def on_train_batch_end(self, batch, logs=None):
         self.apply()

@@ -485,7 +485,7 @@ def _train(job: dict, xy: tuple, fit_id: int, keeper, strategy, exchange: bool, 
     def dataset(input_context=None):
         return task.train_dataset(x, y, cfg, job["seed_offset"], one_hot, order=rows, batch=per)
 
-    data = strategy.distribute_datasets_from_function(dataset) if exchange else dataset()
+    data = _keep_iterator(strategy.distribute_datasets_from_function(dataset)) if exchange else dataset()
     watch = _callback_class()(keeper, fit_id, rank, world if exchange else 1, start, n, optimizer)
     if n > start:
         model.fit(data, epochs=1, steps_per_epoch=n - start, verbose=0, callbacks=[*job["callbacks"], watch])
@@ -497,6 +497,28 @@ def _train(job: dict, xy: tuple, fit_id: int, keeper, strategy, exchange: bool, 
               "compute_s": round(max(0.0, steady - seconds), 5) if steady is not None else None,
               "first_step_s": watch.first_step_s}
     ray.get(keeper.done.remote(fit_id, rank, record, weights if rank == 0 else None))
+
+
+_KEPT: list = []  # the distributed datasets' iterators of this worker's fits (_keep_iterator)
+
+
+def _keep_iterator(data):
+    """``data`` (a distributed dataset) whose iterators outlive the fit: they are kept until the worker leaves.
+
+    tf_keras drops its iterator when ``fit`` returns, and destroying a MultiWorkerMirroredStrategy iterator (its
+    MultiDeviceIterator waiting for a tf.data thread) held the worker for 1 to 60 s at random: 108 s of a 354-s
+    default build on two workers, while the other worker waited in the next collective. A kept iterator holds its
+    order and a prefetched batch or two."""
+    kept = type(data)
+
+    class Kept(kept):
+        def __iter__(self):
+            iterator = super().__iter__()
+            _KEPT.append(iterator)
+            return iterator
+
+    data.__class__ = Kept
+    return data
 
 
 def _exchange_seconds(strategy, model) -> tuple[float, float]:
@@ -530,8 +552,8 @@ def _callback_class():
         from mobilekit.backend import keras
 
         class WorkerCallback(keras.callbacks.Callback):
-            """On every worker: the step's time; every ``n / CHECKPOINTS_PER_FIT`` steps the weights and optimizer
-            state (read by every rank: a collective), kept by rank 0 with the keeper; rank 0's progress."""
+            """On every worker: the step's time. Rank 0: its progress, and every ``n / CHECKPOINTS_PER_FIT`` steps its
+            weights and optimizer state, kept with the keeper."""
 
             def __init__(self, keeper, fit_id: int, rank: int, workers: int, start: int, steps: int, optimizer):
                 super().__init__()
@@ -558,11 +580,15 @@ def _callback_class():
                     loss = (logs or {}).get("loss")
                     # Keras logs the sum of the workers' mean losses: their mean is the global batch's.
                     self.keeper.progress.remote(self.fit_id, step, None if loss is None else float(loss) / self.workers)
-                if step % self.every == 0 and step < self.steps:
-                    weights = self.model.get_weights()
-                    optimizer = [v.numpy() for v in self.optimizer.variables]
-                    if self.rank == 0:
-                        ray.get(self.keeper.save.remote(self.fit_id, step, weights, optimizer))
+                if step % self.every == 0 and step < self.steps and self.rank == 0:
+                    ray.get(self.keeper.save.remote(self.fit_id, step, self._local(self.model.weights),
+                                                    self._local(self.optimizer.variables)))
+
+            def _local(self, variables) -> list:
+                """This replica's values, read without a collective (BatchNormalization's moving statistics are
+                rank 0's own, not the workers' mean: a checkpoint resumes from them; the fit's end reads the mean)."""
+                local = self.model.distribute_strategy.experimental_local_results
+                return [local(v)[0].numpy() for v in variables]
 
             def steady_step_s(self) -> float | None:
                 """The median step after the first (which traces)."""
