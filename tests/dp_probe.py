@@ -1,7 +1,7 @@
 """Two data-parallel fits of K steps on Ray Train workers in one session, their trained weights saved
 (tests/test_data_parallel.py runs it in a process of its own, once per worker count): a plain fit (Adam), then a
-distillation fit from a teacher (SGD: Adam's update hardly moves when a wrong loss scale multiplies every gradient, SGD's
-moves with it, so the distiller's per-replica loss scaling is checked).
+distillation fit from a teacher (SGD: Adam's update hardly moves when a wrong loss scale multiplies every gradient,
+SGD's moves with it, so the distiller's per-replica loss scaling is checked).
 
 Usage: python tests/dp_probe.py ADDRESS|local WORKERS STEPS exchange|alone OUT.npz
 """
@@ -39,9 +39,7 @@ def main(address: str, workers: int, steps: int, mode: str, out: str) -> None:
         keras.utils.set_random_seed(cfg.seed + 1)
         teacher, student = stages.create_model(cfg, data), stages.create_model(cfg, data)
         alpha, temperature = 0.5, 4.0
-        wrap = parallel.Wrap("distill", student, {"teacher_json": parallel.to_json(teacher),
-                                                  "teacher_weights": teacher.get_weights(), "alpha": alpha,
-                                                  "temperature": temperature})
+        wrap = parallel.distill_wrap(student, teacher, alpha, temperature)
         saved.update(_arrays("dinit", student.get_weights()))
         record = parallel.fit(Distiller(student, teacher, alpha, temperature), x, y, replace(cfg, optimizer="sgd"),
                               steps, 0.05, "probe distilled", [], 0, wrap)

@@ -399,8 +399,8 @@ def _sweep(cfg: ExploreConfig, out: Path, points: list[Point], space: dict, fing
         remove_dead_process_folders(Path(tempfile.gettempdir()), "mobilekit-tune-")  # a killed driver's
         storage = tempfile.mkdtemp(prefix=f"mobilekit-tune-{os.getpid()}-")  # Tune's own state; not the sweep's
         try:
-            console.print(f"  on {raycluster.cluster_line(ray)} ({'a local Ray of this sweep' if local else cfg.address}), "
-                          f"{cfg.cpus_per_trial:g} CPU(s) per point")
+            where = "a local Ray of this sweep" if local else cfg.address
+            console.print(f"  on {raycluster.cluster_line(ray)} ({where}), {cfg.cpus_per_trial:g} CPU(s) per point")
             t_ship = time.perf_counter()
             shipped = _shipped(cfg, sweep, display.points, screened, out)
             callback = _ProgressCallback(display, cfg.seeds, cfg.schedule_timeout)

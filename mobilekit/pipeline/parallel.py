@@ -79,6 +79,12 @@ def from_json(text: str, weights: list):
     return model
 
 
+def distill_wrap(student, teacher, alpha: float, temperature: float) -> Wrap:
+    """How a distillation fit travels: the student as its base, the teacher as its config and weights, the mix."""
+    return Wrap("distill", student, {"teacher_json": to_json(teacher), "teacher_weights": teacher.get_weights(),
+                                     "alpha": alpha, "temperature": temperature})
+
+
 def check_travels(model, what: str) -> None:
     """A model a fit ships (a teacher from a file) must come back from its config: refused in one line if not."""
     try:

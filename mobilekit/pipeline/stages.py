@@ -18,7 +18,7 @@ from mobilekit import archs
 from mobilekit.backend import keras, tfmot
 from mobilekit.errors import MobilekitError
 from mobilekit.pipeline.config import TRAINING_ARCH_KWARGS, BuildConfig, arch_kwargs, distributed, teacher_is_file
-from mobilekit.pipeline.parallel import Wrap
+from mobilekit.pipeline.parallel import Wrap, distill_wrap
 from mobilekit.pipeline.training import eager_fit, fit, steps
 from mobilekit.settings import size_hw
 from mobilekit.tasks.base import Data
@@ -178,12 +178,8 @@ def train_float(cfg: BuildConfig, data: Data, model, teacher=None) -> float:
 
     if cfg.epochs > 0:
         trained = Distiller(model, teacher, cfg.distill_alpha, cfg.temperature) if teacher else model
-        wrap = None
-        if teacher and distributed(cfg):
-            from mobilekit.pipeline.parallel import to_json
-
-            wrap = Wrap("distill", model, {"teacher_json": to_json(teacher), "teacher_weights": teacher.get_weights(),
-                                           "alpha": cfg.distill_alpha, "temperature": cfg.temperature})
+        distil_on_workers = teacher is not None and distributed(cfg)
+        wrap = distill_wrap(model, teacher, cfg.distill_alpha, cfg.temperature) if distil_on_workers else None
         fit(trained, data.ds.x_train, data.ds.y_train, cfg, cfg.epochs, cfg.lr,
             "float training" + (" with the teacher" if teacher else ""), wrap=wrap)
     return keras_metric(cfg, model, data)
