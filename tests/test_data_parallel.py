@@ -113,6 +113,55 @@ def test_a_model_that_cannot_travel_is_refused():
     check_travels(keras.Sequential([keras.layers.Dense(2, input_shape=(3,))]), "a plain model")
 
 
+def _tfmot_fit(kind: str, installed: bool) -> tuple[bytes, int, int]:
+    """A tiny pruning or QAT fit under a one-device MirroredStrategy: (its weights' bytes, the MEAN reductions across
+    replicas the fit asked for, the QAT ranges ``average_ranges`` then averaged)."""
+    from mobilekit.backend import keras, tf
+    from mobilekit.optimize import prune, quantize_aware
+    from mobilekit.pipeline import replica_updates
+
+    undo = replica_updates.install() if installed else (lambda: None)
+    try:
+        replica_updates.forget_ranges()
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+        means = []
+        for method in ("reduce_to", "batch_reduce_to"):
+            real = getattr(strategy.extended, method)
+
+            def spy(op, *args, _real=real, **kwargs):
+                means.append(op == tf.distribute.ReduceOp.MEAN)
+                return _real(op, *args, **kwargs)
+
+            setattr(strategy.extended, method, spy)
+        keras.utils.set_random_seed(0)
+        with strategy.scope():
+            base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.ReLU(),
+                                     keras.layers.Flatten(), keras.layers.Dense(3)])
+            model = (prune(base, 0.5, end_step=4, frequency=2) if kind == "prune"
+                     else quantize_aware(base, preserve_sparsity=False))
+            model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        rng = np.random.default_rng(0)
+        x, y = rng.normal(size=(64, 8, 8, 3)).astype(np.float32), np.arange(64) % 3
+        callbacks = [__import__("tensorflow_model_optimization").sparsity.keras.UpdatePruningStep()] * (kind == "prune")
+        model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0, callbacks=callbacks)
+        during = sum(means)  # the fit's, before average_ranges' own one
+        ranges = replica_updates.average_ranges(strategy, model)
+        return b"".join(np.asarray(w).tobytes() for w in model.get_weights()), during, ranges
+    finally:
+        undo()
+
+
+@pytest.mark.parametrize("kind", ["prune", "qat"])
+def test_workers_skip_tfmots_per_step_exchanges_with_the_same_values(kind):
+    """On the workers, tfmot's pruning mask and QAT ranges are updated on each replica without a MEAN across replicas
+    every step; with one replica (where that mean is the value itself) the weights come out bit for bit as tfmot's."""
+    theirs, their_means, _ = _tfmot_fit(kind, installed=False)
+    ours, our_means, ranges = _tfmot_fit(kind, installed=True)
+    assert their_means > 0 and our_means == 0, (their_means, our_means)
+    assert ours == theirs
+    assert ranges == (0 if kind == "prune" else 4)  # QAT: the ReLU's and the Dense's output ranges, min and max
+
+
 # --- on a cluster of three one-CPU worker nodes ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ Each worker is a Ray Train worker (``TensorflowTrainer``: it sets ``TF_CONFIG``)
 order (each epoch a permutation: no example dropped or seen twice in an epoch), so the all-reduced gradient is the
 global batch's mean, and the peak learning rates stay the single-process ones. BatchNormalization normalises with each
 worker's own batch statistics (as data-parallel ImageNet training does; its moving statistics are averaged across
-workers when read); docs/data-parallel.md says why not TensorFlow's synchronised BatchNormalization.
+workers when read); docs/data-parallel.md says why not TensorFlow's synchronised BatchNormalization. tfmot's
+pruning mask and QAT ranges are updated without a cross-replica exchange every step (:mod:`.replica_updates`).
 
 Faults: rank 0 keeps a checkpoint (weights, optimizer state, step) with a :class:`Keeper` actor on the driver's
 node every ``1/CHECKPOINTS_PER_FIT`` of a fit; Ray Train's ``FailureConfig(max_failures)`` restarts a worker group
@@ -434,6 +435,10 @@ def worker_loop(config: dict) -> None:
     cpus = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
     tf.config.threading.set_intra_op_parallelism_threads(cpus)
     tf.config.threading.set_inter_op_parallelism_threads(cpus)
+    if config["strategy"]:
+        from mobilekit.pipeline import replica_updates
+
+        replica_updates.install()  # tfmot's per-step exchanges that need not be (this process trains nothing else)
     strategy = tf.distribute.MultiWorkerMirroredStrategy() if config["strategy"] else tf.distribute.get_strategy()
     keeper = config["keeper"]
     data: dict = {}
@@ -462,18 +467,24 @@ def _train(job: dict, xy: tuple, fit_id: int, keeper, strategy, exchange: bool, 
 
     from mobilekit import tasks
     from mobilekit.backend import keras
+    from mobilekit.pipeline import replica_updates
 
     x, y = xy
+    replica_updates.forget_ranges()
     cfg, n = job["cfg"], job["steps"]
     keras.utils.set_random_seed(cfg.seed + job["seed_offset"] + rank)
     task = tasks.of(cfg.arch)
     with strategy.scope():
         model = rebuild(job)
-        loss, metrics, one_hot = task.loss(cfg, model)
+        loss, _, one_hot = task.loss(cfg, model)
         schedule = keras.optimizers.schedules.CosineDecay(job["lr"], n)  # as training.fit's (no import cycle)
         optimizer = (keras.optimizers.Adam(schedule) if cfg.optimizer == "adam"
                      else keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True))
-        model.compile(optimizer, loss, metrics)
+        # No metrics but the loss (the driver measures the model), and the logs read from this replica: each metric
+        # and each log summed over the replicas was a collective of its own every step (6 of a plain step's 8).
+        # The loss's running mean is still averaged over the replicas inside the step: it is the global batch's.
+        model.compile(optimizer, loss)
+        model.distribute_reduction_method = "first"
         optimizer.build(model.trainable_variables)
     start = 0
     saved = ray.get(keeper.checkpoint.remote(fit_id))
@@ -492,9 +503,11 @@ def _train(job: dict, xy: tuple, fit_id: int, keeper, strategy, exchange: bool, 
         return task.train_dataset(x, y, cfg, job["seed_offset"], one_hot, order=rows, batch=per)
 
     data = _keep_iterator(strategy.distribute_datasets_from_function(dataset)) if exchange else dataset()
-    watch = _callback_class()(keeper, fit_id, rank, world if exchange else 1, start, n, optimizer)
+    watch = _callback_class()(keeper, fit_id, rank, start, n, optimizer)
     if n > start:
         model.fit(data, epochs=1, steps_per_epoch=n - start, verbose=0, callbacks=[*job["callbacks"], watch])
+    if exchange and world > 1:
+        replica_updates.average_ranges(strategy, model)  # QAT's ranges, kept per replica during the fit
     seconds, latency = _exchange_seconds(strategy, model) if exchange and world > 1 else (0.0, 0.0)
     weights = model.get_weights()  # every rank: BatchNormalization's moving statistics are read across replicas
     steady = watch.steady_step_s()
@@ -561,9 +574,9 @@ def _callback_class():
             """On every worker: the step's time. Rank 0: its progress, and every ``n / CHECKPOINTS_PER_FIT`` steps its
             weights and optimizer state, kept with the keeper."""
 
-            def __init__(self, keeper, fit_id: int, rank: int, workers: int, start: int, steps: int, optimizer):
+            def __init__(self, keeper, fit_id: int, rank: int, start: int, steps: int, optimizer):
                 super().__init__()
-                self.keeper, self.fit_id, self.rank, self.workers = keeper, fit_id, rank, workers
+                self.keeper, self.fit_id, self.rank = keeper, fit_id, rank
                 self.start, self.steps, self.optimizer = start, steps, optimizer
                 self.every = max(1, steps // CHECKPOINTS_PER_FIT)
                 self.times: list[float] = []
@@ -584,8 +597,7 @@ def _callback_class():
                 step = self.start + batch + 1
                 if self.rank == 0:
                     loss = (logs or {}).get("loss")
-                    # Keras logs the sum of the workers' mean losses: their mean is the global batch's.
-                    self.keeper.progress.remote(self.fit_id, step, None if loss is None else float(loss) / self.workers)
+                    self.keeper.progress.remote(self.fit_id, step, None if loss is None else float(loss))
                 if step % self.every == 0 and step < self.steps and self.rank == 0:
                     ray.get(self.keeper.save.remote(self.fit_id, step, self._local(self.model.weights),
                                                     self._local(self.optimizer.variables)))
