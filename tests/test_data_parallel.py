@@ -116,7 +116,7 @@ def test_a_model_that_cannot_travel_is_refused():
 def _tfmot_fit(kind: str, installed: bool) -> tuple[bytes, int, int]:
     """A tiny pruning or QAT fit under a one-device MirroredStrategy: (its weights' bytes, the MEAN reductions across
     replicas the fit asked for, the QAT ranges ``average_ranges`` then averaged)."""
-    from mobilekit.backend import keras, tf
+    from mobilekit.backend import keras, tf, tfmot
     from mobilekit.optimize import prune, quantize_aware
     from mobilekit.pipeline import replica_updates
 
@@ -142,7 +142,7 @@ def _tfmot_fit(kind: str, installed: bool) -> tuple[bytes, int, int]:
             model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         rng = np.random.default_rng(0)
         x, y = rng.normal(size=(64, 8, 8, 3)).astype(np.float32), np.arange(64) % 3
-        callbacks = [__import__("tensorflow_model_optimization").sparsity.keras.UpdatePruningStep()] * (kind == "prune")
+        callbacks = [tfmot.sparsity.keras.UpdatePruningStep()] if kind == "prune" else []
         model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0, callbacks=callbacks)
         during = sum(means)  # the fit's, before average_ranges' own one
         ranges = replica_updates.average_ranges(strategy, model)

@@ -2,9 +2,10 @@
 
 Under ``MultiWorkerMirroredStrategy`` each cross-replica exchange is a collective over gRPC, and the ones below sit
 in the middle of a step's forward pass, one after another: each pays the network's latency while the worker waits.
-On two one-CPU nodes they made a pruning step 1.5 times and a QAT step 1.3 times as long as a plain one (measured
-by counting the collectives in the traced training step: 16 in a plain SqueezeNet 1.1 step, 68 when pruning, 92 in
-QAT). :func:`install` changes two of tfmot's updates in the worker's process (never in a one-process build):
+Counted in the traced training step of SqueezeNet 1.1: a plain step had 8 collectives (2 since the workers read
+their logs from their own replica), a pruning step 34 (one more per pruned layer), a QAT step 46 (two more per
+activation quantizer). On two one-CPU nodes they made a pruning step 1.5 times and a QAT step 1.3 times as long as
+without them. :func:`install` changes two of tfmot's updates in the worker's process (never in a one-process build):
 
 - **Pruning: the mask applied in place.** tfmot's pruning wrapper writes ``kernel * mask`` back every step through an
   all-reduce MEAN of that product over the replicas (``Pruning._weight_assign_objs``: one collective per pruned layer
