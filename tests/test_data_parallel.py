@@ -162,6 +162,61 @@ def test_workers_skip_tfmots_per_step_exchanges_with_the_same_values(kind):
     assert ranges == (0 if kind == "prune" else 4)  # QAT: the ReLU's and the Dense's output ranges, min and max
 
 
+# A fresh process (MultiWorkerMirroredStrategy must come before any TensorFlow op): a QAT model with BatchNormalization
+# made again as a worker makes it, with and without local_rebuild; prints the counts and whether the weights are equal.
+REBUILD = """
+import contextlib, json
+import numpy as np
+from mobilekit.backend import keras, tf
+strategy = tf.distribute.MultiWorkerMirroredStrategy()
+from tensorflow.python.distribute import collective_all_reduce_strategy
+from mobilekit.optimize import quantize_aware
+from mobilekit.pipeline import parallel, replica_updates
+
+counts = {"first_values": 0, "reductions": 0}
+for cls, name, key in ((collective_all_reduce_strategy.CollectiveAllReduceExtended,
+                        "_get_variable_creator_initial_value", "first_values"),
+                       (collective_all_reduce_strategy.CollectiveAllReduceExtended, "_reduce_to", "reductions")):
+    def spy(self, *args, _real=getattr(cls, name), _key=key, **kwargs):
+        counts[_key] += 1
+        return _real(self, *args, **kwargs)
+    setattr(cls, name, spy)
+keras.utils.set_random_seed(0)
+base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization(),
+                         keras.layers.ReLU(), keras.layers.Flatten(), keras.layers.Dense(3)])
+base.layers[1].moving_mean.assign([0.5, -1.0, 2.0, 0.25])  # statistics a worker must not lose
+qat = quantize_aware(base, preserve_sparsity=False)
+job = {"wrap": ("qat", {"preserve_sparsity": False, "preserve_clusters": False}), "json": parallel.to_json(base),
+       "base_weights": base.get_weights(), "weights": qat.get_weights()}
+out = {}
+for local in (False, True):
+    counts.update(first_values=0, reductions=0)
+    keras.utils.set_random_seed(1)  # another worker's seed: its first values differ until set_weights
+    with strategy.scope(), (replica_updates.local_rebuild(strategy) if local else contextlib.nullcontext()):
+        model = parallel.rebuild(job)
+        model.compile(keras.optimizers.Adam(), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.optimizer.build(model.trainable_variables)
+    out[str(local)] = dict(counts)  # before get_weights, whose reads of the statistics are the fit end's, not ours
+    out[str(local)]["equal"] = all(np.array_equal(a, b) for a, b in zip(model.get_weights(), job["weights"]))
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_a_worker_rebuilds_its_model_without_exchanges_and_with_the_same_weights():
+    """local_rebuild: no variable asks the strategy for rank 0's first value and no BatchNormalization statistic is
+    averaged across the workers while a worker makes its fit's model again, and the model holds what travelled."""
+    result = subprocess.run([sys.executable, "-c", REBUILD], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    strategys, ours = out["False"], out["True"]
+    # What MultiWorkerMirroredStrategy does by itself: with one worker these are local, with two each is an exchange.
+    assert strategys["first_values"] > 50 and strategys["reductions"] > 4, strategys
+    assert ours["first_values"] == 0 and ours["reductions"] == 0, ours
+    assert strategys["equal"] and ours["equal"]
+
+
 # --- on a cluster of three one-CPU worker nodes ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -474,7 +474,7 @@ def _train(job: dict, xy: tuple, fit_id: int, keeper, strategy, exchange: bool, 
     cfg, n = job["cfg"], job["steps"]
     keras.utils.set_random_seed(cfg.seed + job["seed_offset"] + rank)
     task = tasks.of(cfg.arch)
-    with strategy.scope():
+    with strategy.scope(), replica_updates.local_rebuild(strategy):
         model = rebuild(job)
         loss, _, one_hot = task.loss(cfg, model)
         schedule = keras.optimizers.schedules.CosineDecay(job["lr"], n)  # as training.fit's (no import cycle)

@@ -20,10 +20,16 @@ without them. :func:`install` changes two of tfmot's updates in the worker's pro
   end (one collective). A moving average is linear in what it averages, so the mean of the replicas' averages is the
   moving average of the replicas' mean batch range: what tfmot keeps. What differs is only that a replica's
   fake-quant during the fit uses its own range. QAT is judged by the int8 file's accuracy, as before.
+
+Once per fit, :func:`local_rebuild` spares the strategy's exchanges while a worker makes the fit's model again (first
+values broadcast from rank 0, BatchNormalization statistics averaged on every read), whose values that model's
+``set_weights`` gives every worker anyway.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from typing import Callable
 
 RANGE_UPDATES = ("AssignMinEma", "AssignMaxEma")  # the names tfmot's MovingAvgQuantize gives its two range updates
@@ -108,3 +114,46 @@ def average_ranges(strategy, model) -> int:
 
         average()
     return len(ranges)
+
+
+
+@contextlib.contextmanager
+def local_rebuild(strategy):
+    """A fit's model made again on a worker (``parallel.rebuild``, compiled, its optimizer built) without
+    ``MultiWorkerMirroredStrategy``'s collectives: each one is an eager exchange with the other workers, one after
+    another. Rebuilding SqueezeNet 1.1 made about 250 (its QAT model far more), at a few ms each on one-CPU nodes:
+
+    - **First values.** Each new variable took rank 0's first value by a broadcast. Inside, each worker takes its
+      own, as one ``MirroredStrategy`` does. Every variable made here either starts the same on every worker (the
+      optimizer's zeros, pruning's masks, the loss tracker) or is overwritten at once with the same values on every
+      worker (``set_weights`` from what travelled).
+    - **Reads of BatchNormalization's moving statistics** (mirrored on read, aggregated by MEAN): each read in
+      cross-replica context averaged them over the workers: while Keras rebuilt the graph, and after every
+      ``assign`` of ``set_weights``. Inside, a read returns this worker's value. The values are the same on every
+      worker here (the same first values, then the same ``set_weights``), so their mean is that value; only the
+      read is skipped, not what is stored.
+
+    The fit's end compares every replica's weights (``digest``), and reads the statistics across the workers again.
+    """
+    from tensorflow.python.distribute import collective_all_reduce_strategy, mirrored_strategy, values
+    from tensorflow.python.ops import variable_scope
+
+    extended = strategy.extended
+    if not isinstance(extended, collective_all_reduce_strategy.CollectiveAllReduceExtended):
+        yield
+        return
+    cross_replica = values.SyncOnReadVariable._get_cross_replica
+
+    def local_mean(variable):
+        if variable.aggregation == variable_scope.VariableAggregation.MEAN:
+            return variable._get_on_device_or_primary().value()
+        return cross_replica(variable)
+
+    extended._get_variable_creator_initial_value = functools.partial(
+        mirrored_strategy.MirroredExtended._get_variable_creator_initial_value, extended)
+    values.SyncOnReadVariable._get_cross_replica = local_mean
+    try:
+        yield
+    finally:
+        del extended._get_variable_creator_initial_value  # the class's method again
+        values.SyncOnReadVariable._get_cross_replica = cross_replica
