@@ -116,7 +116,6 @@ def average_ranges(strategy, model) -> int:
     return len(ranges)
 
 
-
 @contextlib.contextmanager
 def local_rebuild(strategy):
     """A fit's model made again on a worker (``parallel.rebuild``, compiled, its optimizer built) without
