@@ -219,7 +219,7 @@ def summary_line(result: dict) -> str:
     line = f"- Measured (`python benchmarks/data_parallel.py`, worker nodes of 1 CPU on {h['model']}): "
     if b:
         line += (f"the default build took {b['one']['wall_seconds']:.0f} s on 1 worker and "
-                 f"{b['two']['wall_seconds']:.0f} s on 2 (mean of {b.get('runs', 1)}; **x{b['speedup']:.2f}**; "
+                 f"{b['two']['wall_seconds']:.0f} s on 2 (mean of {b['runs']}; **x{b['speedup']:.2f}**; "
                  f"explore's separate builds x{b['explore_speedup']:.2f}); ")
     sq = next(m for m in result["measured"] if m["arch"] == "squeezenet1_1" and m["workers"] == 2)
     return line + (f"a SqueezeNet 1.1 step on 2 workers spends {sq['exchange_s'] * 1000:.0f} ms of "
@@ -228,7 +228,7 @@ def summary_line(result: dict) -> str:
 
 
 def _walls(run: dict) -> str:
-    return f" (runs: {', '.join(f'{w:.0f}' for w in run['wall_runs'])} s)" if len(run.get("wall_runs", [])) > 1 else ""
+    return f" (runs: {', '.join(f'{w:.0f}' for w in run['wall_runs'])} s)" if len(run["wall_runs"]) > 1 else ""
 
 
 def _outside(fit: dict) -> float:
@@ -252,7 +252,7 @@ def to_markdown(result: dict) -> str:
                    f"x{one['step_s'] / two['step_s']:.2f} |")
     b = result.get("default_build")
     if b:
-        out += ["", f"The default build (`mobilekit build --arch squeezenet`), {b.get('runs', 1)} run(s) each, "
+        out += ["", f"The default build (`mobilekit build --arch squeezenet`), {b['runs']} run(s) each, "
                     f"alternated: on 1 worker node {b['one']['wall_seconds']:.0f} s{_walls(b['one'])}; on 2 "
                     f"{b['two']['wall_seconds']:.0f} s{_walls(b['two'])} (**x{b['speedup']:.2f}** of the means; "
                     f"explore's separate builds reached x{b['explore_speedup']:.2f} on the same set-up). int8 "

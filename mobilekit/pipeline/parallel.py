@@ -14,7 +14,8 @@ order (each epoch a permutation: no example dropped or seen twice in an epoch), 
 global batch's mean, and the peak learning rates stay the single-process ones. BatchNormalization normalises with each
 worker's own batch statistics (as data-parallel ImageNet training does; its moving statistics are averaged across
 workers when read); docs/data-parallel.md says why not TensorFlow's synchronised BatchNormalization. tfmot's
-pruning mask and QAT ranges are updated without a cross-replica exchange every step (:mod:`.replica_updates`).
+pruning mask and QAT ranges are updated without a cross-replica exchange every step, and each fit's model is made again
+without the strategy's exchanges (:mod:`.replica_updates`).
 
 Faults: rank 0 keeps a checkpoint (weights, optimizer state, step) with a :class:`Keeper` actor on the driver's
 node every ``1/CHECKPOINTS_PER_FIT`` of a fit; Ray Train's ``FailureConfig(max_failures)`` restarts a worker group
