@@ -68,7 +68,9 @@ def convert_detector(model, anchors: np.ndarray, calibration: np.ndarray | None,
 
     spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32)
     module = tf.Module()
-    module.model = model
+    # The variables only, not the Keras model: saving a model traces every layer's call for the SavedModel's
+    # Keras metadata (17 s of a small detector's conversion), which the converter never reads.
+    module.weights = list(model.variables)
 
     def outputs(x):
         deltas, scores = model(x, training=False)
