@@ -201,6 +201,7 @@ def test_a_classifier_given_a_folder_of_boxes_is_told_so(tmp_path, capsys):
         "squeezedet builds detectors from it"), err
 
 
+@pytest.mark.slow  # builds two ImageNet-size backbones (2-3 s each): the full lane (CI) runs it
 @pytest.mark.parametrize(("backbone", "features", "channels"), [("mobilenet_v2", "block_12_add", 96),
                                                                 ("efficientnet_lite0", "block_10_add", 112)])
 def test_the_same_head_sits_on_the_other_backbones_at_stride_16(backbone, features, channels):
@@ -265,6 +266,7 @@ def test_the_float_model_s_map_is_the_evaluation_that_gave_keras_float():
     assert Detection.keras_float_map({"keras_pruned": 0.2}, transfer) is None
 
 
+@pytest.mark.slow  # builds two ImageNet-size backbones (2-3 s each): the full lane (CI) runs it
 @pytest.mark.parametrize("backbone", ["mobilenet_v2", "efficientnet_lite0"])
 def test_a_pretrained_backbone_holds_the_ported_imagenet_weights_and_the_head_starts_untrained(backbone):
     """--weights imagenet: every backbone layer of the detector equals the ported ImageNet classifier's, built in the

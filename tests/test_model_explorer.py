@@ -59,6 +59,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # starts Chromium (4-5 s): the full lane (CI) runs it
 @pytest.mark.needs_browser
 def test_view_shows_the_graph_and_the_planted_layer_in_the_worst_colour(planted):
     from playwright.sync_api import sync_playwright

@@ -54,6 +54,7 @@ def test_efficientnet_checkpoint_reads_as_the_lukemelas_layout():
     assert hashlib.sha256(entry.checkpoint().read_bytes()).hexdigest() == entry.sha256
 
 
+@pytest.mark.slow  # builds two ImageNet-size backbones (2-3 s each): the full lane (CI) runs it
 @pytest.mark.parametrize("arch", ["mobilenet_v2", "efficientnet_lite0"])
 def test_the_head_is_swapped_and_the_backbone_keeps_imagenet_weights(arch):
     imagenet = pretrained_model(arch, "imagenet", (SIZE, SIZE, 3))

@@ -13,6 +13,7 @@ perspective, no lighting of the object by the scene). docs/detection.md says wha
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
@@ -92,11 +93,17 @@ def compose(rng, background: np.ndarray, items: np.ndarray, labels: np.ndarray) 
             np.asarray(kept, np.int32), np.asarray(masks, bool).reshape(-1, size, size))
 
 
-def make_split(folder: Path, split: str, count: int, seed: int, size: int = SIZE) -> DetectionSet:
-    """``count`` composed images as PNGs in ``folder`` and their :class:`DetectionSet` (classes: Fashion-MNIST's)."""
+@functools.lru_cache(maxsize=1)
+def _items():
+    """Fashion-MNIST at 28x28x1, read once a process (each split of the set reads it; only indexed, never written)."""
     from mobilekit.data import load_fashion_mnist
 
-    fm = load_fashion_mnist(28, 1)
+    return load_fashion_mnist(28, 1)
+
+
+def make_split(folder: Path, split: str, count: int, seed: int, size: int = SIZE) -> DetectionSet:
+    """``count`` composed images as PNGs in ``folder`` and their :class:`DetectionSet` (classes: Fashion-MNIST's)."""
+    fm = _items()
     x, y = (fm.x_train, fm.y_train) if split == "train" else (fm.x_test, fm.y_test)
 
     def draw(rng, background):
