@@ -1,7 +1,9 @@
-"""Two data-parallel fits of K steps on Ray Train workers in one session, their trained weights saved
-(tests/test_data_parallel.py runs it in a process of its own, once per worker count): a plain fit (Adam), then a
-distillation fit from a teacher (SGD: Adam's update hardly moves when a wrong loss scale multiplies every gradient,
-SGD's moves with it, so the distiller's per-replica loss scaling is checked).
+"""Three data-parallel fits on Ray Train workers in one session, their trained weights saved
+(tests/test_data_parallel.py runs it in a process of its own, once per worker count): a plain fit (Adam) of K steps,
+then a distillation fit from a teacher (SGD: Adam's update hardly moves when a wrong loss scale multiplies every
+gradient, SGD's moves with it, so the distiller's per-replica loss scaling is checked), then a plain fit of
+EAGER_STEPS SGD steps run eagerly (a build's few-step fits are; SGD again, so a gradient summed instead of averaged
+over the replicas shows).
 
 Usage: python tests/dp_probe.py ADDRESS|local WORKERS STEPS exchange|alone OUT.npz
 """
@@ -10,6 +12,8 @@ import sys
 from dataclasses import replace
 
 import numpy as np
+
+EAGER_STEPS = 6  # the third fit, run eagerly as a build's fits of this few float steps are (training.EAGER_MAX_STEPS)
 
 
 def main(address: str, workers: int, steps: int, mode: str, out: str) -> None:
@@ -45,6 +49,12 @@ def main(address: str, workers: int, steps: int, mode: str, out: str) -> None:
                               steps, 0.05, "probe distilled", [], 0, wrap)
         saved.update(**_arrays("distill", student.get_weights()),
                      distilled_identical=np.array(record["replicas_identical"]))
+        keras.utils.set_random_seed(cfg.seed + 2)
+        model = stages.create_model(cfg, data)
+        saved.update(_arrays("einit", model.get_weights()))
+        record = parallel.fit(model, x, y, replace(cfg, optimizer="sgd"), EAGER_STEPS, 0.05, "probe eager", [], 0, None,
+                              eager=True)
+        saved.update(**_arrays("eager", model.get_weights()), eagerly_identical=np.array(record["replicas_identical"]))
     finally:
         parallel.stop()
     np.savez(out, **saved)

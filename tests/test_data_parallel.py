@@ -26,6 +26,7 @@ PROBE = str(Path(__file__).parent / "dp_probe.py")
 # a gradient per step), and Adam's division by sqrt(v) passes it on, largest where a gradient is near zero; measured
 # 8e-7 (local Ray) here. Training each worker alone on its rows (the negative control) differs by 1.1. The distillation
 # fit (10 SGD steps) measured 8e-7 too, its control 1.2; a distiller that did not scale its loss per replica, 0.95.
+# The eager fit (6 SGD steps, run as a build's few-step fits are) measured 1.5e-6, its control 0.94.
 TOLERANCE = 1e-4
 
 
@@ -227,8 +228,8 @@ def cluster(tmp_path_factory):
 
 
 def _probe(address: str, workers: int, mode: str, out: Path) -> dict:
-    """The probe's two fits: {"plain": ..., "distill": ...}, each its weights before and after and whether every replica
-    ended the same."""
+    """The probe's three fits: {"plain": ..., "distill": ..., "eager": ...}, each its weights before and after and
+    whether every replica ended the same."""
     result = subprocess.run([sys.executable, PROBE, address, str(workers), "10", mode, str(out)], capture_output=True,
                             text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -241,6 +242,8 @@ def _probe(address: str, workers: int, mode: str, out: Path) -> dict:
     return {"plain": {"weights": arrays("plain"), "initial": arrays("init"), "identical": bool(saved["identical"])},
             "distill": {"weights": arrays("distill"), "initial": arrays("dinit"),
                         "identical": bool(saved["distilled_identical"])},
+            "eager": {"weights": arrays("eager"), "initial": arrays("einit"),
+                      "identical": bool(saved["eagerly_identical"])},
             "nodes": list(saved["nodes"])}
 
 
@@ -259,14 +262,15 @@ def _drift(one: dict, other: dict) -> float:
 @pytest.mark.xdist_group("ray")
 def test_two_workers_reach_one_workers_weights(cluster, tmp_path):
     """Same seed, same global batch, 10 steps: two workers on two nodes end within TOLERANCE of one worker, and every
-    replica holds the same weights, for a plain fit (Adam) and a distillation fit from a teacher (SGD). Negative
-    control: each worker training alone on its rows (no exchange) is far outside it."""
+    replica holds the same weights, for a plain fit (Adam), a distillation fit from a teacher (SGD) and a plain fit of
+    6 SGD steps run eagerly (as a build's few-step fits are). Negative control: each worker training alone on its rows
+    (no exchange) is far outside it."""
     address, _, _ = cluster
     one = _probe(address, 1, "exchange", tmp_path / "one.npz")
     two = _probe(address, 2, "exchange", tmp_path / "two.npz")
     alone = _probe(address, 2, "alone", tmp_path / "alone.npz")
     assert len(set(two["nodes"])) == 2
-    for fit in ("plain", "distill"):
+    for fit in ("plain", "distill", "eager"):
         assert two[fit]["identical"], fit
         assert _norm([a - b for a, b in zip(one[fit]["initial"], two[fit]["initial"])]) == 0  # the same start
         assert _drift(one[fit], two[fit]) < TOLERANCE, fit

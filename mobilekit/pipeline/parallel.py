@@ -368,15 +368,16 @@ def current() -> Session:
     return _SESSION[-1]
 
 
-def fit(model, x, y, cfg, n: int, lr: float, title: str, callbacks, seed_offset: int, wrap: Wrap | None) -> dict:
+def fit(model, x, y, cfg, n: int, lr: float, title: str, callbacks, seed_offset: int, wrap: Wrap | None,
+        eager: bool = False) -> dict:
     """Train ``model`` (on the driver: its weights are replaced by the trained ones) for ``n`` steps on the
-    session's workers; returns the fit's record."""
+    session's workers, eagerly if ``eager`` (a few steps: training.EAGER_MAX_STEPS); returns the fit's record."""
     session = current()
     ray = session.ray
     wrap = wrap or Wrap("plain", model)
     job = {"json": to_json(wrap.base), "base_weights": wrap.base.get_weights(), "wrap": (wrap.kind, wrap.args),
            "weights": model.get_weights(), "callbacks": list(callbacks), "cfg": cfg, "steps": n, "lr": lr,
-           "seed_offset": seed_offset, "data": [session.data_ref(x, y)]}
+           "seed_offset": seed_offset, "eager": eager, "data": [session.data_ref(x, y)]}
     t0 = time.perf_counter()
     fit_id = ray.get(session.keeper.submit.remote([ray.put(job)]))
     _wait_with_progress(session, fit_id, n, title)
@@ -484,7 +485,7 @@ def _train(job: dict, xy: tuple, fit_id: int, keeper, strategy, exchange: bool, 
         # No metrics but the loss (the driver measures the model), and the logs read from this replica: each metric
         # and each log summed over the replicas was a collective of its own every step (6 of a plain step's 8).
         # The loss's running mean is still averaged over the replicas inside the step: it is the global batch's.
-        model.compile(optimizer, loss)
+        model.compile(optimizer, loss, run_eagerly=job["eager"])
         model.distribute_reduction_method = "first"
         optimizer.build(model.trainable_variables)
     start = 0

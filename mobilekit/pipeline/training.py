@@ -55,10 +55,11 @@ def fit(model, x, y, cfg, epochs: float, lr: float, title: str, callbacks=(), se
     from mobilekit.pipeline.config import distributed
 
     n = steps(cfg, len(x), epochs, min_steps)
+    eager = eager_fit(n, stage)
     if distributed(cfg):
         from mobilekit.pipeline import parallel
 
-        record = parallel.fit(model, x, y, cfg, n, lr, title, callbacks, seed_offset, wrap)
+        record = parallel.fit(model, x, y, cfg, n, lr, title, callbacks, seed_offset, wrap, eager)
         _record("train_steps", n)
         _record("train_images", n * cfg.batch_size)
         # Starting the worker group and tracing count as the first step: the steps after it set the images/s.
@@ -66,8 +67,8 @@ def fit(model, x, y, cfg, epochs: float, lr: float, title: str, callbacks=(), se
         _record("first_step_s", max(0.0, record["seconds"] - steady * (n - 1)) if steady else record["seconds"])
         _record("train_s", record["seconds"])
         _record("fits", 1)
+        _record("eager_fits", int(eager))
         return n
-    eager = eager_fit(n, stage)
     task = tasks.of(cfg.arch)
     loss, metrics, one_hot = task.loss(cfg, model)
     if not compiled:
