@@ -261,11 +261,18 @@ def _slow_folder(d: Path) -> Path:
 SWEEPS = [c for c in SLOW if c.startswith("mobilekit explore")]  # share one folder: `--report` reads them
 
 
+def _slow_param(command: str):
+    """A SLOW command as a test case: one that starts Ray (`--workers`) runs on the Ray tests' worker, one Ray user at
+    a time (its two lock-stepped workers beside a cluster test's three nodes slowed both)."""
+    marks = [pytest.mark.xdist_group("ray")] if "--workers" in command else []
+    return pytest.param(command, id=command, marks=marks)
+
+
 # Each command in its own folder, so the test workers (pytest-xdist) run them side by side.
 @pytest.mark.slow
 @pytest.mark.needs_data
 @pytest.mark.needs_arm_root
-@pytest.mark.parametrize("command", [pytest.param(c, id=c) for c in SLOW if c not in SWEEPS])
+@pytest.mark.parametrize("command", [_slow_param(c) for c in SLOW if c not in SWEEPS])
 def test_slow_readme_command_runs_with_a_small_budget(tmp_path, command):
     d = _slow_folder(tmp_path)
     run(command, d, _budget(command))
