@@ -236,8 +236,9 @@ def _probe(address: str, workers: int, mode: str, out: Path) -> dict:
     saved = np.load(out)
 
     def arrays(prefix):
-        return [saved[k] for k in sorted((k for k in saved.files if k.startswith(prefix + "_")),
-                                         key=lambda k: int(k.rsplit("_", 1)[1]))]
+        index = {int(k[len(prefix) + 1:]): k for k in saved.files
+                 if k.startswith(prefix + "_") and k[len(prefix) + 1:].isdigit()}  # not "eager_…" flags
+        return [saved[index[i]] for i in sorted(index)]
 
     return {"plain": {"weights": arrays("plain"), "initial": arrays("init"), "identical": bool(saved["identical"])},
             "distill": {"weights": arrays("distill"), "initial": arrays("dinit"),

@@ -60,14 +60,10 @@ def fit(model, x, y, cfg, epochs: float, lr: float, title: str, callbacks=(), se
         from mobilekit.pipeline import parallel
 
         record = parallel.fit(model, x, y, cfg, n, lr, title, callbacks, seed_offset, wrap, eager)
-        _record("train_steps", n)
-        _record("train_images", n * cfg.batch_size)
         # Starting the worker group and tracing count as the first step: the steps after it set the images/s.
         steady = record["step_s"]
-        _record("first_step_s", max(0.0, record["seconds"] - steady * (n - 1)) if steady else record["seconds"])
-        _record("train_s", record["seconds"])
-        _record("fits", 1)
-        _record("eager_fits", int(eager))
+        first = max(0.0, record["seconds"] - steady * (n - 1)) if steady else record["seconds"]
+        _record_fit(n, cfg.batch_size, first, record["seconds"], eager)
         return n
     task = tasks.of(cfg.arch)
     loss, metrics, one_hot = task.loss(cfg, model)
@@ -85,14 +81,19 @@ def fit(model, x, y, cfg, epochs: float, lr: float, title: str, callbacks=(), se
     model.run_eagerly = False
     # The first step traces and compiles the training function (unless eager): its own entry, out of the images/s.
     first = (progress.first_step_end or end) - t0
-    _record("train_steps", n)
-    _record("train_images", n * cfg.batch_size)
-    _record("first_step_s", first)
-    _record("train_s", end - t0)
-    _record("fits", 1)
-    _record("eager_fits", int(eager))
+    _record_fit(n, cfg.batch_size, first, end - t0, eager)
     _record("reused_fits", int(compiled))
     return n
+
+
+def _record_fit(n: int, batch: int, first: float, seconds: float, eager: bool) -> None:
+    """One fit of ``n`` steps in the stage's throughput: its images, its first step (tracing) and all its seconds."""
+    _record("train_steps", n)
+    _record("train_images", n * batch)
+    _record("first_step_s", first)
+    _record("train_s", seconds)
+    _record("fits", 1)
+    _record("eager_fits", int(eager))
 
 
 def _create_variables(model, optimizer, x, labels, cfg) -> None:
