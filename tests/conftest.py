@@ -256,6 +256,12 @@ def kill_tree(proc: subprocess.Popen) -> list[int]:
     return pids
 
 
+# The GCS marks a node dead after this many failed health checks this far apart (Ray's defaults, 5 of 3 s, took 26 s
+# from a SIGKILLed node to Ray Train's restart here), as Ray's own node-death tests set it: a killed node's raylet
+# refuses the check at once, a live one gets Ray's default 10 s to answer each.
+FAST_NODE_DEATH = {"health_check_period_ms": 1000, "health_check_failure_threshold": 5}
+
+
 @contextlib.contextmanager
 def ray_cluster(private: Path, names: tuple[str, ...]):
     """A Ray cluster this test owns: a head with no CPUs and a worker node of one CPU per name, each in a mount
@@ -268,7 +274,8 @@ def ray_cluster(private: Path, names: tuple[str, ...]):
 
     prefix = namespace_prefix()
     hide = [str(private)] + [d for d in map(os.path.expanduser, FASHION_MNIST_DIRS) if os.path.isdir(d)]
-    head = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    head = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False,
+                                                         "_system_config": FAST_NODE_DEATH})
     workers = {}
     try:
         for name in names:
