@@ -68,17 +68,11 @@ SLOW = {  # command -> why it is slow (what the appended budget cuts)
     "mobilekit build --arch squeezenet1_0 --data photos/ --input-size 96 --epochs 10 --out build/photos":
         "trains 10 epochs",
     "mobilekit build --sparsity 0 --no-qat": "trains on 60,000 images",
-    "mobilekit build --max-accuracy-drop 0.5 --strict-budget": "trains on 60,000 images, maybe several candidates",
     "mobilekit build --limit-train 2000 --limit-test 500 --input-size 32 --epochs 4": "trains 4 epochs",
-    "mobilekit build --arch shufflenet_v1 --groups 3 --scale 0.5": "trains on 60,000 images",
-    "mobilekit build --arch mobilenet_v2 --weights imagenet": "ports and converts a 224x224 ImageNet model",
     "mobilekit build --arch efficientnet_lite0 --weights imagenet --data photos/ --input-size 128":
         "fine-tunes a pretrained backbone",
     "mobilekit build --arch mobilenet_v2 --weights imagenet --data photos/ --test-data held-out/ --fine-tune block_12 "
     "--recipe int8-qat": "fine-tunes a pretrained backbone",
-    "mobilekit build --arch squeezenet1_1 --data photos/ --input-size 96 --epochs 20 --teacher mobilenet_v2:imagenet":
-        "fine-tunes a teacher, trains two students",
-    "mobilekit build --arch squeezenet1_0 --recipe deep-compression": "trains 4.5 epochs on 60,000 images",
     "mobilekit build --recipe cluster-int8 --clusters 8": "trains on 60,000 images",
     "mobilekit build --recipe int8-ptq --calibration mse --bias-correction": "trains on 60,000 images",
     "mobilekit build --recipe int8-ptq --rewrites pad-fold,normalization-fold,space-to-depth-stem":
@@ -86,8 +80,6 @@ SLOW = {  # command -> why it is slow (what the appended budget cuts)
     "mobilekit build --arch squeezenet1_0 --recipe deep-compression --size-only": "k-means on 1.2 M weights",
     "mobilekit build --arch squeezenet1_1 --teacher squeezenet1_0": "trains a teacher and two students",
     "mobilekit bench --compare onnxruntime --arch squeezenet1_1": "converts and times four 224x224 models",
-    "mobilekit build --arch squeezenet --device snapdragon-865": "trains, then emulates on ARM",
-    "mobilekit info --arch mobilenet_v2 --device snapdragon-8-gen-2": "emulates two 224x224 models on ARM",
     "mobilekit explore --arch squeezenet1_1 --space squeeze_ratio=0.25,0.5 --space pct3x3=0.25,0.5":
         "trains 4 design points",
     "mobilekit explore --search oneatatime --seeds 2 --space squeeze_ratio=0.125,0.25,0.5,1.0":
@@ -100,6 +92,25 @@ SLOW = {  # command -> why it is slow (what the appended budget cuts)
     "mobilekit build --keep-float fire9_expand3x3_relu --int16 'fire8_*'": "trains on 60,000 images",
     "mobilekit build --io float32": "trains on 60,000 images",
     "mobilekit build --arch squeezenet --workers 2": "trains on 60,000 images on two Ray Train workers",
+}
+# SLOW commands whose path a dedicated end-to-end test runs with the same flags (the file and test named): the suite
+# parses and resolves them as written (flags, recipe, mode defaults: what a renamed or refused flag would break) and
+# checks the named tests exist, rather than running a second build of the same kind (about 330 s of the full run).
+COVERED = {
+    "mobilekit build --arch squeezenet --device snapdragon-865":
+        "test_build_e2e.py::test_build_with_architecture_knobs",
+    "mobilekit build --arch shufflenet_v1 --groups 3 --scale 0.5":
+        "test_archs.py::test_shufflenet_v1_every_groups_and_scale_builds",
+    "mobilekit build --max-accuracy-drop 0.5 --strict-budget":
+        "test_budget.py::test_a_build_judges_its_budget_on_the_validation_split_it_never_trained_on",
+    "mobilekit build --arch mobilenet_v2 --weights imagenet":
+        "test_pretrained_build.py::test_int8_file_is_full_integer_224_and_one_partition",
+    "mobilekit build --arch squeezenet1_1 --data photos/ --input-size 96 --epochs 20 --teacher mobilenet_v2:imagenet":
+        "test_transfer_build.py::test_small_data_squeezenet_keeps_its_float_accuracy_and_learns_from_a_pretrained_teacher",
+    "mobilekit build --arch squeezenet1_0 --recipe deep-compression":
+        "test_build_e2e.py::test_deep_compression_recipe_is_deterministic_and_survives_into_the_file",
+    "mobilekit info --arch mobilenet_v2 --device snapdragon-8-gen-2":
+        "test_emulate.py::test_info_predicts_untrained_float_and_int8",
 }
 OUTSIDE = {
     "bash scripts/setup.sh && .venv/bin/mobilekit build --arch squeezenet":
@@ -131,12 +142,27 @@ def readme_commands() -> list[str]:
 
 
 def test_every_readme_command_is_classified():
-    classified = CHEAP | CHEAP_ARM | set(SLOW) | set(OUTSIDE)
+    classified = CHEAP | CHEAP_ARM | set(SLOW) | set(COVERED) | set(OUTSIDE)
     commands = readme_commands()
     assert len(commands) >= 30
     assert [c for c in commands if c not in classified] == []
     assert [c for c in classified if c not in commands] == []  # the lists follow the README
     assert CHEAP_FULL_LANE <= CHEAP
+    assert not set(COVERED) & set(SLOW)
+
+
+@pytest.mark.parametrize("command", sorted(COVERED))
+def test_covered_readme_command_resolves_and_its_test_exists(command):
+    """A command whose build another test runs: it parses and resolves as written, and the named test is there."""
+    from mobilekit import cli
+    from mobilekit.cli.flags import settings_of
+    from mobilekit.pipeline import BuildConfig
+
+    args = cli.build_parser().parse_args(shlex.split(command)[1:])
+    if args.command == "build":
+        BuildConfig(**settings_of(args))  # the schema's rules, the recipe, the mode defaults, the teacher's name
+    path, name = COVERED[command].split("::")
+    assert re.search(rf"^def {name}\(", (ROOT / "tests" / path).read_text(), re.M), COVERED[command]
 
 
 def test_readme_and_docs_numbers_match_the_committed_json():
