@@ -323,25 +323,19 @@ def _kill_during(address: str, workers: dict, driver: subprocess.Popen, fit: int
 
 
 @pytest.fixture(scope="module")
-def one_process_builds(tmp_path_factory):
-    """The same build in one process, seeds 0 and 1: their int8 accuracies (the run-to-run spread) and the int8 file's
-    sparsity (the same count of zeros per layer whatever the seed)."""
-    reports = []
-    for seed in (0, 1):
-        folder = tmp_path_factory.mktemp(f"local{seed}")
-        result = subprocess.run([MOBILEKIT, *BUILD, "--seed", str(seed), "--out", str(folder)], capture_output=True,
-                                text=True, timeout=1200)
-        assert result.returncode == 0, result.stderr[-3000:]
-        reports.append(json.loads((folder / "report.json").read_text()))
-    assert reports[0]["sparsity"]["int8_weights"] == reports[1]["sparsity"]["int8_weights"]
-    return {"accuracies": [r["accuracy"]["tflite_int8"] for r in reports],
-            "sparsity": reports[0]["sparsity"]["int8_weights"]}
+def one_process_build(tmp_path_factory):
+    """The same build in one process: its int8 accuracy and the int8 file's sparsity."""
+    folder = tmp_path_factory.mktemp("local")
+    result = subprocess.run([MOBILEKIT, *BUILD, "--out", str(folder)], capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((folder / "report.json").read_text())
+    return {"accuracy": report["accuracy"]["tflite_int8"], "sparsity": report["sparsity"]["int8_weights"]}
 
 
 @pytest.mark.slow
 @pytest.mark.needs_data
 @pytest.mark.xdist_group("ray")
-def test_a_build_on_two_nodes_survives_losing_one(cluster, one_process_builds):
+def test_a_build_on_two_nodes_survives_losing_one(cluster, one_process_build):
     """The build on two worker nodes, one SIGKILLed in the middle of pruning: the worker group restarts (on the spare
     node) from the last checkpoint, the build finishes with the restart in its report, every replica ends with the
     same weights and masks, the int8 file has the asked sparsity and an accuracy within the one-process spread."""
@@ -368,11 +362,14 @@ def test_a_build_on_two_nodes_survives_losing_one(cluster, one_process_builds):
     assert all(len(set(f["weights_sha256"])) == 1 for f in d["fits"])  # weights and masks, every replica
     s = d["seconds_per_step"]
     assert 0 < s["gradient_exchange"] < s["step"] and abs(s["compute"] + s["gradient_exchange"] - s["step"]) < 1e-3
-    assert report["sparsity"]["int8_weights"] == one_process_builds["sparsity"]  # the asked 50% of every layer
-    accuracy, local = report["accuracy"]["tflite_int8"], one_process_builds["accuracies"]
-    p = float(np.mean(local))
-    spread = max(abs(local[0] - local[1]), 3 * np.sqrt(2 * p * (1 - p) / report["accuracy"]["test_images"]))
-    assert abs(accuracy - p) <= spread, (accuracy, local)
+    assert report["sparsity"]["int8_weights"] == one_process_build["sparsity"]  # the asked 50% of every layer
+    # Within the run-to-run spread of one-process builds: 3 sd of the difference of two accuracies on the same n test
+    # images, 3 sqrt(2 p (1 - p) / n), 5.9 points at p = 0.74 and n = 1,000. Seeds 0-3 of this build in one process
+    # reached 73.4, 74.4, 74.1 and 74.1% (Xeon, AVX-512 VNNI): 1 point apart, so a second one-process build in the
+    # test (as before) only ever gave the bound this 3 sd, for 60-125 s of suite time.
+    accuracy, local = report["accuracy"]["tflite_int8"], one_process_build["accuracy"]
+    spread = 3 * np.sqrt(2 * local * (1 - local) / report["accuracy"]["test_images"])
+    assert abs(accuracy - local) <= spread, (accuracy, local)
     assert "data-parallel training" in (out / "report.md").read_text()
 
 
