@@ -236,6 +236,21 @@ def _outside(fit: dict) -> float:
     return fit["seconds"] - fit["steps"] * fit["step_s"]
 
 
+def _bound(b: dict) -> str:
+    """How fast one build could get on two workers here, from the one-node run's fits and the two-node run's steps."""
+    wall, fits = b["one"]["wall_seconds"], b["one"]["fits"]
+    serial = wall - sum(f["seconds"] for f in fits)  # the driver's own work: start, data, evaluation, conversion
+    halved = wall / (serial + sum(f["seconds"] for f in fits) / 2)
+    stepped = wall / (serial + sum(_outside(f1) + f1["steps"] * f2["step_s"]
+                                   for f1, f2 in zip(fits, b["two"]["fits"])))
+    return (f"What bounds one build here: {serial:.0f} s of the {wall:.0f} s on one node are outside the fits (the "
+            f"process's start, reading the data, making and evaluating the models between fits, converting, the "
+            f"report), and stay on the driver. With every fit taking half its time on two workers the build would "
+            f"reach at most **x{halved:.2f}**; with the step two workers measured above and each fit's other "
+            f"seconds as on one node, x{stepped:.2f}. "
+            f"explore's x{b['explore_speedup']:.2f} comes from builds that share nothing, the driver's work included.")
+
+
 def to_markdown(result: dict) -> str:
     """The docs' block, from data_parallel.json."""
     h = result["host"]
@@ -264,6 +279,7 @@ def to_markdown(result: dict) -> str:
                 f"{f1['step_s'] * 1000:.0f} ms, {f2['step_s'] * 1000:.0f} ms; "
                 f"{_outside(f1):.0f} s, {_outside(f2):.0f} s"
                 for f1, f2 in zip(b["one"]["fits"], b["two"]["fits"])]
+        out += ["", _bound(b)]
     paper = result["paper"]
     out += ["", f"On paper ({paper['assumptions']}): the ring all-reduce's predicted speed-up of one build, and the "
                 "global batch that keeps 75% of a step computing:", ""]
