@@ -252,6 +252,7 @@ def test_compression_stages_after_transfer_learning_take_the_fine_tune_phases_st
     assert tuned_steps(scratch, 900) == 0 and min_steps(scratch, "prune", 9000) == 100
 
 
+@pytest.mark.slow  # trains (a few steps): the full lane (CI) runs it
 def test_later_candidates_reuse_the_traced_pruning_graph_and_train_as_a_fresh_one_does():
     """A budget's second candidate prunes the same float model to another sparsity in the first one's wrapped,
     compiled model: no new trace, the sparsity asked, and the same weights as a pruning stage built afresh."""

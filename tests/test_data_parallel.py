@@ -152,6 +152,7 @@ def _tfmot_fit(kind: str, installed: bool) -> tuple[bytes, int, int]:
         undo()
 
 
+@pytest.mark.slow  # trains (a few steps): the full lane (CI) runs it
 @pytest.mark.parametrize("kind", ["prune", "qat"])
 def test_workers_skip_tfmots_per_step_exchanges_with_the_same_values(kind):
     """On the workers, tfmot's pruning mask and QAT ranges are updated on each replica without a MEAN across replicas
