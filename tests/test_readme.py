@@ -93,14 +93,15 @@ SLOW = {  # command -> why it is slow (what the appended budget cuts)
     "mobilekit build --io float32": "trains on 60,000 images",
     "mobilekit build --arch squeezenet --workers 2": "trains on 60,000 images on two Ray Train workers",
 }
-# SLOW commands whose path a dedicated end-to-end test runs with the same flags (the file and test named): the suite
-# parses and resolves them as written (flags, recipe, mode defaults: what a renamed or refused flag would break) and
-# checks the named tests exist, rather than running a second build of the same kind (about 330 s of the full run).
+# SLOW commands whose path a dedicated end-to-end test runs (the file and test named: the same flags, with another
+# arch, group count, input size or budget where that is cheaper): the suite parses and resolves them as written (flags,
+# bounds, recipe, mode defaults: what a renamed or refused flag would break) and checks the named test exists, rather
+# than running a second build of the same kind (about 330 s of the full run).
 COVERED = {
     "mobilekit build --arch squeezenet --device snapdragon-865":
         "test_build_e2e.py::test_build_with_architecture_knobs",
-    "mobilekit build --arch shufflenet_v1 --groups 3 --scale 0.5":
-        "test_archs.py::test_shufflenet_v1_every_groups_and_scale_builds",
+    "mobilekit build --arch shufflenet_v1 --groups 3 --scale 0.5":  # groups 2 there; test_archs.py builds every g
+        "test_build_e2e.py::test_build_with_architecture_knobs",
     "mobilekit build --max-accuracy-drop 0.5 --strict-budget":
         "test_budget.py::test_a_build_judges_its_budget_on_the_validation_split_it_never_trained_on",
     "mobilekit build --arch mobilenet_v2 --weights imagenet":
