@@ -239,8 +239,9 @@ def _outside(fit: dict) -> float:
 def _bound(b: dict) -> str:
     """How fast one build could get on two workers here, from the one-node run's fits and the two-node run's steps."""
     wall, fits = b["one"]["wall_seconds"], b["one"]["fits"]
-    serial = wall - sum(f["seconds"] for f in fits)  # the driver's own work: start, data, evaluation, conversion
-    halved = wall / (serial + sum(f["seconds"] for f in fits) / 2)
+    trained = sum(f["seconds"] for f in fits)
+    serial = wall - trained  # the driver's own work: start, data, evaluation, conversion
+    halved = wall / (serial + trained / 2)
     stepped = wall / (serial + sum(_outside(f1) + f1["steps"] * f2["step_s"]
                                    for f1, f2 in zip(fits, b["two"]["fits"])))
     return (f"What bounds one build here: {serial:.0f} s of the {wall:.0f} s on one node are outside the fits (the "
