@@ -17,6 +17,11 @@ MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
 QUICK = ["--num_runs", "5", "--warmup_runs", "2", "--min_secs", "0"]
 
 
+# One worker builds the module fixture `models` for every test here (pytest-xdist runs tests of one file on
+# both workers otherwise, and each would build it).
+pytestmark = pytest.mark.xdist_group("bench")
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     d = tmp_path_factory.mktemp("models")

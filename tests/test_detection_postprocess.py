@@ -14,6 +14,11 @@ from mobilekit.tflite_file import TfliteFile
 CLASSES, SHAPES, GRID = 3, [[0.2, 0.2], [0.4, 0.3]], 4
 
 
+# One worker builds the module fixture `detector` for every test here (pytest-xdist runs tests of one file on
+# both workers otherwise, and each would build it).
+pytestmark = pytest.mark.xdist_group("detection_postprocess")
+
+
 @pytest.fixture(scope="module")
 def detector():
     """A small conv net with a ConvDet-like head (seeded): 4x4 cells x 2 anchors, deltas and sigmoid scores."""

@@ -39,6 +39,11 @@ def one_line_error(r, *needles):
         assert n in lines[0], lines[0]
 
 
+# One worker builds the module fixture `small_int8` for every test here (pytest-xdist runs tests of one file on
+# both workers otherwise, and each would build it).
+pytestmark = pytest.mark.xdist_group("emulate")
+
+
 @pytest.fixture(scope="module")
 def small_int8(tmp_path_factory):
     d = tmp_path_factory.mktemp("emu")

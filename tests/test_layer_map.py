@@ -13,6 +13,11 @@ from mobilekit.precision import layer_scopes
 from mobilekit.tflite_file import TfliteFile
 
 
+# One worker builds the module fixture `squeezenet` for every test here (pytest-xdist runs tests of one file on
+# both workers otherwise, and each would build it).
+pytestmark = pytest.mark.xdist_group("layer_map")
+
+
 @pytest.fixture(scope="module")
 def squeezenet():
     """An untrained SqueezeNet 1.1 (32x32, 10 classes), its int8 file and its float file."""

@@ -12,6 +12,11 @@ from mobilekit.numerics import first_drop, numerics, op_outputs
 from mobilekit.tflite_file import TfliteFile
 
 
+# One worker builds the module fixture `files` for every test here (pytest-xdist runs tests of one file on
+# both workers otherwise, and each would build it).
+pytestmark = pytest.mark.xdist_group("numerics")
+
+
 @pytest.fixture(scope="module")
 def files():
     """An int8 file and its float reference from one (untrained but calibrated) SqueezeNet 1.1."""

@@ -46,6 +46,11 @@ def images(rng, n):
     return (rng.random((n, 32, 32, 3)) * rng.uniform(0, 1, (n, 1, 1, 3))).astype(np.float32)
 
 
+# One worker builds the module fixture `pairs` for every test here (pytest-xdist runs tests of one file on
+# both workers otherwise, and each would build it).
+pytestmark = pytest.mark.xdist_group("precision")
+
+
 @pytest.fixture(scope="module")
 def pairs():
     rng = np.random.default_rng(1)

@@ -10,6 +10,11 @@ from mobilekit.optimize import KeepSparsity, prune, quantize_aware, sparsity_mas
 from mobilekit.tflite_file import TfliteFile
 
 
+# One worker builds the module fixture `tiny` for every test here (pytest-xdist runs tests of one file on
+# both workers otherwise, and each would build it).
+pytestmark = pytest.mark.xdist_group("tflite_file")
+
+
 @pytest.fixture(scope="module")
 def tiny():
     model = mobilekit.create("squeezenet1_1", input_shape=(32, 32, 3), classes=4, batch_norm=True)

@@ -73,6 +73,11 @@ def test_weights_for_an_arch_without_them_are_refused_naming_the_available_ones(
         BuildConfig(arch="shufflenet_v2", weights="imagenet", data="fashion-mnist")
 
 
+# One worker builds the module fixture `small_mobilenet` for every test here (pytest-xdist runs tests of one file on
+# both workers otherwise, and each would build it).
+pytestmark = pytest.mark.xdist_group("transfer")
+
+
 @pytest.fixture(scope="module")
 def small_mobilenet():
     return pretrained_model("mobilenet_v2", "imagenet", (SIZE, SIZE, 3), classes=3)
