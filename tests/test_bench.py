@@ -13,13 +13,10 @@ from mobilekit import cli
 from mobilekit.bench.command import STAT_FIELDS
 from mobilekit.convert import convert_float, convert_int8
 
+pytestmark = pytest.mark.xdist_group("bench")  # one worker builds the module fixture `models` for all
+
 MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
 QUICK = ["--num_runs", "5", "--warmup_runs", "2", "--min_secs", "0"]
-
-
-# One worker builds the module fixture `models` for every test here (pytest-xdist runs tests of one file on
-# both workers otherwise, and each would build it).
-pytestmark = pytest.mark.xdist_group("bench")
 
 
 @pytest.fixture(scope="module")

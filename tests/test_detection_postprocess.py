@@ -11,12 +11,9 @@ from mobilekit.detection.postprocess import POSTPROCESS_OP, PostProcess, convert
 from mobilekit.detection.postprocess import outputs_of, reference
 from mobilekit.tflite_file import TfliteFile
 
+pytestmark = pytest.mark.xdist_group("detection_postprocess")  # one worker builds the module fixture `detector` for all
+
 CLASSES, SHAPES, GRID = 3, [[0.2, 0.2], [0.4, 0.3]], 4
-
-
-# One worker builds the module fixture `detector` for every test here (pytest-xdist runs tests of one file on
-# both workers otherwise, and each would build it).
-pytestmark = pytest.mark.xdist_group("detection_postprocess")
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,8 @@ from mobilekit.emulate import CPUS, count_instructions, status
 from mobilekit.emulate.root import _ensure_host_tools
 from mobilekit.errors import MobilekitError
 
+pytestmark = pytest.mark.xdist_group("emulate")  # one worker builds the module fixture `small_int8` for all
+
 MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
 LOGS = Path(__file__).parent / "data" / "benchmark_model"
 SCRIPT = Path(__file__).parents[1] / "android_demo" / "benchmark" / "run_benchmark_model.sh"
@@ -37,11 +39,6 @@ def one_line_error(r, *needles):
     assert len(lines) == 1, r.stderr
     for n in needles:
         assert n in lines[0], lines[0]
-
-
-# One worker builds the module fixture `small_int8` for every test here (pytest-xdist runs tests of one file on
-# both workers otherwise, and each would build it).
-pytestmark = pytest.mark.xdist_group("emulate")
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,7 @@ from mobilekit.model_explorer import build_overlays
 from mobilekit.precision import layer_scopes
 from mobilekit.tflite_file import TfliteFile
 
-
-# One worker builds the module fixture `squeezenet` for every test here (pytest-xdist runs tests of one file on
-# both workers otherwise, and each would build it).
-pytestmark = pytest.mark.xdist_group("layer_map")
+pytestmark = pytest.mark.xdist_group("layer_map")  # one worker builds the module fixture `squeezenet` for all
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,7 @@ from mobilekit.layer_map import output_key
 from mobilekit.numerics import first_drop, numerics, op_outputs
 from mobilekit.tflite_file import TfliteFile
 
-
-# One worker builds the module fixture `files` for every test here (pytest-xdist runs tests of one file on
-# both workers otherwise, and each would build it).
-pytestmark = pytest.mark.xdist_group("numerics")
+pytestmark = pytest.mark.xdist_group("numerics")  # one worker builds the module fixture `files` for all
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,8 @@ from mobilekit.errors import MobilekitError
 from mobilekit.precision import assign, compare, layer_precisions, match_layers, probabilities
 from mobilekit.tflite_file import TfliteFile
 
+pytestmark = pytest.mark.xdist_group("precision")  # one worker builds the module fixture `pairs` for all
+
 
 def planted_model(fault: bool, seed: int = 0):
     """A small conv net with random weights whose channel 0 of layer ``dead`` is always 0 after its ReLU; with
@@ -44,11 +46,6 @@ def planted_model(fault: bool, seed: int = 0):
 def images(rng, n):
     """Noise images with a per-image colour cast, so the random net's answers differ from image to image."""
     return (rng.random((n, 32, 32, 3)) * rng.uniform(0, 1, (n, 1, 1, 3))).astype(np.float32)
-
-
-# One worker builds the module fixture `pairs` for every test here (pytest-xdist runs tests of one file on
-# both workers otherwise, and each would build it).
-pytestmark = pytest.mark.xdist_group("precision")
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,7 @@ from mobilekit.errors import MobilekitError
 from mobilekit.optimize import KeepSparsity, prune, quantize_aware, sparsity_masks, strip_pruning
 from mobilekit.tflite_file import TfliteFile
 
-
-# One worker builds the module fixture `tiny` for every test here (pytest-xdist runs tests of one file on
-# both workers otherwise, and each would build it).
-pytestmark = pytest.mark.xdist_group("tflite_file")
+pytestmark = pytest.mark.xdist_group("tflite_file")  # one worker builds the module fixture `tiny` for all
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,8 @@ from mobilekit.pipeline.evaluation import class_report, thin_class_warnings, wil
 from mobilekit.pipeline.config import check_fine_tune_syntax
 from mobilekit.pipeline.transfer import blocks, fine_tune_layers, set_trainable
 
+pytestmark = pytest.mark.xdist_group("transfer")  # one worker builds the module fixture `small_mobilenet` for all
+
 SIZE = 32  # the smallest input the backbones take: these tests are about layers, not accuracy
 
 
@@ -71,11 +73,6 @@ def test_weights_for_an_arch_without_them_are_refused_naming_the_available_ones(
     with pytest.raises(MobilekitError, match=r"no offline 'imagenet' weights for shufflenet_v2; available: "
                                              r"--arch mobilenet_v2 --weights imagenet, --arch efficientnet_lite0"):
         BuildConfig(arch="shufflenet_v2", weights="imagenet", data="fashion-mnist")
-
-
-# One worker builds the module fixture `small_mobilenet` for every test here (pytest-xdist runs tests of one file on
-# both workers otherwise, and each would build it).
-pytestmark = pytest.mark.xdist_group("transfer")
 
 
 @pytest.fixture(scope="module")
