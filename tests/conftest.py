@@ -1,7 +1,9 @@
 """Shared fixtures and the rules for tests that need something installed.
 
-Tiers: unit and integration tests run in the fast lane (`pytest -m "not slow"`, a few minutes);
-`slow` marks end-to-end tests that train or convert full-size models (CI runs them too).
+Tiers (docs/testing.md): the fast lane is `pytest -m "not slow"`; `slow` marks tests of seconds or more (builds,
+conversions, fresh processes), which the full run (CI) adds; `extended` marks the end-to-end tests that repeat a
+path the full run already builds once (other archs, layouts and recipes, node kills, the README's slow commands):
+they run only when asked, with `--extended` or an `-m` that names them (`pytest -m extended`), or by node id.
 Markers name what a test needs beyond the Python packages: `needs_data` (Debian's Fashion-MNIST),
 `needs_arm_root` (`mobilekit emulate setup`), `needs_jdk` (javac/java), `needs_browser` (Debian's chromium),
 `needs_runtimes` (.venv-runtimes). Locally a missing one skips
@@ -52,10 +54,31 @@ NEEDS = {
 }
 
 
+def pytest_addoption(parser):
+    parser.addoption("--extended", action="store_true",
+                     help="also run the extended tier (end-to-end repeats of paths the full run builds once)")
+
+
+def _asked_for(config, item) -> bool:
+    """Whether the command line names this test (`tests/test_x.py::name`), so a tier never hides it."""
+    for arg in config.args:
+        path, sep, rest = arg.partition("::")
+        if sep and item.nodeid.startswith(Path(os.path.relpath(path, config.rootpath)).as_posix() + sep + rest):
+            return True
+    return False
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if "fashion_small" in getattr(item, "fixturenames", ()):
             item.add_marker("needs_data")
+    if config.getoption("--extended") or "extended" in (config.option.markexpr or ""):
+        return
+    extended = [i for i in items if i.get_closest_marker("extended") and not _asked_for(config, i)]
+    if extended:
+        config.hook.pytest_deselected(items=extended)
+        dropped = set(map(id, extended))
+        items[:] = [i for i in items if id(i) not in dropped]
 
 
 def pytest_runtest_setup(item):

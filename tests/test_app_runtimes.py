@@ -79,6 +79,7 @@ def check_photos(out: Path, arch: str, tmp_path: Path) -> None:
     assert check_same_answers(out / f"{arch}.tflite", labels, images, tmp_path) >= 8
 
 
+@pytest.mark.extended
 def test_efficientnet_lite0_names_the_bundled_photos_in_the_runtimes_as_in_the_kit(tmp_path):
     """(MobileNetV2's build is tests/test_pretrained_build.py's; the default build's, tests/test_android_demo.py's.)"""
     check_photos(build(tmp_path / "build", "--arch", "efficientnet_lite0", "--weights", "imagenet",

@@ -196,6 +196,7 @@ def test_shufflenet_v1_shortcut_pool_is_an_exact_count_include_pad_average():
 
 
 @pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
+@pytest.mark.extended
 def test_shufflenet_v1_every_groups_and_scale_builds():
     for groups in (1, 2, 3, 4, 8):
         for scale in (0.25, 0.5, 1.0, 1.5, 2.0):

@@ -324,7 +324,11 @@ def tree(root: Path) -> dict:
     return {str(p.relative_to(root)): (p.stat().st_size if p.is_file() else None) for p in root.rglob("*")}
 
 
-@pytest.mark.parametrize("argv,needle", CASES, ids=[" ".join(a) or "-" for a, _ in CASES])
+# A layer name is checked against the model (the converted one for --keep-float and --int16), so those cases build
+# one (seconds each): the full run's, not the fast lane's.
+@pytest.mark.parametrize("argv,needle", [pytest.param(a, n, id=" ".join(a) or "-",
+                                                      marks=[pytest.mark.slow] if "matches no layer" in n or "block_99" in a else [])
+                                         for a, n in CASES])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli_error, workspace, monkeypatch, argv, needle):
     monkeypatch.chdir(workspace)
     before = tree(workspace)
@@ -362,6 +366,7 @@ def pairs(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow  # the module fixture converts five model pairs
 @pytest.mark.needs_data
 @pytest.mark.xdist_group("numerics_pairs")  # one worker builds the module fixture
 @pytest.mark.parametrize("reference,needle", [
@@ -378,6 +383,7 @@ def test_numerics_refuses_a_reference_that_is_not_the_int8_files_model(cli_error
     assert tree(pairs) == before
 
 
+@pytest.mark.slow
 @pytest.mark.needs_data
 @pytest.mark.xdist_group("numerics_pairs")
 def test_numerics_writes_into_missing_folders_and_replaces_only_its_own_files(pairs, monkeypatch):

@@ -154,6 +154,7 @@ def test_targets_are_checked_and_recorded(models, tmp_path):
     assert_one_line_error(bench(models / "int8.tflite", "--sram-kb", "-5"), "--sram-kb")
 
 
+@pytest.mark.slow
 def test_op_prefix_models_and_profile(models, tmp_path):
     from mobilekit.bench.profile import prefix_model
     from mobilekit.litert import make_interpreter

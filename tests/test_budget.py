@@ -200,6 +200,7 @@ def _tiny(tmp_path, name, **kw):
 
 @pytest.mark.slow
 @pytest.mark.needs_data
+@pytest.mark.extended
 def test_a_build_judges_its_budget_on_the_validation_split_it_never_trained_on(tmp_path, monkeypatch):
     """The default recipe's build with a budget it meets (100 points: the recipe as asked, one candidate); then a
     planted fault (a float model right on every validation image) that no candidate can meet: every candidate the

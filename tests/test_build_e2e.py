@@ -182,6 +182,7 @@ def test_deep_compression_recipe_is_deterministic_and_survives_into_the_file(tmp
 
 
 @pytest.mark.needs_arm_root
+@pytest.mark.extended
 def test_build_with_architecture_knobs(tmp_path):
     # --sparsity 0: tracing a pruning-wrapped ShuffleNet costs ~80 s; pruning of every arch is
     # covered by tests/test_zoo_int8.py, the graph-mode pruning stage by the SqueezeNet builds.

@@ -153,6 +153,7 @@ def test_preflight_names_a_missing_teacher_file_and_writes_nothing_for_bad_setti
     assert not any((tmp_path / d).exists() for d in "abc")  # settings are checked before the folder is made
 
 
+@pytest.mark.slow  # a fresh interpreter per command
 def test_commands_print_no_tensorflow_log_noise():
     import os
 

@@ -28,6 +28,7 @@ def test_peak_activation_and_weight_bytes_of_a_hand_computed_graph():
 
 
 @pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
+@pytest.mark.extended
 def test_info_json_for_a_knob_variant():
     result = subprocess.run([MOBILEKIT, "info", "--arch", "shufflenet_v1", "--groups", "8",
                              "--scale", "0.5", "--json"], capture_output=True, text=True, timeout=300)

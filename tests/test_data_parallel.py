@@ -262,6 +262,7 @@ def _drift(one: dict, other: dict) -> float:
 @pytest.mark.slow
 @pytest.mark.needs_data
 @pytest.mark.xdist_group("ray")
+@pytest.mark.extended
 def test_two_workers_reach_one_workers_weights(cluster, tmp_path):
     """Same seed, same global batch, 10 steps: two workers on two nodes end within TOLERANCE of one worker, and every
     replica holds the same weights, for a plain fit (Adam), a distillation fit from a teacher (SGD) and a plain fit of
@@ -336,6 +337,7 @@ def one_process_build(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.needs_data
 @pytest.mark.xdist_group("ray")
+@pytest.mark.extended
 def test_a_build_on_two_nodes_survives_losing_one(cluster, one_process_build):
     """The build on two worker nodes, one SIGKILLed in the middle of pruning: the worker group restarts (on the spare
     node) from the last checkpoint, the build finishes with the restart in its report, every replica ends with the
@@ -377,6 +379,7 @@ def test_a_build_on_two_nodes_survives_losing_one(cluster, one_process_build):
 @pytest.mark.slow
 @pytest.mark.needs_data
 @pytest.mark.xdist_group("ray")
+@pytest.mark.extended
 def test_a_build_that_cannot_finish_leaves_the_previous_folder(cluster, tmp_path):
     """--max-failures 0 and a worker node lost: one line, exit 2, and the earlier build's folder as it was. Then more
     workers than the cluster can place: refused up front, not waited for."""

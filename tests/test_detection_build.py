@@ -62,6 +62,7 @@ def test_the_default_detector_build_writes_the_detector_contract(default_build):
 
 
 @pytest.mark.needs_jdk
+@pytest.mark.extended
 def test_a_yolo_folder_builds_with_its_own_class_names_a_held_out_test_split_and_raw_outputs(tmp_path):
     """A user's YOLO folder, --raw-outputs and --anchors-per-cell 5: fully int8, the two int8 outputs the app decodes
     (checked against the report's anchors and the numpy decode), and the report says the app post-processes."""
@@ -92,6 +93,7 @@ def test_a_yolo_folder_builds_with_its_own_class_names_a_held_out_test_split_and
 
 
 @pytest.mark.parametrize(("layout", "test_layout", "size"), [("voc", "voc", 128), ("kitti", "coco", (96, 160))])
+@pytest.mark.extended
 def test_a_folder_in_each_other_layout_builds_end_to_end(layout, test_layout, size, tmp_path):
     """Pascal VOC and KITTI training folders with --test-data folders in VOC and COCO layout (YOLO's is above, COCO
     is the embedded set's), small: read by their layouts, their class names in labels.txt, every test image
@@ -124,6 +126,7 @@ def test_a_folder_in_each_other_layout_builds_end_to_end(layout, test_layout, si
     assert report["accuracy"]["dataset"] == f"{folders['train']} (test: {folders['test']})"
 
 
+@pytest.mark.extended
 def test_a_pretrained_backbone_is_fine_tuned_under_the_same_head(tmp_path):
     """--backbone mobilenet_v2 --weights imagenet: the backbone starts from the ported ImageNet weights (the
     stride-16 features, 8 x 8 cells at 128 px), the head is trained alone first, then everything; the report says

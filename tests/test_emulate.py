@@ -212,6 +212,7 @@ def test_emulated_int8_is_bit_exact_and_counts_repeat_across_processes(small_int
 
 @pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
 @pytest.mark.needs_arm_root
+@pytest.mark.extended
 def test_info_predicts_untrained_float_and_int8():
     r = cli("info", "--arch", "squeezenet1_1", "--input-size", "32", "--classes", "10", "--device",
             "snapdragon-450", "--json")
@@ -228,6 +229,7 @@ def test_info_predicts_untrained_float_and_int8():
 
 @pytest.mark.needs_arm_root
 @pytest.mark.slow
+@pytest.mark.extended
 def test_mobilenet_v1_int8_halves_instructions_with_dotprod_only():
     """The acceptance: MobileNet v1 1.0 224 int8 <= 0.5x float instructions on cortex-a76 (dotprod), not on
     cortex-a53; and the stored int8 calibration count still describes this LiteRT (4 threads, within 3%)."""

@@ -363,6 +363,7 @@ def test_each_point_is_byte_identical_to_mobilekit_build(acceptance, tmp_path):
 
 
 @slow
+@pytest.mark.extended
 def test_optuna_reuses_finished_points_through_ray(acceptance, tmp_path):
     """`--search optuna` over the acceptance sweep's space, resumed from its points: each suggestion is a point the
     folder holds (shipped to the trials with the data), so nothing is rebuilt and every row stays as it was."""
@@ -381,6 +382,7 @@ def test_optuna_reuses_finished_points_through_ray(acceptance, tmp_path):
 
 
 @slow
+@pytest.mark.extended
 def test_ray_job_submit_runs_the_sweep_on_the_jobs_cluster(acceptance, tmp_path):
     """`ray job submit -- mobilekit explore ...`: the driver runs on the head and uses that cluster (no
     --address), the live line names it, and the points are the embedded run's, byte for byte."""
@@ -415,6 +417,7 @@ def test_ray_job_submit_runs_the_sweep_on_the_jobs_cluster(acceptance, tmp_path)
 
 
 @slow
+@pytest.mark.extended
 def test_a_sweep_whose_points_cannot_start_stops_with_one_line(tmp_path):
     """A cluster whose only CPU is held by another job: the sweep stops after --schedule-timeout, not never."""
     import ray
@@ -490,6 +493,7 @@ def test_targets_screen_points_out_before_training_and_bad_combinations_fail_alo
 
 @pytest.mark.needs_arm_root
 @slow
+@pytest.mark.extended
 def test_arm_counts_of_trained_and_untrained_files_of_one_config_are_equal(acceptance):
     """Why screening may count instructions once per architecture config: dense int8 kernels run the
     same instructions whatever the weight values. (The body's: the app interface in front requantizes or only
@@ -511,6 +515,7 @@ def test_arm_counts_of_trained_and_untrained_files_of_one_config_are_equal(accep
 
 
 @slow
+@pytest.mark.extended
 def test_a_detector_sweep_ships_its_boxes_and_ranks_on_map(tmp_path):
     """`explore --arch squeezedet --space input_size=96x160,128`: the embedded set travels to the workers as its
     files, each point is a detector file (int8 up to its post-processing) at its input size, square or wide, and the

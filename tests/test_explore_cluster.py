@@ -42,6 +42,7 @@ def test_workers_see_neither_the_data_nor_the_sweep_folder(cluster):
     assert (private / "marker").is_file() and any(Path(os.path.expanduser(d)).is_dir() for d in FASHION_MNIST_DIRS)
 
 
+@pytest.mark.extended
 def test_a_sweep_on_two_worker_nodes_survives_losing_one(cluster, acceptance):
     """The acceptance sweep through --address: same rows and bytes as the embedded run, trials on the worker
     nodes only, and a worker node SIGKILLed in the middle of a trial costs that trial's attempt only."""

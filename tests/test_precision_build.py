@@ -19,6 +19,7 @@ def _build(tmp_path, name, *flags) -> dict:
     return json.loads((out / "report.json").read_text())
 
 
+@pytest.mark.extended
 def test_int16x8_and_a_float_layer_are_stated_everywhere(tmp_path):
     plain = _build(tmp_path, "int8")
     assert plain["precision"]["full_int8"] and plain["precision"]["mode"] == "int8"

@@ -1,10 +1,11 @@
 """The README is executable truth.
 
 Every command in README.md's ``bash`` blocks is classified below: CHEAP ones run as written (in a folder
-holding the files they name), SLOW ones (training, emulating big models, sweeps) run in slow tests, each in
-its own folder (the sweeps together, in README order), with a small budget appended (argparse keeps a flag's
-last value, so the command's own flags are exercised as written), and OUTSIDE ones cannot run in a test (the
-reason is given). A README command that is not classified fails the suite, and so does a generated number
+holding the files they name), SLOW ones (training, emulating big models, sweeps) run each in its own folder (the
+sweeps together, in README order) with a small budget appended (argparse keeps a flag's last value, so the
+command's own flags are exercised as written): the quickstart's build in the full run, the others in the
+extended tier; every SLOW and COVERED one is parsed and resolved in the fast lane. OUTSIDE ones cannot run in a
+test (the reason is given). A README command that is not classified fails the suite, and so does a generated number
 block that differs from its committed JSON.
 """
 
@@ -47,17 +48,6 @@ CHEAP = {
     "mobilekit export tflite --arch shufflenet_v2 --scale 0.5 --out exports/",
     "mobilekit info build/squeezenet1_1/squeezenet1_1.tflite",
 }
-# Cheap commands that still take seconds each (a model built and converted in a fresh interpreter): run as
-# written in the full lane (CI); the fast lane runs the rest.
-CHEAP_FULL_LANE = {
-    "mobilekit info --arch mobilenet_v1 --alpha 0.5 --input-size 160",
-    "mobilekit info --arch squeezenet1_0 --json",
-    "mobilekit bench a.tflite b.tflite --sram-kb 8192 --fps 15 --energy-mj 2000 --profile",
-    "mobilekit numerics build/squeezenet1_1/squeezenet1_1.tflite --reference build/squeezenet1_1/squeezenet1_1_float.tflite",
-    "mobilekit numerics build/squeezenet1_1/squeezenet1_1.tflite --reference build/squeezenet1_1/squeezenet1_1_float.tflite "
-    "--model-explorer sqnr.json",
-    "mobilekit export tflite --arch shufflenet_v2 --scale 0.5 --out exports/",
-}
 CHEAP_ARM = {  # need the aarch64 root (`mobilekit emulate setup`, done by scripts/setup.sh --test)
     "mobilekit emulate setup",
     "mobilekit bench model.tflite --emulate cortex-a76,cortex-a53",
@@ -93,6 +83,9 @@ SLOW = {  # command -> why it is slow (what the appended budget cuts)
     "mobilekit build --io float32": "trains on 60,000 images",
     "mobilekit build --arch squeezenet --workers 2": "trains on 60,000 images on two Ray Train workers",
 }
+# The SLOW commands the full run (CI) builds: the quickstart's, and the one build the full run trains on Ray Train
+# workers. The others run in the extended tier (`pytest -m extended`); the fast lane parses and resolves them all.
+FULL_RUN_SLOW = {"mobilekit build --arch squeezenet", "mobilekit build --arch squeezenet --workers 2"}
 # SLOW commands whose path a dedicated end-to-end test runs (the file and test named: the same flags, with another
 # arch, group count, input size or budget where that is cheaper): the suite parses and resolves them as written (flags,
 # bounds, recipe, mode defaults: what a renamed or refused flag would break) and checks the named test exists, rather
@@ -148,13 +141,14 @@ def test_every_readme_command_is_classified():
     assert len(commands) >= 30
     assert [c for c in commands if c not in classified] == []
     assert [c for c in classified if c not in commands] == []  # the lists follow the README
-    assert CHEAP_FULL_LANE <= CHEAP
+    assert FULL_RUN_SLOW <= set(SLOW)
     assert not set(COVERED) & set(SLOW)
 
 
-@pytest.mark.parametrize("command", sorted(COVERED))
-def test_covered_readme_command_resolves_and_its_test_exists(command):
-    """A command whose build another test runs: it parses and resolves as written, and the named test is there."""
+@pytest.mark.parametrize("command", sorted(COVERED) + sorted(SLOW))
+def test_slow_and_covered_readme_commands_resolve(command):
+    """A command the fast lane does not run parses and resolves as written (what a renamed or refused flag would
+    break); for a COVERED one, the test that runs its build is there."""
     from mobilekit import cli
     from mobilekit.cli.flags import settings_of
     from mobilekit.pipeline import BuildConfig
@@ -162,8 +156,9 @@ def test_covered_readme_command_resolves_and_its_test_exists(command):
     args = cli.build_parser().parse_args(shlex.split(command)[1:])
     if args.command == "build":
         BuildConfig(**settings_of(args))  # the schema's rules, the recipe, the mode defaults, the teacher's name
-    path, name = COVERED[command].split("::")
-    assert re.search(rf"^def {name}\(", (ROOT / "tests" / path).read_text(), re.M), COVERED[command]
+    if command in COVERED:
+        path, name = COVERED[command].split("::")
+        assert re.search(rf"^def {name}\(", (ROOT / "tests" / path).read_text(), re.M), COVERED[command]
 
 
 def test_readme_and_docs_numbers_match_the_committed_json():
@@ -207,8 +202,9 @@ def run(command: str, cwd: Path, extra=(), timeout=1200) -> subprocess.Completed
     return result
 
 
+# A second or more each (a fresh interpreter, the workdir's models converted): the full run's, not the fast lane's.
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [pytest.param(c, marks=[*([pytest.mark.needs_data] if "numerics" in c else []),
-                                                             *([pytest.mark.slow] if c in CHEAP_FULL_LANE else []),
                                                              pytest.mark.xdist_group("readme_workdir")],  # one fixture
                                                   id=c) for c in sorted(CHEAP)])
 def test_cheap_readme_command_runs_as_written(workdir, command):
@@ -231,7 +227,8 @@ def test_cheap_readme_command_runs_as_written(workdir, command):
         assert "int8 in, int8 out" in result.stdout and "no: input int8" in result.stdout
 
 
-@pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
+@pytest.mark.slow  # no training, but tens of seconds under qemu: tests/test_emulate.py runs the emulator in the full run
+@pytest.mark.extended
 @pytest.mark.needs_arm_root
 @pytest.mark.xdist_group("readme_workdir")
 @pytest.mark.parametrize("command", sorted(CHEAP_ARM))
@@ -289,10 +286,10 @@ SWEEPS = [c for c in SLOW if c.startswith("mobilekit explore")]  # share one fol
 
 
 def _slow_param(command: str):
-    """A SLOW command as a test case: one that starts Ray (`--workers`) runs on the Ray tests' worker, one Ray user at
-    a time (outside that group it took 134 s in the suite against 49 s alone)."""
+    """A SLOW command as a test case: extended unless the full run builds it; one that starts Ray (`--workers`) runs on
+    the Ray tests' worker, one Ray user at a time (outside that group it took 134 s in the suite against 49 s alone)."""
     marks = [pytest.mark.xdist_group("ray")] if "--workers" in command else []
-    return pytest.param(command, id=command, marks=marks)
+    return pytest.param(command, id=command, marks=marks + ([] if command in FULL_RUN_SLOW else [pytest.mark.extended]))
 
 
 # Each command in its own folder, so the test workers (pytest-xdist) run them side by side.
@@ -305,6 +302,10 @@ def test_slow_readme_command_runs_with_a_small_budget(tmp_path, command):
     run(command, d, _budget(command))
     if command == "mobilekit build --arch squeezenet":
         assert json.loads((d / "build" / "squeezenet1_1" / "report.json").read_text())["arch"] == "squeezenet1_1"
+    if "--workers 2" in command:
+        distributed = json.loads((d / "build" / "squeezenet1_1" / "report.json").read_text())["distributed"]
+        assert distributed["workers"] == 2 and distributed["replicas_identical"]
+        assert all(len(set(f["weights_sha256"])) == 1 for f in distributed["fits"])  # every replica, every fit
     if "--out build/photos" in command:
         assert (d / "build" / "photos" / "report.json").is_file()
     if "efficientnet_lite0" in command:
@@ -317,6 +318,7 @@ def test_slow_readme_command_runs_with_a_small_budget(tmp_path, command):
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 @pytest.mark.needs_data
 @pytest.mark.needs_arm_root
 @pytest.mark.xdist_group("ray")  # one Ray instance at a time on the machine

@@ -106,6 +106,7 @@ def test_cluster_recipe_keeps_at_most_16_values_per_tensor_only_with_per_tensor_
     assert max(v["distinct_values"] for v in per_channel.weight_sparsity().values()) > 2 * spec.clusters
 
 
+@pytest.mark.slow
 def test_qat_ranges_start_where_the_float_layers_outputs_are_not_at_tfmots_six():
     """tfmot starts every activation range at [-6, 6] (and the input's at [0, 0]); calibrate_ranges starts each at its
     float layer's min-max on images: a linear output wider than 6 is no longer clipped, and the QAT model computes the

@@ -46,6 +46,7 @@ def applied(log, name):
     return [e for e in log if e["rewrite"] == name and e["applied"]]
 
 
+@pytest.mark.slow
 def test_pad_fold_is_checked_on_each_output_of_a_two_output_detector():
     """SqueezeDet on SqueezeNet 1.0 ends in two outputs (deltas, class logits): the exactness check compares each
     against its own scale, and a changed output is still caught."""
@@ -60,6 +61,7 @@ def test_pad_fold_is_checked_on_each_output_of_a_two_output_detector():
         check_exact(model, export)
 
 
+@pytest.mark.slow
 def test_pad_fold_removes_the_ceil_mode_pool_pad_exactly():
     model = mobilekit.create("squeezenet1_0", input_shape=(224, 224, 3), classes=10)
     export, log = rewrite(model, ("pad-fold",))
@@ -98,6 +100,7 @@ def test_pad_grow_folds_symmetric_stride2_padding_into_a_grown_kernel():
     assert ops(convert_float(export))["PAD"] == 0 < ops(convert_float(model))["PAD"]
 
 
+@pytest.mark.slow
 def test_space_to_depth_stem_is_exact_in_float_and_int8_on_photos(photos):
     model = mobilekit.create("squeezenet1_1", input_shape=(64, 64, 3), classes=10)
     export, log = rewrite(model, ("space-to-depth-stem",))

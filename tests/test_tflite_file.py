@@ -64,6 +64,7 @@ def test_truncated_file_raises(tiny):
 
 
 @pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
+@pytest.mark.extended
 def test_qat_keeps_pruned_zeros_in_every_layer(tiny):
     """tfmot's PQAT alone let zeros fill back in (conv10: 1% left); KeepSparsity keeps them all."""
     from mobilekit.backend import keras, tfmot

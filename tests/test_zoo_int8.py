@@ -32,8 +32,17 @@ VARIANTS = [(arch, {}) for arch in mobilekit.list_archs()] + [
 ]
 
 
-@pytest.mark.parametrize("arch, kwargs", VARIANTS,
-                         ids=[a + "".join(f"-{k}={v}" for k, v in kw.items()) for a, kw in VARIANTS])
+# The full run (CI) converts one arch per kind of layer: fire modules, depthwise separable convs, channel split and
+# shuffle; the others run in the extended tier.
+FULL_RUN = {("squeezenet1_1", ()), ("mobilenet_v1", ()), ("shufflenet_v2", ())}
+
+
+def _variant(arch: str, kwargs: dict):
+    marks = [] if (arch, tuple(kwargs.items())) in FULL_RUN else [pytest.mark.extended]
+    return pytest.param(arch, kwargs, marks=marks, id=arch + "".join(f"-{k}={v}" for k, v in kwargs.items()))
+
+
+@pytest.mark.parametrize("arch, kwargs", [_variant(a, kw) for a, kw in VARIANTS])
 def test_arch_survives_prune_qat_int8(arch, kwargs):
     rng = np.random.default_rng(0)
     x = rng.random((32, SIZE, SIZE, 3), np.float32)
