@@ -27,7 +27,7 @@ def test_peak_activation_and_weight_bytes_of_a_hand_computed_graph():
     assert complexity(model)["macs"] == 2 * 16 * 8
 
 
-@pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
+@pytest.mark.slow  # tens of seconds; the README's `info --arch squeezenet1_0 --json` is the full run's
 @pytest.mark.extended
 def test_info_json_for_a_knob_variant():
     result = subprocess.run([MOBILEKIT, "info", "--arch", "shufflenet_v1", "--groups", "8",

@@ -210,7 +210,7 @@ def test_emulated_int8_is_bit_exact_and_counts_repeat_across_processes(small_int
     assert "bit-exact with the host" in r.stdout and "predicted" in r.stdout
 
 
-@pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
+@pytest.mark.slow  # tens of seconds under qemu; the full run (CI) runs the emulator bit-exact above
 @pytest.mark.needs_arm_root
 @pytest.mark.extended
 def test_info_predicts_untrained_float_and_int8():

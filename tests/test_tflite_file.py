@@ -63,7 +63,7 @@ def test_truncated_file_raises(tiny):
         f.tensors, f.ops
 
 
-@pytest.mark.slow  # no training, but tens of seconds: the full lane (CI) runs it
+@pytest.mark.slow  # tens of seconds; the full run checks per-layer sparsity in the built int8 file (test_build_e2e.py)
 @pytest.mark.extended
 def test_qat_keeps_pruned_zeros_in_every_layer(tiny):
     """tfmot's PQAT alone let zeros fill back in (conv10: 1% left); KeepSparsity keeps them all."""
