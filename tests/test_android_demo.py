@@ -22,9 +22,11 @@ APP = ROOT / "android_demo" / "app" / "src" / "main" / "java"
 STUBS = Path(__file__).parent / "android_stubs"
 MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
 IMAGES = 150  # held-out Fashion-MNIST test images compared byte for byte
-SMALL = ["--input-size", "32", "--limit-train", "2000", "--limit-test", str(IMAGES), "--epochs", "2",
-         "--prune-epochs", "0.5", "--qat-epochs", "0.25", "--latency-runs", "5", "--batch-size", "64",
-         "--min-stage-steps", "0", "--sparsity", "0.5"]  # the recipe as asked: no accuracy budget's search
+# A real build at a small cost: float training and QAT (whose input range is the pixels', so the int8 interface is
+# the uint8 bytes minus 128); pruning has its own end-to-end tests, and the app's contract does not depend on it.
+SMALL = ["--input-size", "32", "--limit-train", "2000", "--limit-test", str(IMAGES), "--epochs", "1",
+         "--recipe", "int8-qat", "--qat-epochs", "0.25", "--latency-runs", "5", "--batch-size", "64",
+         "--min-stage-steps", "0"]
 
 
 def javac(out: Path, sources, classpath: str | None = None) -> subprocess.CompletedProcess:

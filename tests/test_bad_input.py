@@ -326,9 +326,12 @@ def tree(root: Path) -> dict:
 
 # A layer name is checked against the model (the converted one for --keep-float and --int16), so those cases build
 # one (seconds each): the full run's, not the fast lane's.
-@pytest.mark.parametrize("argv,needle", [pytest.param(a, n, id=" ".join(a) or "-",
-                                                      marks=[pytest.mark.slow] if "matches no layer" in n or "block_99" in a else [])
-                                         for a, n in CASES])
+def _case(argv: list[str], needle: str):
+    builds = "matches no layer" in needle or "block_99" in argv
+    return pytest.param(argv, needle, id=" ".join(argv) or "-", marks=[pytest.mark.slow] if builds else [])
+
+
+@pytest.mark.parametrize("argv,needle", [_case(a, n) for a, n in CASES])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli_error, workspace, monkeypatch, argv, needle):
     monkeypatch.chdir(workspace)
     before = tree(workspace)

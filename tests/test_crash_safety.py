@@ -16,6 +16,10 @@ TINY = ["--arch", "squeezenet1_1", "--input-size", "32", "--limit-train", "2000"
         "--epochs", "0.3", "--prune-epochs", "0.3", "--qat-epochs", "0.1", "--latency-runs", "10",
         "--min-stage-steps", "0", "--sparsity", "0.5"]
 
+# The previous complete build: any build will do, so the cheapest (float training and post-training quantization).
+PREVIOUS = ["--arch", "squeezenet1_1", "--input-size", "32", "--limit-train", "2000", "--limit-test", "500",
+            "--epochs", "0.3", "--recipe", "int8-ptq", "--latency-runs", "10", "--min-stage-steps", "0"]
+
 pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 
 
@@ -25,7 +29,7 @@ def snapshot(folder: Path) -> dict:
 
 def test_sigkill_mid_training_keeps_the_previous_build_and_leaves_nothing(tmp_path):
     out = tmp_path / "build"
-    first = subprocess.run([MOBILEKIT, "build", *TINY, "--out", str(out)], capture_output=True, text=True,
+    first = subprocess.run([MOBILEKIT, "build", *PREVIOUS, "--out", str(out)], capture_output=True, text=True,
                            timeout=900)
     assert first.returncode == 0, first.stderr[-2000:]
     before = snapshot(out)

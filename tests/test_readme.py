@@ -5,8 +5,8 @@ holding the files they name), SLOW ones (training, emulating big models, sweeps)
 sweeps together, in README order) with a small budget appended (argparse keeps a flag's last value, so the
 command's own flags are exercised as written): the quickstart's build in the full run, the others in the
 extended tier; every SLOW and COVERED one is parsed and resolved in the fast lane. OUTSIDE ones cannot run in a
-test (the reason is given). A README command that is not classified fails the suite, and so does a generated number
-block that differs from its committed JSON.
+test (the reason is given). A README command that is not classified fails the suite, and so does a generated
+number block that differs from its committed JSON.
 """
 
 import json
@@ -102,7 +102,7 @@ COVERED = {
     "mobilekit build --arch squeezenet1_1 --data photos/ --input-size 96 --epochs 20 --teacher mobilenet_v2:imagenet":
         "test_transfer_build.py::test_small_data_squeezenet_keeps_its_float_accuracy_and_learns_from_a_pretrained_teacher",
     "mobilekit build --arch squeezenet1_0 --recipe deep-compression":
-        "test_build_e2e.py::test_deep_compression_recipe_is_deterministic_and_survives_into_the_file",
+        "test_build_e2e.py::test_deep_compression_recipe_survives_into_the_file",
     "mobilekit info --arch mobilenet_v2 --device snapdragon-8-gen-2":
         "test_emulate.py::test_info_predicts_untrained_float_and_int8",
 }
@@ -227,7 +227,7 @@ def test_cheap_readme_command_runs_as_written(workdir, command):
         assert "int8 in, int8 out" in result.stdout and "no: input int8" in result.stdout
 
 
-@pytest.mark.slow  # no training, but tens of seconds under qemu: tests/test_emulate.py runs the emulator in the full run
+@pytest.mark.slow  # tens of seconds under qemu: tests/test_emulate.py runs the emulator in the full run
 @pytest.mark.extended
 @pytest.mark.needs_arm_root
 @pytest.mark.xdist_group("readme_workdir")
@@ -264,8 +264,8 @@ def _budget(command: str) -> list[str]:
     if command.startswith("mobilekit build") and "--data" in command and ("--weights" in command
                                                                           or "--teacher" in command):
         return QUICK_TRANSFER + _accuracy_budget(command)
-    if "--workers" in command:  # about the workers, not the recipe: one fit on them (the pruning and QAT fits on
-        return QUICK_BUILD + ["--recipe", "int8-ptq"]  # workers are tests/test_data_parallel.py's, extended tier)
+    if "--workers" in command:  # about the workers, not the recipe: one fit on them (tests/test_data_parallel.py,
+        return QUICK_BUILD + ["--recipe", "int8-ptq"]  # extended tier, prunes and runs QAT on workers too)
     if command.startswith("mobilekit build") and "--weights" not in command and "--size-only" not in command:
         return (QUICK_BUILD if "--data" not in command else ["--min-stage-steps", "0", "--latency-runs", "5"]) \
             + _accuracy_budget(command)
@@ -291,7 +291,9 @@ def _slow_param(command: str):
     """A SLOW command as a test case: extended unless the full run builds it; one that starts Ray (`--workers`) runs on
     the Ray tests' worker, one Ray user at a time (outside that group it took 134 s in the suite against 49 s alone)."""
     marks = [pytest.mark.xdist_group("ray")] if "--workers" in command else []
-    return pytest.param(command, id=command, marks=marks + ([] if command in FULL_RUN_SLOW else [pytest.mark.extended]))
+    if command not in FULL_RUN_SLOW:
+        marks.append(pytest.mark.extended)
+    return pytest.param(command, id=command, marks=marks)
 
 
 # Each command in its own folder, so the test workers (pytest-xdist) run them side by side.

@@ -39,9 +39,11 @@ CASES = [("mobilenet_v2", "prune-int8", 32), ("mobilenet_v2", "int8-ptq", 32),
          ("efficientnet_lite0", "prune-int8", 64), ("efficientnet_lite0", "int8-ptq", 32)]
 
 
-# The full run (CI) builds MobileNetV2's int8-ptq case; the others run in the extended tier.
+FULL_RUN = ("mobilenet_v2", "int8-ptq")  # the case the full run (CI) builds; the others are the extended tier's
+
+
 @pytest.mark.parametrize("arch, recipe, size", [
-    pytest.param(a, r, s, id=f"{a}-{r}-{s}", marks=[] if (a, r) == ("mobilenet_v2", "int8-ptq") else [pytest.mark.extended])
+    pytest.param(a, r, s, id=f"{a}-{r}-{s}", marks=[] if (a, r) == FULL_RUN else [pytest.mark.extended])
     for a, r, s in CASES])
 def test_transfer_build_on_a_small_folder(tmp_path, folder, arch, recipe, size):
     # Fewer steps per compression stage than the default minimum (the SqueezeNet build below keeps it and checks
