@@ -72,6 +72,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "fashion_small" in getattr(item, "fixturenames", ()):
             item.add_marker("needs_data")
+    lone = [i.nodeid for i in items if i.get_closest_marker("extended") and not i.get_closest_marker("slow")]
+    if lone:  # the fast lane (-m "not slow") must never run one
+        raise pytest.UsageError(f"an extended test must be marked slow too: {lone[0]}")
     if config.getoption("--extended") or "extended" in (config.option.markexpr or ""):
         return
     extended = [i for i in items if i.get_closest_marker("extended") and not _asked_for(config, i)]

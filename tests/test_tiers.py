@@ -69,3 +69,10 @@ def test_extended_tests_run_only_when_asked_for(tmp_path):
     assert _passed(_run(tmp_path, probe=TIERS, args=["-m", "extended"])) == ["test_extended"]
     assert _passed(_run(tmp_path, probe=TIERS, args=["--extended"])) == ["test_extended", "test_fast", "test_slow"]
     assert _passed(_run(tmp_path, probe=TIERS, args=["test_probe.py::test_extended"])) == ["test_extended"]
+
+
+def test_an_extended_test_that_is_not_slow_is_refused(tmp_path):
+    probe = "import pytest\n\n@pytest.mark.extended\ndef test_lone():\n    pass\n"
+    r = _run(tmp_path, probe=probe, args=["-m", "not slow"])
+    assert r.returncode == 4 and "an extended test must be marked slow too: test_probe.py::test_lone" in r.stderr, \
+        r.stdout[-1000:] + r.stderr[-1000:]
