@@ -12,13 +12,11 @@ from pathlib import Path
 import pytest
 
 MOBILEKIT = str(Path(sys.executable).with_name("mobilekit"))
-TINY = ["--arch", "squeezenet1_1", "--input-size", "32", "--limit-train", "2000", "--limit-test", "500",
-        "--epochs", "0.3", "--prune-epochs", "0.3", "--qat-epochs", "0.1", "--latency-runs", "10",
-        "--min-stage-steps", "0", "--sparsity", "0.5"]
-
+BASE = ["--arch", "squeezenet1_1", "--input-size", "32", "--limit-train", "2000", "--limit-test", "500",
+        "--epochs", "0.3", "--latency-runs", "10", "--min-stage-steps", "0"]
+TINY = [*BASE, "--prune-epochs", "0.3", "--qat-epochs", "0.1", "--sparsity", "0.5"]  # the killed build prunes
 # The previous complete build: any build will do, so the cheapest (float training and post-training quantization).
-PREVIOUS = ["--arch", "squeezenet1_1", "--input-size", "32", "--limit-train", "2000", "--limit-test", "500",
-            "--epochs", "0.3", "--recipe", "int8-ptq", "--latency-runs", "10", "--min-stage-steps", "0"]
+PREVIOUS = [*BASE, "--recipe", "int8-ptq"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_data]
 

@@ -264,8 +264,10 @@ def _budget(command: str) -> list[str]:
     if command.startswith("mobilekit build") and "--data" in command and ("--weights" in command
                                                                           or "--teacher" in command):
         return QUICK_TRANSFER + _accuracy_budget(command)
-    if "--workers" in command:  # about the workers, not the recipe: one fit on them (tests/test_data_parallel.py,
-        return QUICK_BUILD + ["--recipe", "int8-ptq"]  # extended tier, prunes and runs QAT on workers too)
+    # A `--workers` build is about the workers, not the recipe: one fit on them (tests/test_data_parallel.py, in the
+    # extended tier, prunes and runs QAT on workers too).
+    if "--workers" in command:
+        return QUICK_BUILD + ["--recipe", "int8-ptq"]
     if command.startswith("mobilekit build") and "--weights" not in command and "--size-only" not in command:
         return (QUICK_BUILD if "--data" not in command else ["--min-stage-steps", "0", "--latency-runs", "5"]) \
             + _accuracy_budget(command)
